@@ -1,0 +1,299 @@
+"""``nova-cells-manage``: the operator CLI (``nova-manage cell`` and ``db``).
+
+Same flags as ``nova-manage cell create`` (``--name --cell_type
+--username --password --broker_hosts | --hostname --port --virtual_host
+--woffset --wscale``) plus ``--transport-url`` as a direct form.  Fixed
+against nova (reference §10.33): the local ``transport_url`` is not used as
+a seed, and ``--woffset``/``--wscale`` default to the column defaults.
+
+Errors (duplicate name, unknown cell, malformed URL, bad name) print one
+line and exit with status 2, leaving the database as it was.  Passwords are
+never printed.
+"""
+
+import json
+import sys
+
+from oslo_config import cfg
+from oslo_db import exception as db_exc
+
+from nova_cells.cmd import _common
+from nova_cells.conf import validation
+from nova_cells.db import api as db_api
+from nova_cells.db import migration
+from nova_cells import exception
+from nova_cells import transport_url
+
+__all__ = ['main']
+
+_PARENT_TYPES = ('parent', 'api')
+_CHILD_TYPES = ('child', 'compute')
+_LIST_COLUMNS = ('Id', 'Name', 'Type', 'Username', 'Hostname', 'Port',
+                 'VHost')
+
+
+# NOTE(nova-cells): oslo.config keeps the category in ``name`` and the
+# global options in the same namespace, hence the ``dest`` renames below.
+
+# -- argument parsing ----------------------------------------------------------
+
+def _add_url_args(parser):
+    parser.add_argument('--username', help='broker user name')
+    parser.add_argument('--password', help='broker password')
+    parser.add_argument('--broker_hosts',
+                        help='comma-separated host:port list ([v6]:port)')
+    parser.add_argument('--hostname', help='broker host (with --port)')
+    parser.add_argument('--port', type=int, help='broker port')
+    parser.add_argument('--virtual_host', help='broker virtual host')
+    parser.add_argument('--transport-url', '--transport_url',
+                        dest='neighbour_url',
+                        help='the whole neighbour URL, instead of the parts')
+    parser.add_argument('--woffset', type=float, help='weight offset')
+    parser.add_argument('--wscale', type=float, help='weight scale')
+    parser.add_argument('--api_url', help='stored and shown only')
+
+
+def _add_cell_parsers(subparsers):
+    cell = subparsers.add_parser('cell', help='neighbour cells')
+    actions = cell.add_subparsers(dest='action', metavar='ACTION')
+    actions.required = True
+    create = actions.add_parser('create', help='register a neighbour cell')
+    create.add_argument('--name', dest='new_name', required=True)
+    create.add_argument('--cell_type', default='child',
+                        choices=_PARENT_TYPES + _CHILD_TYPES)
+    _add_url_args(create)
+    update = actions.add_parser('update', help='change a neighbour cell')
+    update.add_argument('--cell_name', required=True)
+    update.add_argument('--name', dest='new_name', help='new name')
+    update.add_argument('--cell_type', choices=_PARENT_TYPES + _CHILD_TYPES)
+    _add_url_args(update)
+    for name, helptext in (('delete', 'remove a neighbour cell'),
+                           ('show', 'show a neighbour cell')):
+        sub = actions.add_parser(name, help=helptext)
+        sub.add_argument('--cell_name', required=True)
+        sub.add_argument('--format', choices=('table', 'json'),
+                         default='table')
+    listing = actions.add_parser('list', help='list neighbour cells')
+    listing.add_argument('--format', choices=('table', 'json'),
+                         default='table')
+
+
+def _add_db_parsers(subparsers):
+    db = subparsers.add_parser('db', help='database schema')
+    actions = db.add_subparsers(dest='action', metavar='ACTION')
+    actions.required = True
+    sync = actions.add_parser('sync', help='upgrade the schema')
+    sync.add_argument('version', nargs='?', default='head')
+    actions.add_parser('version', help='print the schema revision')
+
+
+def add_command_parsers(subparsers):
+    _add_db_parsers(subparsers)
+    _add_cell_parsers(subparsers)
+
+
+category_opt = cfg.SubCommandOpt('category', title='Command categories',
+                                 handler=add_command_parsers)
+
+
+# -- helpers -------------------------------------------------------------------
+
+def _parse_broker_hosts(text):
+    """``h1:5672,[::1]:5673`` -> ``[('h1', 5672), ('::1', 5673)]``."""
+    hosts = []
+    for item in text.split(','):
+        host, sep, port = item.strip().rpartition(':')
+        if not sep or not host or not port.isdigit():
+            raise exception.InvalidTransportURL(
+                url=text, reason='%r is not host:port' % item)
+        hosts.append((host.strip('[]'), int(port)))
+    return hosts
+
+
+def _hosts_from_args(args):
+    if args.broker_hosts:
+        return _parse_broker_hosts(args.broker_hosts)
+    if args.hostname:
+        return [(args.hostname, args.port)]
+    return None
+
+
+def _new_url(args):
+    if args.neighbour_url:
+        transport_url.parse(args.neighbour_url)
+        return args.neighbour_url
+    hosts = _hosts_from_args(args)
+    if not hosts:
+        raise exception.InvalidTransportURL(
+            url='', reason='give --transport-url, --broker_hosts or '
+                           '--hostname/--port')
+    return transport_url.build(hosts, args.username, args.password,
+                               args.virtual_host)
+
+
+def _merged_url(existing, args):
+    """The existing URL with the parts given on the command line replaced."""
+    if args.neighbour_url:
+        return _new_url(args)
+    old = transport_url.parse(existing)
+    first = old.hosts[0] if old.hosts else None
+    hosts = _hosts_from_args(args) or [(h.hostname, h.port)
+                                       for h in old.hosts]
+    if not (args.username or args.password or args.virtual_host
+            or _hosts_from_args(args)):
+        return existing
+    return transport_url.build(
+        hosts,
+        args.username if args.username is not None else
+        (first.username if first else None),
+        args.password if args.password is not None else
+        (first.password if first else None),
+        args.virtual_host if args.virtual_host is not None else
+        old.virtual_host, transport=old.transport)
+
+
+def _check_name(name):
+    reason = validation.check_cell_name(name)
+    if reason:
+        raise exception.InvalidCellName(name=name, reason=reason)
+
+
+def _public_row(row):
+    """A cell row fit for printing: masked URL, type spelled out."""
+    info = dict(row)
+    info['transport_url'] = transport_url.mask(row['transport_url'])
+    info['type'] = 'parent' if row['is_parent'] else 'child'
+    for key in ('created_at', 'updated_at', 'deleted_at'):
+        if info.get(key) is not None:
+            info[key] = info[key].isoformat()
+    return info
+
+
+def _list_row(row):
+    try:
+        host = transport_url.first_host_info(row['transport_url'])
+    except exception.InvalidTransportURL:
+        host = dict(username='?', rpc_host='?', rpc_port='?',
+                    virtual_host='?')
+    return (row['id'], row['name'],
+            'parent' if row['is_parent'] else 'child', host['username'],
+            host['rpc_host'], host['rpc_port'], host['virtual_host'])
+
+
+def _print_table(columns, rows):
+    cells = [[str('' if v is None else v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells])
+              for i, c in enumerate(columns)]
+    line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
+    print(line)
+    print('| ' + ' | '.join(c.ljust(w) for c, w in zip(columns, widths)) +
+          ' |')
+    print(line)
+    for r in cells:
+        print('| ' + ' | '.join(v.ljust(w) for v, w in zip(r, widths)) +
+              ' |')
+    print(line)
+
+
+# -- commands ------------------------------------------------------------------
+
+def _cell_values(args, is_create):
+    values = {}
+    if is_create or args.cell_type:
+        values['is_parent'] = args.cell_type in _PARENT_TYPES
+    if is_create or args.woffset is not None:
+        values['weight_offset'] = args.woffset if args.woffset is not None \
+            else 0.0
+    if is_create or args.wscale is not None:
+        values['weight_scale'] = args.wscale if args.wscale is not None \
+            else 1.0
+    if args.api_url is not None:
+        values['api_url'] = args.api_url
+    return values
+
+
+def cell_create(db, args):
+    _check_name(args.new_name)
+    values = _cell_values(args, is_create=True)
+    values.update(name=args.new_name, transport_url=_new_url(args))
+    row = db_api.cell_create(db, values)
+    print('Created cell %s (id %s, %s)' % (row['name'], row['id'],
+                                           _public_row(row)['type']))
+
+
+def cell_update(db, args):
+    existing = db_api.cell_get(db, args.cell_name)
+    values = _cell_values(args, is_create=False)
+    if args.new_name:
+        _check_name(args.new_name)
+        values['name'] = args.new_name
+    url = _merged_url(existing['transport_url'], args)
+    if url != existing['transport_url']:
+        values['transport_url'] = url
+    row = db_api.cell_update(db, args.cell_name, values)
+    print('Updated cell %s' % row['name'])
+
+
+def cell_delete(db, args):
+    if not db_api.cell_delete(db, args.cell_name):
+        raise exception.CellNotFound(cell_name=args.cell_name)
+    print('Deleted cell %s' % args.cell_name)
+
+
+def cell_show(db, args):
+    row = _public_row(db_api.cell_get(db, args.cell_name))
+    if args.format == 'json':
+        print(json.dumps(row, indent=2, sort_keys=True))
+        return
+    _print_table(('Field', 'Value'), sorted(row.items()))
+
+
+def cell_list(db, args):
+    rows = db_api.cell_get_all(db)
+    if args.format == 'json':
+        print(json.dumps([dict(zip(_LIST_COLUMNS, _list_row(r)))
+                          for r in rows], indent=2))
+        return
+    _print_table(_LIST_COLUMNS, [_list_row(r) for r in rows])
+
+
+def db_sync(db, args):
+    migration.db_sync(db, args.version)
+    print('Database at revision %s' % migration.db_version(db))
+
+
+def db_version(db, args):
+    print(migration.db_version(db) or 'None')
+
+
+_COMMANDS = {
+    ('cell', 'create'): cell_create,
+    ('cell', 'update'): cell_update,
+    ('cell', 'delete'): cell_delete,
+    ('cell', 'show'): cell_show,
+    ('cell', 'list'): cell_list,
+    ('db', 'sync'): db_sync,
+    ('db', 'version'): db_version,
+}
+
+_USER_ERRORS = (exception.NovaCellsException, db_exc.DBError)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    conf = _common.load_config(argv, 'nova-cells-manage', [category_opt],
+                               setup_logging=False)
+    command = _COMMANDS[(conf.category.name, conf.category.action)]
+    db = db_api.Database.from_conf(conf)
+    try:
+        command(db, conf.category)
+    except _USER_ERRORS as exc:
+        _common.die('nova-cells-manage: error: %s' % _describe(exc))
+    finally:
+        db.dispose()
+
+
+def _describe(exc):
+    if isinstance(exc, exception.NovaCellsException):
+        return exc.format_message()
+    return '%s: %s' % (type(exc).__name__, str(exc).splitlines()[0])

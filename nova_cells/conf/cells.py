@@ -1,0 +1,333 @@
+"""The ``[cells]`` options, under nova's names, types and defaults.
+
+Every option of nova Stein's ``nova/conf/cells.py`` is here with the same
+default, so an operator's ``cells.conf`` works unchanged.  Options nova had
+removed before Stein (``topic``, ``manager``, ``driver``) are still accepted
+as deprecated no-ops so that old files do not fail to load.
+
+Options marked ``mutable`` are re-read on SIGHUP; nova had none (reference
+§1.7).  Values whose meaning would be nonsense (a negative interval, a cell
+name containing a path separator) are refused at start-up by
+:mod:`nova_cells.conf.validation`, not here, so that the message can name the
+option and the value in one line.
+"""
+
+from oslo_config import cfg
+
+__all__ = ['cells_group', 'ALL_OPTS', 'register_opts']
+
+cells_group = cfg.OptGroup(
+    'cells',
+    title='Cells Options',
+    help="""
+Cells options allow you to use cells v1 functionality in an OpenStack
+deployment: a tree of cells, each with its own database and message broker,
+with a nova-cells daemon per cell routing requests between them.
+""")
+
+_mutable = {'mutable': True}
+
+cells_opts = [
+    cfg.BoolOpt('enable',
+                default=False,
+                help="""
+Enable cell v1 functionality.
+
+Note that cells v1 features are considered deprecated in nova. nova-cells
+itself runs whatever this value is; nova-api and the compute services use
+it to decide whether to talk to nova-cells.
+"""),
+    cfg.StrOpt('name',
+               default='nova',
+               help="""
+Name of the current cell.
+
+This value must be unique for each cell. The name is the first element of
+every routing path that starts here.
+
+Possible values:
+
+* A string without the characters ``!``, ``.`` or ``@``.
+
+Related options:
+
+* ``cell_type``
+"""),
+    cfg.ListOpt('capabilities',
+                default=['hypervisor=xenserver;kvm', 'os=linux;windows'],
+                help="""
+Cell capabilities.
+
+List of arbitrary ``key=value`` pairs defining the capabilities of the current
+cell, sent to the parent cells. A value may hold several items separated by
+``;``.
+
+Possible values:
+
+* key=value pairs list, for example
+  ``hypervisor=xenserver;kvm,os=linux;windows``
+"""),
+    cfg.IntOpt('call_timeout',
+               default=60,
+               min=0,
+               help="""
+Call timeout.
+
+Seconds to wait for a response from another cell when a call (not a cast)
+crosses cells.
+
+Possible values:
+
+* An integer, in seconds (0 or more).
+""", **_mutable),
+    cfg.FloatOpt('reserve_percent',
+                 default=10.0,
+                 help="""
+Reserve percentage.
+
+Percentage of each host's total RAM and disk held back when this cell computes
+its free capacity units (reported to parents and used by the RAM weigher).
+
+Possible values:
+
+* A float between 0 and 100.
+""", **_mutable),
+    cfg.StrOpt('cell_type',
+               default='compute',
+               choices=[('api', 'The top cell, where nova-api runs'),
+                        ('compute', 'A cell below the top')],
+               help="""
+Type of cell.
+
+When cells feature is enabled the hosts in the OpenStack Compute cloud are
+partitioned into groups. Cells are configured as a tree. The top-level cell's
+cell_type must be set to ``api``. All other cells are defined as a
+``compute`` cell by default.
+
+Related options:
+
+* ``name``
+"""),
+    cfg.IntOpt('mute_child_interval',
+               default=300,
+               help="""
+Mute child interval.
+
+Number of seconds without a capability or capacity update after which a
+child cell is treated as mute. A mute child is weighed down by the
+MuteChildWeigher and its capabilities are no longer aggregated.
+
+Possible values:
+
+* An integer, in seconds (0 or more).
+
+Related options:
+
+* ``mute_weight_multiplier``
+""", **_mutable),
+    cfg.IntOpt('bandwidth_update_interval',
+               default=600,
+               help="""
+Bandwidth update interval.
+
+Seconds between bandwidth usage cache updates pushed up to the API cell by
+nova-compute. A value of 0 or less disables the updates.
+"""),
+    cfg.IntOpt('instance_update_sync_database_limit',
+               default=100,
+               help="""
+Instance update sync database limit.
+
+Number of instances to pull from the database at one time when listing
+instances to heal or to sync.
+""", **_mutable),
+    cfg.FloatOpt('mute_weight_multiplier',
+                 default=-10000.0,
+                 help="""
+Mute weight multiplier.
+
+Multiplier used to weigh mute children. Mute children cells are recommended
+to get a negative multiplier so that they are picked last.
+""", **_mutable),
+    cfg.FloatOpt('ram_weight_multiplier',
+                 default=10.0,
+                 help="""
+Ram weight multiplier.
+
+Multiplier used for weighing free RAM units of the requested flavor. Negative
+numbers mean to stack rather than spread.
+""", **_mutable),
+    cfg.FloatOpt('offset_weight_multiplier',
+                 default=1.0,
+                 help="""
+Offset weight multiplier.
+
+Multiplier used to weigh a cell's ``weight_offset``. Set a cell's
+``weight_offset`` to 999999999999999 to make it the default choice.
+""", **_mutable),
+    cfg.IntOpt('instance_updated_at_threshold',
+               default=3600,
+               help="""
+Instance updated at threshold.
+
+Number of seconds after an instance was updated or deleted to continue to
+update cells. A value of 0 or less means no limit.
+
+Related options:
+
+* ``instance_update_num_instances``
+""", **_mutable),
+    cfg.IntOpt('instance_update_num_instances',
+               default=1,
+               help="""
+Instance update num instances.
+
+Number of instances to heal at the top in each periodic run.
+
+Related options:
+
+* ``instance_updated_at_threshold``
+""", **_mutable),
+    cfg.IntOpt('max_hop_count',
+               default=10,
+               help="""
+Maximum hop count.
+
+When processing a targeted message, if the local cell is not the target, a
+route is defined between neighbouring cells. The message is processed across
+the whole routing path. This option defines the maximum hop counts until
+reaching the target.
+
+Possible values:
+
+* A positive integer.
+""", **_mutable),
+    cfg.StrOpt('scheduler',
+               default='nova.cells.scheduler.CellsScheduler',
+               help="""
+Cells scheduler.
+
+The class of the driver used by the cells scheduler, by dotted path or by
+the name of a ``nova_cells.scheduler_drivers`` entry point. nova's own value
+is accepted as an alias of the built-in scheduler.
+"""),
+    cfg.StrOpt('rpc_driver_queue_base',
+               default='cells.intercell',
+               help="""
+RPC driver queue base.
+
+When sending a message to another cell by JSON-ifying the message and making
+an RPC cast to ``process_message``, a base queue is used. This option defines
+the base queue name to be used when communicating between cells. Various
+topics by message type will be appended to this.
+
+Possible values:
+
+* The base queue name to be used when communicating between cells.
+"""),
+    cfg.ListOpt('scheduler_filter_classes',
+                default=['nova.cells.filters.all_filters'],
+                help="""
+Scheduler filter classes.
+
+Filter classes the cells scheduler should use, by plug-in name or by dotted
+path. nova's ``nova.cells.filters.all_filters`` selects every built-in
+filter in a fixed order.
+""", **_mutable),
+    cfg.ListOpt('scheduler_weight_classes',
+                default=['nova.cells.weights.all_weighers'],
+                help="""
+Scheduler weight classes.
+
+Weigher classes the cells scheduler should use, by plug-in name or by dotted
+path. nova's ``nova.cells.weights.all_weighers`` selects every built-in
+weigher.
+""", **_mutable),
+    cfg.IntOpt('scheduler_retries',
+               default=10,
+               help="""
+Scheduler retries.
+
+How many retries when no cells are available. Total attempts are this value
+plus one.
+
+Related options:
+
+* ``scheduler_retry_delay``
+""", **_mutable),
+    cfg.IntOpt('scheduler_retry_delay',
+               default=2,
+               help="""
+Scheduler retry delay.
+
+Seconds to wait between retries when no cell can be found to place a new
+instance on (at least 1).
+
+Related options:
+
+* ``scheduler_retries``
+""", **_mutable),
+    cfg.IntOpt('db_check_interval',
+               default=60,
+               help="""
+DB check interval.
+
+Cell state manager updates cell status for all cells from the DB only after
+this particular interval time is passed. Otherwise cached status are used.
+If this value is 0 or negative all cell status are updated from the DB
+whenever a state is needed.
+""", **_mutable),
+    cfg.StrOpt('cells_config',
+               help="""
+Optional cells configuration.
+
+Configuration file from which to read cells configuration. If given,
+overrides reading cells from the database. The file is re-read whenever it
+changes on disk, and on SIGHUP.
+
+Cells store all inter-cell communication data, including user names and
+passwords, in the database. Because the cells data is not updated very
+frequently, use this option to specify a JSON file to store cells data. With
+this configuration, the database is no longer consulted when reloading the
+cells data.
+
+Example:
+
+{
+    "parent": {
+        "name": "parent",
+        "api_url": "http://api.example.com:8774",
+        "transport_url": "rabbit://rabbit.example.com",
+        "weight_offset": 0.0,
+        "weight_scale": 1.0,
+        "is_parent": true
+    }
+}
+"""),
+]
+
+# NOTE(nova-cells): removed from nova before Stein; accepted so that old
+# configuration files still load, and ignored.
+removed_opts = [
+    cfg.StrOpt('topic', default='cells',
+               deprecated_for_removal=True,
+               deprecated_reason='Removed from nova in Pike; the topic is '
+                                 'always "cells".',
+               help='Ignored. The cells RPC topic is always "cells".'),
+    cfg.StrOpt('manager', default='nova.cells.manager.CellsManager',
+               deprecated_for_removal=True,
+               deprecated_reason='Removed from nova in Newton.',
+               help='Ignored. The manager class is fixed.'),
+    cfg.StrOpt('driver', default='nova.cells.rpc_driver.CellsRPCDriver',
+               deprecated_for_removal=True,
+               deprecated_reason='Removed from nova in Ocata; the RPC driver '
+                                 'is the only intercell driver.',
+               help='Ignored. The intercell driver is the RPC driver.'),
+]
+
+ALL_OPTS = cells_opts + removed_opts
+
+
+def register_opts(conf):
+    conf.register_group(cells_group)
+    conf.register_opts(ALL_OPTS, group=cells_group)

@@ -1,0 +1,135 @@
+"""Start-up checks that turn a bad ``cells.conf`` into one clear line.
+
+nova accepted nonsense silently (a cell name with ``!`` broke routing later,
+a negative interval made a child permanently mute).  Each rule below names
+the option and the value so that the operator can fix it at once; the
+daemon and ``nova-cells-manage`` refuse to start while any rule fails.
+"""
+
+from oslo_config import cfg
+
+from nova_cells.conf import cells as cells_conf
+from nova_cells.conf import service as service_conf
+from nova_cells.conf import upgrade_levels
+
+__all__ = ['FORBIDDEN_NAME_CHARS', 'ConfigProblem', 'find_problems',
+           'check_cell_name']
+
+FORBIDDEN_NAME_CHARS = ('!', '.', '@')
+
+# (group, option, lowest accepted value).  Options whose 0-or-negative value
+# has a documented meaning (db_check_interval, bandwidth_update_interval,
+# instance_updated_at_threshold) are deliberately absent.
+_LOWER_BOUNDS = (
+    (None, 'report_interval', 1),
+    (None, 'service_down_time', 1),
+    ('cells', 'mute_child_interval', 0),
+    ('cells', 'call_timeout', 0),
+    ('cells', 'scheduler_retry_delay', 0),
+    ('cells', 'scheduler_retries', 0),
+    ('cells', 'max_hop_count', 1),
+    ('cells', 'instance_update_num_instances', 0),
+    ('cells', 'instance_update_sync_database_limit', 1),
+)
+
+
+class ConfigProblem(object):
+    """One invalid option: where it is, what it holds and why that is wrong."""
+
+    def __init__(self, group, name, value, reason):
+        self.group = group or 'DEFAULT'
+        self.name = name
+        self.value = value
+        self.reason = reason
+
+    def __str__(self):
+        return '[%s] %s = %r: %s' % (self.group, self.name, self.value,
+                                     self.reason)
+
+    __repr__ = __str__
+
+
+def check_cell_name(name):
+    """Return why ``name`` cannot be a cell name, or None if it can."""
+    if not name:
+        return 'a cell name must not be empty'
+    bad = [c for c in FORBIDDEN_NAME_CHARS if c in name]
+    if bad:
+        return ('a cell name must not contain %s (they separate cells and '
+                'items in routing paths)' % ' '.join(repr(c) for c in bad))
+    return None
+
+
+def _value_problems(conf):
+    """Options whose value oslo.config cannot even parse (bad type/choice)."""
+    groups = ((None, service_conf.ALL_OPTS),
+              ('cells', cells_conf.ALL_OPTS),
+              ('upgrade_levels', upgrade_levels.ALL_OPTS))
+    problems = []
+    for group, opts in groups:
+        section = conf[group] if group else conf
+        for opt in opts:
+            try:
+                getattr(section, opt.dest)
+            except (cfg.ConfigFileValueError, ValueError) as exc:
+                raw = _raw_value(conf, group, opt.dest)
+                problems.append(ConfigProblem(group, opt.dest, raw,
+                                              _short(exc)))
+    return problems
+
+
+def _raw_value(conf, group, name):
+    try:
+        values, _loc = conf._namespace._get_file_value(
+            [(group or 'DEFAULT', name)])
+        return values[-1] if values else None
+    except Exception:  # noqa - only used to decorate the message
+        return None
+
+
+def _short(exc):
+    text = str(exc)
+    return text.split(' is not valid: ', 1)[-1].strip()
+
+
+def _bound_problems(conf):
+    problems = []
+    for group, name, lowest in _LOWER_BOUNDS:
+        section = conf[group] if group else conf
+        value = getattr(section, name)
+        if value < lowest:
+            problems.append(ConfigProblem(group, name, value,
+                                          'must be %d or more' % lowest))
+    return problems
+
+
+def _cells_problems(conf):
+    problems = []
+    reason = check_cell_name(conf.cells.name)
+    if reason:
+        problems.append(ConfigProblem('cells', 'name', conf.cells.name,
+                                      reason))
+    if not 0.0 <= conf.cells.reserve_percent <= 100.0:
+        problems.append(ConfigProblem('cells', 'reserve_percent',
+                                      conf.cells.reserve_percent,
+                                      'must be between 0 and 100'))
+    for entry in conf.cells.capabilities:
+        if '=' not in entry:
+            problems.append(ConfigProblem('cells', 'capabilities', entry,
+                                          'each entry must be key=value'))
+    if not conf.cells.rpc_driver_queue_base:
+        problems.append(ConfigProblem('cells', 'rpc_driver_queue_base', '',
+                                      'must not be empty'))
+    return problems
+
+
+def find_problems(conf):
+    """Return every :class:`ConfigProblem` of ``conf`` (empty when valid).
+
+    Unparseable values are reported first; the range rules run only when
+    every value parsed, since they need the typed values.
+    """
+    problems = _value_problems(conf)
+    if problems:
+        return problems
+    return _bound_problems(conf) + _cells_problems(conf)

@@ -1,0 +1,96 @@
+"""The request context: oslo.context's, with nova's extra keys.
+
+Its ``to_dict()`` is what travels as ``ctxt`` in intercell messages and as
+``_context_*`` in oslo.messaging envelopes, so the keys are exactly nova's
+(reference §4.2).  :meth:`RequestContext.for_other_cell` drops what must not
+leave the cell (the original sent the auth token to every cell, §10.4).
+"""
+
+import copy
+
+from oslo_context import context as oslo_context
+from oslo_utils import timeutils
+
+__all__ = ['RequestContext', 'get_admin_context']
+
+_NOVA_KEYS = ('user_id', 'project_id', 'is_admin', 'read_deleted',
+              'remote_address', 'timestamp', 'request_id', 'quota_class',
+              'user_name', 'service_catalog', 'project_name')
+
+
+class RequestContext(oslo_context.RequestContext):
+    """Security context and request information, as nova's."""
+
+    def __init__(self, user_id=None, project_id=None, is_admin=None,
+                 read_deleted='no', remote_address=None, timestamp=None,
+                 quota_class=None, service_catalog=None, user_name=None,
+                 project_name=None, **kwargs):
+        kwargs.setdefault('user_id', user_id)
+        kwargs.setdefault('project_id', project_id)
+        super(RequestContext, self).__init__(is_admin=bool(is_admin),
+                                             **kwargs)
+        self.read_deleted = read_deleted
+        self.remote_address = remote_address
+        if isinstance(timestamp, str):
+            timestamp = timeutils.parse_isotime(timestamp).replace(tzinfo=None)
+        self.timestamp = timestamp or timeutils.utcnow()
+        self.quota_class = quota_class
+        self.service_catalog = list(service_catalog or [])
+        self.user_name = user_name
+        self.project_name = project_name
+
+    def to_dict(self):
+        base = super(RequestContext, self).to_dict()
+        # NOTE(nova-cells): oslo.context dropped 'tenant'; nova Stein (and
+        # so the wire) still carries it, right after 'user'.
+        values = {'user': base.pop('user', self.user_id),
+                  'tenant': self.project_id}
+        values.update(base)
+        values.update({
+            'user_id': self.user_id,
+            'project_id': self.project_id,
+            'is_admin': self.is_admin,
+            'read_deleted': self.read_deleted,
+            'remote_address': self.remote_address,
+            'timestamp': self.timestamp.isoformat(),
+            'request_id': self.request_id,
+            'quota_class': self.quota_class,
+            'user_name': self.user_name,
+            'service_catalog': self.service_catalog,
+            'project_name': self.project_name,
+        })
+        return values
+
+    @classmethod
+    def from_dict(cls, values):
+        """Rebuild from ``to_dict()`` output; unknown keys are ignored."""
+        kwargs = {k: values.get(k) for k in _NOVA_KEYS if k in values}
+        kwargs.setdefault('user_id', values.get('user'))
+        kwargs.setdefault('project_id', values.get('tenant'))
+        kwargs['read_deleted'] = values.get('read_deleted') or 'no'
+        return super(RequestContext, cls).from_dict(values, **kwargs)
+
+    def elevated(self, read_deleted=None):
+        """Return an admin copy of this context."""
+        ctxt = copy.copy(self)
+        ctxt.roles = list(self.roles)
+        ctxt.is_admin = True
+        if 'admin' not in ctxt.roles:
+            ctxt.roles.append('admin')
+        if read_deleted is not None:
+            ctxt.read_deleted = read_deleted
+        return ctxt
+
+    def for_other_cell(self):
+        """Return a copy safe to send to another cell: no auth token, no
+        service catalog."""
+        ctxt = copy.copy(self)
+        ctxt.auth_token = None
+        ctxt.service_catalog = []
+        return ctxt
+
+
+def get_admin_context(read_deleted='no'):
+    """An admin context not tied to any user, for periodic work."""
+    return RequestContext(user_id=None, project_id=None, is_admin=True,
+                          read_deleted=read_deleted, overwrite=False)

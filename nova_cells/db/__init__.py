@@ -1,0 +1,1 @@
+"""Persistence: nova's tables (``models``), queries (``api``), migrations."""

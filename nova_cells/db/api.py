@@ -1,0 +1,205 @@
+"""Queries on a cell's database, returning plain dicts.
+
+A :class:`Database` wraps one oslo.db enginefacade, so that several cells can
+live in one process (tests, the demo) each with its own database; nothing
+here reads configuration.  Rows leave this module as dicts (nova's
+``dict(row)``), never as ORM objects bound to a session.
+"""
+
+from oslo_db import exception as db_exc
+from oslo_db.sqlalchemy import enginefacade
+from oslo_utils import timeutils
+import sqlalchemy as sa
+
+from nova_cells.db import models
+from nova_cells import exception
+
+__all__ = ['Database', 'cell_create', 'cell_update', 'cell_delete',
+           'cell_get', 'cell_get_all', 'service_get_by_host_and_binary',
+           'service_create', 'service_report', 'service_get_all_by_binary',
+           'compute_node_get_all', 'flavor_get_all']
+
+
+@enginefacade.transaction_context_provider
+class _DBContext(object):
+    """A throw-away holder for enginefacade's per-transaction state."""
+
+
+class Database(object):
+    """One cell's database: an engine facade and its connection URL.
+
+    No I/O happens here until a query runs; :meth:`check_connection` is the
+    explicit readiness step of the daemon's start-up.
+    """
+
+    def __init__(self, connection, **options):
+        self.connection = connection
+        self._facade = enginefacade.transaction_context()
+        self._facade.configure(connection=connection, **options)
+
+    @classmethod
+    def from_conf(cls, conf):
+        """Build from oslo.db's ``[database]`` options of ``conf``."""
+        options = {name: conf.database[name] for name in conf.database}
+        connection = options.pop('connection')
+        for unused in ('backend', 'use_db_reconnect', 'db_retry_interval',
+                       'db_inc_retry_interval', 'db_max_retry_interval',
+                       'db_max_retries', 'slave_connection',
+                       'asyncio_connection', 'asyncio_slave_connection'):
+            options.pop(unused, None)
+        return cls(connection, **options)
+
+    @property
+    def engine(self):
+        return self._facade.writer.get_engine()
+
+    def writer(self):
+        """A context manager yielding a session in a write transaction."""
+        return self._facade.writer.using(_DBContext())
+
+    def reader(self):
+        """A context manager yielding a session in a read transaction."""
+        return self._facade.reader.using(_DBContext())
+
+    def check_connection(self):
+        """Connect once (oslo.db retries per ``max_retries``).
+
+        :raises oslo_db.exception.DBConnectionError: when unreachable.
+        """
+        with self.engine.connect() as conn:
+            conn.execute(sa.text('SELECT 1'))
+
+    def dispose(self):
+        """Close pooled connections (before a fork, and on shutdown)."""
+        self._facade.dispose_pool()
+
+
+def _live(query_model):
+    return sa.select(query_model).where(query_model.deleted == 0)
+
+
+def _soft_delete(row):
+    row.deleted = row.id
+    row.deleted_at = timeutils.utcnow()
+
+
+# -- cells -------------------------------------------------------------------
+
+def cell_create(db, values):
+    """Create a neighbour cell; :raises CellExists: on a duplicate name."""
+    try:
+        with db.writer() as session:
+            row = models.Cell(**values)
+            session.add(row)
+            session.flush()
+            return row.as_dict()
+    except db_exc.DBDuplicateEntry:
+        raise exception.CellExists(name=values.get('name'))
+
+
+def _cell_row(session, name):
+    row = session.execute(
+        _live(models.Cell).where(models.Cell.name == name)).scalars().first()
+    if row is None:
+        raise exception.CellNotFound(cell_name=name)
+    return row
+
+
+def cell_update(db, name, values):
+    """Update a neighbour cell; :raises CellNotFound:, :raises CellExists:."""
+    try:
+        with db.writer() as session:
+            row = _cell_row(session, name)
+            for key, value in values.items():
+                setattr(row, key, value)
+            session.flush()
+            return row.as_dict()
+    except db_exc.DBDuplicateEntry:
+        raise exception.CellExists(name=values.get('name'))
+
+
+def cell_delete(db, name):
+    """Soft-delete a neighbour cell; return the number of rows deleted."""
+    with db.writer() as session:
+        rows = session.execute(
+            _live(models.Cell).where(models.Cell.name == name)).scalars()
+        count = 0
+        for row in rows:
+            _soft_delete(row)
+            count += 1
+        return count
+
+
+def cell_get(db, name):
+    """Return a neighbour cell; :raises CellNotFound:."""
+    with db.reader() as session:
+        return _cell_row(session, name).as_dict()
+
+
+def cell_get_all(db):
+    """Return every live neighbour cell, ordered by id."""
+    with db.reader() as session:
+        rows = session.execute(_live(models.Cell).order_by(models.Cell.id))
+        return [row.as_dict() for row in rows.scalars()]
+
+
+# -- services ------------------------------------------------------------------
+
+def service_get_by_host_and_binary(db, host, binary):
+    """Return the live service row for (host, binary), or None."""
+    with db.reader() as session:
+        row = session.execute(
+            _live(models.Service).where(models.Service.host == host,
+                                        models.Service.binary == binary)
+        ).scalars().first()
+        return row.as_dict() if row else None
+
+
+def service_create(db, values):
+    """Create a service row and return it."""
+    with db.writer() as session:
+        row = models.Service(**values)
+        session.add(row)
+        session.flush()
+        return row.as_dict()
+
+
+def service_report(db, service_id):
+    """Record a heartbeat: bump ``report_count``, stamp ``last_seen_up``.
+
+    :raises ServiceNotFound: if the row was deleted meanwhile.
+    """
+    now = timeutils.utcnow()
+    with db.writer() as session:
+        row = session.get(models.Service, service_id)
+        if row is None or row.deleted:
+            raise exception.ServiceNotFound(service_id=service_id)
+        row.report_count = (row.report_count or 0) + 1
+        row.last_seen_up = now
+        row.updated_at = now
+        session.flush()
+        return row.as_dict()
+
+
+def service_get_all_by_binary(db, binary):
+    """Return every live service row of ``binary`` (disabled included)."""
+    with db.reader() as session:
+        rows = session.execute(
+            _live(models.Service).where(models.Service.binary == binary))
+        return [row.as_dict() for row in rows.scalars()]
+
+
+# -- compute nodes and flavors ----------------------------------------------
+
+def compute_node_get_all(db):
+    """Return every live compute node row."""
+    with db.reader() as session:
+        rows = session.execute(_live(models.ComputeNode))
+        return [row.as_dict() for row in rows.scalars()]
+
+
+def flavor_get_all(db):
+    """Return every live flavor (``instance_types`` row)."""
+    with db.reader() as session:
+        rows = session.execute(_live(models.InstanceTypes))
+        return [row.as_dict() for row in rows.scalars()]

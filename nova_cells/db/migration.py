@@ -1,0 +1,46 @@
+"""Schema migrations (alembic), driven without an ``alembic.ini``.
+
+``nova-cells-manage db sync`` and ``db version`` call these; the daemon never
+migrates by itself (an operator decides when a schema changes, as with
+``nova-manage db sync``).
+"""
+
+import os
+
+from alembic import command
+from alembic import config as alembic_config
+from alembic import migration as alembic_migration
+from alembic import script as alembic_script
+
+__all__ = ['db_sync', 'db_version', 'head_version']
+
+_SCRIPT_LOCATION = os.path.join(os.path.dirname(__file__), 'migrations')
+
+
+def _alembic_config(connection=None):
+    config = alembic_config.Config()
+    config.set_main_option('script_location', _SCRIPT_LOCATION)
+    config.attributes['connection'] = connection
+    return config
+
+
+def db_sync(database, version='head'):
+    """Upgrade the schema of ``database`` to ``version`` (default: head).
+
+    :param database: a :class:`nova_cells.db.api.Database`.
+    """
+    with database.engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), version)
+
+
+def db_version(database):
+    """Return the current schema revision of ``database``, or None."""
+    with database.engine.connect() as connection:
+        context = alembic_migration.MigrationContext.configure(connection)
+        return context.get_current_revision()
+
+
+def head_version():
+    """Return the newest revision this nova-cells knows."""
+    scripts = alembic_script.ScriptDirectory.from_config(_alembic_config())
+    return scripts.get_current_head()

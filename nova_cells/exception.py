@@ -1,0 +1,102 @@
+"""The project's exceptions: one root, nova's names where nova had them.
+
+Each exception formats ``msg_fmt`` with its keyword arguments, as nova's
+``NovaException`` did, and keeps them as attributes so that callers (and
+the failure JSON sent between cells) carry the facts, not just a string.
+``code`` follows nova (an HTTP-like status).  ``recoverable`` tells callers
+whether retrying later can help.
+"""
+
+__all__ = [
+    'NovaCellsException', 'NovaException', 'CellNotFound', 'CellExists',
+    'CellsUpdateUnsupported', 'InvalidCellName', 'InvalidTransportURL',
+    'ServiceNotFound', 'CellTimeout', 'CellMaxHopCountReached',
+    'CellRoutingInconsistency', 'NoCellsAvailable', 'ConfigNotValid',
+]
+
+
+class NovaCellsException(Exception):
+    """Root of every exception nova-cells raises on purpose."""
+
+    msg_fmt = 'An unknown exception occurred.'
+    code = 500
+    recoverable = False
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = dict(kwargs)
+        self.kwargs.setdefault('code', self.code)
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+        if not message:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                message = self.msg_fmt
+        self.message = message
+        super(NovaCellsException, self).__init__(message)
+
+    def format_message(self):
+        return self.args[0]
+
+
+# NOTE(nova-cells): nova's root name, for code written against nova.
+NovaException = NovaCellsException
+
+
+class NotFound(NovaCellsException):
+    msg_fmt = 'Resource could not be found.'
+    code = 404
+
+
+class CellNotFound(NotFound):
+    msg_fmt = "Cell %(cell_name)s doesn't exist."
+
+
+class CellExists(NovaCellsException):
+    msg_fmt = 'Cell with name %(name)s already exists.'
+    code = 409
+
+
+class CellsUpdateUnsupported(NovaCellsException):
+    msg_fmt = 'Cannot update cells configuration file.'
+    code = 403
+
+
+class InvalidCellName(NovaCellsException):
+    msg_fmt = 'Invalid cell name %(name)r: %(reason)s'
+    code = 400
+
+
+class InvalidTransportURL(NovaCellsException):
+    msg_fmt = 'Invalid transport URL %(url)s: %(reason)s'
+    code = 400
+
+
+class ServiceNotFound(NotFound):
+    msg_fmt = 'Service %(service_id)s could not be found.'
+
+
+class CellTimeout(NovaCellsException):
+    msg_fmt = ('Timeout waiting for response from cell %(cell_name)s.')
+    recoverable = True
+
+    def __init__(self, message=None, cell_name='?', **kwargs):
+        super(CellTimeout, self).__init__(message, cell_name=cell_name,
+                                          **kwargs)
+
+
+class CellMaxHopCountReached(NovaCellsException):
+    msg_fmt = 'Cell message has reached maximum hop count: %(hop_count)s'
+
+
+class CellRoutingInconsistency(NovaCellsException):
+    msg_fmt = 'Inconsistency in cell routing: %(reason)s'
+
+
+class NoCellsAvailable(NovaCellsException):
+    msg_fmt = 'No cells available matching scheduling criteria.'
+    recoverable = True
+
+
+class ConfigNotValid(NovaCellsException):
+    msg_fmt = 'Invalid configuration: %(problems)s'

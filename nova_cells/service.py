@@ -1,0 +1,162 @@
+"""The nova-cells service: a declared start order, and its reverse on stop.
+
+Start: database -> cell state -> ``cells`` RPC server -> heartbeat ->
+periodic tasks -> systemd readiness.  Stop runs the started steps backwards,
+logging each, and logs (never raises) a step that fails to stop, so that
+SIGTERM always ends the process promptly.
+
+The same object runs under either concurrency backend; under the threading
+backend oslo.service runs it in a forked child (cotyledon).
+"""
+
+import random
+
+from oslo_log import log as logging
+import oslo_messaging
+from oslo_service import service as oslo_service
+
+from nova_cells import baserpc
+from nova_cells import context as cells_context
+from nova_cells.db import api as db_api
+from nova_cells import manager as cells_manager
+from nova_cells import rpc
+from nova_cells import servicegroup
+from nova_cells import state
+from nova_cells import systemd
+from nova_cells import TOPIC
+
+__all__ = ['CellsService', 'BINARY']
+
+LOG = logging.getLogger(__name__)
+
+BINARY = 'nova-cells'
+
+
+class _Step(object):
+    def __init__(self, name, start, stop=None):
+        self.name = name
+        self.start = start
+        self.stop = stop
+
+
+class CellsService(oslo_service.Service):
+    """One nova-cells daemon of one cell."""
+
+    def __init__(self, conf):
+        super(CellsService, self).__init__()
+        self.conf = conf
+        self.host = conf.host
+        self.db = None
+        self.state_manager = None
+        self.manager = None
+        self.transport = None
+        self.rpc_server = None
+        self.heartbeat = None
+        self._started = []
+        self._steps = [
+            _Step('database', self._start_database, self._stop_database),
+            _Step('cell state', self._start_state),
+            _Step('cells RPC server', self._start_rpc, self._stop_rpc),
+            _Step('heartbeat', self._start_heartbeat),
+            _Step('periodic tasks', self._start_periodic_tasks),
+            _Step('systemd notification', self._start_systemd,
+                  self._stop_systemd),
+        ]
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self):
+        LOG.info('Starting %s for cell %r (type %s) on host %s', BINARY,
+                 self.conf.cells.name, self.conf.cells.cell_type, self.host)
+        self.conf.log_opt_values(LOG, logging.DEBUG)
+        for step in self._steps:
+            LOG.info('Start step: %s', step.name)
+            step.start()
+            self._started.append(step)
+        LOG.info('%s started', BINARY)
+
+    def stop(self, graceful=False):
+        LOG.info('Stopping %s', BINARY)
+        while self._started:
+            step = self._started.pop()
+            if step.stop is None:
+                continue
+            LOG.info('Stop step: %s', step.name)
+            try:
+                step.stop()
+            except Exception:  # noqa - log and go on stopping the rest
+                LOG.exception('Stop step %s failed', step.name)
+        try:
+            self.tg.stop_timers()
+        except Exception:  # noqa
+            LOG.exception('Stopping timers failed')
+        super(CellsService, self).stop(graceful=False)
+        LOG.info('%s stopped', BINARY)
+
+    def reset(self):
+        """SIGHUP (with ``restart_method='mutate'``): apply mutable options."""
+        LOG.info('Reloading mutable options and the cell list')
+        if self.state_manager is not None:
+            self.state_manager.settings = state.StateSettings.from_conf(
+                self.conf)
+            self.manager.reset()
+
+    # -- steps -----------------------------------------------------------------
+
+    def _start_database(self):
+        self.db = db_api.Database.from_conf(self.conf)
+        self.db.check_connection()
+
+    def _stop_database(self):
+        self.db.dispose()
+
+    def _start_state(self):
+        self.state_manager = state.make_state_manager(self.conf, self.db)
+        self.state_manager.sync(force=True)
+        self.manager = cells_manager.CellsManager(self.conf,
+                                                  self.state_manager)
+
+    def _start_rpc(self):
+        self.transport = rpc.get_transport(self.conf)
+        target = oslo_messaging.Target(topic=TOPIC, server=self.host)
+        endpoints = [self.manager, baserpc.BaseRPCAPI('cells')]
+        self.rpc_server = rpc.get_server(self.transport, target, endpoints)
+        self.rpc_server.start()
+
+    def _stop_rpc(self):
+        self.rpc_server.stop()
+        self.rpc_server.wait()
+        self.transport.cleanup()
+
+    def _start_heartbeat(self):
+        self.heartbeat = servicegroup.DBHeartbeat(self.db, self.host, BINARY,
+                                                  TOPIC)
+        self.heartbeat.join()
+        interval = self.conf.report_interval
+        self.tg.add_timer_args(interval, self.heartbeat.report,
+                               initial_delay=interval,
+                               stop_on_exception=False)
+
+    def _start_periodic_tasks(self):
+        if not self.conf.periodic_enable:
+            LOG.info('Periodic tasks disabled (periodic_enable = False)')
+            return
+        delay = random.randint(0, self.conf.periodic_fuzzy_delay)
+        self.tg.add_dynamic_timer_args(self._run_periodic_tasks,
+                                       initial_delay=delay,
+                                       periodic_interval_max=60,
+                                       stop_on_exception=False)
+
+    def _run_periodic_tasks(self):
+        ctxt = cells_context.get_admin_context()
+        return self.manager.run_periodic_tasks(ctxt, raise_on_error=False)
+
+    def _start_systemd(self):
+        systemd.ready()
+        interval = systemd.watchdog_interval()
+        if interval:
+            self.tg.add_timer_args(interval, systemd.watchdog_ping,
+                                   stop_on_exception=False)
+
+    def _stop_systemd(self):
+        systemd.stopping()

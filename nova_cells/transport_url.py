@@ -1,0 +1,92 @@
+"""Neighbour broker URLs: parse, validate, build and mask.
+
+A neighbour's ``transport_url`` (``rabbit://user:pass@host:5672/vhost``,
+several hosts comma-separated) is the only thing nova-cells knows of how to
+reach it.  Passwords in it must never reach a log line or CLI output:
+:func:`mask` is what every printer uses.
+"""
+
+from urllib import parse as urlparse
+
+from oslo_config import cfg
+import oslo_messaging
+
+from nova_cells import exception
+
+__all__ = ['parse', 'mask', 'first_host_info', 'build']
+
+_HOSTLESS_TRANSPORTS = ('fake',)
+
+
+def parse(url):
+    """Return an ``oslo_messaging.TransportURL`` for ``url``.
+
+    :raises InvalidTransportURL: when it cannot be parsed or names no host.
+    """
+    try:
+        parsed = oslo_messaging.TransportURL.parse(cfg.ConfigOpts(), url)
+    except (oslo_messaging.InvalidTransportURL, ValueError, TypeError) as e:
+        raise exception.InvalidTransportURL(url=mask(url), reason=str(e))
+    if parsed.transport not in _HOSTLESS_TRANSPORTS:
+        if not parsed.hosts or not all(h.hostname for h in parsed.hosts):
+            raise exception.InvalidTransportURL(
+                url=mask(url), reason='every broker host needs a hostname')
+    return parsed
+
+
+def mask(url):
+    """Return ``url`` with every password replaced by ``***``."""
+    if not url:
+        return url
+    try:
+        parts = urlparse.urlsplit(url)
+    except ValueError:
+        return '<unparseable URL>'
+    hosts = []
+    for host in parts.netloc.split(','):
+        creds, sep, where = host.rpartition('@')
+        if sep and ':' in creds:
+            creds = creds.split(':', 1)[0] + ':***'
+        hosts.append(creds + sep + where)
+    return urlparse.urlunsplit(parts._replace(netloc=','.join(hosts)))
+
+
+def first_host_info(url):
+    """Return ``username``, ``rpc_host``, ``rpc_port``, ``virtual_host``
+    of the first broker host (what nova's cell info and list showed)."""
+    parsed = parse(url)
+    host = parsed.hosts[0] if parsed.hosts else None
+    return {'username': host.username if host else None,
+            'rpc_host': host.hostname if host else None,
+            'rpc_port': host.port if host else None,
+            'virtual_host': parsed.virtual_host}
+
+
+def _host_netloc(hostname, port, username, password):
+    where = '[%s]' % hostname if ':' in hostname else hostname
+    if port is not None:
+        where = '%s:%d' % (where, port)
+    if username is None:
+        return where
+    creds = urlparse.quote(username, safe='')
+    if password is not None:
+        creds += ':' + urlparse.quote(password, safe='')
+    return creds + '@' + where
+
+
+def build(hosts, username=None, password=None, virtual_host=None,
+          transport='rabbit'):
+    """Build a transport URL from ``[(hostname, port), ...]``.
+
+    Unlike ``nova-manage cell create``, the local ``transport_url`` is *not*
+    used as a seed (reference §10.33: it leaked the local broker's hosts
+    into the neighbour's URL).
+    """
+    if not hosts:
+        raise exception.InvalidTransportURL(url='', reason='no broker host')
+    netloc = ','.join(_host_netloc(h, p, username, password)
+                      for h, p in hosts)
+    path = urlparse.quote(virtual_host or '', safe='')
+    url = '%s://%s/%s' % (transport, netloc, path)
+    parse(url)
+    return url
