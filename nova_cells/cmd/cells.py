@@ -4,11 +4,17 @@ import sys
 
 from oslo_db import exception as db_exc
 from oslo_service import service as oslo_service
+from sqlalchemy import exc as sa_exc
 
 from nova_cells.cmd import _common
 from nova_cells.db import api as db_api
 from nova_cells import service
 from nova_cells import transport_url
+
+
+def _first_line(exc):
+    text = str(getattr(exc, 'orig', None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _check_database(conf):
@@ -20,8 +26,8 @@ def _check_database(conf):
     db = db_api.Database.from_conf(conf)
     try:
         db.check_connection()
-    except db_exc.DBError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+        reason = _first_line(exc)
         _common.die('nova-cells: cannot connect to the database in '
                     '[database] connection (%s): %s'
                     % (transport_url.mask(conf.database.connection), reason),
