@@ -25,5 +25,6 @@ def set_lib_defaults():
     from oslo_db import options as db_options
     import oslo_messaging
 
-    db_options.set_defaults(cfg.CONF, connection=database.DEFAULT_CONNECTION)
+    cfg.set_defaults(db_options.database_opts,
+                     connection=database.DEFAULT_CONNECTION)
     oslo_messaging.set_transport_defaults(control_exchange='nova')
