@@ -11,13 +11,16 @@ import oslo_messaging
 from oslo_messaging.rpc import server as rpc_server
 from oslo_service import periodic_task
 
+from nova_cells import propagation
+
 __all__ = ['CellsManager', 'RPC_API_VERSION']
 
 LOG = logging.getLogger(__name__)
 
-# NOTE(nova-cells): the version nova Stein's CellsManager served; methods
-# this project adds come at later minor versions, each in doc/rpc-api.rst.
-RPC_API_VERSION = '1.38'
+# NOTE(nova-cells): nova Stein's CellsManager served 1.38; methods this
+# project adds come at later minor versions, each in doc/rpc-api.rst:
+#   1.39 - get_cell_status (the whole subtree's status, with failures)
+RPC_API_VERSION = '1.39'
 
 expose = rpc_server.expose
 
@@ -27,9 +30,25 @@ class CellsManager(periodic_task.PeriodicTasks):
 
     target = oslo_messaging.Target(version=RPC_API_VERSION)
 
-    def __init__(self, conf, state_manager):
+    def __init__(self, conf, state_manager, msg_runner,
+                 parent_update_interval=60):
         super(CellsManager, self).__init__(conf)
         self.state_manager = state_manager
+        self.msg_runner = msg_runner
+        # NOTE(nova-cells): nova's _update_our_parents ran every 60 s with no
+        # option; [cells] parent_update_interval makes it tunable per
+        # instance (the class-level spacing table is shadowed, not changed).
+        self._periodic_spacing = dict(self._periodic_spacing)
+        self._periodic_spacing['_update_our_parents'] = parent_update_interval
+
+    def post_start_hook(self, ctxt):
+        """Once listening: a cell with children asks them to announce; a
+        leaf tells its parents at once (reference §1.5)."""
+        if self.state_manager.get_child_cells():
+            propagation.ask_children_for_capabilities(self.msg_runner, ctxt)
+            propagation.ask_children_for_capacities(self.msg_runner, ctxt)
+        else:
+            propagation.update_our_parents(self.msg_runner, ctxt)
 
     # -- neighbours and capacities (1.1, 1.9) ------------------------------
 
@@ -42,6 +61,16 @@ class CellsManager(periodic_task.PeriodicTasks):
     def get_capacities(self, ctxt, cell_name=None):
         """Return our (aggregated) capacities, or one child's."""
         return self.state_manager.get_capacities(cell_name)
+
+    @expose
+    def get_cell_status(self, ctxt):
+        """Broadcast down: every reachable cell's own status, plus one
+        failure per cell that did not answer (1.39, new)."""
+        responses = self.msg_runner.broadcast(ctxt, 'cell_status', {},
+                                              direction='down',
+                                              need_response=True,
+                                              run_locally=True)
+        return _split_responses(responses)
 
     # -- neighbour administration (1.13) -----------------------------------
 
@@ -64,6 +93,11 @@ class CellsManager(periodic_task.PeriodicTasks):
     # -- periodic tasks ----------------------------------------------------
 
     @periodic_task.periodic_task
+    def _update_our_parents(self, ctxt):
+        """Push our capabilities and capacities to our parents."""
+        propagation.update_our_parents(self.msg_runner, ctxt)
+
+    @periodic_task.periodic_task
     def _refresh_cell_state(self, ctxt):
         """Keep neighbours and own capacity fresh even when nobody asks.
 
@@ -75,3 +109,18 @@ class CellsManager(periodic_task.PeriodicTasks):
     def reset(self):
         """SIGHUP: re-read the cell list (and the JSON file) at once."""
         self.state_manager.sync(force=True)
+
+
+def _split_responses(responses):
+    """Answers as ``{'cells': [...], 'failures': [...]}`` plain data."""
+    cells, failures = [], []
+    for response in responses:
+        if response.failure:
+            exc = response.value
+            failures.append({'cell_name': response.cell_name,
+                             'class': type(exc).__name__,
+                             'message': str(getattr(exc, 'message', exc))})
+        else:
+            cells.append({'cell_name': response.cell_name,
+                          'value': response.value})
+    return {'cells': cells, 'failures': failures}

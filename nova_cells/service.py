@@ -1,7 +1,8 @@
 """The nova-cells service: a declared start order, and its reverse on stop.
 
-Start: database -> cell state -> ``cells`` RPC server -> heartbeat ->
-periodic tasks -> systemd readiness.  Stop runs the started steps backwards,
+Start: database -> cell state -> intercell servers -> ``cells`` RPC server
+-> start-up announcements -> heartbeat -> periodic tasks -> systemd
+readiness.  Stop runs the started steps backwards,
 logging each, and logs (never raises) a step that fails to stop, so that
 SIGTERM always ends the process promptly.
 
@@ -15,13 +16,12 @@ from oslo_log import log as logging
 import oslo_messaging
 from oslo_service import service as oslo_service
 
+from nova_cells import assembly
 from nova_cells import baserpc
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
-from nova_cells import manager as cells_manager
 from nova_cells import rpc
 from nova_cells import servicegroup
-from nova_cells import state
 from nova_cells import systemd
 from nova_cells import TOPIC
 
@@ -47,8 +47,7 @@ class CellsService(oslo_service.Service):
         self.conf = conf
         self.host = conf.host
         self.db = None
-        self.state_manager = None
-        self.manager = None
+        self.cell = None
         self.transport = None
         self.rpc_server = None
         self.heartbeat = None
@@ -56,7 +55,10 @@ class CellsService(oslo_service.Service):
         self._steps = [
             _Step('database', self._start_database, self._stop_database),
             _Step('cell state', self._start_state),
+            _Step('intercell servers', self._start_intercell,
+                  self._stop_intercell),
             _Step('cells RPC server', self._start_rpc, self._stop_rpc),
+            _Step('start-up announcements', self._post_start_hook),
             _Step('heartbeat', self._start_heartbeat),
             _Step('periodic tasks', self._start_periodic_tasks),
             _Step('systemd notification', self._start_systemd,
@@ -96,10 +98,9 @@ class CellsService(oslo_service.Service):
     def reset(self):
         """SIGHUP (with ``restart_method='mutate'``): apply mutable options."""
         LOG.info('Reloading mutable options and the cell list')
-        if self.state_manager is not None:
-            self.state_manager.settings = state.StateSettings.from_conf(
-                self.conf)
-            self.manager.reset()
+        if self.cell is not None:
+            self.cell.reload_settings()
+            self.cell.manager.reset()
 
     # -- steps -----------------------------------------------------------------
 
@@ -111,15 +112,22 @@ class CellsService(oslo_service.Service):
         self.db.dispose()
 
     def _start_state(self):
-        self.state_manager = state.make_state_manager(self.conf, self.db)
-        self.state_manager.sync(force=True)
-        self.manager = cells_manager.CellsManager(self.conf,
-                                                  self.state_manager)
+        self.cell = assembly.build_cell(self.conf, self.db)
+        self.cell.state_manager.sync(force=True)
+
+    def _start_intercell(self):
+        self.cell.driver.start_servers(self.cell.runner)
+
+    def _stop_intercell(self):
+        self.cell.driver.stop_servers()
+
+    def _post_start_hook(self):
+        self.cell.manager.post_start_hook(cells_context.get_admin_context())
 
     def _start_rpc(self):
         self.transport = rpc.get_transport(self.conf)
         target = oslo_messaging.Target(topic=TOPIC, server=self.host)
-        endpoints = [self.manager, baserpc.BaseRPCAPI('cells')]
+        endpoints = [self.cell.manager, baserpc.BaseRPCAPI('cells')]
         self.rpc_server = rpc.get_server(self.transport, target, endpoints)
         self.rpc_server.start()
 
@@ -149,7 +157,8 @@ class CellsService(oslo_service.Service):
 
     def _run_periodic_tasks(self):
         ctxt = cells_context.get_admin_context()
-        return self.manager.run_periodic_tasks(ctxt, raise_on_error=False)
+        return self.cell.manager.run_periodic_tasks(ctxt,
+                                                   raise_on_error=False)
 
     def _start_systemd(self):
         systemd.ready()

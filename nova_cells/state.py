@@ -211,6 +211,22 @@ class CellStateManager(object):
         self.settings = settings
         self.last_cell_db_check = _NEVER
         self._lock = threading.RLock()
+        self._listeners = []
+
+    def add_listener(self, callback):
+        """Call ``callback(active_urls)`` after each change of the cell list
+        (the intercell driver releases transports no neighbour uses)."""
+        self._listeners.append(callback)
+
+    def _notify_listeners(self):
+        urls = {c.db_info.get('transport_url')
+                for c in list(self.parent_cells.values()) +
+                list(self.child_cells.values())}
+        for callback in self._listeners:
+            try:
+                callback(urls)
+            except Exception:  # noqa - a listener must not break the sync
+                LOG.exception('Cell list listener failed')
 
     # -- syncing -------------------------------------------------------------
 
@@ -231,6 +247,7 @@ class CellStateManager(object):
             cells = self.source.load(force=force)
             if cells is not None:
                 self._refresh_cells_from_dict(cells)
+                self._notify_listeners()
             self._update_our_capacity()
             self.last_cell_db_check = now
             return True

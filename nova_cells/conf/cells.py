@@ -277,6 +277,19 @@ this particular interval time is passed. Otherwise cached status are used.
 If this value is 0 or negative all cell status are updated from the DB
 whenever a state is needed.
 """, **_mutable),
+    cfg.IntOpt('parent_update_interval',
+               default=60,
+               help="""
+Parent update interval (new in nova-cells; nova used a fixed 60 s).
+
+Seconds between two pushes of this cell's capabilities and capacities to
+its parents by the periodic task ``_update_our_parents``. Children also
+push at start-up and whenever one of their own children reports.
+
+Related options:
+
+* ``mute_child_interval``: keep it several times larger.
+"""),
     cfg.StrOpt('cells_config',
                help="""
 Optional cells configuration.

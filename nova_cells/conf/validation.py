@@ -28,6 +28,7 @@ _LOWER_BOUNDS = (
     ('cells', 'scheduler_retry_delay', 0),
     ('cells', 'scheduler_retries', 0),
     ('cells', 'max_hop_count', 1),
+    ('cells', 'parent_update_interval', 1),
     ('cells', 'instance_update_num_instances', 0),
     ('cells', 'instance_update_sync_database_limit', 1),
 )

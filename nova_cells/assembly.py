@@ -1,0 +1,65 @@
+"""Wiring one cell's parts together, the same way for the daemon, the demo
+and the in-process test tree (dependency injection, no globals).
+
+    database -> state manager -> intercell driver -> message runner
+             -> manager (the 'cells' RPC endpoint)
+"""
+
+from nova_cells import handlers
+from nova_cells import manager as cells_manager
+from nova_cells import messaging
+from nova_cells import rpc_driver
+from nova_cells import state
+
+__all__ = ['CellParts', 'build_cell', 'object_serializer']
+
+
+def object_serializer():
+    """The serializer for objects inside messages (nova's primitives)."""
+    from nova_cells.objects import base as objects_base
+
+    objects_base.register_all()
+    return objects_base.NovaObjectSerializer()
+
+
+class CellParts(object):
+    """The assembled parts of one cell; no I/O has happened yet."""
+
+    def __init__(self, conf, db, state_manager, driver, runner, manager):
+        self.conf = conf
+        self.db = db
+        self.state_manager = state_manager
+        self.driver = driver
+        self.runner = runner
+        self.manager = manager
+
+    @property
+    def name(self):
+        return self.runner.our_name
+
+    def reload_settings(self):
+        """Apply mutable options (SIGHUP)."""
+        self.state_manager.settings = state.StateSettings.from_conf(self.conf)
+        self.runner.settings = messaging.RunnerSettings.from_conf(self.conf)
+
+
+def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
+               serializer=None):
+    """Assemble a cell from its configuration and database.
+
+    :param exchange_for_url: see :class:`nova_cells.rpc_driver.CellsRPCDriver`.
+    :param handler_tables: intercell method tables (default: built-in).
+    :param serializer: object serializer (default: nova's primitives).
+    """
+    state_manager = state.make_state_manager(conf, db)
+    driver = rpc_driver.CellsRPCDriver(conf, exchange_for_url)
+    state_manager.add_listener(driver.prune)
+    runner = messaging.MessageRunner(
+        conf.cells.name, state_manager, driver,
+        handler_tables or handlers.default_tables(),
+        serializer or object_serializer(),
+        messaging.RunnerSettings.from_conf(conf))
+    manager = cells_manager.CellsManager(
+        conf, state_manager, runner,
+        parent_update_interval=conf.cells.parent_update_interval)
+    return CellParts(conf, db, state_manager, driver, runner, manager)

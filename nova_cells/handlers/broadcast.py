@@ -1,0 +1,47 @@
+"""Broadcast message handlers: run in every cell a broadcast reaches (§4.12).
+
+``cell_status`` is this project's addition (nova had no way to see the
+tree): each cell answers with what it knows of itself and of its
+neighbours, and the caller assembles the tree from the response paths.
+An original nova-cells answers it with an unknown-method failure, which the
+tree shows as such.
+"""
+
+from oslo_utils import timeutils
+
+from nova_cells.handlers import MethodTable
+
+__all__ = ['TABLE']
+
+TABLE = MethodTable('broadcast')
+
+
+def _neighbour_status(cell, mute_interval, now):
+    return {'name': cell.name,
+            'is_parent': cell.is_parent,
+            'last_seen': None if cell.last_seen.year == 1
+            else cell.last_seen.isoformat(),
+            'mute': cell.is_mute(mute_interval, now)}
+
+
+@TABLE.method
+def cell_status(runner, message):
+    """This cell's own view: capacities, capabilities and neighbours."""
+    manager = runner.state_manager
+    me = manager.get_my_state()
+    now = timeutils.utcnow()
+    mute_interval = manager.settings.mute_child_interval
+    return {
+        'name': runner.our_name,
+        'capabilities': {k: sorted(v)
+                         for k, v in manager.get_our_capabilities(
+                             include_children=False).items()},
+        'capacities': manager.get_our_capacities(include_children=False),
+        'aggregated_capacities': manager.get_our_capacities(),
+        'children': [_neighbour_status(c, mute_interval, now)
+                     for c in manager.get_child_cells()],
+        'parents': [_neighbour_status(c, mute_interval, now)
+                    for c in manager.get_parent_cells()],
+        'updated_at': (me.last_seen.isoformat()
+                       if me.last_seen.year > 1 else None),
+    }

@@ -1,0 +1,34 @@
+"""Targeted message handlers: run in the one cell a message is for (§4.11)."""
+
+from nova_cells.handlers import MethodTable
+from nova_cells import propagation
+
+__all__ = ['TABLE']
+
+TABLE = MethodTable('targeted')
+
+
+@TABLE.method
+def update_capabilities(runner, message, cell_name, capabilities):
+    """A child reported its capabilities; pass our aggregate up at once."""
+    runner.state_manager.update_cell_capabilities(cell_name, capabilities)
+    propagation.tell_parents_our_capabilities(runner, message.ctxt)
+
+
+@TABLE.method
+def update_capacities(runner, message, cell_name, capacities):
+    """A child reported its capacities; pass our aggregate up at once."""
+    runner.state_manager.update_cell_capacities(cell_name, capacities)
+    propagation.tell_parents_our_capacities(runner, message.ctxt)
+
+
+@TABLE.method
+def announce_capabilities(runner, message):
+    """Our parent asked: tell it our capabilities."""
+    propagation.tell_parents_our_capabilities(runner, message.ctxt)
+
+
+@TABLE.method
+def announce_capacities(runner, message):
+    """Our parent asked: tell it our capacities."""
+    propagation.tell_parents_our_capacities(runner, message.ctxt)

@@ -1,0 +1,185 @@
+"""The intercell transport: oslo.messaging servers and clients (§4.1).
+
+A daemon serves three topics on its own broker,
+``<rpc_driver_queue_base>.targeted|broadcast|response`` (server = host),
+and reaches a neighbour by casting ``process_message(message=<JSON>)`` at
+version 1.0 to the neighbour's ``transport_url`` (fanout when the message
+says so).  This is exactly the original's wire, so our cells and nova's can
+be neighbours.
+
+Differences from nova, on purpose: one transport per neighbour URL, closed
+when no neighbour uses that URL any more (§10.10); servers are stopped on
+shutdown (§10.11); the outgoing context carries no auth token (§10.4).
+"""
+
+import abc
+import threading
+
+from oslo_log import log as logging
+import oslo_messaging
+from oslo_messaging.rpc import server as rpc_server
+
+from nova_cells import rpc
+from nova_cells import transport_url
+
+__all__ = ['BaseCellsDriver', 'CellsRPCDriver', 'InterCellRPCDispatcher',
+           'INTERCELL_VERSION_ALIASES', 'MESSAGE_TYPES']
+
+LOG = logging.getLogger(__name__)
+
+MESSAGE_TYPES = ('targeted', 'broadcast', 'response')
+INTERCELL_VERSION_ALIASES = {'grizzly': '1.0'}
+_INTERCELL_VERSION = '1.0'
+
+
+class BaseCellsDriver(abc.ABC):
+    """How messages get from one cell daemon to a neighbour's."""
+
+    @abc.abstractmethod
+    def start_servers(self, runner):
+        """Start consuming this cell's intercell topics.
+
+        Blocks until the servers are listening.  Each received message is
+        handed to ``runner.process_json``, which never raises.
+
+        :raises oslo_messaging.MessagingException: when the local broker is
+            unusable (start-up fails; the daemon reports it and exits).
+        """
+
+    @abc.abstractmethod
+    def stop_servers(self):
+        """Stop consuming and wait for in-flight messages; never raises."""
+
+    @abc.abstractmethod
+    def send_message_to_cell(self, cell_state, message):
+        """Cast ``message`` to the neighbour ``cell_state``.
+
+        Does not wait for the neighbour to process it.  Connection retries
+        are the transport's (oslo.messaging's rabbit driver retries with
+        backoff); any error that escapes means the message was not sent,
+        and the caller turns it into a failure response.
+        """
+
+    def prune(self, active_urls):
+        """Release resources held for URLs no neighbour uses any more."""
+
+
+class InterCellRPCDispatcher(object):
+    """The endpoint of the intercell servers (``process_message`` only)."""
+
+    target = oslo_messaging.Target(version=_INTERCELL_VERSION)
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    @rpc_server.expose
+    def process_message(self, _ctxt, message):
+        """Decode and process one message; errors are logged, not raised."""
+        self.runner.process_json(message)
+
+
+class CellsRPCDriver(BaseCellsDriver):
+    """The oslo.messaging driver (the only one nova ever had).
+
+    :param conf: the cell's ConfigOpts (read here, once).
+    :param exchange_for_url: optional ``url -> exchange name``; the
+        in-process tree harness uses it to keep cells apart on ``fake://``,
+        whose exchanges are global to the process.  None in production
+        (the control exchange, ``nova``).
+    """
+
+    def __init__(self, conf, exchange_for_url=None):
+        self.conf = conf
+        self.topic_base = conf.cells.rpc_driver_queue_base
+        self.host = conf.host
+        self.own_url = conf.transport_url
+        cap = conf.upgrade_levels.intercell
+        self.version_cap = INTERCELL_VERSION_ALIASES.get(cap, cap)
+        self._exchange_for_url = exchange_for_url or (lambda url: None)
+        self._transports = {}
+        self._clients = {}
+        self._lock = threading.Lock()
+        self._servers = []
+        self._server_transport = None
+
+    def _topic(self, message_type):
+        return '%s.%s' % (self.topic_base, message_type)
+
+    # -- servers ---------------------------------------------------------------
+
+    def start_servers(self, runner):
+        self._server_transport = rpc.get_transport(self.conf)
+        exchange = self._exchange_for_url(self.own_url)
+        endpoint = InterCellRPCDispatcher(runner)
+        for message_type in MESSAGE_TYPES:
+            target = oslo_messaging.Target(topic=self._topic(message_type),
+                                           server=self.host,
+                                           exchange=exchange)
+            server = rpc.get_server(self._server_transport, target,
+                                    [endpoint])
+            server.start()
+            self._servers.append(server)
+            LOG.info('Listening on %s (server %s)', target.topic, self.host)
+
+    def stop_servers(self):
+        for server in self._servers:
+            try:
+                server.stop()
+                server.wait()
+            except Exception:  # noqa - stopping must go on
+                LOG.exception('Stopping intercell server failed')
+        self._servers = []
+        if self._server_transport is not None:
+            self._server_transport.cleanup()
+            self._server_transport = None
+        self.prune(())
+
+    # -- sending ---------------------------------------------------------------
+
+    def _transport(self, url):
+        transport = self._transports.get(url)
+        if transport is None:
+            transport = rpc.get_transport(self.conf, url)
+            self._transports[url] = transport
+            LOG.debug('New transport for %s', transport_url.mask(url))
+        return transport
+
+    def _client(self, url, message_type):
+        key = (url, message_type)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                target = oslo_messaging.Target(
+                    topic=self._topic(message_type),
+                    version=_INTERCELL_VERSION,
+                    exchange=self._exchange_for_url(url))
+                client = rpc.get_client(self._transport(url), target,
+                                        version_cap=self.version_cap)
+                self._clients[key] = client
+            return client
+
+    def send_message_to_cell(self, cell_state, message):
+        url = cell_state.db_info.get('transport_url')
+        if not url:
+            raise oslo_messaging.InvalidTransportURL(
+                url, 'cell %s has no transport_url' % cell_state.name)
+        client = self._client(url, message.message_type)
+        if message.fanout:
+            client = client.prepare(fanout=True)
+        client.cast(message.ctxt.for_other_cell(), 'process_message',
+                    message=message.to_json())
+
+    def prune(self, active_urls):
+        active = set(active_urls)
+        with self._lock:
+            stale = [url for url in self._transports if url not in active]
+            for url in stale:
+                for key in [k for k in self._clients if k[0] == url]:
+                    del self._clients[key]
+                transport = self._transports.pop(url)
+                LOG.info('Closing transport to %s (no neighbour uses it)',
+                         transport_url.mask(url))
+                try:
+                    transport.cleanup()
+                except Exception:  # noqa
+                    LOG.exception('Closing transport failed')
