@@ -16,9 +16,12 @@ LOG = logging.getLogger(__name__)
 
 
 def last_heartbeat(service):
-    """Return the time of ``service``'s last heartbeat (or creation)."""
-    return (service.get('last_seen_up') or service.get('updated_at')
-            or service.get('created_at'))
+    """Return the time of ``service``'s last heartbeat (or creation).
+
+    As nova's DB driver since Liberty: ``last_seen_up``, else
+    ``created_at``; an edit of the row (``updated_at``) is no heartbeat.
+    """
+    return service.get('last_seen_up') or service.get('created_at')
 
 
 def is_up(service, service_down_time, now=None):

@@ -242,12 +242,16 @@ class CellStateManager(object):
         """
         with self._lock:
             now = timeutils.utcnow()
-            if not force and not self._time_to_sync(now):
+            due = force or self._time_to_sync(now)
+            # NOTE(nova-cells): as nova, a JSON file is checked for changes
+            # on every access (cheap: a stat); the DB waits until due.
+            if due or not self.source.writable:
+                cells = self.source.load(force=force)
+                if cells is not None:
+                    self._refresh_cells_from_dict(cells)
+                    self._notify_listeners()
+            if not due:
                 return False
-            cells = self.source.load(force=force)
-            if cells is not None:
-                self._refresh_cells_from_dict(cells)
-                self._notify_listeners()
             self._update_our_capacity()
             self.last_cell_db_check = now
             return True

@@ -34,6 +34,26 @@ def parse(url):
     return parsed
 
 
+def _host_entries(netloc):
+    """Split ``netloc`` into host entries; a segment before the '@' of the
+    next one is taken as part of its password (which may hold a ',')."""
+    entries, pending = [], []
+    for segment in netloc.split(','):
+        pending.append(segment)
+        if '@' in segment:
+            entries.append(','.join(pending))
+            pending = []
+    return entries + pending
+
+
+def _mask_host(entry):
+    creds, sep, where = entry.rpartition('@')
+    if not sep:
+        return entry
+    user, colon, _password = creds.partition(':')
+    return user + (':***' if colon else '') + '@' + where
+
+
 def mask(url):
     """Return ``url`` with every password replaced by ``***``."""
     if not url:
@@ -42,13 +62,10 @@ def mask(url):
         parts = urlparse.urlsplit(url)
     except ValueError:
         return '<unparseable URL>'
-    hosts = []
-    for host in parts.netloc.split(','):
-        creds, sep, where = host.rpartition('@')
-        if sep and ':' in creds:
-            creds = creds.split(':', 1)[0] + ':***'
-        hosts.append(creds + sep + where)
-    return urlparse.urlunsplit(parts._replace(netloc=','.join(hosts)))
+    if '@' not in parts.netloc:
+        return url
+    netloc = ','.join(_mask_host(h) for h in _host_entries(parts.netloc))
+    return url.replace(parts.netloc, netloc, 1)
 
 
 def first_host_info(url):

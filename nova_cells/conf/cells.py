@@ -341,6 +341,14 @@ removed_opts = [
 ALL_OPTS = cells_opts + removed_opts
 
 
+def _fresh_group(group):
+    # NOTE(nova-cells): oslo.config keeps overrides inside the OptGroup
+    # object, so sharing one between ConfigOpts (one per cell when a tree
+    # runs in one process) leaks overrides between cells.
+    return cfg.OptGroup(group.name, title=group.title, help=group.help)
+
+
 def register_opts(conf):
-    conf.register_group(cells_group)
-    conf.register_opts(ALL_OPTS, group=cells_group)
+    group = _fresh_group(cells_group)
+    conf.register_group(group)
+    conf.register_opts(ALL_OPTS, group=group)

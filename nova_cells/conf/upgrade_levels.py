@@ -50,5 +50,8 @@ Possible values:
 
 
 def register_opts(conf):
-    conf.register_group(upgrade_group)
-    conf.register_opts(ALL_OPTS, group=upgrade_group)
+    # A fresh group per ConfigOpts: see nova_cells.conf.cells._fresh_group.
+    group = cfg.OptGroup(upgrade_group.name, title=upgrade_group.title,
+                         help=upgrade_group.help)
+    conf.register_group(group)
+    conf.register_opts(ALL_OPTS, group=group)
