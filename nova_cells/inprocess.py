@@ -10,6 +10,7 @@ the single top-level key is the API cell.
 """
 
 import os
+import threading
 import uuid
 
 from nova_cells import assembly
@@ -104,10 +105,17 @@ class CellTree(object):
         return self
 
     def stop(self, names=None):
-        for name in list(names or reversed(self._running)):
-            if name in self._running:
-                self.cells[name].driver.stop_servers()
-                self._running.remove(name)
+        """Stop the given cells (default: all), in parallel."""
+        names = [n for n in (names or list(self._running))
+                 if n in self._running]
+        threads = [threading.Thread(target=self.cells[n].driver.stop_servers)
+                   for n in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for name in names:
+            self._running.remove(name)
 
     def close(self):
         self.stop()

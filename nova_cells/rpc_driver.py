@@ -122,12 +122,13 @@ class CellsRPCDriver(BaseCellsDriver):
             LOG.info('Listening on %s (server %s)', target.topic, self.host)
 
     def stop_servers(self):
-        for server in self._servers:
-            try:
-                server.stop()
-                server.wait()
-            except Exception:  # noqa - stopping must go on
-                LOG.exception('Stopping intercell server failed')
+        # Stop all three first, then wait: each wait can take a poll period.
+        for action in ('stop', 'wait'):
+            for server in self._servers:
+                try:
+                    getattr(server, action)()
+                except Exception:  # noqa - stopping must go on
+                    LOG.exception('Intercell server %s failed', action)
         self._servers = []
         if self._server_transport is not None:
             self._server_transport.cleanup()

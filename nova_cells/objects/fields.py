@@ -36,7 +36,8 @@ __all__ = [
     'BlockDeviceSourceTypeField', 'BlockDeviceTypeField',
     'CPUAllocationPolicyField', 'CPUEmulatorThreadsPolicyField',
     'CPUFeaturePolicyField', 'CPUMatchField', 'CPUModeField',
-    'CPUThreadAllocationPolicyField', 'HVTypeField', 'PCINUMAAffinityPolicyField',
+    'CPUThreadAllocationPolicyField', 'HVTypeField',
+    'PCINUMAAffinityPolicyField',
     'PciDeviceStatusField', 'PciDeviceTypeField', 'VMModeField',
     # nova's own types
     'IDEAddressField', 'NetworkInfo', 'NetworkModel', 'NetworkModelField',
@@ -197,7 +198,7 @@ class NetworkInfo(list):
 
 
 class NetworkModel(fields.FieldType):
-    """Field type whose primitive is the JSON string of a :class:`NetworkInfo`."""
+    """Field type: a :class:`NetworkInfo`, as JSON text on the wire."""
 
     @staticmethod
     def coerce(obj, attr, value):

@@ -134,7 +134,8 @@ class Instance(base.NovaPersistentObject, base.NovaObject,
     def obj_clone(self):
         clone = super(Instance, self).obj_clone()
         for name in _METADATA_FIELDS:
-            setattr(clone, '_orig_' + name, dict(getattr(self, '_orig_' + name)))
+            baseline = getattr(self, '_orig_' + name)
+            setattr(clone, '_orig_' + name, dict(baseline))
         return clone
 
     def obj_reset_changes(self, fields=None, recursive=False):

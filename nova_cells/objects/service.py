@@ -1,4 +1,4 @@
-"""Services (nova-compute, nova-cells, ...): ``service_get_all`` and friends."""
+"""Services (nova-compute, nova-cells, ...): ``service_get_all`` & co."""
 
 from nova_cells.objects import base
 from nova_cells.objects import fields
