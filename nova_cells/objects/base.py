@@ -44,7 +44,8 @@ __all__ = [
 # nova did for ``nova.objects``.
 _PACKAGE = __name__.rpartition('.')[0]
 
-#: Every module that defines registered objects, in dependency-free order.
+#: Every module that defines registered objects (import order is free:
+#: nested fields name their classes by string, resolved when used).
 OBJECT_MODULES = (
     'block_device',
     'compute_node',
@@ -100,7 +101,7 @@ NovaObjectDictCompat = ovo_base.VersionedObjectDictCompat
 class NovaObject(ovo_base.VersionedObject):
     """Base class of every object in nova's namespace.
 
-    The two namespace constants are the whole of the wire contract: the
+    The two namespace constants give every primitive nova's identity: the
     ``nova_object.`` key prefix and ``"nova_object.namespace": "nova"``.
     """
 

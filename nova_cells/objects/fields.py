@@ -25,7 +25,8 @@ from oslo_versionedobjects import fields
 __all__ = [
     # oslo.versionedobjects types, under nova's names
     'BooleanField', 'DateTimeField', 'DictOfIntegersField',
-    'DictOfNullableStringsField', 'DictOfStringsField', 'EnumField', 'Field',
+    'DictOfNullableStringsField', 'DictOfStringsField', 'DictProxyField',
+    'EnumField', 'Field',
     'FloatField', 'IntegerField', 'IPAddressField', 'IPV4AddressField',
     'IPV6AddressField', 'ListOfDictOfNullableStringsField',
     'ListOfObjectsField', 'ListOfStringsField', 'MACAddressField',
@@ -49,6 +50,7 @@ DateTimeField = fields.DateTimeField
 DictOfIntegersField = fields.DictOfIntegersField
 DictOfNullableStringsField = fields.DictOfNullableStringsField
 DictOfStringsField = fields.DictOfStringsField
+DictProxyField = fields.DictProxyField
 EnumField = fields.EnumField
 Field = fields.Field
 FloatField = fields.FloatField

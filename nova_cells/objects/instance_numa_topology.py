@@ -20,6 +20,10 @@ class InstanceNUMACell(base.NovaObject, base.NovaObjectDictCompat):
         '1.4': ('cpuset_reserved',),
     }
 
+    # NOTE: before ``fields`` below, which rebinds the name in this body.
+    #: guest CPU -> host CPU, with int keys (stored with str keys).
+    cpu_pinning = fields.DictProxyField('cpu_pinning_raw')
+
     fields = {
         'id': fields.IntegerField(),
         'cpuset': fields.SetOfIntegersField(),
@@ -37,8 +41,11 @@ class InstanceNUMACell(base.NovaObject, base.NovaObjectDictCompat):
     def __init__(self, **kwargs):
         super(InstanceNUMACell, self).__init__(**kwargs)
         # nova: unset optional fields are None, and not a change.
+        given = set(kwargs)
+        if 'cpu_pinning' in given:
+            given.add('cpu_pinning_raw')
         for name in _NULL_BY_DEFAULT:
-            if name not in kwargs:
+            if name not in given:
                 setattr(self, name, None)
                 self.obj_reset_changes([name])
 

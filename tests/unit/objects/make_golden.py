@@ -22,7 +22,7 @@ FIXTURE = os.path.join(HERE, 'golden_objects.json')
 
 
 def _as_json(text):
-    """The decoded JSON of a string that holds an object or array, else None."""
+    """The decoded JSON of a string holding an object or array, else None."""
     stripped = text.strip()
     if not stripped or stripped[0] not in '{[':
         return None
