@@ -1,0 +1,63 @@
+"""ImagePropertiesFilter: the image's hypervisor version requirement.
+
+Image property ``hypervisor_version_requires`` (e.g. ``'>6.0, <=6.3'``)
+against each cell's capability ``prominent_hypervisor_version``.  A cell
+without that capability passes, as in nova.  Differences: the requirement
+is parsed once per request with ``packaging`` (nova used ``distutils``,
+gone in Python 3.12), and a cell passes when *any* of its versions
+satisfies it (nova took an arbitrary element of the set, §10.23).
+"""
+
+from packaging import specifiers
+from packaging import version as pkg_version
+
+from nova_cells import scheduling
+
+__all__ = ['ImagePropertiesFilter']
+
+PROPERTY = 'hypervisor_version_requires'
+CAPABILITY = 'prominent_hypervisor_version'
+
+
+def _parse_version(text):
+    try:
+        return pkg_version.Version(str(text))
+    except pkg_version.InvalidVersion:
+        return None
+
+
+class ImagePropertiesFilter(scheduling.BaseCellFilter):
+    name = 'ImagePropertiesFilter'
+
+    @classmethod
+    def from_conf(cls, conf):
+        return cls()
+
+    def _requirement(self, request):
+        """(SpecifierSet or None, error or None), parsed once per request."""
+        cached = getattr(request, '_image_version_requirement', None)
+        if cached is None:
+            text = request.image_properties.get(PROPERTY)
+            cached = (None, None)
+            if text:
+                try:
+                    cached = (specifiers.SpecifierSet(
+                        str(text).replace(' ', '')), None)
+                except specifiers.InvalidSpecifier:
+                    cached = (None, 'invalid %s %r' % (PROPERTY, text))
+            request._image_version_requirement = cached
+        return cached
+
+    def filter_cell(self, candidate, request):
+        requirement, error = self._requirement(request)
+        if error:
+            return scheduling.Verdict(scheduling.ERROR, [error])
+        versions = candidate.state.capabilities.get(CAPABILITY)
+        if requirement is None or not versions:
+            return scheduling.Verdict.ok()
+        parsed = [v for v in (_parse_version(x) for x in versions) if v]
+        if any(requirement.contains(v, prereleases=True) for v in parsed):
+            return scheduling.Verdict.ok()
+        return scheduling.Verdict.reject(
+            'hypervisor version %s does not satisfy %s'
+            % (', '.join(sorted(versions)), requirement))

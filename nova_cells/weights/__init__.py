@@ -1,0 +1,9 @@
+"""Cell weighers: one module per weigher (reference §7.3).
+
+``nova.cells.weights.all_weighers`` selects :data:`ALL_WEIGHERS`.
+"""
+
+__all__ = ['ALL_WEIGHERS']
+
+ALL_WEIGHERS = ('MuteChildWeigher', 'RamByInstanceTypeWeigher',
+                'WeightOffsetWeigher')
