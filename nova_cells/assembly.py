@@ -8,7 +8,11 @@ and the in-process test tree (dependency injection, no globals).
 from nova_cells import handlers
 from nova_cells import manager as cells_manager
 from nova_cells import messaging
+from nova_cells import plugins
+from nova_cells import policy
+from nova_cells import rpc
 from nova_cells import rpc_driver
+from nova_cells import scheduler as cells_scheduler
 from nova_cells import state
 
 __all__ = ['CellParts', 'build_cell', 'object_serializer']
@@ -25,8 +29,10 @@ def object_serializer():
 class CellParts(object):
     """The assembled parts of one cell; no I/O has happened yet."""
 
-    def __init__(self, conf, db, state_manager, driver, runner, manager):
+    def __init__(self, conf, db, state_manager, driver, runner, manager,
+                 scheduler):
         self.conf = conf
+        self.scheduler = scheduler
         self.db = db
         self.state_manager = state_manager
         self.driver = driver
@@ -41,6 +47,32 @@ class CellParts(object):
         """Apply mutable options (SIGHUP)."""
         self.state_manager.settings = state.StateSettings.from_conf(self.conf)
         self.runner.settings = messaging.RunnerSettings.from_conf(self.conf)
+        self.scheduler.settings = cells_scheduler.SchedulerSettings.from_conf(
+            self.conf)
+
+
+class _LazyTransport(object):
+    """The cell's own broker transport, made on first use only."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self._transport = None
+
+    def __call__(self):
+        if self._transport is None:
+            self._transport = rpc.get_transport(self.conf)
+        return self._transport
+
+
+def _build_scheduler(conf, runner):
+    handoff_cls = plugins.load_class('handoff_drivers',
+                                     conf.cells.local_scheduler_driver)
+    transport = _LazyTransport(conf)
+    handoff = handoff_cls.from_conf(conf, runner, transport)
+    scheduler_cls = plugins.load_class(
+        'scheduler_drivers', plugins.resolve_names([conf.cells.scheduler])[0])
+    return scheduler_cls.from_conf(conf, runner, handoff,
+                                   policy.CellPolicy(conf))
 
 
 def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
@@ -59,7 +91,11 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
         handler_tables or handlers.default_tables(),
         serializer or object_serializer(),
         messaging.RunnerSettings.from_conf(conf))
+    runner.services['db'] = db
+    scheduler = _build_scheduler(conf, runner)
+    runner.services['scheduler'] = scheduler
     manager = cells_manager.CellsManager(
         conf, state_manager, runner,
         parent_update_interval=conf.cells.parent_update_interval)
-    return CellParts(conf, db, state_manager, driver, runner, manager)
+    return CellParts(conf, db, state_manager, driver, runner, manager,
+                     scheduler)

@@ -12,6 +12,9 @@ __all__ = [
     'CellsUpdateUnsupported', 'InvalidCellName', 'InvalidTransportURL',
     'ServiceNotFound', 'CellTimeout', 'CellMaxHopCountReached',
     'CellRoutingInconsistency', 'NoCellsAvailable', 'ConfigNotValid',
+    'InstanceNotFound', 'InstanceExists', 'UnexpectedVMStateError',
+    'UnexpectedTaskStateError', 'NoValidHost', 'MalformedMessage',
+    'UnknownMethod',
 ]
 
 
@@ -97,6 +100,45 @@ class NoCellsAvailable(NovaCellsException):
     msg_fmt = 'No cells available matching scheduling criteria.'
     recoverable = True
 
+    def __init__(self, message=None, reason=None, **kwargs):
+        if reason and not message:
+            message = '%s %s' % (self.msg_fmt, reason)
+        super(NoCellsAvailable, self).__init__(message, reason=reason,
+                                               **kwargs)
+
 
 class ConfigNotValid(NovaCellsException):
     msg_fmt = 'Invalid configuration: %(problems)s'
+
+
+class InstanceNotFound(NotFound):
+    msg_fmt = 'Instance %(instance_id)s could not be found.'
+
+
+class InstanceExists(NovaCellsException):
+    msg_fmt = 'Instance %(name)s already exists.'
+    code = 409
+
+
+class UnexpectedVMStateError(NovaCellsException):
+    msg_fmt = ('Unexpected vm_state of instance %(instance_uuid)s: expected '
+               '%(expected)s, got %(actual)s')
+    code = 409
+
+
+class UnexpectedTaskStateError(NovaCellsException):
+    msg_fmt = ('Unexpected task state of instance %(instance_uuid)s: '
+               'expected %(expected)s, got %(actual)s')
+    code = 409
+
+
+class NoValidHost(NovaCellsException):
+    msg_fmt = 'No valid host was found. %(reason)s'
+
+
+class MalformedMessage(NovaCellsException):
+    msg_fmt = 'Malformed intercell message %(uuid)s: %(reason)s'
+
+
+class UnknownMethod(NovaCellsException):
+    msg_fmt = "Unknown %(message_type)s method '%(method)s'"

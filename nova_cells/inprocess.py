@@ -13,6 +13,8 @@ import os
 import threading
 import uuid
 
+from oslo_messaging._drivers import impl_fake
+
 from nova_cells import assembly
 from nova_cells import conf as cells_conf
 from nova_cells.db import api as db_api
@@ -29,6 +31,17 @@ def walk_layout(layout, parent=None, path=()):
         yield name, parent, here
         for item in walk_layout(children or {}, name, here):
             yield item
+
+
+def _keep_fake_exchanges():
+    """Stop one fake:// transport's cleanup from wiping every exchange.
+
+    oslo.messaging's fake driver keeps exchanges in one table for the whole
+    process and clears all of it when any transport is cleaned up; with a
+    tree of cells in one process, stopping one cell would drop messages of
+    all the others.  Each CellTree deletes its own exchanges on close.
+    """
+    impl_fake.FakeExchangeManager.cleanup = classmethod(lambda cls: None)
 
 
 class CellTree(object):
@@ -80,6 +93,7 @@ class CellTree(object):
 
     def build(self):
         """Create every cell's database, neighbour rows and parts."""
+        _keep_fake_exchanges()
         for name, parent, path in walk_layout(self.layout):
             conf = self._conf(name, parent is None)
             db = db_api.Database.from_conf(conf)
@@ -121,6 +135,12 @@ class CellTree(object):
         self.stop()
         for cell in self.cells.values():
             cell.db.dispose()
+        manager = impl_fake.FakeExchangeManager
+        prefix = 'nova.%s-' % self.run_id
+        with manager._exchanges_lock:
+            for name in [n for n in manager._exchanges
+                         if n and n.startswith(prefix)]:
+                del manager._exchanges[name]
 
     def __enter__(self):
         return self.build().start()

@@ -11,6 +11,7 @@ import oslo_messaging
 from oslo_messaging.rpc import server as rpc_server
 from oslo_service import periodic_task
 
+from nova_cells import build_payload
 from nova_cells import propagation
 
 __all__ = ['CellsManager', 'RPC_API_VERSION']
@@ -61,6 +62,20 @@ class CellsManager(periodic_task.PeriodicTasks):
     def get_capacities(self, ctxt, cell_name=None):
         """Return our (aggregated) capacities, or one child's."""
         return self.state_manager.get_capacities(cell_name)
+
+    # -- builds (1.8, 1.30, 1.32, 1.34) ----------------------------------------
+
+    @expose
+    def build_instances(self, ctxt, build_inst_kwargs):
+        """Schedule a build from this cell: a targeted message to myself.
+
+        Older payloads (flavor dict before 1.30, instance dicts before
+        1.32, primitive BDMs before 1.34) are upgraded to objects first.
+        """
+        kwargs = build_payload.upgrade(build_inst_kwargs)
+        my_state = self.state_manager.get_my_state()
+        self.msg_runner.targeted(ctxt, my_state, 'build_instances',
+                                 {'build_inst_kwargs': kwargs})
 
     @expose
     def get_cell_status(self, ctxt):

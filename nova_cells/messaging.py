@@ -46,8 +46,7 @@ MESSAGE_TYPES = ('targeted', 'broadcast', 'response')
 _DIRECTIONS = ('up', 'down')
 
 
-class MalformedMessage(exception.NovaCellsException):
-    msg_fmt = 'Malformed intercell message %(uuid)s: %(reason)s'
+MalformedMessage = exception.MalformedMessage
 
 
 class RunnerSettings(object):
@@ -473,8 +472,15 @@ class MessageRunner(object):
         return response.to_json(self.serializer)
 
     def decode_response(self, ctxt, json_response):
-        return cells_responses.Response.from_json(ctxt, json_response,
-                                                  self.serializer)
+        """Decode one answer; garbage from a neighbour becomes a failure."""
+        try:
+            return cells_responses.Response.from_json(ctxt, json_response,
+                                                      self.serializer)
+        except Exception as exc:  # noqa - never let a bad answer escape
+            LOG.error('Undecodable response: %s', exc)
+            return cells_responses.Response.from_exception(
+                ctxt, '?', MalformedMessage(
+                    uuid='?', reason='undecodable response: %s' % exc))
 
     def put_responses(self, message, response_uuid, json_responses):
         """Hand answers to the waiting slot, keyed by the sending neighbour."""
@@ -516,7 +522,10 @@ class MessageRunner(object):
             raise MalformedMessage(uuid=data['uuid'], reason='loop: %s '
                                    'already passed through %s'
                                    % (path, self.our_name))
-        return self._build(message_type, data)
+        try:
+            return self._build(message_type, data)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise MalformedMessage(uuid=data['uuid'], reason=str(exc))
 
     def _build(self, message_type, data):
         kwargs = {k: data[k] for k, _t in _COMMON_KEYS if k != 'ctxt'}
@@ -553,7 +562,10 @@ class MessageRunner(object):
             path = routing.RoutingPath.parse(data['routing_path'])
             if not path or path.contains(self.our_name):
                 return
-            ctxt = cells_context.RequestContext.from_dict(data['ctxt'])
+            try:
+                ctxt = cells_context.RequestContext.from_dict(data['ctxt'])
+            except Exception:  # noqa - the context itself was the problem
+                ctxt = cells_context.RequestContext()
             here = str(path.append(self.our_name))
             response = cells_responses.Response.from_exception(ctxt, here,
                                                                exc)

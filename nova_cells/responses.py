@@ -129,6 +129,8 @@ class Response(object):
     @classmethod
     def from_json(cls, ctxt, json_message, serializer):
         data = jsonutils.loads(json_message)
+        if not isinstance(data, dict):
+            raise ValueError('a response must be a JSON object')
         value = data.get('value')
         failure = bool(data.get('failure'))
         if failure:

@@ -77,6 +77,7 @@ API version history (nova's, kept verbatim in meaning; reference §5.2):
 
 import oslo_messaging
 
+from nova_cells import build_payload
 from nova_cells import rpc
 from nova_cells import TOPIC
 
@@ -104,16 +105,28 @@ class CellsAPI(object):
         neighbour queries answer locally as nova did).
     """
 
-    def __init__(self, conf, transport, enabled=True):
+    def __init__(self, conf, transport, enabled=True, serializer=None):
         cap = conf.upgrade_levels.cells
         self.version_cap = VERSION_ALIASES.get(cap, cap)
         self.enabled = enabled
         target = oslo_messaging.Target(topic=TOPIC, version='1.0')
-        self.client = rpc.get_client(transport, target,
-                                     version_cap=self.version_cap)
+        if serializer is None:
+            from nova_cells import assembly
+            serializer = assembly.object_serializer()
+        self.client = rpc.get_client(
+            transport, target, version_cap=self.version_cap,
+            serializer=rpc.RequestContextSerializer(serializer))
 
     def can_send_version(self, version):
         return self.client.can_send_version(version)
+
+    def build_instances(self, ctxt, **kwargs):
+        """Cast a build to the API cell's nova-cells (1.34, or older)."""
+        version, build_inst_kwargs = build_payload.downgrade(
+            kwargs, self.client.can_send_version)
+        cctxt = self.client.prepare(version=version)
+        cctxt.cast(ctxt, 'build_instances',
+                   build_inst_kwargs=build_inst_kwargs)
 
     def get_cell_info_for_neighbors(self, ctxt):
         """Neighbour cells' info; ``[]`` when cells are disabled."""

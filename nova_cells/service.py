@@ -128,7 +128,9 @@ class CellsService(oslo_service.Service):
         self.transport = rpc.get_transport(self.conf)
         target = oslo_messaging.Target(topic=TOPIC, server=self.host)
         endpoints = [self.cell.manager, baserpc.BaseRPCAPI('cells')]
-        self.rpc_server = rpc.get_server(self.transport, target, endpoints)
+        serializer = rpc.RequestContextSerializer(self.cell.runner.serializer)
+        self.rpc_server = rpc.get_server(self.transport, target, endpoints,
+                                         serializer=serializer)
         self.rpc_server.start()
 
     def _stop_rpc(self):

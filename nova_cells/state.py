@@ -256,6 +256,11 @@ class CellStateManager(object):
             self.last_cell_db_check = now
             return True
 
+    def refresh_own_capacity(self):
+        """Recompute own capacity now (after this cell placed instances)."""
+        with self._lock:
+            self._update_our_capacity()
+
     def _safe_sync(self):
         try:
             self.sync()

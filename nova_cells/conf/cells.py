@@ -277,6 +277,20 @@ this particular interval time is passed. Otherwise cached status are used.
 If this value is 0 or negative all cell status are updated from the DB
 whenever a state is needed.
 """, **_mutable),
+    cfg.StrOpt('local_scheduler_driver',
+               default='conductor',
+               choices=[('conductor', "cast build_instances to the cell's "
+                                      "own nova-conductor (nova's way)"),
+                        ('builtin', "place instances on this cell's "
+                                    "compute_nodes in nova-cells itself")],
+               help="""
+Local scheduler driver (new in nova-cells).
+
+What a cell does once the cell scheduler picked it for a build: hand the
+build to the cell's own nova-conductor (as nova cells v1 always did), or
+place the instances on the cell's compute nodes itself (claiming resources
+atomically) and report them active to the top.
+"""),
     cfg.IntOpt('parent_update_interval',
                default=60,
                help="""

@@ -15,8 +15,7 @@ __all__ = ['MethodTable', 'HandlerTables', 'UnknownMethod', 'default_tables']
 from nova_cells import exception
 
 
-class UnknownMethod(exception.NovaCellsException):
-    msg_fmt = "Unknown %(message_type)s method '%(method)s'"
+UnknownMethod = exception.UnknownMethod
 
 
 class MethodTable(object):

@@ -10,6 +10,7 @@ tree shows as such.
 from oslo_utils import timeutils
 
 from nova_cells.handlers import MethodTable
+from nova_cells import instances
 
 __all__ = ['TABLE']
 
@@ -45,3 +46,31 @@ def cell_status(runner, message):
         'updated_at': (me.last_seen.isoformat()
                        if me.last_seen.year > 1 else None),
     }
+
+
+def _at_top(runner):
+    return not runner.state_manager.get_parent_cells()
+
+
+@TABLE.method
+def instance_update_at_top(runner, message, instance):
+    """Top only: apply a change from below; ``cell_name`` is the reversed
+    routing path (the full path from the top to the cell that sent it)."""
+    if not _at_top(runner):
+        return None
+    cell_name = str(message.routing_path.reversed())
+    instances.update_at_top(runner.services['db'], instance, cell_name)
+
+
+@TABLE.method
+def instance_destroy_at_top(runner, message, instance):
+    """Top only: the instance is gone below."""
+    if _at_top(runner):
+        instances.destroy_at_top(runner.services['db'], instance.uuid)
+
+
+@TABLE.method
+def instance_fault_create_at_top(runner, message, instance_fault):
+    """Top only: record why an instance went wrong below."""
+    if _at_top(runner):
+        instances.fault_create_at_top(runner.services['db'], instance_fault)

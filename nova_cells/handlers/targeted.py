@@ -32,3 +32,9 @@ def announce_capabilities(runner, message):
 def announce_capacities(runner, message):
     """Our parent asked: tell it our capacities."""
     propagation.tell_parents_our_capacities(runner, message.ctxt)
+
+
+@TABLE.method
+def build_instances(runner, message, build_inst_kwargs):
+    """Schedule a build in this cell (pick a child or build here)."""
+    runner.services['scheduler'].build_instances(message, build_inst_kwargs)

@@ -5,7 +5,7 @@ import pytest
 from nova_cells import routing
 
 
-# -- RoutingPath -----------------------------------------------------------------
+# -- RoutingPath --------------------------------------------------------------
 
 @pytest.mark.parametrize('text, cells', [
     pytest.param('api', ('api',), id='single-cell'),
@@ -31,7 +31,7 @@ def test_path_is_immutable_append_and_reversed_return_new_paths():
     assert str(longer) == 'api!c1!g1', 'reversed must not mutate'
     assert longer is not path and backwards is not longer
     with pytest.raises(AttributeError):
-        path._cells = ('x',)
+        path.cells = ('x',)  # read-only property
     with pytest.raises(AttributeError):
         path.extra = 1  # __slots__: no new attributes either
     with pytest.raises(TypeError):
@@ -68,7 +68,7 @@ def test_equality_hash_and_accessors():
     assert routing.RoutingPath.parse('').last is None
 
 
-# -- reverse_path / response_cell_name_from_path -----------------------------------
+# -- reverse_path / response_cell_name_from_path ------------------------------
 
 @pytest.mark.parametrize('path, expected', [
     pytest.param('a!b!c', 'c!b!a', id='three'),
@@ -101,7 +101,7 @@ def test_response_cell_name_accepts_a_routing_path():
     assert routing.response_cell_name_from_path(path, True) == 'g1!c1'
 
 
-# -- cell@item ------------------------------------------------------------------
+# -- cell@item ----------------------------------------------------------------
 
 @pytest.mark.parametrize('text, expected', [
     pytest.param('a!b@host', ('a!b', 'host'), id='path-and-host'),

@@ -7,10 +7,12 @@ SQLite databases, oslo.messaging servers and clients); only the handler
 tables get a few extra methods, as /tmp/smoke.py does.
 """
 
+import contextlib
 import threading
 import time
 
 import oslo_messaging
+from oslo_messaging._drivers import impl_fake
 
 from nova_cells.db import api as db_api
 from nova_cells import handlers
@@ -52,9 +54,10 @@ class Recorder(object):
         with self._lock:
             self.calls.append((cell, method, kwargs))
 
-    def cells(self, method=None):
+    def cells(self, method=None, tag=None):
         with self._lock:
-            return [c for c, m, _k in self.calls if method in (None, m)]
+            return [c for c, m, k in self.calls
+                    if method in (None, m) and tag in (None, k.get('tag'))]
 
 
 def _whoami(runner, message):
@@ -64,7 +67,7 @@ def _whoami(runner, message):
             'max_hop_count': message.max_hop_count}
 
 
-def test_tables_factory(recorder=None):
+def tables_factory(recorder=None):
     """A factory for CellTree(handler_tables=...) with test methods.
 
     targeted: ``whoami``, ``record(tag)``;
@@ -99,10 +102,6 @@ def test_tables_factory(recorder=None):
     return factory
 
 
-# pytest must not collect the factory above as a test.
-test_tables_factory.__test__ = False
-
-
 def make_tree(base_dir, layout=None, call_timeout=CALL_TIMEOUT,
               recorder=None, overrides=None):
     """A built (not started) CellTree with the test handler tables."""
@@ -110,8 +109,87 @@ def make_tree(base_dir, layout=None, call_timeout=CALL_TIMEOUT,
     opts.update(overrides or {})
     return inprocess.CellTree(layout or LAYOUT, str(base_dir),
                               overrides=opts,
-                              handler_tables=test_tables_factory(recorder),
+                              handler_tables=tables_factory(recorder),
                               serializer=pick_serializer())
+
+
+# -- fake:// isolation --------------------------------------------------------
+#
+# BUG (reported, see test_rpc_driver.test_stopping_one_cell_keeps_other_
+# cells_exchanges): oslo.messaging's FakeDriver.cleanup() clears *every*
+# exchange of the process (FakeExchangeManager._exchanges is a class
+# attribute).  CellsRPCDriver calls transport.cleanup() when it stops its
+# servers or prunes a neighbour's transport, so stopping one cell of a
+# CellTree (or closing another tree) drops the messages queued for every
+# other cell and, until their listeners poll again, every fanout message
+# (fanout only reaches server queues that exist).  The tree fixtures below
+# make that cleanup a no-op while a tree runs and drop only the tree's own
+# exchanges when it closes, so the other tests are not flaky.
+
+_NOOP_LOCK = threading.Lock()
+_NOOP_USERS = [0]
+_ORIGINAL_CLEANUP = impl_fake.FakeExchangeManager.__dict__['cleanup']
+
+
+@contextlib.contextmanager
+def run_scoped_fake_exchanges(tree):
+    manager = impl_fake.FakeExchangeManager
+    with _NOOP_LOCK:
+        if _NOOP_USERS[0] == 0:
+            manager.cleanup = classmethod(lambda cls: None)
+        _NOOP_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _NOOP_LOCK:
+            _NOOP_USERS[0] -= 1
+            if _NOOP_USERS[0] == 0:
+                manager.cleanup = _ORIGINAL_CLEANUP
+        prefix = 'nova.%s-' % tree.run_id
+        with manager._exchanges_lock:
+            for name in [n for n in manager._exchanges
+                         if n and n.startswith(prefix)]:
+                del manager._exchanges[name]
+
+
+def stop_all(tree, names=None):
+    """tree.stop() for many cells at once.
+
+    Each oslo.messaging server that handled a message needs up to 1 s to
+    stop (futurist's idle worker polls its queue every second), and
+    CellsRPCDriver.stop_servers() stops its three servers one after the
+    other, so stopping a ten-cell tree cell by cell takes ~10-20 s.  Here
+    every server is stopped and waited for in parallel first; the drivers'
+    own stop_servers() then finds them stopped.
+    """
+    names = list(names or tree._running)
+    servers = [server for name in names
+               for server in tree.cells[name].driver._servers]
+
+    def stop(server):
+        server.stop()
+        server.wait()
+
+    threads = [threading.Thread(target=stop, args=(server,))
+               for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tree.stop(names)
+
+
+@contextlib.contextmanager
+def running_tree(base_dir, **kwargs):
+    """A started tree (see make_tree), closed quickly at the end."""
+    tree = make_tree(base_dir, **kwargs)
+    with run_scoped_fake_exchanges(tree):
+        tree.build().start()
+        try:
+            yield tree
+        finally:
+            stop_all(tree)
+            tree.close()
 
 
 def wait_until(predicate, timeout=3.0, interval=0.02):
@@ -128,13 +206,15 @@ def by_cell(responses):
     return {r.cell_name: r for r in responses}
 
 
-# -- a stand-alone runner with a recording driver -------------------------------
+# -- a stand-alone runner with a recording driver -----------------------------
 
 class RecordingDriver(rpc_driver.BaseCellsDriver):
-    """Records (neighbour name, message type, message JSON) per send."""
+    """Records (neighbour name, message type, message JSON) per send;
+    ``on_send(cell_name, message)``, if set, runs after each record."""
 
     def __init__(self):
         self.sent = []
+        self.on_send = None
 
     def start_servers(self, runner):
         pass
@@ -145,6 +225,8 @@ class RecordingDriver(rpc_driver.BaseCellsDriver):
     def send_message_to_cell(self, cell_state, message):
         self.sent.append((cell_state.name, message.message_type,
                           message.to_json()))
+        if self.on_send is not None:
+            self.on_send(cell_state.name, message)
 
 
 def neighbour_url(name):
@@ -170,7 +252,7 @@ def make_runner(db, name, parents=(), children=(),
     driver = RecordingDriver()
     runner = messaging.MessageRunner(
         name, manager, driver,
-        tables or test_tables_factory()(),
+        tables or tables_factory()(),
         serializer or pick_serializer(),
         messaging.RunnerSettings(max_hop_count=max_hop_count,
                                  call_timeout=call_timeout))

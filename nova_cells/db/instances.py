@@ -1,0 +1,171 @@
+"""Queries on ``instances``, ``instance_faults`` and compute-node claims.
+
+Rows come and go as plain dicts.  ``instance_update`` takes nova's
+expected-state guards: the update applies only if ``vm_state`` /
+``task_state`` currently hold one of the expected values, checked and
+written in one transaction, which is what protects the top from
+out-of-order updates (reference §4.12).
+"""
+
+from oslo_db import exception as db_exc
+from oslo_utils import timeutils
+import sqlalchemy as sa
+
+from nova_cells.db import models
+from nova_cells import exception
+
+__all__ = ['INSTANCE_COLUMNS', 'instance_create', 'instance_get',
+           'instance_get_all', 'instance_update', 'instance_destroy',
+           'instance_fault_create', 'instance_fault_get_by_instance',
+           'compute_node_claim']
+
+INSTANCE_COLUMNS = frozenset(c.name for c in models.Instance.__table__.columns)
+
+
+def _only_columns(values):
+    return {k: v for k, v in values.items() if k in INSTANCE_COLUMNS}
+
+
+def _instance_query(read_deleted='no'):
+    query = sa.select(models.Instance)
+    if read_deleted == 'no':
+        query = query.where(models.Instance.deleted == 0)
+    elif read_deleted == 'only':
+        query = query.where(models.Instance.deleted != 0)
+    return query
+
+
+def instance_create(db, values):
+    """Create an instance row; :raises InstanceExists: on a duplicate uuid."""
+    values = _only_columns(values)
+    values.setdefault('deleted', 0)
+    try:
+        with db.writer() as session:
+            row = models.Instance(**values)
+            session.add(row)
+            session.flush()
+            return row.as_dict()
+    except db_exc.DBDuplicateEntry:
+        raise exception.InstanceExists(name=values.get('uuid'))
+
+
+def _get_row(session, uuid, read_deleted='no'):
+    row = session.execute(_instance_query(read_deleted).where(
+        models.Instance.uuid == uuid)).scalars().first()
+    if row is None:
+        raise exception.InstanceNotFound(instance_id=uuid)
+    return row
+
+
+def instance_get(db, uuid, read_deleted='no'):
+    with db.reader() as session:
+        return _get_row(session, uuid, read_deleted).as_dict()
+
+
+def instance_get_all(db, read_deleted='no', filters=None, limit=None,
+                     marker=None, sort_key='id'):
+    """Instances, optionally filtered by column equality and paged."""
+    query = _instance_query(read_deleted)
+    for key, value in (filters or {}).items():
+        query = query.where(getattr(models.Instance, key) == value)
+    if marker is not None:
+        query = query.where(models.Instance.id > marker)
+    query = query.order_by(getattr(models.Instance, sort_key))
+    if limit:
+        query = query.limit(limit)
+    with db.reader() as session:
+        return [row.as_dict() for row in session.execute(query).scalars()]
+
+
+def _check_expected(row, expected_vm_state, expected_task_state):
+    for field, expected, error in (
+            ('vm_state', expected_vm_state,
+             exception.UnexpectedVMStateError),
+            ('task_state', expected_task_state,
+             exception.UnexpectedTaskStateError)):
+        if expected is None:
+            continue
+        allowed = expected if isinstance(expected, (list, tuple, set)) \
+            else [expected]
+        actual = getattr(row, field)
+        if actual not in allowed:
+            raise error(instance_uuid=row.uuid, expected=list(allowed),
+                        actual=actual)
+
+
+def instance_update(db, uuid, values, expected_vm_state=None,
+                    expected_task_state=None, read_deleted='no'):
+    """Update and return ``(old, new)`` row dicts.
+
+    :raises InstanceNotFound:, :raises UnexpectedVMStateError:,
+        :raises UnexpectedTaskStateError: (nothing written then).
+    """
+    with db.writer() as session:
+        row = _get_row(session, uuid, read_deleted)
+        _check_expected(row, expected_vm_state, expected_task_state)
+        old = row.as_dict()
+        for key, value in _only_columns(values).items():
+            setattr(row, key, value)
+        row.updated_at = timeutils.utcnow()
+        session.flush()
+        return old, row.as_dict()
+
+
+def instance_destroy(db, uuid):
+    """Soft-delete an instance; :raises InstanceNotFound:."""
+    now = timeutils.utcnow()
+    with db.writer() as session:
+        row = _get_row(session, uuid)
+        row.deleted = row.id
+        row.deleted_at = now
+        row.terminated_at = row.terminated_at or now
+        row.vm_state = row.vm_state if row.vm_state == 'error' else 'deleted'
+        row.task_state = None
+        session.flush()
+        return row.as_dict()
+
+
+def instance_fault_create(db, values):
+    allowed = {c.name for c in models.InstanceFault.__table__.columns}
+    values = {k: v for k, v in values.items() if k in allowed and k != 'id'}
+    values.setdefault('deleted', 0)
+    values['message'] = (values.get('message') or '')[:255]
+    with db.writer() as session:
+        row = models.InstanceFault(**values)
+        session.add(row)
+        session.flush()
+        return row.as_dict()
+
+
+def instance_fault_get_by_instance(db, uuid):
+    with db.reader() as session:
+        rows = session.execute(sa.select(models.InstanceFault).where(
+            models.InstanceFault.instance_uuid == uuid,
+            models.InstanceFault.deleted == 0).order_by(
+            models.InstanceFault.id.desc()))
+        return [row.as_dict() for row in rows.scalars()]
+
+
+def compute_node_claim(db, node_id, memory_mb, disk_gb, vcpus):
+    """Atomically take resources from a compute node.
+
+    One conditional UPDATE: it succeeds only while the node still has the
+    free RAM and disk, so two concurrent builds can never over-commit it.
+    Returns True when claimed.
+    """
+    node = models.ComputeNode
+    statement = (sa.update(node)
+                 .where(node.id == node_id, node.deleted == 0,
+                        node.free_ram_mb >= memory_mb,
+                        node.free_disk_gb >= disk_gb,
+                        node.vcpus - node.vcpus_used >= vcpus)
+                 .values(free_ram_mb=node.free_ram_mb - memory_mb,
+                         free_disk_gb=node.free_disk_gb - disk_gb,
+                         memory_mb_used=node.memory_mb_used + memory_mb,
+                         local_gb_used=node.local_gb_used + disk_gb,
+                         vcpus_used=node.vcpus_used + vcpus,
+                         running_vms=sa.func.coalesce(node.running_vms, 0)
+                         + 1,
+                         updated_at=timeutils.utcnow()))
+    with db.writer() as session:
+        return session.execute(statement).rowcount == 1

@@ -1,0 +1,140 @@
+"""Instance records of a cell, and how updates from below land at the top.
+
+Converts between the ``Instance`` object that travels in messages and the
+``instances`` row, and implements the "at the top" side of instance sync
+(reference §4.12): ``update_at_top``, ``destroy_at_top``,
+``fault_create_at_top``.
+
+Difference from nova, on purpose: an update that carries no changed fields
+(what heal and ``sync_instances`` send) applies every field it carries, so
+stale values at the top are repaired; nova only reset ``cell_name`` then
+(§10.27).
+"""
+
+from oslo_log import log as logging
+
+from nova_cells.db import instances as db_instances
+from nova_cells import exception
+from nova_cells.objects import instance as instance_obj
+
+__all__ = ['to_db_values', 'from_db_row', 'expected_states',
+           'update_at_top', 'destroy_at_top', 'fault_create_at_top',
+           'EXPECTED_TASK_STATES']
+
+LOG = logging.getLogger(__name__)
+
+# Fields the top never takes from below (nova's list).
+_NEVER_SYNCED = ('id', 'security_groups', 'volumes', 'cell_name', 'name',
+                 'metadata')
+
+EXPECTED_TASK_STATES = {
+    'rebuild_block_device_mapping': ['rebuild_block_device_mapping',
+                                     'rebuilding'],
+    'rebuild_spawning': ['rebuild_spawning', 'rebuild_block_device_mapping',
+                         'rebuilding'],
+    'resize_migrating': ['resize_migrating', 'resize_prep'],
+    'resize_migrated': ['resize_migrated', 'resize_migrating',
+                        'resize_prep'],
+    'resize_finish': ['resize_finish', 'resize_migrated',
+                      'resize_migrating', 'resize_prep'],
+}
+_FLAVOR_COLUMNS = ('memory_mb', 'vcpus', 'root_gb', 'ephemeral_gb')
+
+
+def to_db_values(instance, fields=None):
+    """Column values of ``instance`` (only ``fields`` when given)."""
+    names = fields if fields is not None else [
+        f for f in instance.fields if instance.obj_attr_is_set(f)]
+    values = {name: getattr(instance, name) for name in names
+              if name in db_instances.INSTANCE_COLUMNS and
+              instance.obj_attr_is_set(name)}
+    if instance.obj_attr_is_set('flavor') and instance.flavor is not None:
+        for column in _FLAVOR_COLUMNS:
+            values.setdefault(column, getattr(instance.flavor, column))
+        values.setdefault('instance_type_id', instance.flavor.id
+                          if instance.flavor.obj_attr_is_set('id') else None)
+    for key in ('created_at', 'updated_at', 'deleted_at', 'launched_at',
+                'terminated_at'):
+        if values.get(key) is not None:
+            values[key] = values[key].replace(tzinfo=None)
+    if 'deleted' in values:
+        values['deleted'] = values['deleted'] and (values.get('id') or 1)
+    return values
+
+
+def from_db_row(row):
+    """An ``Instance`` with the row's columns set, changes reset."""
+    instance = instance_obj.Instance()
+    for name, value in row.items():
+        if name in instance.fields and name != 'deleted':
+            setattr(instance, name, value)
+    instance.deleted = bool(row.get('deleted'))
+    instance.obj_reset_changes()
+    return instance
+
+
+def expected_states(instance):
+    """nova's guards against out-of-order updates (reference §4.12)."""
+    expected = {}
+    if instance.obj_attr_is_set('vm_state') and \
+            instance.vm_state == 'building':
+        expected['expected_vm_state'] = ['building', None]
+    task_state = instance.task_state if \
+        instance.obj_attr_is_set('task_state') else None
+    if task_state in EXPECTED_TASK_STATES:
+        expected['expected_task_state'] = EXPECTED_TASK_STATES[task_state]
+    return expected
+
+
+def _fields_to_apply(instance):
+    changed = instance.obj_what_changed()
+    if not changed:
+        changed = {f for f in instance.fields if instance.obj_attr_is_set(f)}
+    return [f for f in changed if f not in _NEVER_SYNCED]
+
+
+def update_at_top(db, instance, cell_name):
+    """Apply an update from cell ``cell_name`` to the top's row.
+
+    Creates the row when missing (as nova did).  An update that arrives
+    out of order (guard mismatch) is dropped with a log line.
+    :returns: the row dict, or None when dropped.
+    """
+    values = to_db_values(instance, _fields_to_apply(instance))
+    values['cell_name'] = cell_name
+    values.pop('deleted', None)
+    try:
+        _old, new = db_instances.instance_update(
+            db, instance.uuid, values, read_deleted='yes',
+            **expected_states(instance))
+        return new
+    except exception.InstanceNotFound:
+        values = to_db_values(instance)
+        values.update(cell_name=cell_name, uuid=instance.uuid)
+        values.pop('id', None)
+        values.pop('deleted', None)
+        try:
+            return db_instances.instance_create(db, values)
+        except exception.InstanceExists:
+            return update_at_top(db, instance, cell_name)
+    except (exception.UnexpectedVMStateError,
+            exception.UnexpectedTaskStateError) as exc:
+        LOG.info('Dropping out-of-order update of %s from %s: %s',
+                 instance.uuid, cell_name, exc)
+        return None
+
+
+def destroy_at_top(db, instance_uuid):
+    """Delete the top's row; a missing row is not an error."""
+    try:
+        return db_instances.instance_destroy(db, instance_uuid)
+    except exception.InstanceNotFound:
+        LOG.debug('Instance %s already gone at the top', instance_uuid)
+        return None
+
+
+def fault_create_at_top(db, fault):
+    """Record a fault (a dict of the DB row, as nova sent it)."""
+    values = dict(fault)
+    values.pop('id', None)
+    return db_instances.instance_fault_create(db, values)

@@ -1,0 +1,141 @@
+"""Place instances on this cell's compute nodes, here, without a conductor.
+
+A small host scheduler over ``compute_nodes``: a node qualifies when its
+nova-compute service is enabled and up and it has the flavor's free RAM,
+disk and vCPUs; the node with the most free RAM wins (spreading, ties in
+random order); resources are taken by one conditional UPDATE, so two
+concurrent builds never over-commit a node (the next node is tried when a
+claim loses the race).  The instance then becomes ACTIVE on that host, and
+every change goes to the top.  When no node fits, the instance goes to
+ERROR with a fault naming why.
+"""
+
+import random
+
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from nova_cells.db import api as db_api
+from nova_cells.db import instances as db_instances
+from nova_cells import exception
+from nova_cells.local import BaseHandoff
+from nova_cells import propagation
+from nova_cells import servicegroup
+from nova_cells import topsync
+
+__all__ = ['BuiltinHandoff', 'POWER_STATE_RUNNING']
+
+LOG = logging.getLogger(__name__)
+
+POWER_STATE_RUNNING = 1
+
+
+def _needs(flavor):
+    get = (flavor.get if isinstance(flavor, dict)
+           else lambda k, d=None: getattr(flavor, k, d))
+    return (get('memory_mb') or 0,
+            (get('root_gb') or 0) + (get('ephemeral_gb') or 0),
+            get('vcpus') or 0)
+
+
+class BuiltinHandoff(BaseHandoff):
+    """The in-process host scheduler and compute stand-in."""
+
+    def __init__(self, runner, db, service_down_time=60, rng=None):
+        self.runner = runner
+        self.db = db
+        self.service_down_time = service_down_time
+        self.rng = rng or random.Random()
+
+    @classmethod
+    def from_conf(cls, conf, runner, get_transport):
+        return cls(runner, runner.services['db'], conf.service_down_time)
+
+    def build_instances(self, ctxt, build_inst_kwargs):
+        flavor = build_inst_kwargs['filter_properties']['instance_type']
+        for instance in build_inst_kwargs['instances']:
+            try:
+                self._place(ctxt, instance, flavor)
+            except exception.NoValidHost as exc:
+                self._fail(ctxt, instance, exc)
+        self._report_capacity(ctxt)
+
+    # -- placement ---------------------------------------------------------
+
+    def _usable_nodes(self, ram, disk, vcpus):
+        """(nodes that fit, best first; a count of why others did not)."""
+        now = timeutils.utcnow()
+        services = {s['host']: s for s in
+                    db_api.service_get_all_by_binary(self.db, 'nova-compute')}
+        fits, why = [], {}
+        for node in db_api.compute_node_get_all(self.db):
+            reason = self._unfit(node, services.get(node['host']), now, ram,
+                                 disk, vcpus)
+            if reason:
+                why[reason] = why.get(reason, 0) + 1
+            else:
+                fits.append(node)
+        fits.sort(key=lambda n: (-(n['free_ram_mb'] or 0), self.rng.random()))
+        return fits, why
+
+    def _unfit(self, node, service, now, ram, disk, vcpus):
+        if not service or service.get('disabled'):
+            return 'service disabled'
+        if not servicegroup.is_up(service, self.service_down_time, now):
+            return 'service down'
+        if (node['free_ram_mb'] or 0) < ram:
+            return 'not enough free RAM'
+        if (node['free_disk_gb'] or 0) < disk:
+            return 'not enough free disk'
+        if node['vcpus'] - (node['vcpus_used'] or 0) < vcpus:
+            return 'not enough free vCPUs'
+        return None
+
+    def _place(self, ctxt, instance, flavor):
+        ram, disk, vcpus = _needs(flavor)
+        nodes, why = self._usable_nodes(ram, disk, vcpus)
+        for node in nodes:
+            if db_instances.compute_node_claim(self.db, node['id'], ram,
+                                               disk, vcpus):
+                return self._spawned(ctxt, instance, node)
+        total = len(nodes) + sum(why.values())
+        reasons = ', '.join('%d %s' % (n, r) for r, n in sorted(why.items()))
+        raise exception.NoValidHost(reason='0/%d hosts are available%s' % (
+            total, ': ' + reasons if reasons else ''))
+
+    def _spawned(self, ctxt, instance, node):
+        now = timeutils.utcnow()
+        values = {'host': node['host'], 'node': node['hypervisor_hostname'],
+                  'vm_state': 'active', 'task_state': None,
+                  'power_state': POWER_STATE_RUNNING, 'launched_at': now,
+                  'launched_on': node['host']}
+        db_instances.instance_update(self.db, instance.uuid, values)
+        for key, value in values.items():
+            setattr(instance, key, value)
+        LOG.info('Instance %s is active on %s', instance.uuid, node['host'])
+        topsync.instance_update_at_top(self.runner, ctxt, instance)
+
+    # -- failure and capacity --------------------------------------------------
+
+    def _fail(self, ctxt, instance, exc):
+        message = exc.format_message()
+        LOG.warning('Instance %s: %s', instance.uuid, message)
+        values = {'vm_state': 'error', 'task_state': None}
+        db_instances.instance_update(self.db, instance.uuid, values)
+        for key, value in values.items():
+            setattr(instance, key, value)
+        fault = {'instance_uuid': instance.uuid, 'code': 500,
+                 'message': message[:255], 'details': message,
+                 'host': None, 'created_at': timeutils.utcnow()}
+        db_instances.instance_fault_create(self.db, fault)
+        topsync.instance_update_at_top(self.runner, ctxt, instance)
+        if not topsync.is_top(self.runner):
+            topsync.instance_fault_create_at_top(self.runner, ctxt, fault)
+
+    def _report_capacity(self, ctxt):
+        """Capacities flow up on change too, not only every minute."""
+        try:
+            self.runner.state_manager.refresh_own_capacity()
+            propagation.tell_parents_our_capacities(self.runner, ctxt)
+        except Exception:  # noqa - the periodic push will catch up
+            LOG.exception('Could not report capacity after a build')

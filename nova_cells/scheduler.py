@@ -1,0 +1,278 @@
+"""CellsScheduler: where a build goes next (reference §6).
+
+For a build request reaching this cell: build the request spec, gather the
+candidates (the children, plus this cell when it has no children or has
+capacity of its own), filter and weigh them (:mod:`nova_cells.selection`),
+then either hand the build to this cell's host scheduler or forward it to
+the chosen child, falling through to the next cell when sending fails.
+With no cell available it retries ``scheduler_retries`` times,
+``scheduler_retry_delay`` seconds apart.
+
+Differences from nova, on purpose: when everything fails, every instance is
+set to ERROR at the top *with an instance fault saying why* (the diagnosis
+of the last attempt, in the k8s form "0/4 cells are available: ...";
+§10.24); a TargetCellFilter pin is acted on here, not inside the filter
+(§10.5 of the style guide); a pinned path outside the subtree is refused.
+"""
+
+import time
+
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from nova_cells.db import instances as db_instances
+from nova_cells import exception
+from nova_cells import instances
+from nova_cells.objects import instance as instance_obj
+from nova_cells import plugins
+from nova_cells import scheduling
+from nova_cells import selection as cell_selection
+from nova_cells import topsync
+
+__all__ = ['CellsScheduler', 'SchedulerSettings', 'build_request_spec']
+
+LOG = logging.getLogger(__name__)
+
+# Fields never copied from the request's instance into a new local row.
+_NOT_COPIED = ('id', 'name', 'info_cache', 'security_groups', 'flavor',
+               'pci_requests', 'ec2_ids', 'keypairs', 'cell_name')
+
+
+class SchedulerSettings(object):
+    def __init__(self, scheduler_retries=10, scheduler_retry_delay=2):
+        self.scheduler_retries = scheduler_retries
+        self.scheduler_retry_delay = scheduler_retry_delay
+
+    @classmethod
+    def from_conf(cls, conf):
+        return cls(conf.cells.scheduler_retries,
+                   conf.cells.scheduler_retry_delay)
+
+
+def _primitive_flavor(flavor):
+    if flavor is None or isinstance(flavor, dict):
+        return dict(flavor or {})
+    return {f: getattr(flavor, f) for f in flavor.fields
+            if flavor.obj_attr_is_set(f) and f not in ('projects',)}
+
+
+def build_request_spec(image, instances, flavor):
+    """nova's request_spec: image, first instance, flavor, count."""
+    first = instances[0] if instances else None
+    properties = {}
+    if first is not None:
+        properties = {f: getattr(first, f) for f in
+                      ('uuid', 'project_id', 'user_id', 'image_ref')
+                      if first.obj_attr_is_set(f)}
+    return {'image': image or {}, 'instance_properties': properties,
+            'instance_type': _primitive_flavor(flavor),
+            'num_instances': len(instances)}
+
+
+class CellsScheduler(object):
+    """Picks the next cell for builds arriving at this cell.
+
+    :param runner: this cell's MessageRunner.
+    :param filters: filter plug-ins in order; :param weighers: weighers.
+    :param handoff: the local hand-off driver (:mod:`nova_cells.local`).
+    :param policy: :class:`nova_cells.policy.CellPolicy`.
+    :param sleep: how to wait between retries (tests pass a fake).
+    """
+
+    def __init__(self, runner, filters, weighers, handoff, policy,
+                 settings=None, rng=None, sleep=time.sleep):
+        self.runner = runner
+        self.filters = filters
+        self.weighers = weighers
+        self.handoff = handoff
+        self.policy = policy
+        self.settings = settings or SchedulerSettings()
+        self.rng = rng
+        self.sleep = sleep
+
+    @classmethod
+    def from_conf(cls, conf, runner, handoff, policy):
+        return cls(runner,
+                   plugins.load_plugins('filters',
+                                        conf.cells.scheduler_filter_classes,
+                                        conf),
+                   plugins.load_plugins('weighers',
+                                        conf.cells.scheduler_weight_classes,
+                                        conf),
+                   handoff, policy, SchedulerSettings.from_conf(conf))
+
+    # -- choosing ----------------------------------------------------------
+
+    def candidates(self, routing_path):
+        """Children, plus me when I am a leaf or have capacity (§6.4)."""
+        manager = self.runner.state_manager
+        children = manager.get_child_cells()
+        found = [scheduling.Candidate(c, '%s!%s' % (routing_path, c.name))
+                 for c in children]
+        me = manager.get_my_state()
+        if not children or me.capacities:
+            found.append(scheduling.Candidate(me, routing_path))
+        return found
+
+    def make_request(self, ctxt, routing_path, build_inst_kwargs):
+        instances_ = build_inst_kwargs.get('instances') or []
+        filter_properties = build_inst_kwargs.get('filter_properties') or {}
+        flavor = filter_properties.get('instance_type')
+        spec = build_request_spec(build_inst_kwargs.get('image'), instances_,
+                                  flavor)
+        return scheduling.CellRequest(
+            ctxt, routing_path, spec,
+            filter_properties.get('scheduler_hints'),
+            self.policy.authorizer(ctxt), now=timeutils.utcnow())
+
+    def select(self, request):
+        return cell_selection.select(self.candidates(request.routing_path),
+                                     request, self.filters, self.weighers,
+                                     self.rng)
+
+    # -- building ------------------------------------------------------------
+
+    def build_instances(self, message, build_inst_kwargs):
+        """Entry point of the ``build_instances`` intercell method."""
+        ctxt = message.ctxt
+        path = str(message.routing_path)
+        try:
+            self._schedule(ctxt, path, build_inst_kwargs)
+        except Exception as exc:
+            LOG.error('Build of %s at %s failed: %s',
+                      _uuids(build_inst_kwargs), path, exc)
+            self._fail_instances(ctxt, build_inst_kwargs, exc)
+
+    def _schedule(self, ctxt, path, build_inst_kwargs):
+        attempts = max(0, self.settings.scheduler_retries) + 1
+        for attempt in range(attempts):
+            request = self.make_request(ctxt, path, build_inst_kwargs)
+            selection = self.select(request)
+            if selection.pinned is not None:
+                return self._forward_pinned(ctxt, path, selection.pinned,
+                                            build_inst_kwargs)
+            try:
+                return self._build_on(ctxt, path, selection,
+                                      build_inst_kwargs)
+            except exception.NoCellsAvailable as exc:
+                if attempt == attempts - 1:
+                    raise
+                LOG.info('No cell for %s at %s (attempt %d/%d): %s',
+                         _uuids(build_inst_kwargs), path, attempt + 1,
+                         attempts, exc)
+                self.sleep(max(1, self.settings.scheduler_retry_delay))
+
+    def _forward_pinned(self, ctxt, path, pin, build_inst_kwargs):
+        kwargs = _without_hint(build_inst_kwargs, 'target_cell')
+        LOG.info('Build %s pinned to %s by %s', _uuids(kwargs), pin.path,
+                 pin.plugin)
+        if pin.path == path:
+            return self._build_here(ctxt, path, kwargs)
+        response = self.runner.targeted(ctxt, pin.path, 'build_instances',
+                                        {'build_inst_kwargs': kwargs},
+                                        direction='down')
+        if response is not None and response.failure:
+            raise exception.NoCellsAvailable(
+                reason='target_cell %s: %s' % (pin.path, response.value))
+
+    def _build_on(self, ctxt, path, selection, build_inst_kwargs):
+        if not selection.ordered:
+            raise exception.NoCellsAvailable(reason=selection.summary())
+        for candidate, _weight in selection.ordered:
+            try:
+                if candidate.is_me:
+                    return self._build_here(ctxt, path, build_inst_kwargs)
+                return self._send_to_child(ctxt, candidate, build_inst_kwargs)
+            except Exception as exc:
+                LOG.error("Couldn't communicate with cell %s: %s",
+                          candidate.path, exc)
+        raise exception.NoCellsAvailable(
+            reason='every chosen cell failed: %s' % ', '.join(
+                c.path for c, _w in selection.ordered))
+
+    def _send_to_child(self, ctxt, candidate, build_inst_kwargs):
+        LOG.debug('Sending build %s to %s', _uuids(build_inst_kwargs),
+                  candidate.path)
+        response = self.runner.targeted(ctxt, candidate.state,
+                                        'build_instances',
+                                        {'build_inst_kwargs':
+                                         build_inst_kwargs},
+                                        direction='down')
+        if response is not None and response.failure:
+            response.value_or_raise()
+
+    def _build_here(self, ctxt, path, build_inst_kwargs):
+        created = self._create_instances_here(ctxt, build_inst_kwargs)
+        kwargs = dict(build_inst_kwargs, instances=created)
+        self.handoff.build_instances(ctxt, kwargs)
+
+    def _create_instances_here(self, ctxt, build_inst_kwargs):
+        """Create the rows in this cell and tell the top where they are."""
+        db = self.runner.services['db']
+        flavor = (build_inst_kwargs.get('filter_properties') or {}).get(
+            'instance_type')
+        created = []
+        for source in build_inst_kwargs.get('instances') or []:
+            instance = _local_copy(source, flavor)
+            row = _create_or_get(db, instance)
+            instance.id = row['id']
+            instance.obj_reset_changes(['id'])
+            topsync.instance_update_at_top(self.runner, ctxt, instance)
+            created.append(instance)
+        return created
+
+    # -- failing ---------------------------------------------------------------
+
+    def _fail_instances(self, ctxt, build_inst_kwargs, exc):
+        """ERROR at the top, with a fault saying why (nova wrote none)."""
+        message = getattr(exc, 'message', None) or str(exc)
+        for source in build_inst_kwargs.get('instances') or []:
+            update = instance_obj.Instance(uuid=source.uuid,
+                                           vm_state='error', task_state=None)
+            fault = {'instance_uuid': source.uuid, 'code': 500,
+                     'message': message[:255], 'details': message,
+                     'host': None, 'created_at': timeutils.utcnow()}
+            try:
+                topsync.instance_update_at_top(self.runner, ctxt, update)
+                topsync.instance_fault_create_at_top(self.runner, ctxt,
+                                                     fault)
+            except Exception:  # noqa - keep failing the others
+                LOG.exception('Could not set %s to ERROR at the top',
+                              source.uuid)
+
+
+def _uuids(build_inst_kwargs):
+    return ','.join(i.uuid for i in build_inst_kwargs.get('instances') or [])
+
+
+def _without_hint(build_inst_kwargs, hint):
+    filter_properties = dict(build_inst_kwargs.get('filter_properties') or {})
+    hints = dict(filter_properties.get('scheduler_hints') or {})
+    hints.pop(hint, None)
+    filter_properties['scheduler_hints'] = hints
+    return dict(build_inst_kwargs, filter_properties=filter_properties)
+
+
+def _local_copy(source, flavor):
+    instance = instance_obj.Instance()
+    for name in source.fields:
+        if name not in _NOT_COPIED and source.obj_attr_is_set(name):
+            setattr(instance, name, getattr(source, name))
+    if flavor is not None and not isinstance(flavor, dict):
+        instance.flavor = flavor
+    instance.vm_state = 'building'
+    instance.task_state = 'scheduling'
+    instance.host = None
+    instance.node = None
+    return instance
+
+
+def _create_or_get(db, instance):
+    """Create the row; a resent build finds it instead (idempotent)."""
+    values = instances.to_db_values(instance)
+    values.pop('id', None)
+    values.pop('deleted', None)
+    try:
+        return db_instances.instance_create(db, values)
+    except exception.InstanceExists:
+        return db_instances.instance_get(db, instance.uuid)
