@@ -10,6 +10,7 @@ from nova_cells import manager as cells_manager
 from nova_cells import messaging
 from nova_cells import plugins
 from nova_cells import policy
+from nova_cells import propagation
 from nova_cells import rpc
 from nova_cells import rpc_driver
 from nova_cells import scheduler as cells_scheduler
@@ -92,6 +93,7 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
         serializer or object_serializer(),
         messaging.RunnerSettings.from_conf(conf))
     runner.services['db'] = db
+    runner.services['pusher'] = propagation.CoalescingPusher(runner)
     scheduler = _build_scheduler(conf, runner)
     runner.services['scheduler'] = scheduler
     manager = cells_manager.CellsManager(

@@ -15,10 +15,16 @@ import uuid
 
 from oslo_messaging._drivers import impl_fake
 
+import oslo_messaging
+
 from nova_cells import assembly
+from nova_cells import baserpc
 from nova_cells import conf as cells_conf
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
+from nova_cells import rpc
+from nova_cells import rpcapi
+from nova_cells import TOPIC
 from nova_cells import transport_url
 
 __all__ = ['CellTree', 'walk_layout']
@@ -65,6 +71,8 @@ class CellTree(object):
         self.cells = {}
         self.paths = {}
         self._running = []
+        self._rpc_servers = {}
+        self._transports = {}
 
     def url_of(self, name):
         return 'fake:///%s-%s' % (self.run_id, name)
@@ -118,6 +126,33 @@ class CellTree(object):
             self._running.append(name)
         return self
 
+    def _transport(self, name):
+        if name not in self._transports:
+            self._transports[name] = rpc.get_transport(self.cells[name].conf)
+        return self._transports[name]
+
+    def start_cells_rpc(self, name):
+        """Serve topic ``cells`` for one cell, as its daemon would."""
+        cell = self.cells[name]
+        target = oslo_messaging.Target(
+            topic=TOPIC, server=cell.conf.host,
+            exchange=self.exchange_for_url(self.url_of(name)))
+        server = rpc.get_server(
+            self._transport(name), target,
+            [cell.manager, baserpc.BaseRPCAPI('cells')],
+            serializer=rpc.RequestContextSerializer(cell.runner.serializer))
+        server.start()
+        self._rpc_servers[name] = server
+        return server
+
+    def cells_api(self, name):
+        """A CellsAPI client for one cell (what nova-api would hold)."""
+        cell = self.cells[name]
+        return rpcapi.CellsAPI(
+            cell.conf, self._transport(name),
+            serializer=cell.runner.serializer,
+            exchange=self.exchange_for_url(self.url_of(name)))
+
     def stop(self, names=None):
         """Stop the given cells (default: all), in parallel."""
         names = [n for n in (names or list(self._running))
@@ -132,6 +167,11 @@ class CellTree(object):
             self._running.remove(name)
 
     def close(self):
+        for server in self._rpc_servers.values():
+            server.stop()
+        for server in self._rpc_servers.values():
+            server.wait()
+        self._rpc_servers = {}
         self.stop()
         for cell in self.cells.values():
             cell.db.dispose()

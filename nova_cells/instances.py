@@ -12,6 +12,7 @@ stale values at the top are repaired; nova only reset ``cell_name`` then
 """
 
 from oslo_log import log as logging
+from oslo_utils import timeutils
 
 from nova_cells.db import instances as db_instances
 from nova_cells import exception
@@ -134,7 +135,12 @@ def destroy_at_top(db, instance_uuid):
 
 
 def fault_create_at_top(db, fault):
-    """Record a fault (a dict of the DB row, as nova sent it)."""
+    """Record a fault (a dict of the DB row, as nova sent it; its dates
+    arrive as ISO strings)."""
     values = dict(fault)
     values.pop('id', None)
+    for key in ('created_at', 'updated_at', 'deleted_at'):
+        if isinstance(values.get(key), str):
+            values[key] = timeutils.parse_isotime(values[key]).replace(
+                tzinfo=None)
     return db_instances.instance_fault_create(db, values)

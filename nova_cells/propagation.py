@@ -1,17 +1,23 @@
 """Capabilities and capacities flowing up the tree (reference §8.1).
 
 Leaves push on start-up and periodically; a middle cell pushes its
-aggregated view as soon as a child reports.  Parents ask their children to
+aggregated view soon after a child reports.  nova pushed once per report,
+so k reports from below meant k messages at every level, and two pushes
+processed out of order at the parent could leave it with the older
+aggregate; :class:`CoalescingPusher` sends one push per short window, always
+computed when it is sent (the newest view).  Parents ask their children to
 announce when they start.  All four are fire-and-forget targeted messages,
 capabilities as lists (sets do not travel in JSON), fanout up so that every
 worker of the parent cell updates its state.
 """
 
+import threading
+
 from oslo_log import log as logging
 
 __all__ = ['tell_parents_our_capabilities', 'tell_parents_our_capacities',
            'ask_children_for_capabilities', 'ask_children_for_capacities',
-           'update_our_parents']
+           'update_our_parents', 'CoalescingPusher']
 
 LOG = logging.getLogger(__name__)
 
@@ -59,3 +65,45 @@ def update_our_parents(runner, ctxt):
     """The periodic push (and a leaf's start-up push)."""
     tell_parents_our_capabilities(runner, ctxt)
     tell_parents_our_capacities(runner, ctxt)
+
+
+class CoalescingPusher(object):
+    """At most one pending push per kind; it sends the view of its time.
+
+    :param delay: seconds to gather reports before pushing (small: it only
+        has to outlast a burst of reports from the children).
+    """
+
+    _PUSHES = {'capabilities': tell_parents_our_capabilities,
+               'capacities': tell_parents_our_capacities}
+
+    def __init__(self, runner, delay=0.05):
+        self.runner = runner
+        self.delay = delay
+        self._pending = {}
+        self._lock = threading.Lock()
+
+    def soon(self, kind, ctxt):
+        """Schedule a push of ``kind`` unless one is already pending."""
+        with self._lock:
+            if self._pending.get(kind):
+                return False
+            timer = threading.Timer(self.delay, self._push, (kind, ctxt))
+            timer.daemon = True
+            self._pending[kind] = timer
+        timer.start()
+        return True
+
+    def _push(self, kind, ctxt):
+        with self._lock:
+            self._pending.pop(kind, None)
+        try:
+            self._PUSHES[kind](self.runner, ctxt)
+        except Exception:  # noqa - the periodic push will catch up
+            LOG.exception('Pushing %s to parents failed', kind)
+
+    def cancel(self):
+        with self._lock:
+            timers, self._pending = list(self._pending.values()), {}
+        for timer in timers:
+            timer.cancel()

@@ -105,11 +105,13 @@ class CellsAPI(object):
         neighbour queries answer locally as nova did).
     """
 
-    def __init__(self, conf, transport, enabled=True, serializer=None):
+    def __init__(self, conf, transport, enabled=True, serializer=None,
+                 exchange=None):
         cap = conf.upgrade_levels.cells
         self.version_cap = VERSION_ALIASES.get(cap, cap)
         self.enabled = enabled
-        target = oslo_messaging.Target(topic=TOPIC, version='1.0')
+        target = oslo_messaging.Target(topic=TOPIC, version='1.0',
+                                       exchange=exchange)
         if serializer is None:
             from nova_cells import assembly
             serializer = assembly.object_serializer()

@@ -6,6 +6,9 @@ here reads configuration.  Rows leave this module as dicts (nova's
 ``dict(row)``), never as ORM objects bound to a session.
 """
 
+import contextlib
+import threading
+
 from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import timeutils
@@ -36,6 +39,12 @@ class Database(object):
         self.connection = connection
         self._facade = enginefacade.transaction_context()
         self._facade.configure(connection=connection, **options)
+        self._write_lock = None
+        if connection.startswith('sqlite') and ':memory:' not in connection:
+            # NOTE(nova-cells): SQLite has one writer at a time; serialize
+            # our writers here instead of failing on "database is locked".
+            self._write_lock = threading.Lock()
+            self._facade.append_on_engine_create(_sqlite_concurrency)
 
     @classmethod
     def from_conf(cls, conf):
@@ -55,7 +64,15 @@ class Database(object):
 
     def writer(self):
         """A context manager yielding a session in a write transaction."""
-        return self._facade.writer.using(_DBContext())
+        if self._write_lock is None:
+            return self._facade.writer.using(_DBContext())
+        return self._locked_writer()
+
+    @contextlib.contextmanager
+    def _locked_writer(self):
+        with self._write_lock:
+            with self._facade.writer.using(_DBContext()) as session:
+                yield session
 
     def reader(self):
         """A context manager yielding a session in a read transaction."""
@@ -72,6 +89,17 @@ class Database(object):
     def dispose(self):
         """Close pooled connections (before a fork, and on shutdown)."""
         self._facade.dispose_pool()
+
+
+def _sqlite_concurrency(engine):
+    """WAL and a busy timeout, so that the threads of one daemon (or the
+    cells of the in-process demo) can write one SQLite file together."""
+    @sa.event.listens_for(engine, 'connect')
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute('PRAGMA journal_mode=WAL')
+        cursor.execute('PRAGMA busy_timeout=30000')
+        cursor.close()
 
 
 def _live(query_model):

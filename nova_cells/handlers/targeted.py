@@ -8,18 +8,26 @@ __all__ = ['TABLE']
 TABLE = MethodTable('targeted')
 
 
+def _push_soon(runner, kind, ctxt):
+    pusher = runner.services.get('pusher')
+    if pusher is not None:
+        pusher.soon(kind, ctxt)
+    else:
+        propagation.CoalescingPusher._PUSHES[kind](runner, ctxt)
+
+
 @TABLE.method
 def update_capabilities(runner, message, cell_name, capabilities):
-    """A child reported its capabilities; pass our aggregate up at once."""
+    """A child reported its capabilities; pass our aggregate up soon."""
     runner.state_manager.update_cell_capabilities(cell_name, capabilities)
-    propagation.tell_parents_our_capabilities(runner, message.ctxt)
+    _push_soon(runner, 'capabilities', message.ctxt)
 
 
 @TABLE.method
 def update_capacities(runner, message, cell_name, capacities):
-    """A child reported its capacities; pass our aggregate up at once."""
+    """A child reported its capacities; pass our aggregate up soon."""
     runner.state_manager.update_cell_capacities(cell_name, capacities)
-    propagation.tell_parents_our_capacities(runner, message.ctxt)
+    _push_soon(runner, 'capacities', message.ctxt)
 
 
 @TABLE.method
