@@ -70,6 +70,13 @@ class RequestContext(oslo_context.RequestContext):
         kwargs['read_deleted'] = values.get('read_deleted') or 'no'
         return super(RequestContext, cls).from_dict(values, **kwargs)
 
+    def to_policy_values(self):
+        """oslo.policy credentials, plus ``is_admin`` as nova added it (the
+        cell scheduler rules default to ``is_admin:True``)."""
+        values = super(RequestContext, self).to_policy_values()
+        values['is_admin'] = self.is_admin
+        return values
+
     def elevated(self, read_deleted=None):
         """Return an admin copy of this context."""
         ctxt = copy.copy(self)

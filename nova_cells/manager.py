@@ -21,7 +21,8 @@ LOG = logging.getLogger(__name__)
 # NOTE(nova-cells): nova Stein's CellsManager served 1.38; methods this
 # project adds come at later minor versions, each in doc/rpc-api.rst:
 #   1.39 - get_cell_status (the whole subtree's status, with failures)
-RPC_API_VERSION = '1.39'
+#   1.40 - explain_build (a dry run of a build, at every level)
+RPC_API_VERSION = '1.40'
 
 expose = rpc_server.expose
 
@@ -76,6 +77,15 @@ class CellsManager(periodic_task.PeriodicTasks):
         my_state = self.state_manager.get_my_state()
         self.msg_runner.targeted(ctxt, my_state, 'build_instances',
                                  {'build_inst_kwargs': kwargs})
+
+    @expose
+    def explain_build(self, ctxt, build_inst_kwargs):
+        """Where a build would go and why, at every level (1.40, new)."""
+        kwargs = build_payload.upgrade(build_inst_kwargs)
+        response = self.msg_runner.targeted(
+            ctxt, self.state_manager.get_my_state(), 'explain_build',
+            {'build_inst_kwargs': kwargs}, need_response=True)
+        return response.value_or_raise()
 
     @expose
     def get_cell_status(self, ctxt):

@@ -122,6 +122,9 @@ class _BaseMessage(object):
             runner.our_name)
         self.is_broadcast = False
         self._kwargs_are_primitive = serialized_kwargs
+        # True when built here by runner.targeted/broadcast/continue_targeted
+        # (not received): a failure to send is then returned to the caller.
+        self.originated_here = not serialized_kwargs
 
     def source_is_us(self):
         return len(self.routing_path) == 1
@@ -285,7 +288,8 @@ class _TargetedMessage(_BaseMessage):
 
     def _send_response(self, response):
         """Return it here, send it back, or (no answer wanted) log it."""
-        if self.source_is_us():
+        if self.source_is_us() or (self.originated_here and
+                                   not self.need_response):
             return response
         if not self.need_response:
             if response.failure:
@@ -496,6 +500,24 @@ class MessageRunner(object):
                                    direction, target_cell,
                                    need_response=need_response, fanout=fanout)
         return message.process()
+
+    def continue_targeted(self, message, target_cell, method_name,
+                          method_kwargs, direction='down'):
+        """Send a new cast that carries on ``message``'s routing path.
+
+        Used by the scheduler to forward a build: the grandchild then sees
+        the full path from the top (``api!child!gc``), so hints naming full
+        paths mean the same at every level, and the hop count runs from the
+        top.  The wire is unchanged (an original cell routes it as usual).
+        Returns a failure Response if it could not be sent, else None.
+        """
+        path = message.routing_path
+        forwarded = _TargetedMessage(
+            self, message.ctxt, method_name, method_kwargs, direction,
+            target_cell, routing_path=str(routing.RoutingPath(path[:-1])),
+            hop_count=message.hop_count - 1,
+            max_hop_count=message.max_hop_count)
+        return forwarded.process()
 
     def broadcast(self, ctxt, method_name, method_kwargs, direction='down',
                   need_response=False, run_locally=True, fanout=False):

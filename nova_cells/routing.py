@@ -7,7 +7,7 @@ On the wire a path is always the plain ``!``-joined string.
 
 __all__ = ['PATH_CELL_SEP', 'CELL_ITEM_SEP', 'BLOCK_SYNC_FLAG', 'RoutingPath',
            'split_cell_and_item', 'cell_with_item', 'reverse_path',
-           'response_cell_name_from_path']
+           'response_cell_name_from_path', 'relative_target']
 
 PATH_CELL_SEP = '!'
 CELL_ITEM_SEP = '@'
@@ -112,3 +112,18 @@ def response_cell_name_from_path(routing_path, neighbor_only=False):
     if neighbor_only and len(path) > 1:
         path = RoutingPath(path.cells[:2])
     return str(path)
+
+
+def relative_target(target, here, our_name):
+    """Turn a full path from the top into one that starts at this cell.
+
+    Messages this cell originates start their routing path with its own
+    name, while scheduling speaks in full paths (``api!child1!gc1``); from
+    ``here = 'api!child1'`` the message must target ``child1!gc1``.
+    """
+    target_path = RoutingPath.parse(target)
+    here_path = RoutingPath.parse(here)
+    if not target_path.startswith(here_path):
+        return target
+    return str(RoutingPath([our_name]
+                           + list(target_path.cells[len(here_path):])))

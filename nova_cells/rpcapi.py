@@ -73,6 +73,7 @@ API version history (nova's, kept verbatim in meaning; reference §5.2):
     nova-cells additions (a server at 1.38 refuses them):
 
     1.39 - Adds get_cell_status()
+    1.40 - Adds explain_build()
 """
 
 import oslo_messaging
@@ -165,3 +166,13 @@ class CellsAPI(object):
         """
         cctxt = self.client.prepare(version='1.39', timeout=timeout)
         return cctxt.call(ctxt, 'get_cell_status')
+
+    def explain_build(self, ctxt, timeout=None, **kwargs):
+        """A dry run of ``build_instances`` (nova-cells 1.40): for each
+        level, the candidates, every filter's verdict, every weigher's
+        score and the pick.  Builds nothing."""
+        _version, build_inst_kwargs = build_payload.downgrade(
+            kwargs, lambda v: True)
+        cctxt = self.client.prepare(version='1.40', timeout=timeout)
+        return cctxt.call(ctxt, 'explain_build',
+                          build_inst_kwargs=build_inst_kwargs)

@@ -25,6 +25,7 @@ from nova_cells import exception
 from nova_cells import instances
 from nova_cells.objects import instance as instance_obj
 from nova_cells import plugins
+from nova_cells import routing
 from nova_cells import scheduling
 from nova_cells import selection as cell_selection
 from nova_cells import topsync
@@ -137,22 +138,23 @@ class CellsScheduler(object):
         ctxt = message.ctxt
         path = str(message.routing_path)
         try:
-            self._schedule(ctxt, path, build_inst_kwargs)
+            self._schedule(message, path, build_inst_kwargs)
         except Exception as exc:
             LOG.error('Build of %s at %s failed: %s',
                       _uuids(build_inst_kwargs), path, exc)
             self._fail_instances(ctxt, build_inst_kwargs, exc)
 
-    def _schedule(self, ctxt, path, build_inst_kwargs):
+    def _schedule(self, message, path, build_inst_kwargs):
+        ctxt = message.ctxt
         attempts = max(0, self.settings.scheduler_retries) + 1
         for attempt in range(attempts):
             request = self.make_request(ctxt, path, build_inst_kwargs)
             selection = self.select(request)
             if selection.pinned is not None:
-                return self._forward_pinned(ctxt, path, selection.pinned,
+                return self._forward_pinned(message, path, selection.pinned,
                                             build_inst_kwargs)
             try:
-                return self._build_on(ctxt, path, selection,
+                return self._build_on(message, path, selection,
                                       build_inst_kwargs)
             except exception.NoCellsAvailable as exc:
                 if attempt == attempts - 1:
@@ -162,27 +164,29 @@ class CellsScheduler(object):
                          attempts, exc)
                 self.sleep(max(1, self.settings.scheduler_retry_delay))
 
-    def _forward_pinned(self, ctxt, path, pin, build_inst_kwargs):
+    def _forward_pinned(self, message, path, pin, build_inst_kwargs):
         kwargs = _without_hint(build_inst_kwargs, 'target_cell')
         LOG.info('Build %s pinned to %s by %s', _uuids(kwargs), pin.path,
                  pin.plugin)
         if pin.path == path:
-            return self._build_here(ctxt, path, kwargs)
-        response = self.runner.targeted(ctxt, pin.path, 'build_instances',
-                                        {'build_inst_kwargs': kwargs},
-                                        direction='down')
+            return self._build_here(message.ctxt, path, kwargs)
+        response = self.runner.continue_targeted(
+            message, pin.path, 'build_instances',
+            {'build_inst_kwargs': kwargs})
         if response is not None and response.failure:
             raise exception.NoCellsAvailable(
                 reason='target_cell %s: %s' % (pin.path, response.value))
 
-    def _build_on(self, ctxt, path, selection, build_inst_kwargs):
+    def _build_on(self, message, path, selection, build_inst_kwargs):
         if not selection.ordered:
             raise exception.NoCellsAvailable(reason=selection.summary())
         for candidate, _weight in selection.ordered:
             try:
                 if candidate.is_me:
-                    return self._build_here(ctxt, path, build_inst_kwargs)
-                return self._send_to_child(ctxt, candidate, build_inst_kwargs)
+                    return self._build_here(message.ctxt, path,
+                                            build_inst_kwargs)
+                return self._send_to_child(message, candidate,
+                                           build_inst_kwargs)
             except Exception as exc:
                 LOG.error("Couldn't communicate with cell %s: %s",
                           candidate.path, exc)
@@ -190,14 +194,12 @@ class CellsScheduler(object):
             reason='every chosen cell failed: %s' % ', '.join(
                 c.path for c, _w in selection.ordered))
 
-    def _send_to_child(self, ctxt, candidate, build_inst_kwargs):
+    def _send_to_child(self, message, candidate, build_inst_kwargs):
         LOG.debug('Sending build %s to %s', _uuids(build_inst_kwargs),
                   candidate.path)
-        response = self.runner.targeted(ctxt, candidate.state,
-                                        'build_instances',
-                                        {'build_inst_kwargs':
-                                         build_inst_kwargs},
-                                        direction='down')
+        response = self.runner.continue_targeted(
+            message, candidate.path, 'build_instances',
+            {'build_inst_kwargs': build_inst_kwargs})
         if response is not None and response.failure:
             response.value_or_raise()
 
@@ -220,6 +222,52 @@ class CellsScheduler(object):
             topsync.instance_update_at_top(self.runner, ctxt, instance)
             created.append(instance)
         return created
+
+    # -- explaining ------------------------------------------------------------
+
+    def explain(self, message, build_inst_kwargs, full_path=None):
+        """Dry run: what this cell would do with the request, and what the
+        next cell would do, down to where it would be built.  Builds
+        nothing and changes nothing.  ``full_path`` is this cell's path
+        from the top (each level is a nested call, whose own routing path
+        starts at the caller)."""
+        ctxt = message.ctxt
+        path = full_path or str(message.routing_path)
+        selection = self.select(self.make_request(ctxt, path,
+                                                  build_inst_kwargs))
+        result = {'cell': path, 'selection': selection.to_dict(),
+                  'action': None, 'next': None}
+        target, kwargs = self._explain_target(path, selection,
+                                              build_inst_kwargs)
+        if target is None:
+            result['action'] = 'fail: %s' % selection.summary()
+        elif target == path:
+            result['action'] = 'build here'
+        else:
+            result['action'] = 'forward to %s' % target
+            result['next'] = self._explain_next(
+                ctxt, target, routing.relative_target(
+                    target, path, self.runner.our_name), kwargs)
+        return result
+
+    def _explain_target(self, path, selection, build_inst_kwargs):
+        if selection.pinned is not None:
+            return (selection.pinned.path,
+                    _without_hint(build_inst_kwargs, 'target_cell'))
+        if selection.picked is None:
+            return None, build_inst_kwargs
+        return selection.picked.path, build_inst_kwargs
+
+    def _explain_next(self, ctxt, target, relative, build_inst_kwargs):
+        response = self.runner.targeted(ctxt, relative, 'explain_build',
+                                        {'build_inst_kwargs':
+                                         build_inst_kwargs,
+                                         'full_path': target},
+                                        direction='down', need_response=True)
+        if response.failure:
+            return {'cell': target, 'error': '%s: %s' % (
+                type(response.value).__name__, response.value)}
+        return response.value
 
     # -- failing ---------------------------------------------------------------
 

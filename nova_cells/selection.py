@@ -49,6 +49,9 @@ class Selection(object):
 
     def summary(self):
         """k8s-style: ``0/4 cells are available: 2 <reason>, 1 <reason>.``"""
+        if self.pinned is not None:
+            return 'pinned to %s by %s (%s).' % (
+                self.pinned.path, self.pinned.plugin, self.pinned.reason)
         counts = collections.Counter()
         for verdict in self.rejections().values():
             reason = '; '.join(verdict.reasons) or verdict.code

@@ -16,6 +16,7 @@ import sys
 
 from oslo_config import cfg
 from oslo_db import exception as db_exc
+import oslo_messaging
 
 from nova_cells.cmd import _common
 from nova_cells.conf import validation
@@ -87,9 +88,27 @@ def _add_db_parsers(subparsers):
     actions.add_parser('version', help='print the schema revision')
 
 
+def _add_explain_parser(subparsers):
+    explain = subparsers.add_parser(
+        'explain', help='dry-run a build: where would it go, and why')
+    explain.add_argument('--flavor', required=True,
+                         help='flavor name or flavorid (this cell\'s DB)')
+    explain.add_argument('--image-property', action='append', default=[],
+                         metavar='KEY=VALUE', dest='image_properties')
+    explain.add_argument('--hint', action='append', default=[],
+                         metavar='KEY=VALUE', dest='hints',
+                         help='scheduler hint (repeat a key for a list)')
+    explain.add_argument('--as-admin', action='store_true',
+                         help='ask as an admin (admin-only hints count)')
+    explain.add_argument('--format', choices=('text', 'json'),
+                         default='text')
+    explain.add_argument('--timeout', type=int, default=60)
+
+
 def add_command_parsers(subparsers):
     _add_db_parsers(subparsers)
     _add_cell_parsers(subparsers)
+    _add_explain_parser(subparsers)
 
 
 category_opt = cfg.SubCommandOpt('category', title='Command categories',
@@ -266,6 +285,69 @@ def db_version(db, args):
     print(migration.db_version(db) or 'None')
 
 
+def _pairs(items):
+    result = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep:
+            raise exception.NovaCellsException('%r is not KEY=VALUE' % item)
+        if key in result:
+            previous = result[key]
+            result[key] = (previous if isinstance(previous, list)
+                           else [previous]) + [value]
+        else:
+            result[key] = value
+    return result
+
+
+def explain(db, args, conf=None):
+    """Ask the local nova-cells for a dry run of a one-instance build."""
+    from nova_cells import context as cells_context
+    from nova_cells import explain as explain_view
+    from nova_cells import rpc
+    from nova_cells import rpcapi
+
+    flavor = _flavor_object(db, args.flavor)
+    instance = _dry_run_instance(flavor)
+    ctxt = cells_context.RequestContext(
+        user_id='nova-cells-manage', project_id='nova-cells-manage',
+        is_admin=args.as_admin, roles=['admin'] if args.as_admin else [])
+    transport = rpc.get_transport(conf)
+    try:
+        result = rpcapi.CellsAPI(conf, transport).explain_build(
+            ctxt, timeout=args.timeout, **explain_view.request_kwargs(
+                instance, flavor, _pairs(args.image_properties),
+                _pairs(args.hints)))
+    finally:
+        transport.cleanup()
+    if args.format == 'json':
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(explain_view.render_text(result))
+
+
+def _flavor_object(db, name):
+    from nova_cells.objects import flavor as flavor_obj
+
+    for row in db_api.flavor_get_all(db):
+        if name in (row['name'], row['flavorid']):
+            return flavor_obj.Flavor(**{k: row[k] for k in (
+                'id', 'name', 'memory_mb', 'vcpus', 'root_gb', 'ephemeral_gb',
+                'flavorid', 'swap', 'rxtx_factor', 'vcpu_weight', 'disabled',
+                'is_public', 'description')}, extra_specs={})
+    raise exception.NovaCellsException('Flavor %s not found' % name)
+
+
+def _dry_run_instance(flavor):
+    import uuid
+
+    from nova_cells.objects import instance as instance_obj
+
+    return instance_obj.Instance(uuid=str(uuid.uuid4()), flavor=flavor,
+                                 vm_state='building', metadata={},
+                                 system_metadata={})
+
+
 _COMMANDS = {
     ('cell', 'create'): cell_create,
     ('cell', 'update'): cell_update,
@@ -274,19 +356,26 @@ _COMMANDS = {
     ('cell', 'list'): cell_list,
     ('db', 'sync'): db_sync,
     ('db', 'version'): db_version,
+    ('explain', None): explain,
 }
 
-_USER_ERRORS = (exception.NovaCellsException, db_exc.DBError)
+_USER_ERRORS = (exception.NovaCellsException, db_exc.DBError,
+                oslo_messaging.MessagingException)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     conf = _common.load_config(argv, 'nova-cells-manage', [category_opt],
                                setup_logging=False)
-    command = _COMMANDS[(conf.category.name, conf.category.action)]
+    action = getattr(conf.category, 'action', None) \
+        if conf.category.name != 'explain' else None
+    command = _COMMANDS[(conf.category.name, action)]
     db = db_api.Database.from_conf(conf)
     try:
-        command(db, conf.category)
+        if command is explain:
+            command(db, conf.category, conf)
+        else:
+            command(db, conf.category)
     except _USER_ERRORS as exc:
         _common.die('nova-cells-manage: error: %s' % _describe(exc))
     finally:

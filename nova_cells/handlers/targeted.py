@@ -46,3 +46,10 @@ def announce_capacities(runner, message):
 def build_instances(runner, message, build_inst_kwargs):
     """Schedule a build in this cell (pick a child or build here)."""
     runner.services['scheduler'].build_instances(message, build_inst_kwargs)
+
+
+@TABLE.method
+def explain_build(runner, message, build_inst_kwargs, full_path=None):
+    """Dry run of a build from this cell down (nova-cells addition)."""
+    return runner.services['scheduler'].explain(message, build_inst_kwargs,
+                                                full_path)
