@@ -102,6 +102,11 @@ class CellsRPCDriver(BaseCellsDriver):
         self._servers = []
         self._server_transport = None
 
+    @property
+    def servers(self):
+        """The running intercell servers (to stop them all at once)."""
+        return list(self._servers)
+
     def _topic(self, message_type):
         return '%s.%s' % (self.topic_base, message_type)
 

@@ -11,6 +11,7 @@ backend oslo.service runs it in a forked child (cotyledon).
 """
 
 import random
+import threading
 
 from oslo_log import log as logging
 import oslo_messaging
@@ -79,6 +80,7 @@ class CellsService(oslo_service.Service):
 
     def stop(self, graceful=False):
         LOG.info('Stopping %s', BINARY)
+        self._stop_consuming()
         while self._started:
             step = self._started.pop()
             if step.stop is None:
@@ -94,6 +96,20 @@ class CellsService(oslo_service.Service):
             LOG.exception('Stopping timers failed')
         super(CellsService, self).stop(graceful=False)
         LOG.info('%s stopped', BINARY)
+
+    def _stop_consuming(self):
+        """Stop every RPC server at once (each stop can wait for a poll
+        period; one after the other they could exceed systemd's patience),
+        then the steps below only wait and clean up."""
+        servers = list(self.cell.driver.servers if self.cell else [])
+        if self.rpc_server is not None:
+            servers.append(self.rpc_server)
+        threads = [threading.Thread(target=_quietly, args=(s.stop,))
+                   for s in servers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=4)
 
     def reset(self):
         """SIGHUP (with ``restart_method='mutate'``): apply mutable options."""
@@ -171,3 +187,10 @@ class CellsService(oslo_service.Service):
 
     def _stop_systemd(self):
         systemd.stopping()
+
+
+def _quietly(func):
+    try:
+        func()
+    except Exception:  # noqa - stopping must go on
+        LOG.exception('Stopping %s failed', func)

@@ -163,7 +163,8 @@ class FileCellSource(object):
 
     def _file_stamp(self):
         stat = os.stat(self.path)
-        return (stat.st_mtime_ns, stat.st_size)
+        return (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size,
+                stat.st_ino)
 
     def load(self, force=False):
         """Return name -> entry, or None when the file did not change."""

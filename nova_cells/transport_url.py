@@ -6,6 +6,7 @@ reach it.  Passwords in it must never reach a log line or CLI output:
 :func:`mask` is what every printer uses.
 """
 
+import re
 from urllib import parse as urlparse
 
 from oslo_config import cfg
@@ -16,6 +17,7 @@ from nova_cells import exception
 __all__ = ['parse', 'mask', 'first_host_info', 'build']
 
 _HOSTLESS_TRANSPORTS = ('fake',)
+_CREDS = re.compile(r'([^:/@,]+):[^@]*@')
 
 
 def parse(url):
@@ -31,6 +33,10 @@ def parse(url):
         if not parsed.hosts or not all(h.hostname for h in parsed.hosts):
             raise exception.InvalidTransportURL(
                 url=mask(url), reason='every broker host needs a hostname')
+    for host in parsed.hosts:
+        if host.port is not None and not 0 < host.port < 65536:
+            raise exception.InvalidTransportURL(
+                url=mask(url), reason='port %d out of range' % host.port)
     return parsed
 
 
@@ -63,6 +69,9 @@ def mask(url):
     except ValueError:
         return '<unparseable URL>'
     if '@' not in parts.netloc:
+        if '@' in url:
+            # Not a URL urlsplit understands: hide anything like creds.
+            return _CREDS.sub(lambda m: m.group(1) + ':***@', url)
         return url
     netloc = ','.join(_mask_host(h) for h in _host_entries(parts.netloc))
     return url.replace(parts.netloc, netloc, 1)

@@ -5,8 +5,16 @@ entry point modules (see :mod:`nova_cells._backend`).
 """
 
 import sys
+import warnings
 
-from nova_cells import _backend
+# NOTE(nova-cells): libraries warn that eventlet is deprecated on every
+# import (even when the threading backend is used); operators must see our
+# one-line messages, not that.
+warnings.filterwarnings('ignore', message='(?s).*[Ee]ventlet is deprecated')
+warnings.filterwarnings('ignore', message='.*eventletutils module is '
+                                          'deprecated')
+
+from nova_cells import _backend  # noqa: E402
 
 try:
     _backend.select()

@@ -2,13 +2,16 @@
 
 import sys
 
+from oslo_config import cfg
 from oslo_db import exception as db_exc
 from oslo_service import service as oslo_service
 from sqlalchemy import exc as sa_exc
 
 from nova_cells.cmd import _common
 from nova_cells.db import api as db_api
+from nova_cells.db import migration
 from nova_cells import service
+from nova_cells import state
 from nova_cells import transport_url
 
 
@@ -17,21 +20,38 @@ def _first_line(exc):
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _check_database(conf):
-    """Fail fast, in one line naming the option, when the DB is unreachable.
-
-    Done before the launcher forks, so that a bad URL is not retried forever
-    by a restarting worker.
-    """
-    db = db_api.Database.from_conf(conf)
+def _check_database(conf, db):
+    """The database answers and its schema is current."""
+    where = transport_url.mask(conf.database.connection)
     try:
         db.check_connection()
+        current = migration.db_version(db)
     except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
-        reason = _first_line(exc)
         _common.die('nova-cells: cannot connect to the database in '
                     '[database] connection (%s): %s'
-                    % (transport_url.mask(conf.database.connection), reason),
-                    status=1)
+                    % (where, _first_line(exc)), status=1)
+    if current != migration.head_version():
+        _common.die('nova-cells: the database in [database] connection (%s) '
+                    'is at schema %s, not %s: run nova-cells-manage db sync'
+                    % (where, current, migration.head_version()), status=1)
+
+
+def _check_cell_list(conf, db):
+    """The neighbours can be read (the cells_config file, if any)."""
+    try:
+        state.make_state_manager(conf, db).source.load(force=True)
+    except (cfg.ConfigFilesNotFoundError, OSError, ValueError) as exc:
+        _common.die('nova-cells: cannot read [cells] cells_config (%s): %s'
+                    % (conf.cells.cells_config, exc), status=1)
+
+
+def preflight(conf):
+    """Fail fast, one line naming the option, before the launcher forks
+    (a worker failing later would be restarted forever)."""
+    db = db_api.Database.from_conf(conf)
+    try:
+        _check_database(conf, db)
+        _check_cell_list(conf, db)
     finally:
         db.dispose()
 
@@ -39,7 +59,7 @@ def _check_database(conf):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     conf = _common.load_config(argv, 'nova-cells')
-    _check_database(conf)
+    preflight(conf)
     server = service.CellsService(conf)
     launcher = oslo_service.launch(conf, server, restart_method='mutate')
     status = launcher.wait()

@@ -13,16 +13,24 @@ never printed.
 
 import json
 import sys
+import uuid
 
 from oslo_config import cfg
 from oslo_db import exception as db_exc
 import oslo_messaging
+from sqlalchemy import exc as sa_exc
 
 from nova_cells.cmd import _common
 from nova_cells.conf import validation
+from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
 from nova_cells import exception
+from nova_cells import explain as explain_view
+from nova_cells.objects import flavor as flavor_obj
+from nova_cells.objects import instance as instance_obj
+from nova_cells import rpc
+from nova_cells import rpcapi
 from nova_cells import transport_url
 
 __all__ = ['main']
@@ -302,11 +310,6 @@ def _pairs(items):
 
 def explain(db, args, conf=None):
     """Ask the local nova-cells for a dry run of a one-instance build."""
-    from nova_cells import context as cells_context
-    from nova_cells import explain as explain_view
-    from nova_cells import rpc
-    from nova_cells import rpcapi
-
     flavor = _flavor_object(db, args.flavor)
     instance = _dry_run_instance(flavor)
     ctxt = cells_context.RequestContext(
@@ -327,8 +330,6 @@ def explain(db, args, conf=None):
 
 
 def _flavor_object(db, name):
-    from nova_cells.objects import flavor as flavor_obj
-
     for row in db_api.flavor_get_all(db):
         if name in (row['name'], row['flavorid']):
             return flavor_obj.Flavor(**{k: row[k] for k in (
@@ -339,10 +340,6 @@ def _flavor_object(db, name):
 
 
 def _dry_run_instance(flavor):
-    import uuid
-
-    from nova_cells.objects import instance as instance_obj
-
     return instance_obj.Instance(uuid=str(uuid.uuid4()), flavor=flavor,
                                  vm_state='building', metadata={},
                                  system_metadata={})
@@ -360,7 +357,7 @@ _COMMANDS = {
 }
 
 _USER_ERRORS = (exception.NovaCellsException, db_exc.DBError,
-                oslo_messaging.MessagingException)
+                sa_exc.SQLAlchemyError, oslo_messaging.MessagingException)
 
 
 def main(argv=None):
@@ -377,12 +374,17 @@ def main(argv=None):
         else:
             command(db, conf.category)
     except _USER_ERRORS as exc:
-        _common.die('nova-cells-manage: error: %s' % _describe(exc))
+        _common.die('nova-cells-manage: error: %s' % _describe(exc, conf))
     finally:
         db.dispose()
 
 
-def _describe(exc):
+def _describe(exc, conf=None):
     if isinstance(exc, exception.NovaCellsException):
         return exc.format_message()
+    if isinstance(exc, (db_exc.DBError, sa_exc.SQLAlchemyError)):
+        text = str(getattr(exc, 'orig', None) or exc).strip()
+        return 'database in [database] connection (%s): %s' % (
+            transport_url.mask(conf.database.connection),
+            text.splitlines()[0] if text else type(exc).__name__)
     return '%s: %s' % (type(exc).__name__, str(exc).splitlines()[0])

@@ -5,6 +5,7 @@ migrates by itself (an operator decides when a schema changes, as with
 ``nova-manage db sync``).
 """
 
+import logging
 import os
 
 from alembic import command
@@ -35,9 +36,16 @@ def db_sync(database, version='head'):
 
 def db_version(database):
     """Return the current schema revision of ``database``, or None."""
-    with database.engine.connect() as connection:
-        context = alembic_migration.MigrationContext.configure(connection)
-        return context.get_current_revision()
+    quiet = logging.getLogger('alembic.runtime.migration')
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # "Context impl ..." on every check
+    try:
+        with database.engine.connect() as connection:
+            context = alembic_migration.MigrationContext.configure(
+                connection)
+            return context.get_current_revision()
+    finally:
+        quiet.setLevel(level)
 
 
 def head_version():

@@ -42,7 +42,7 @@ __all__ = [
     'BIN_DIR', 'NOVA_CELLS', 'NOVA_CELLS_MANAGE', 'DB_BACKENDS',
     'DAEMON_BACKENDS', 'RABBIT_HOST', 'RABBIT_PORT',
     # helpers
-    'unique_name', 'rabbitmqctl', 'rabbit_vhost', 'reap_vhost_deletions',
+    'unique_name', 'rabbit_vhost', 'reap_vhost_deletions',
     'throwaway_database', 'sync_schema', 'insert_row', 'CellConf',
     'write_cells_conf', 'run_manage', 'run_many', 'run_many_confs',
     'table_rows', 'live_rows', 'Daemon', 'CellsRPC', 'wait_for_ping',
@@ -91,27 +91,46 @@ def _subprocess_env(**extra):
     return env
 
 
-# -- RabbitMQ ------------------------------------------------------------------
+# -- RabbitMQ -----------------------------------------------------------------
 
-def rabbitmqctl(*args):
-    """Run ``rabbitmqctl`` and fail the test (not skip) when it cannot."""
-    try:
-        result = subprocess.run(('rabbitmqctl',) + args, capture_output=True,
-                                text=True, timeout=60)
-    except FileNotFoundError:
-        pytest.fail('rabbitmqctl not found: the functional tests need a local '
-                    'RabbitMQ managed by rabbitmqctl', pytrace=False)
-    if result.returncode != 0:
-        pytest.fail('rabbitmqctl %s failed (is RabbitMQ running on %s:%s?): '
-                    '%s' % (' '.join(args), RABBIT_HOST, RABBIT_PORT,
-                            (result.stderr or result.stdout).strip()),
-                    pytrace=False)
-    return result.stdout
-
-
-# ``rabbitmqctl delete_vhost`` runs in the background (it takes a CPU for
-# half a second); :func:`reap_vhost_deletions` waits for them all.
+# ``rabbitmqctl`` takes about half a CPU second per call, so vhosts are made
+# one ahead and deleted in the background: the next test's vhost is being
+# prepared while the current test runs.  Each vhost still serves one test
+# only.  :func:`reap_vhost_deletions` (end of session) waits for them all.
+_PREPARE_VHOST = ('rabbitmqctl add_vhost "$1" && rabbitmqctl set_permissions '
+                  '-p "$1" guest ".*" ".*" ".*"')
 _PENDING_DELETIONS = []
+_vhost_ahead = []
+
+
+def _start_rabbitmqctl(script, vhost):
+    try:
+        return subprocess.Popen(
+            ['sh', '-c', script, 'sh', vhost], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError as exc:
+        pytest.fail('cannot run rabbitmqctl: %s' % exc, pytrace=False)
+
+
+def _finish(proc, what):
+    try:
+        out, _err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _err = proc.communicate()
+    if proc.returncode != 0:
+        return '%s: %s' % (what, (out or '').strip())
+    return None
+
+
+def _prepare_vhost():
+    vhost = unique_name('nc-ft-')
+    return vhost, _start_rabbitmqctl(_PREPARE_VHOST, vhost)
+
+
+def _delete_vhost_later(vhost):
+    _PENDING_DELETIONS.append(
+        (vhost, _start_rabbitmqctl('rabbitmqctl delete_vhost "$1"', vhost)))
 
 
 @contextlib.contextmanager
@@ -122,35 +141,36 @@ def rabbit_vhost():
     afterwards, so nothing of one test can answer or swallow the messages of
     another, and nothing accumulates on the broker.
     """
-    vhost = unique_name('nc-ft-')
-    rabbitmqctl('add_vhost', vhost)
+    vhost, proc = _vhost_ahead.pop() if _vhost_ahead else _prepare_vhost()
+    _vhost_ahead.append(_prepare_vhost())
+    error = _finish(proc, 'rabbitmqctl add_vhost/set_permissions')
+    if error:
+        pytest.fail('RabbitMQ unusable (is it running on %s:%s?): %s'
+                    % (RABBIT_HOST, RABBIT_PORT, error), pytrace=False)
     try:
-        rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*',
-                    '.*')
         yield 'rabbit://guest:guest@%s:%d/%s' % (RABBIT_HOST, RABBIT_PORT,
                                                  vhost)
     finally:
-        _PENDING_DELETIONS.append((vhost, subprocess.Popen(
-            ['rabbitmqctl', 'delete_vhost', vhost], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        _delete_vhost_later(vhost)
 
 
 def reap_vhost_deletions():
-    """Wait for the background vhost deletions; return the failed ones."""
+    """Delete the vhost made ahead, wait for every background deletion and
+    return the failures."""
+    while _vhost_ahead:
+        vhost, proc = _vhost_ahead.pop()
+        if _finish(proc, vhost) is None:
+            _delete_vhost_later(vhost)
     failed = []
     while _PENDING_DELETIONS:
         vhost, proc = _PENDING_DELETIONS.pop()
-        try:
-            out, _err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _err = proc.communicate()
-        if proc.returncode != 0:
-            failed.append('%s: %s' % (vhost, (out or '').strip()))
+        error = _finish(proc, vhost)
+        if error:
+            failed.append(error)
     return failed
 
 
-# -- databases -----------------------------------------------------------------
+# -- databases ----------------------------------------------------------------
 
 def _admin_engine(url, what):
     engine = sa.create_engine(url, isolation_level='AUTOCOMMIT',
@@ -249,7 +269,7 @@ def live_rows(url, table):
     return [r for r in table_rows(url, table) if not r['deleted']]
 
 
-# -- configuration and the CLI -------------------------------------------------
+# -- configuration and the CLI ------------------------------------------------
 
 @dataclasses.dataclass
 class CellConf(object):
@@ -376,7 +396,7 @@ def non_empty_lines(text):
     return [line for line in text.splitlines() if line.strip()]
 
 
-# -- the daemon ----------------------------------------------------------------
+# -- the daemon ---------------------------------------------------------------
 
 class Daemon(object):
     """One ``nova-cells`` subprocess in its own session / process group.
@@ -473,7 +493,7 @@ def _read(path):
         return ''
 
 
-# -- RPC client (test side) ----------------------------------------------------
+# -- RPC client (test side) ---------------------------------------------------
 
 class CellsRPC(object):
     """A test's own RPC client to the ``cells`` topic of one broker.
@@ -566,7 +586,7 @@ def poll_until(fetch, predicate, timeout=5, interval=0.2):
         time.sleep(interval)
 
 
-# -- fixtures ------------------------------------------------------------------
+# -- fixtures -----------------------------------------------------------------
 
 DAEMONS_KEY = pytest.StashKey[list]()
 
