@@ -47,6 +47,8 @@ class CellParts(object):
     def reload_settings(self):
         """Apply mutable options (SIGHUP)."""
         self.state_manager.settings = state.StateSettings.from_conf(self.conf)
+        self.state_manager.my_cell_state.capabilities = \
+            state.parse_capabilities(self.conf.cells.capabilities)
         self.runner.settings = messaging.RunnerSettings.from_conf(self.conf)
         self.scheduler.settings = cells_scheduler.SchedulerSettings.from_conf(
             self.conf)

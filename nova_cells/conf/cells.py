@@ -66,7 +66,10 @@ Possible values:
 
 * key=value pairs list, for example
   ``hypervisor=xenserver;kvm,os=linux;windows``
-"""),
+
+Re-read on SIGHUP (new in nova-cells) and pushed to the parents at the next
+update.
+""", **_mutable),
     cfg.IntOpt('call_timeout',
                default=60,
                min=0,
