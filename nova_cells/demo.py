@@ -122,7 +122,7 @@ class Demo(object):
             time.sleep(0.05)
         return False
 
-    # -- building --------------------------------------------------------------
+    # -- building -------------------------------------------------------------
 
     def build(self, count, progress=None):
         """Ask for ``count`` instances, one request each, random flavors."""
@@ -227,9 +227,9 @@ def _new_instance(db, index, flavor):
 
 def render_text(summary, status):
     """Where the instances landed, and the tree as the top sees it."""
+    states = sorted(summary['states'].items())
     lines = ['%d instances requested: %s' % (
-        summary['requested'], ', '.join('%d %s' % (n, s) for s, n in
-                                         sorted(summary['states'].items())))]
+        summary['requested'], ', '.join('%d %s' % (n, s) for s, n in states))]
     lines.append('')
     for cell in sorted(status['cells'], key=lambda c: c['cell_name']):
         value = cell['value']

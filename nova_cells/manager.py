@@ -64,7 +64,7 @@ class CellsManager(periodic_task.PeriodicTasks):
         """Return our (aggregated) capacities, or one child's."""
         return self.state_manager.get_capacities(cell_name)
 
-    # -- builds (1.8, 1.30, 1.32, 1.34) ----------------------------------------
+    # -- builds (1.8, 1.30, 1.32, 1.34) ---------------------------------------
 
     @expose
     def build_instances(self, ctxt, build_inst_kwargs):

@@ -110,7 +110,7 @@ class CellsRPCDriver(BaseCellsDriver):
     def _topic(self, message_type):
         return '%s.%s' % (self.topic_base, message_type)
 
-    # -- servers ---------------------------------------------------------------
+    # -- servers --------------------------------------------------------------
 
     def start_servers(self, runner):
         self._server_transport = rpc.get_transport(self.conf)
@@ -140,7 +140,7 @@ class CellsRPCDriver(BaseCellsDriver):
             self._server_transport = None
         self.prune(())
 
-    # -- sending ---------------------------------------------------------------
+    # -- sending --------------------------------------------------------------
 
     def _transport(self, url):
         transport = self._transports.get(url)

@@ -223,7 +223,7 @@ class CellsScheduler(object):
             created.append(instance)
         return created
 
-    # -- explaining ------------------------------------------------------------
+    # -- explaining -----------------------------------------------------------
 
     def explain(self, message, build_inst_kwargs, full_path=None):
         """Dry run: what this cell would do with the request, and what the
@@ -269,7 +269,7 @@ class CellsScheduler(object):
                 type(response.value).__name__, response.value)}
         return response.value
 
-    # -- failing ---------------------------------------------------------------
+    # -- failing --------------------------------------------------------------
 
     def _fail_instances(self, ctxt, build_inst_kwargs, exc):
         """ERROR at the top, with a fault saying why (nova wrote none)."""

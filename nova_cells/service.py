@@ -66,7 +66,7 @@ class CellsService(oslo_service.Service):
                   self._stop_systemd),
         ]
 
-    # -- lifecycle -------------------------------------------------------------
+    # -- lifecycle ------------------------------------------------------------
 
     def start(self):
         LOG.info('Starting %s for cell %r (type %s) on host %s', BINARY,
@@ -118,7 +118,7 @@ class CellsService(oslo_service.Service):
             self.cell.reload_settings()
             self.cell.manager.reset()
 
-    # -- steps -----------------------------------------------------------------
+    # -- steps ----------------------------------------------------------------
 
     def _start_database(self):
         self.db = db_api.Database.from_conf(self.conf)
@@ -176,7 +176,7 @@ class CellsService(oslo_service.Service):
     def _run_periodic_tasks(self):
         ctxt = cells_context.get_admin_context()
         return self.cell.manager.run_periodic_tasks(ctxt,
-                                                   raise_on_error=False)
+                                                    raise_on_error=False)
 
     def _start_systemd(self):
         systemd.ready()

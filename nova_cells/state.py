@@ -298,7 +298,7 @@ class CellStateManager(object):
             is_up=lambda s: servicegroup.is_up(s, down_time, now))
         self.my_cell_state.update_capacities(caps, now)
 
-    # -- queries ---------------------------------------------------------------
+    # -- queries --------------------------------------------------------------
 
     def get_my_state(self):
         self._safe_sync()
@@ -378,7 +378,7 @@ class CellStateManager(object):
         self._safe_sync()
         return self.child_cells.get(name) or self.parent_cells.get(name)
 
-    # -- writes ----------------------------------------------------------------
+    # -- writes ---------------------------------------------------------------
 
     def cell_create(self, values):
         row = self.source.create(values)

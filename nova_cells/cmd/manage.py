@@ -44,7 +44,7 @@ _LIST_COLUMNS = ('Id', 'Name', 'Type', 'Username', 'Hostname', 'Port',
 # NOTE(nova-cells): oslo.config keeps the category in ``name`` and the
 # global options in the same namespace, hence the ``dest`` renames below.
 
-# -- argument parsing ----------------------------------------------------------
+# -- argument parsing ---------------------------------------------------------
 
 def _add_url_args(parser):
     parser.add_argument('--username', help='broker user name')
@@ -123,7 +123,7 @@ category_opt = cfg.SubCommandOpt('category', title='Command categories',
                                  handler=add_command_parsers)
 
 
-# -- helpers -------------------------------------------------------------------
+# -- helpers ------------------------------------------------------------------
 
 def _parse_broker_hosts(text):
     """``h1:5672,[::1]:5673`` -> ``[('h1', 5672), ('::1', 5673)]``."""
@@ -222,7 +222,7 @@ def _print_table(columns, rows):
     print(line)
 
 
-# -- commands ------------------------------------------------------------------
+# -- commands -----------------------------------------------------------------
 
 def _cell_values(args, is_create):
     values = {}

@@ -171,7 +171,7 @@ def cell_get_all(db):
         return [row.as_dict() for row in rows.scalars()]
 
 
-# -- services ------------------------------------------------------------------
+# -- services -----------------------------------------------------------------
 
 def service_get_by_host_and_binary(db, host, binary):
     """Return the live service row for (host, binary), or None."""

@@ -115,7 +115,7 @@ class BuiltinHandoff(BaseHandoff):
         LOG.info('Instance %s is active on %s', instance.uuid, node['host'])
         topsync.instance_update_at_top(self.runner, ctxt, instance)
 
-    # -- failure and capacity --------------------------------------------------
+    # -- failure and capacity -------------------------------------------------
 
     def _fail(self, ctxt, instance, exc):
         message = exc.format_message()
