@@ -8,6 +8,7 @@ and the in-process test tree (dependency injection, no globals).
 from nova_cells import handlers
 from nova_cells import manager as cells_manager
 from nova_cells import messaging
+from nova_cells.objects import base as objects_base
 from nova_cells import plugins
 from nova_cells import policy
 from nova_cells import propagation
@@ -21,8 +22,6 @@ __all__ = ['CellParts', 'build_cell', 'object_serializer']
 
 def object_serializer():
     """The serializer for objects inside messages (nova's primitives)."""
-    from nova_cells.objects import base as objects_base
-
     objects_base.register_all()
     return objects_base.NovaObjectSerializer()
 

@@ -79,6 +79,7 @@ API version history (nova's, kept verbatim in meaning; reference §5.2):
 import oslo_messaging
 
 from nova_cells import build_payload
+from nova_cells.objects import base as objects_base
 from nova_cells import rpc
 from nova_cells import TOPIC
 
@@ -114,8 +115,8 @@ class CellsAPI(object):
         target = oslo_messaging.Target(topic=TOPIC, version='1.0',
                                        exchange=exchange)
         if serializer is None:
-            from nova_cells import assembly
-            serializer = assembly.object_serializer()
+            objects_base.register_all()
+            serializer = objects_base.NovaObjectSerializer()
         self.client = rpc.get_client(
             transport, target, version_cap=self.version_cap,
             serializer=rpc.RequestContextSerializer(serializer))

@@ -9,7 +9,7 @@ tree shows as such.
 
 from oslo_utils import timeutils
 
-from nova_cells.handlers import MethodTable
+from nova_cells.handlers._table import MethodTable
 from nova_cells import instances
 
 __all__ = ['TABLE']

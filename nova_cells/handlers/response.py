@@ -1,7 +1,7 @@
 """Response message handlers (reference §4.13)."""
 
 from nova_cells import exception
-from nova_cells.handlers import MethodTable
+from nova_cells.handlers._table import MethodTable
 
 __all__ = ['TABLE']
 

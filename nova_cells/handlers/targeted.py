@@ -1,6 +1,6 @@
 """Targeted message handlers: run in the one cell a message is for (§4.11)."""
 
-from nova_cells.handlers import MethodTable
+from nova_cells.handlers._table import MethodTable
 from nova_cells import propagation
 
 __all__ = ['TABLE']
