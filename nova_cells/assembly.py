@@ -66,11 +66,14 @@ class _LazyTransport(object):
         return self._transport
 
 
-def _build_scheduler(conf, runner):
+def _build_scheduler(conf, runner, exchange_for_url=None):
     handoff_cls = plugins.load_class('handoff_drivers',
                                      conf.cells.local_scheduler_driver)
     transport = _LazyTransport(conf)
-    handoff = handoff_cls.from_conf(conf, runner, transport)
+    exchange = exchange_for_url(conf.transport_url) if exchange_for_url \
+        else None
+    handoff = handoff_cls.from_conf(conf, runner, transport,
+                                    exchange=exchange)
     scheduler_cls = plugins.load_class(
         'scheduler_drivers', plugins.resolve_names([conf.cells.scheduler])[0])
     return scheduler_cls.from_conf(conf, runner, handoff,
@@ -95,7 +98,7 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
         messaging.RunnerSettings.from_conf(conf))
     runner.services['db'] = db
     runner.services['pusher'] = propagation.CoalescingPusher(runner)
-    scheduler = _build_scheduler(conf, runner)
+    scheduler = _build_scheduler(conf, runner, exchange_for_url)
     runner.services['scheduler'] = scheduler
     manager = cells_manager.CellsManager(
         conf, state_manager, runner,

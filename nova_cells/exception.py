@@ -142,3 +142,4 @@ class MalformedMessage(NovaCellsException):
 
 class UnknownMethod(NovaCellsException):
     msg_fmt = "Unknown %(message_type)s method '%(method)s'"
+    expected = True

@@ -57,7 +57,7 @@ def to_db_values(instance, fields=None):
     for key in ('created_at', 'updated_at', 'deleted_at', 'launched_at',
                 'terminated_at'):
         if values.get(key) is not None:
-            values[key] = values[key].replace(tzinfo=None)
+            values[key] = timeutils.normalize_time(values[key])
     if 'deleted' in values:
         values['deleted'] = values['deleted'] and (values.get('id') or 1)
     return values
@@ -141,6 +141,6 @@ def fault_create_at_top(db, fault):
     values.pop('id', None)
     for key in ('created_at', 'updated_at', 'deleted_at'):
         if isinstance(values.get(key), str):
-            values[key] = timeutils.parse_isotime(values[key]).replace(
-                tzinfo=None)
+            values[key] = timeutils.normalize_time(
+                timeutils.parse_isotime(values[key]))
     return db_instances.instance_fault_create(db, values)

@@ -153,9 +153,12 @@ class CellsScheduler(object):
             if selection.pinned is not None:
                 return self._forward_pinned(message, path, selection.pinned,
                                             build_inst_kwargs)
+            # NOTE(nova-cells): an unpinned request drops the hint, as
+            # nova's filter popped it: a child never sees a target_cell
+            # that this cell refused.
+            kwargs = _without_hint(build_inst_kwargs, 'target_cell')
             try:
-                return self._build_on(message, path, selection,
-                                      build_inst_kwargs)
+                return self._build_on(message, path, selection, kwargs)
             except exception.NoCellsAvailable as exc:
                 if attempt == attempts - 1:
                     raise
@@ -165,13 +168,32 @@ class CellsScheduler(object):
                 self.sleep(max(1, self.settings.scheduler_retry_delay))
 
     def _forward_pinned(self, message, path, pin, build_inst_kwargs):
-        kwargs = _without_hint(build_inst_kwargs, 'target_cell')
-        LOG.info('Build %s pinned to %s by %s', _uuids(kwargs), pin.path,
-                 pin.plugin)
+        """Follow a target_cell pin one level at a time.
+
+        The build goes to the next cell on the pinned path with the hint
+        kept, so that each level checks that its child exists (and the
+        caller's right to the hint) and a wrong path ends in ERROR with a
+        fault instead of a lost cast.
+        """
+        LOG.info('Build %s pinned to %s by %s', _uuids(build_inst_kwargs),
+                 pin.path, pin.plugin)
         if pin.path == path:
-            return self._build_here(message.ctxt, path, kwargs)
+            return self._build_here(
+                message.ctxt, path,
+                _without_hint(build_inst_kwargs, 'target_cell'))
+        name = routing.RoutingPath.parse(pin.path)[
+            len(routing.RoutingPath.parse(path))]
+        if self.runner.state_manager.get_child_cell(name) is None:
+            raise exception.NoCellsAvailable(
+                reason='target_cell %s: %s has no child %s'
+                % (pin.path, path, name))
+        next_path = '%s!%s' % (path, name)
+        kwargs = build_inst_kwargs
+        if next_path == pin.path:
+            # The pinned cell schedules within its own subtree, as nova's.
+            kwargs = _without_hint(build_inst_kwargs, 'target_cell')
         response = self.runner.continue_targeted(
-            message, pin.path, 'build_instances',
+            message, next_path, 'build_instances',
             {'build_inst_kwargs': kwargs})
         if response is not None and response.failure:
             raise exception.NoCellsAvailable(

@@ -263,10 +263,16 @@ class CellStateManager(object):
             self._update_our_capacity()
 
     def _safe_sync(self):
+        """Sync if due; a refresh already running in another thread is
+        shared rather than queued behind (readers use the cached view)."""
+        if not self._lock.acquire(blocking=False):
+            return
         try:
             self.sync()
         except Exception:
             LOG.exception('Cell state refresh failed; using the cached view')
+        finally:
+            self._lock.release()
 
     def _refresh_cells_from_dict(self, cells):
         """Make parents/children match ``cells`` (name -> row).

@@ -48,7 +48,7 @@ class BuiltinHandoff(BaseHandoff):
         self.rng = rng or random.Random()
 
     @classmethod
-    def from_conf(cls, conf, runner, get_transport):
+    def from_conf(cls, conf, runner, get_transport, exchange=None):
         return cls(runner, runner.services['db'], conf.service_down_time)
 
     def build_instances(self, ctxt, build_inst_kwargs):

@@ -19,20 +19,22 @@ VERSION = '1.19'
 
 class ConductorHandoff(BaseHandoff):
 
-    def __init__(self, get_transport, serializer):
+    def __init__(self, get_transport, serializer, exchange=None):
         self._get_transport = get_transport
         self._serializer = serializer
+        self._exchange = exchange
         self._client = None
 
     @classmethod
-    def from_conf(cls, conf, runner, get_transport):
-        return cls(get_transport, runner.serializer)
+    def from_conf(cls, conf, runner, get_transport, exchange=None):
+        return cls(get_transport, runner.serializer, exchange)
 
     @property
     def client(self):
         if self._client is None:
             target = oslo_messaging.Target(topic=TOPIC, namespace=NAMESPACE,
-                                           version=VERSION)
+                                           version=VERSION,
+                                           exchange=self._exchange)
             self._client = rpc.get_client(
                 self._get_transport(), target,
                 serializer=rpc.RequestContextSerializer(self._serializer))

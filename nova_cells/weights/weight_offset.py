@@ -1,8 +1,11 @@
 """WeightOffsetWeigher: the operator's ``weight_offset`` of each cell.
 
 Raw weight: the neighbour row's ``weight_offset`` (0 for this cell itself).
-Multiplier ``[cells] offset_weight_multiplier``.  Set one cell's offset to
-999999999999999 to make it the default.
+Multiplier ``[cells] offset_weight_multiplier``.  Weights are normalised
+within a request, so the highest offset adds the multiplier and the lowest
+adds 0: to make one cell the default, give it the highest offset and raise
+the multiplier above the other weighers' (nova's "999999999999999" tip
+worked the same way, through the multiplier).
 """
 
 from nova_cells import scheduling

@@ -37,6 +37,6 @@ def test_without_systemd_nothing_is_sent(monkeypatch):
     ('60000000', 30.0), ('0', None), ('', None), ('junk', None),
 ], ids=['60s', 'zero', 'empty', 'junk'])
 def test_watchdog_interval_is_half_of_watchdogsec(monkeypatch, usec,
-                                                   expected):
+                                                  expected):
     monkeypatch.setenv('WATCHDOG_USEC', usec)
     assert systemd.watchdog_interval() == expected
