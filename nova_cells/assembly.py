@@ -5,6 +5,7 @@ and the in-process test tree (dependency injection, no globals).
              -> manager (the 'cells' RPC endpoint)
 """
 
+from nova_cells import endpoints
 from nova_cells import handlers
 from nova_cells import manager as cells_manager
 from nova_cells import messaging
@@ -33,6 +34,7 @@ class CellParts(object):
                  scheduler):
         self.conf = conf
         self.scheduler = scheduler
+        self.endpoints = [manager]
         self.db = db
         self.state_manager = state_manager
         self.driver = driver
@@ -103,5 +105,7 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
     manager = cells_manager.CellsManager(
         conf, state_manager, runner,
         parent_update_interval=conf.cells.parent_update_interval)
-    return CellParts(conf, db, state_manager, driver, runner, manager,
-                     scheduler)
+    parts = CellParts(conf, db, state_manager, driver, runner, manager,
+                      scheduler)
+    parts.endpoints.extend(endpoints.build_endpoints(parts))
+    return parts

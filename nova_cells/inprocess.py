@@ -139,7 +139,7 @@ class CellTree(object):
             exchange=self.exchange_for_url(self.url_of(name)))
         server = rpc.get_server(
             self._transport(name), target,
-            [cell.manager, baserpc.BaseRPCAPI('cells')],
+            cell.endpoints + [baserpc.BaseRPCAPI('cells')],
             serializer=rpc.RequestContextSerializer(cell.runner.serializer))
         server.start()
         self._rpc_servers[name] = server

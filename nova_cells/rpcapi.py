@@ -79,6 +79,9 @@ API version history (nova's, kept verbatim in meaning; reference §5.2):
 import oslo_messaging
 
 from nova_cells import build_payload
+from nova_cells.client import lifecycle as lifecycle_client
+from nova_cells.client import queries as queries_client
+from nova_cells.client import sync as sync_client
 from nova_cells.objects import base as objects_base
 from nova_cells import rpc
 from nova_cells import TOPIC
@@ -98,8 +101,10 @@ VERSION_ALIASES = {
 }
 
 
-class CellsAPI(object):
-    """Cells client-side RPC API.
+class CellsAPI(queries_client.QueriesClient,
+               lifecycle_client.LifecycleClient,
+               sync_client.SyncClient):
+    """Cells client-side RPC API (the core here, areas in nova_cells.client).
 
     :param conf: ConfigOpts (``[upgrade_levels] cells`` caps the version).
     :param transport: an oslo.messaging transport to the local broker.

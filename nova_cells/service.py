@@ -143,7 +143,7 @@ class CellsService(oslo_service.Service):
     def _start_rpc(self):
         self.transport = rpc.get_transport(self.conf)
         target = oslo_messaging.Target(topic=TOPIC, server=self.host)
-        endpoints = [self.cell.manager, baserpc.BaseRPCAPI('cells')]
+        endpoints = self.cell.endpoints + [baserpc.BaseRPCAPI('cells')]
         serializer = rpc.RequestContextSerializer(self.cell.runner.serializer)
         self.rpc_server = rpc.get_server(self.transport, target, endpoints,
                                          serializer=serializer)

@@ -14,7 +14,10 @@ from nova_cells.handlers._table import HandlerTables
 from nova_cells.handlers._table import MethodTable
 from nova_cells.handlers._table import UnknownMethod
 from nova_cells.handlers import broadcast
+from nova_cells.handlers import lifecycle  # noqa: F401 - registers handlers
+from nova_cells.handlers import queries  # noqa: F401 - registers handlers
 from nova_cells.handlers import response
+from nova_cells.handlers import sync  # noqa: F401 - registers handlers
 from nova_cells.handlers import targeted
 
 __all__ = ['MethodTable', 'HandlerTables', 'UnknownMethod', 'default_tables']

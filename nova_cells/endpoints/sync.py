@@ -1,0 +1,26 @@
+"""Instance sync across cells (sync_instances, instance_delete_everywhere and
+the *_at_top casts from compute cells).
+
+Endpoint of topic ``cells``; see :mod:`nova_cells.endpoints`.
+"""
+
+import oslo_messaging
+
+from nova_cells import manager as cells_manager
+
+__all__ = ['SyncEndpoint']
+
+
+class SyncEndpoint(object):
+    """Part of the cells RPC API (server side)."""
+
+    target = oslo_messaging.Target(version=cells_manager.RPC_API_VERSION)
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.runner = parts.runner
+        self.state_manager = parts.state_manager
+
+    @classmethod
+    def from_parts(cls, parts):
+        return cls(parts)
