@@ -7,6 +7,7 @@ and the in-process test tree (dependency injection, no globals).
 
 from nova_cells import endpoints
 from nova_cells import handlers
+from nova_cells import heal
 from nova_cells import manager as cells_manager
 from nova_cells import messaging
 from nova_cells.objects import base as objects_base
@@ -53,6 +54,7 @@ class CellParts(object):
         self.runner.settings = messaging.RunnerSettings.from_conf(self.conf)
         self.scheduler.settings = cells_scheduler.SchedulerSettings.from_conf(
             self.conf)
+        self.manager.healer.settings = heal.HealSettings.from_conf(self.conf)
 
 
 class _LazyTransport(object):
@@ -104,7 +106,9 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
     runner.services['scheduler'] = scheduler
     manager = cells_manager.CellsManager(
         conf, state_manager, runner,
-        parent_update_interval=conf.cells.parent_update_interval)
+        parent_update_interval=conf.cells.parent_update_interval,
+        heal_interval=conf.cells.heal_interval,
+        heal_settings=heal.HealSettings.from_conf(conf))
     parts = CellParts(conf, db, state_manager, driver, runner, manager,
                       scheduler)
     parts.endpoints.extend(endpoints.build_endpoints(parts))

@@ -12,6 +12,7 @@ from oslo_messaging.rpc import server as rpc_server
 from oslo_service import periodic_task
 
 from nova_cells import build_payload
+from nova_cells import heal
 from nova_cells import propagation
 
 __all__ = ['CellsManager', 'RPC_API_VERSION']
@@ -33,15 +34,19 @@ class CellsManager(periodic_task.PeriodicTasks):
     target = oslo_messaging.Target(version=RPC_API_VERSION)
 
     def __init__(self, conf, state_manager, msg_runner,
-                 parent_update_interval=60):
+                 parent_update_interval=60, heal_interval=60,
+                 heal_settings=None):
         super(CellsManager, self).__init__(conf)
         self.state_manager = state_manager
         self.msg_runner = msg_runner
+        self.healer = heal.Healer(msg_runner, heal_settings)
+        msg_runner.services['healer'] = self.healer
         # NOTE(nova-cells): nova's _update_our_parents ran every 60 s with no
         # option; [cells] parent_update_interval makes it tunable per
         # instance (the class-level spacing table is shadowed, not changed).
         self._periodic_spacing = dict(self._periodic_spacing)
         self._periodic_spacing['_update_our_parents'] = parent_update_interval
+        self._periodic_spacing['_heal_instances'] = heal_interval
 
     def post_start_hook(self, ctxt):
         """Once listening: a cell with children asks them to announce; a
@@ -121,6 +126,12 @@ class CellsManager(periodic_task.PeriodicTasks):
     def _update_our_parents(self, ctxt):
         """Push our capabilities and capacities to our parents."""
         propagation.update_our_parents(self.msg_runner, ctxt)
+
+    @periodic_task.periodic_task
+    def _heal_instances(self, ctxt):
+        """Send a few of this cell's instances to the top (reference §8.2):
+        repairs the top after lost updates; the top itself does nothing."""
+        self.healer.heal(ctxt)
 
     @periodic_task.periodic_task
     def _refresh_cell_state(self, ctxt):

@@ -29,7 +29,16 @@ class Verdict(object):
 
     @classmethod
     def ok(cls):
-        return cls(PASS)
+        return _OK
+
+    @classmethod
+    def not_applicable(cls, plugin):
+        """The shared verdict of a filter with nothing to check here."""
+        verdict = _NOT_APPLICABLE.get(plugin)
+        if verdict is None:
+            verdict = _NOT_APPLICABLE[plugin] = cls(
+                PASS, ['not applicable to this request'], plugin)
+        return verdict
 
     @classmethod
     def reject(cls, *reasons):
@@ -40,6 +49,12 @@ class Verdict(object):
         return self.code == PASS
 
     def stamped(self, plugin):
+        if self is _OK:
+            # A plain "yes" is shared per plug-in: no allocation per cell.
+            verdict = _STAMPED_OK.get(plugin)
+            if verdict is None:
+                verdict = _STAMPED_OK[plugin] = Verdict(PASS, (), plugin)
+            return verdict
         return Verdict(self.code, self.reasons, plugin)
 
     def to_dict(self):
@@ -49,6 +64,11 @@ class Verdict(object):
     def __repr__(self):
         return '<Verdict %s %s %s>' % (self.plugin, self.code,
                                        '; '.join(self.reasons))
+
+
+_OK = Verdict(PASS)
+_STAMPED_OK = {}
+_NOT_APPLICABLE = {}
 
 
 class PinResult(object):
@@ -131,6 +151,12 @@ class BaseCellFilter(object):
     def pre_filter(self, request):
         """Return a :class:`PinResult` to short-circuit, else None."""
         return None
+
+    def is_applicable(self, request):
+        """False when the request gives this filter nothing to check (no
+        hint, no image requirement): then no candidate is looked at, which
+        keeps a typical pick cheap among thousands of cells."""
+        return True
 
     def filter_cell(self, candidate, request):
         """Return a :class:`Verdict` for one candidate."""

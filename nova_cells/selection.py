@@ -36,7 +36,20 @@ class Selection(object):
         self.ordered = []
         self.verdicts = collections.OrderedDict(
             (c.path, []) for c in self.candidates)
-        self.scores = collections.OrderedDict()
+        # (weigher name, multiplier, candidates, raw, normalised): kept as
+        # arrays and turned into per-cell dicts only when someone looks.
+        self._weighings = []
+
+    @property
+    def scores(self):
+        """path -> {weigher: {'raw', 'normalized', 'weighted'}}."""
+        scores = collections.OrderedDict()
+        for name, multiplier, candidates, raw, norm in self._weighings:
+            for index, candidate in enumerate(candidates):
+                scores.setdefault(candidate.path, {})[name] = {
+                    'raw': raw[index], 'normalized': norm[index],
+                    'weighted': multiplier * norm[index]}
+        return scores
 
     @property
     def picked(self):
@@ -66,6 +79,8 @@ class Selection(object):
 
     def to_dict(self):
         """The plain-data diagnosis (explain, instance faults, logs)."""
+        scores = self.scores
+        weights = dict((x.path, w) for x, w in self.ordered)
         return {
             'pinned': (None if self.pinned is None else
                        {'path': self.pinned.path, 'reason': self.pinned.reason,
@@ -73,9 +88,8 @@ class Selection(object):
             'candidates': [
                 {'path': c.path, 'is_me': c.is_me,
                  'verdicts': [v.to_dict() for v in self.verdicts[c.path]],
-                 'scores': self.scores.get(c.path, {}),
-                 'weight': dict((x.path, w) for x, w in self.ordered).get(
-                     c.path)}
+                 'scores': scores.get(c.path, {}),
+                 'weight': weights.get(c.path)}
                 for c in self.candidates],
             'ordered': [c.path for c, _w in self.ordered],
             'picked': self.picked.path if self.picked else None,
@@ -97,6 +111,11 @@ def _filter(selection, filters, request):
     for plugin in filters:
         if not remaining:
             break
+        if not plugin.is_applicable(request):
+            skipped = scheduling.Verdict.not_applicable(plugin.name)
+            for candidate in remaining:
+                selection.verdicts[candidate.path].append(skipped)
+            continue
         passed = []
         for candidate in remaining:
             verdict = _run_filter(plugin, candidate, request)
@@ -120,12 +139,11 @@ def _weigh(selection, weighers, remaining, request):
         return totals
     for plugin in weighers:
         raw = [float(plugin.weigh_cell(c, request)) for c in remaining]
-        for index, norm in enumerate(_normalize(raw)):
-            weighted = plugin.multiplier * norm
-            totals[index] += weighted
-            selection.scores.setdefault(remaining[index].path, {})[
-                plugin.name] = {'raw': raw[index], 'normalized': norm,
-                                'weighted': weighted}
+        norm = _normalize(raw)
+        multiplier = plugin.multiplier
+        totals = [t + multiplier * n for t, n in zip(totals, norm)]
+        selection._weighings.append((plugin.name, multiplier, remaining, raw,
+                                     norm))
     return totals
 
 

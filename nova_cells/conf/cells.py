@@ -334,6 +334,22 @@ Example:
     }
 }
 """),
+    cfg.IntOpt('heal_interval',
+               default=60,
+               min=1,
+               help="""
+Heal interval (new in nova-cells; nova used the fixed default spacing of
+60 s).
+
+Seconds between two runs of the periodic task ``_heal_instances``, which
+sends ``instance_update_num_instances`` of this cell's instances to the top
+cell on each run, so that updates lost on the way are repaired.
+
+Related options:
+
+* ``instance_update_num_instances``
+* ``instance_updated_at_threshold``
+"""),
 ]
 
 # NOTE(nova-cells): removed from nova before Stein; accepted so that old

@@ -33,6 +33,9 @@ class DifferentCellFilter(scheduling.BaseCellFilter):
             request._different_cell = cache
         return cache
 
+    def is_applicable(self, request):
+        return bool(self._excluded(request))
+
     def filter_cell(self, candidate, request):
         if candidate.path in self._excluded(request):
             return scheduling.Verdict.reject(

@@ -48,6 +48,10 @@ class ImagePropertiesFilter(scheduling.BaseCellFilter):
             request._image_version_requirement = cached
         return cached
 
+    def is_applicable(self, request):
+        requirement, error = self._requirement(request)
+        return requirement is not None or error is not None
+
     def filter_cell(self, candidate, request):
         requirement, error = self._requirement(request)
         if error:

@@ -34,6 +34,9 @@ class TargetCellFilter(scheduling.BaseCellFilter):
             return None
         return path
 
+    def is_applicable(self, request):
+        return bool(request.scheduler_hints.get(HINT))
+
     def pre_filter(self, request):
         path = self._hint(request)
         if path is None or not _inside(path, request.routing_path):
