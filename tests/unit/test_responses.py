@@ -123,7 +123,7 @@ def test_our_exceptions_round_trip_with_kwargs(exc, attr, value):
                  id='unknown-module-remote-error'),
     pytest.param('CellTimeout', 'evil.module', oslo_messaging.RemoteError,
                  id='known-class-unknown-module'),
-    pytest.param('ComputeHostNotFound', 'nova.exception',
+    pytest.param('FlavorDiskTooSmall', 'nova.exception',
                  oslo_messaging.RemoteError,
                  id='nova-class-we-do-not-have'),
     pytest.param('SystemExit', 'builtins', oslo_messaging.RemoteError,
