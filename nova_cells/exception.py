@@ -143,3 +143,65 @@ class MalformedMessage(NovaCellsException):
 class UnknownMethod(NovaCellsException):
     msg_fmt = "Unknown %(message_type)s method '%(method)s'"
     expected = True
+
+
+# -- queries (services, compute nodes, actions, keypairs) -------------------
+
+class HostNotFound(NotFound):
+    msg_fmt = 'Host %(host)s could not be found.'
+    expected = True
+
+
+class ComputeHostNotFound(HostNotFound):
+    msg_fmt = 'Compute host %(host)s could not be found.'
+
+
+class HostBinaryNotFound(NotFound):
+    msg_fmt = 'Could not find binary %(binary)s on host %(host)s.'
+    expected = True
+
+
+class InstanceUnknownCell(NotFound):
+    msg_fmt = 'Cell is not known for instance %(instance_uuid)s'
+    expected = True
+
+
+class KeypairNotFound(NotFound):
+    msg_fmt = 'Keypair %(name)s not found for user %(user_id)s'
+    code = 404
+    expected = True
+
+
+class InstanceActionNotFound(NovaCellsException):
+    msg_fmt = 'Action for request_id %(request_id)s on instance ' \
+              '%(instance_uuid)s not found'
+    expected = True
+
+
+__all__ += ['HostNotFound', 'ComputeHostNotFound', 'HostBinaryNotFound',
+            'InstanceUnknownCell', 'KeypairNotFound',
+            'InstanceActionNotFound']
+
+
+# -- lifecycle (instance actions, run_compute_api_method) ------------------
+
+class CellServiceAPIMethodNotFound(NotFound):
+    msg_fmt = 'No such method %(method_name)s in the compute API'
+    expected = True
+
+
+class InstanceInvalidState(NovaCellsException):
+    msg_fmt = ('Instance %(instance_uuid)s in %(attr)s %(state)s. Cannot '
+               '%(method)s while the instance is in this state.')
+    code = 409
+    expected = True
+
+
+class InstanceNotReady(NovaCellsException):
+    msg_fmt = 'Instance %(instance_id)s is not ready'
+    code = 409
+    expected = True
+
+
+__all__ += ['CellServiceAPIMethodNotFound', 'InstanceInvalidState',
+            'InstanceNotReady']

@@ -11,11 +11,13 @@ Soft delete follows nova: ``deleted`` is 0 for a live row and the row's
 
 from oslo_utils import timeutils
 from sqlalchemy import orm
-from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer,
-                        String, Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Enum, Float,
+                        Index, Integer, String, Text, UniqueConstraint)
 
 __all__ = ['BASE', 'Cell', 'Service', 'ComputeNode', 'InstanceTypes',
-           'Instance', 'InstanceFault']
+           'Instance', 'InstanceFault', 'InstanceAction',
+           'InstanceActionEvent', 'Migration', 'TaskLog', 'KeyPair',
+           'BlockDeviceMapping', 'BandwidthUsage']
 
 
 class _Base(orm.DeclarativeBase):
@@ -224,3 +226,191 @@ class InstanceFault(_Base, _NovaBase):
     message = Column(String(255))
     details = Column(Text)
     host = Column(String(255))
+
+
+# -- queries (revision 0002): nova's tables for the cells query API ----------
+
+class InstanceAction(_Base, _NovaBase):
+    """A user-visible action on an instance (``os-instance-actions``)."""
+
+    __tablename__ = 'instance_actions'
+    __table_args__ = (
+        Index('instance_uuid_idx', 'instance_uuid'),
+        Index('request_id_idx', 'request_id'),
+        Index('instance_actions_instance_uuid_updated_at_idx',
+              'instance_uuid', 'updated_at'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False,
+                autoincrement=True)
+    action = Column(String(255))
+    instance_uuid = Column(String(36))
+    request_id = Column(String(255))
+    user_id = Column(String(255))
+    project_id = Column(String(255))
+    start_time = Column(DateTime, default=lambda: timeutils.utcnow())
+    finish_time = Column(DateTime)
+    message = Column(String(255))
+
+
+class InstanceActionEvent(_Base, _NovaBase):
+    """One step of an instance action."""
+
+    __tablename__ = 'instance_actions_events'
+    __table_args__ = (
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False,
+                autoincrement=True)
+    event = Column(String(255))
+    action_id = Column(Integer)
+    start_time = Column(DateTime, default=lambda: timeutils.utcnow())
+    finish_time = Column(DateTime)
+    result = Column(String(255))
+    traceback = Column(Text)
+    host = Column(String(255))
+    details = Column(Text)
+
+
+MIGRATION_TYPES = ('migration', 'resize', 'live-migration', 'evacuation')
+
+
+class Migration(_Base, _NovaBase):
+    """A resize, migration, live migration or evacuation of an instance."""
+
+    __tablename__ = 'migrations'
+    __table_args__ = (
+        Index('migrations_instance_uuid_and_status_idx', 'deleted',
+              'instance_uuid', 'status'),
+        # NOTE(nova-cells): nova's MySQL prefix lengths (216_havana), or
+        # the key is longer than InnoDB's 3072 bytes.
+        Index('migrations_by_host_nodes_and_status_idx', 'deleted',
+              'source_compute', 'dest_compute', 'source_node', 'dest_node',
+              'status', mysql_length={'source_compute': 100,
+                                      'dest_compute': 100,
+                                      'source_node': 100,
+                                      'dest_node': 100}),
+        Index('migrations_uuid', 'uuid', unique=True),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False)
+    uuid = Column(String(36))
+    source_compute = Column(String(255))
+    dest_compute = Column(String(255))
+    source_node = Column(String(255))
+    dest_node = Column(String(255))
+    dest_host = Column(String(255))
+    old_instance_type_id = Column(Integer())
+    new_instance_type_id = Column(Integer())
+    instance_uuid = Column(String(36))
+    status = Column(String(255))
+    migration_type = Column(Enum(*MIGRATION_TYPES, name='migration_type'),
+                            nullable=True)
+    hidden = Column(Boolean, default=False)
+    memory_total = Column(BigInteger, nullable=True)
+    memory_processed = Column(BigInteger, nullable=True)
+    memory_remaining = Column(BigInteger, nullable=True)
+    disk_total = Column(BigInteger, nullable=True)
+    disk_processed = Column(BigInteger, nullable=True)
+    disk_remaining = Column(BigInteger, nullable=True)
+
+
+class TaskLog(_Base, _NovaBase):
+    """Audit of periodic tasks (``instance_usage_audit``)."""
+
+    __tablename__ = 'task_log'
+    __table_args__ = (
+        UniqueConstraint('task_name', 'host', 'period_beginning',
+                         'period_ending',
+                         name='uniq_task_log0task_name0host0'
+                              'period_beginning0period_ending'),
+        Index('ix_task_log_period_beginning', 'period_beginning'),
+        Index('ix_task_log_host', 'host'),
+        Index('ix_task_log_period_ending', 'period_ending'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False,
+                autoincrement=True)
+    task_name = Column(String(255), nullable=False)
+    state = Column(String(255), nullable=False)
+    host = Column(String(255), nullable=False)
+    period_beginning = Column(DateTime, nullable=False)
+    period_ending = Column(DateTime, nullable=False)
+    message = Column(String(255), nullable=False)
+    task_items = Column(Integer(), default=0)
+    errors = Column(Integer(), default=0)
+
+
+class KeyPair(_Base, _NovaBase):
+    """A user's keypair (the API cell's copy, for ``get_keypair_at_top``)."""
+
+    __tablename__ = 'key_pairs'
+    __table_args__ = (
+        UniqueConstraint('user_id', 'name', 'deleted',
+                         name='uniq_key_pairs0user_id0name0deleted'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False)
+    name = Column(String(255), nullable=False)
+    user_id = Column(String(255))
+    fingerprint = Column(String(255))
+    public_key = Column(Text)
+    type = Column(Enum('ssh', 'x509', name='keypair_types'),
+                  nullable=False, server_default='ssh')
+
+
+class BlockDeviceMapping(_Base, _NovaBase):
+    """A disk of an instance (the API cell's copy, from below)."""
+
+    __tablename__ = 'block_device_mapping'
+    __table_args__ = (
+        Index('snapshot_id', 'snapshot_id'),
+        Index('volume_id', 'volume_id'),
+        Index('block_device_mapping_instance_uuid_idx', 'instance_uuid'),
+        Index('block_device_mapping_instance_uuid_device_name_idx',
+              'instance_uuid', 'device_name'),
+        Index('block_device_mapping_instance_uuid_volume_id_idx',
+              'instance_uuid', 'volume_id'),
+        UniqueConstraint('uuid', name='uniq_block_device_mapping0uuid'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    instance_uuid = Column(String(36))
+    source_type = Column(String(255))
+    destination_type = Column(String(255))
+    guest_format = Column(String(255))
+    device_type = Column(String(255))
+    disk_bus = Column(String(255))
+    boot_index = Column(Integer)
+    device_name = Column(String(255))
+    delete_on_termination = Column(Boolean, default=False)
+    snapshot_id = Column(String(36))
+    volume_id = Column(String(36))
+    volume_size = Column(Integer)
+    volume_type = Column(String(255))
+    image_id = Column(String(36))
+    no_device = Column(Boolean)
+    connection_info = Column(Text)
+    tag = Column(String(255))
+    attachment_id = Column(String(36))
+    uuid = Column(String(36))
+
+
+class BandwidthUsage(_Base, _NovaBase):
+    """Bandwidth usage of an instance's interface (``bw_usage_cache``)."""
+
+    __tablename__ = 'bw_usage_cache'
+    __table_args__ = (
+        Index('bw_usage_cache_uuid_start_period_idx', 'uuid',
+              'start_period'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False)
+    uuid = Column(String(36))
+    mac = Column(String(255))
+    start_period = Column(DateTime, nullable=False)
+    last_refreshed = Column(DateTime)
+    bw_in = Column(BigInteger)
+    bw_out = Column(BigInteger)
+    last_ctr_in = Column(BigInteger)
+    last_ctr_out = Column(BigInteger)

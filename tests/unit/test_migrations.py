@@ -23,7 +23,7 @@ def test_models_match_migrated_schema(db):
 
 
 def test_db_version_is_head_after_sync(db):
-    assert migration.head_version() == '0001'
+    assert migration.head_version() == '0002'
     assert migration.db_version(db) == migration.head_version()
 
 
@@ -44,7 +44,10 @@ def test_migrated_tables(db):
     tables = set(sa.inspect(db.engine).get_table_names())
     assert tables == {'alembic_version', 'cells', 'services',
                       'compute_nodes', 'instance_types', 'instances',
-                      'instance_faults'}
+                      'instance_faults', 'instance_actions',
+                      'instance_actions_events', 'migrations', 'task_log',
+                      'key_pairs', 'block_device_mapping',
+                      'bw_usage_cache'}
 
 
 def test_cells_table_has_exactly_novas_columns(db):
