@@ -82,7 +82,7 @@ from nova_cells import build_payload
 from nova_cells.client import lifecycle as lifecycle_client
 from nova_cells.client import queries as queries_client
 from nova_cells.client import sync as sync_client
-from nova_cells.objects import base as objects_base
+from nova_cells import proxies
 from nova_cells import rpc
 from nova_cells import TOPIC
 
@@ -120,8 +120,8 @@ class CellsAPI(queries_client.QueriesClient,
         target = oslo_messaging.Target(topic=TOPIC, version='1.0',
                                        exchange=exchange)
         if serializer is None:
-            objects_base.register_all()
-            serializer = objects_base.NovaObjectSerializer()
+            # nova's client rebuilt ServiceProxy/ComputeNodeProxy (§5.1).
+            serializer = proxies.ProxyObjectSerializer()
         self.client = rpc.get_client(
             transport, target, version_cap=self.version_cap,
             serializer=rpc.RequestContextSerializer(serializer))
