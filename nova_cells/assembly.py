@@ -7,6 +7,7 @@ and the in-process test tree (dependency injection, no globals).
 
 from nova_cells import endpoints
 from nova_cells import handlers
+from nova_cells.local import compute
 from nova_cells import heal
 from nova_cells import manager as cells_manager
 from nova_cells import messaging
@@ -78,6 +79,14 @@ def _build_scheduler(conf, runner, exchange_for_url=None):
         else None
     handoff = handoff_cls.from_conf(conf, runner, transport,
                                     exchange=exchange)
+    # Lifecycle actions go to the instance's host the same way builds go to
+    # the cell: over its own broker, or played here by the builtin driver.
+    if conf.cells.local_scheduler_driver == 'builtin':
+        runner.services['compute'] = compute.BuiltinComputeHandoff(
+            runner, runner.services['db'])
+    else:
+        runner.services['compute'] = compute.ComputeRPCHandoff(
+            transport, runner.serializer, exchange=exchange)
     scheduler_cls = plugins.load_class(
         'scheduler_drivers', plugins.resolve_names([conf.cells.scheduler])[0])
     return scheduler_cls.from_conf(conf, runner, handoff,
