@@ -436,7 +436,8 @@ COMPUTE_METHODS = ('snapshot_instance', 'backup_instance',
                    'confirm_resize', 'suspend_instance', 'resume_instance',
                    'pause_instance', 'unpause_instance',
                    'soft_delete_instance', 'stop_instance',
-                   'start_instance', 'reboot_instance')
+                   'start_instance', 'reboot_instance',
+                   'terminate_instance')
 
 
 def _recording(name):
@@ -565,6 +566,20 @@ CONDUCTOR_ACTIONS = [
      lambda api, i: api.cast_compute_api_method(CTXT, CELL, 'pause',
                                                 i.uuid),
      'active', 'pause_instance', 'pausing', {}),
+    ('start', lambda api, i: api.start_instance(CTXT, i), 'stopped',
+     'start_instance', 'powering-on', {}),
+    ('stop', lambda api, i: api.stop_instance(CTXT, i), 'active',
+     'stop_instance', 'powering-off', {}),
+    ('reboot', lambda api, i: api.reboot_instance(CTXT, i, None, 'SOFT'),
+     'active', 'reboot_instance', 'rebooting', {'reboot_type': 'SOFT'}),
+    ('resume', lambda api, i: api.resume_instance(CTXT, i), 'suspended',
+     'resume_instance', 'resuming', {}),
+    ('pause', lambda api, i: api.pause_instance(CTXT, i), 'active',
+     'pause_instance', 'pausing', {}),
+    ('unpause', lambda api, i: api.unpause_instance(CTXT, i), 'paused',
+     'unpause_instance', 'unpausing', {}),
+    ('terminate', lambda api, i: api.terminate_instance(CTXT, i, []),
+     'active', 'terminate_instance', 'deleting', {}),
 ]
 
 
