@@ -8,16 +8,13 @@ daemon's view (``get_cell_info_for_neighbors``) follows every change.
 
 import contextlib
 
-import oslo_messaging
 import pytest
 
 from tests.functional import tree_support
 from tests.functional.tree_support import ProcessTree
 
-from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells import exception
-from nova_cells import rpcapi
 
 pytestmark = pytest.mark.functional
 
@@ -45,14 +42,8 @@ def _logs(request, tree):
 
 @pytest.fixture(scope='module')
 def api(tree):
-    conf = cells_conf.new_config()
-    transport = oslo_messaging.get_rpc_transport(
-        conf, url=tree['api'].url,
-        allowed_remote_exmods=['nova_cells.exception'])
-    try:
-        yield rpcapi.CellsAPI(conf, transport)
-    finally:
-        transport.cleanup()
+    with tree_support.nova_api_client(tree['api'].url) as client:
+        yield client
 
 
 def _names(api):

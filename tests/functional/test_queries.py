@@ -15,17 +15,14 @@ The tests share one tree; the last one kills c2.
 import contextlib
 import time
 
-import oslo_messaging
 import pytest
 
 from tests.functional import tree_support
 from tests.functional.tree_support import ProcessTree
 
-from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells import exception
 from nova_cells import proxies
-from nova_cells import rpcapi
 
 pytestmark = pytest.mark.functional
 
@@ -61,17 +58,8 @@ def _logs(request, tree):
 
 @pytest.fixture(scope='module')
 def api(tree):
-    conf = cells_conf.new_config()
-    # NOTE: as nova-api's transport allows nova.exception, ours allows
-    # the module our exceptions are raised from.
-    transport = oslo_messaging.get_rpc_transport(
-        conf, url=tree['api'].url,
-        allowed_remote_exmods=['nova_cells.exception'])
-    try:
-        yield rpcapi.CellsAPI(conf, transport,
-                              serializer=proxies.ProxyObjectSerializer())
-    finally:
-        transport.cleanup()
+    with tree_support.nova_api_client(tree['api'].url) as client:
+        yield client
 
 
 ADMIN = cells_context.get_admin_context()

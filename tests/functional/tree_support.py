@@ -29,6 +29,7 @@ import typing
 import uuid as uuidlib
 
 import kombu
+import oslo_messaging
 from oslo_utils import timeutils
 import pytest
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
+from nova_cells import proxies
 from nova_cells import rpc
 from nova_cells import rpcapi
 
@@ -434,6 +436,20 @@ def cells_api(url):
     try:
         yield rpcapi.CellsAPI(conf, transport), \
             cells_context.get_admin_context()
+    finally:
+        transport.cleanup()
+
+
+@contextlib.contextmanager
+def nova_api_client(url):
+    """A ``CellsAPI`` as nova-api holds one: cell proxies rebuilt, and our
+    exception module allowed (nova-api allows ``nova.exception``)."""
+    conf = cells_conf.new_config()
+    transport = oslo_messaging.get_rpc_transport(
+        conf, url=url, allowed_remote_exmods=['nova_cells.exception'])
+    try:
+        yield rpcapi.CellsAPI(conf, transport,
+                              serializer=proxies.ProxyObjectSerializer())
     finally:
         transport.cleanup()
 
