@@ -13,6 +13,7 @@ never printed.
 
 import json
 import sys
+import time
 import uuid
 
 from oslo_config import cfg
@@ -369,14 +370,26 @@ def main(argv=None):
     command = _COMMANDS[(conf.category.name, action)]
     db = db_api.Database.from_conf(conf)
     try:
-        if command is explain:
-            command(db, conf.category, conf)
-        else:
-            command(db, conf.category)
+        _run_retrying_locked(command, db, conf)
     except _USER_ERRORS as exc:
         _common.die('nova-cells-manage: error: %s' % _describe(exc, conf))
     finally:
         db.dispose()
+
+
+def _run_retrying_locked(command, db, conf, attempts=5):
+    """Run ``command``; a SQLite file busy with a running daemon is retried
+    (a failed transaction rolled back, so running it again is safe)."""
+    for attempt in range(attempts):
+        try:
+            if command is explain:
+                return command(db, conf.category, conf)
+            return command(db, conf.category)
+        except (db_exc.DBError, sa_exc.OperationalError) as exc:
+            if 'database is locked' not in str(exc) or \
+                    attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _describe(exc, conf=None):

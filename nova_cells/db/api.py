@@ -43,7 +43,7 @@ class Database(object):
         if connection.startswith('sqlite') and ':memory:' not in connection:
             # NOTE(nova-cells): SQLite has one writer at a time; serialize
             # our writers here instead of failing on "database is locked".
-            self._write_lock = threading.Lock()
+            self._write_lock = _file_write_lock(connection)
             self._facade.append_on_engine_create(_sqlite_concurrency)
 
     @classmethod
@@ -89,6 +89,17 @@ class Database(object):
     def dispose(self):
         """Close pooled connections (before a fork, and on shutdown)."""
         self._facade.dispose_pool()
+
+
+_FILE_LOCKS = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_write_lock(connection):
+    """One write lock per SQLite file in this process, shared by every
+    Database object opened on it."""
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(connection, threading.Lock())
 
 
 def _sqlite_concurrency(engine):
