@@ -17,7 +17,7 @@ from oslo_log import log as logging
 
 __all__ = ['tell_parents_our_capabilities', 'tell_parents_our_capacities',
            'ask_children_for_capabilities', 'ask_children_for_capacities',
-           'update_our_parents', 'CoalescingPusher']
+           'update_our_parents', 'CoalescingPusher', 'PUSHES']
 
 LOG = logging.getLogger(__name__)
 
@@ -67,15 +67,17 @@ def update_our_parents(runner, ctxt):
     tell_parents_our_capacities(runner, ctxt)
 
 
+# kind -> the push that sends it (what CoalescingPusher schedules).
+PUSHES = {'capabilities': tell_parents_our_capabilities,
+          'capacities': tell_parents_our_capacities}
+
+
 class CoalescingPusher(object):
     """At most one pending push per kind; it sends the view of its time.
 
     :param delay: seconds to gather reports before pushing (small: it only
         has to outlast a burst of reports from the children).
     """
-
-    _PUSHES = {'capabilities': tell_parents_our_capabilities,
-               'capacities': tell_parents_our_capacities}
 
     def __init__(self, runner, delay=0.05):
         self.runner = runner
@@ -98,7 +100,7 @@ class CoalescingPusher(object):
         with self._lock:
             self._pending.pop(kind, None)
         try:
-            self._PUSHES[kind](self.runner, ctxt)
+            PUSHES[kind](self.runner, ctxt)
         except Exception:  # noqa - the periodic push will catch up
             LOG.exception('Pushing %s to parents failed', kind)
 

@@ -8,7 +8,14 @@ from oslo_log import log as logging
 from nova_cells import conf as cells_conf
 from nova_cells.conf import validation
 
-__all__ = ['load_config', 'die']
+__all__ = ['load_config', 'die', 'first_line']
+
+
+def first_line(exc):
+    """The first line of an error (a driver's error when wrapped): what an
+    operator needs, without the SQL and the traceback."""
+    text = str(getattr(exc, 'orig', None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def die(message, status=2):

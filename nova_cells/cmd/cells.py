@@ -15,11 +15,6 @@ from nova_cells import state
 from nova_cells import transport_url
 
 
-def _first_line(exc):
-    text = str(getattr(exc, 'orig', None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _check_database(conf, db):
     """The database answers and its schema is current."""
     where = transport_url.mask(conf.database.connection)
@@ -29,7 +24,7 @@ def _check_database(conf, db):
     except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
         _common.die('nova-cells: cannot connect to the database in '
                     '[database] connection (%s): %s'
-                    % (where, _first_line(exc)), status=1)
+                    % (where, _common.first_line(exc)), status=1)
     if current != migration.head_version():
         _common.die('nova-cells: the database in [database] connection (%s) '
                     'is at schema %s, not %s: run nova-cells-manage db sync'

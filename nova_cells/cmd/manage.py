@@ -396,8 +396,7 @@ def _describe(exc, conf=None):
     if isinstance(exc, exception.NovaCellsException):
         return exc.format_message()
     if isinstance(exc, (db_exc.DBError, sa_exc.SQLAlchemyError)):
-        text = str(getattr(exc, 'orig', None) or exc).strip()
         return 'database in [database] connection (%s): %s' % (
             transport_url.mask(conf.database.connection),
-            text.splitlines()[0] if text else type(exc).__name__)
+            _common.first_line(exc))
     return '%s: %s' % (type(exc).__name__, str(exc).splitlines()[0])

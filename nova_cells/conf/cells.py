@@ -14,7 +14,7 @@ option and the value in one line.
 
 from oslo_config import cfg
 
-__all__ = ['cells_group', 'ALL_OPTS', 'register_opts']
+__all__ = ['cells_group', 'ALL_OPTS', 'register_opts', 'fresh_group']
 
 cells_group = cfg.OptGroup(
     'cells',
@@ -374,14 +374,17 @@ removed_opts = [
 ALL_OPTS = cells_opts + removed_opts
 
 
-def _fresh_group(group):
-    # NOTE(nova-cells): oslo.config keeps overrides inside the OptGroup
-    # object, so sharing one between ConfigOpts (one per cell when a tree
-    # runs in one process) leaks overrides between cells.
+def fresh_group(group):
+    """A copy of ``group`` for one ConfigOpts.
+
+    NOTE(nova-cells): oslo.config keeps overrides inside the OptGroup
+    object, so sharing one between ConfigOpts (one per cell when a tree
+    runs in one process) leaks overrides between cells.
+    """
     return cfg.OptGroup(group.name, title=group.title, help=group.help)
 
 
 def register_opts(conf):
-    group = _fresh_group(cells_group)
+    group = fresh_group(cells_group)
     conf.register_group(group)
     conf.register_opts(ALL_OPTS, group=group)

@@ -6,6 +6,8 @@ tables live beside the clients that use them (``rpcapi`` and ``rpc_driver``).
 
 from oslo_config import cfg
 
+from nova_cells.conf import cells as cells_conf
+
 __all__ = ['upgrade_group', 'ALL_OPTS', 'register_opts']
 
 upgrade_group = cfg.OptGroup(
@@ -50,8 +52,6 @@ Possible values:
 
 
 def register_opts(conf):
-    # A fresh group per ConfigOpts: see nova_cells.conf.cells._fresh_group.
-    group = cfg.OptGroup(upgrade_group.name, title=upgrade_group.title,
-                         help=upgrade_group.help)
+    group = cells_conf.fresh_group(upgrade_group)
     conf.register_group(group)
     conf.register_opts(ALL_OPTS, group=group)

@@ -13,7 +13,7 @@ def _push_soon(runner, kind, ctxt):
     if pusher is not None:
         pusher.soon(kind, ctxt)
     else:
-        propagation.CoalescingPusher._PUSHES[kind](runner, ctxt)
+        propagation.PUSHES[kind](runner, ctxt)
 
 
 @TABLE.method
