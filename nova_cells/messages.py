@@ -129,7 +129,13 @@ class _BaseMessage(object):
                 'max_hop_count': self.max_hop_count}
 
     def to_json(self):
-        return jsonutils.dumps(self.to_dict())
+        """The wire JSON; built once per message (a broadcast sends the same
+        text to every neighbour; only ``fanout`` may change before a send)."""
+        cached = getattr(self, '_json', None)
+        if cached is None or cached[0] != self.fanout:
+            cached = self._json = (self.fanout,
+                                   jsonutils.dumps(self.to_dict()))
+        return cached[1]
 
     # -- local processing -----------------------------------------------------
 
