@@ -22,6 +22,7 @@ from oslo_utils import timeutils
 
 from nova_cells.db import instances as db_instances
 from nova_cells import exception
+from nova_cells.filters import cell_state
 from nova_cells import instances
 from nova_cells.objects import instance as instance_obj
 from nova_cells import plugins
@@ -30,7 +31,8 @@ from nova_cells import scheduling
 from nova_cells import selection as cell_selection
 from nova_cells import topsync
 
-__all__ = ['CellsScheduler', 'SchedulerSettings', 'build_request_spec']
+__all__ = ['CellsScheduler', 'SchedulerSettings', 'build_request_spec',
+           'with_cell_state_filter']
 
 LOG = logging.getLogger(__name__)
 
@@ -70,6 +72,14 @@ def build_request_spec(image, instances, flavor):
             'num_instances': len(instances)}
 
 
+def with_cell_state_filter(filters):
+    """``filters`` with CellStateFilter first (unless listed already): a
+    disabled or draining cell gets no build whatever the filter list."""
+    if any(isinstance(f, cell_state.CellStateFilter) for f in filters):
+        return list(filters)
+    return [cell_state.CellStateFilter()] + list(filters)
+
+
 class CellsScheduler(object):
     """Picks the next cell for builds arriving at this cell.
 
@@ -94,9 +104,9 @@ class CellsScheduler(object):
     @classmethod
     def from_conf(cls, conf, runner, handoff, policy):
         return cls(runner,
-                   plugins.load_plugins('filters',
-                                        conf.cells.scheduler_filter_classes,
-                                        conf),
+                   with_cell_state_filter(plugins.load_plugins(
+                       'filters', conf.cells.scheduler_filter_classes,
+                       conf)),
                    plugins.load_plugins('weighers',
                                         conf.cells.scheduler_weight_classes,
                                         conf),
@@ -183,10 +193,17 @@ class CellsScheduler(object):
                 _without_hint(build_inst_kwargs, 'target_cell'))
         name = routing.RoutingPath.parse(pin.path)[
             len(routing.RoutingPath.parse(path))]
-        if self.runner.state_manager.get_child_cell(name) is None:
+        child = self.runner.state_manager.get_child_cell(name)
+        if child is None:
             raise exception.NoCellsAvailable(
                 reason='target_cell %s: %s has no child %s'
                 % (pin.path, path, name))
+        if not child.accepts_builds:
+            raise exception.NoCellsAvailable(
+                reason='target_cell %s: %s is %s in %s%s' % (
+                    pin.path, name, child.admin_state, path,
+                    ': %s' % child.admin_state_reason
+                    if child.admin_state_reason else ''))
         next_path = '%s!%s' % (path, name)
         kwargs = build_inst_kwargs
         if next_path == pin.path:

@@ -35,12 +35,31 @@ from nova_cells import transport_url
 
 __all__ = ['CellState', 'CellStateManager', 'StateSettings',
            'DBCellSource', 'FileCellSource', 'make_state_manager',
-           'parse_capabilities']
+           'parse_capabilities', 'ENABLED', 'DISABLED', 'DRAINING',
+           'ADMIN_STATES', 'check_admin_state']
 
 LOG = logging.getLogger(__name__)
 
 _NEVER = datetime.datetime.min
-_ROW_DEFAULTS = {'weight_offset': 0.0, 'weight_scale': 1.0, 'api_url': None}
+_ROW_DEFAULTS = {'weight_offset': 0.0, 'weight_scale': 1.0, 'api_url': None,
+                 'state': None, 'state_reason': None}
+
+# A neighbour's administrative state (the ``cells.state`` column, beyond
+# nova): an operator takes a child out of service in its parent.  Both
+# DISABLED and DRAINING keep new builds away; DRAINING says the operator is
+# emptying the cell, so ``tree`` shows its instances going down.
+ENABLED = 'enabled'
+DISABLED = 'disabled'
+DRAINING = 'draining'
+ADMIN_STATES = (ENABLED, DISABLED, DRAINING)
+
+
+def check_admin_state(value):
+    """Return why ``value`` is not a cell state, or None when it is (None
+    itself is: rows written by the original read as enabled)."""
+    if value is None or value in ADMIN_STATES:
+        return None
+    return 'state %r is not one of %s' % (value, ', '.join(ADMIN_STATES))
 
 
 def parse_capabilities(entries):
@@ -73,6 +92,26 @@ class CellState(object):
         info.update(row)
         info.pop('name', None)
         self.db_info = info
+
+    @property
+    def admin_state(self):
+        """enabled, disabled or draining; an unknown value (a hand-edited
+        row) counts as disabled: an operator who marked the cell meant to
+        keep builds away, so erring that way is the safe reading."""
+        value = self.db_info.get('state') or ENABLED
+        return value if value in ADMIN_STATES else DISABLED
+
+    @property
+    def admin_state_reason(self):
+        value = self.db_info.get('state')
+        if check_admin_state(value):
+            return 'unknown state %r in the cells table' % value
+        return self.db_info.get('state_reason')
+
+    @property
+    def accepts_builds(self):
+        """False for a neighbour disabled or draining in our table."""
+        return self.admin_state == ENABLED
 
     def update_capabilities(self, capabilities, now=None):
         self.capabilities = {k: set(v) for k, v in capabilities.items()}
@@ -177,17 +216,28 @@ class FileCellSource(object):
             if not isinstance(data, dict):
                 raise ValueError('top level must be an object keyed by name')
         except ValueError as exc:
-            if self._cells is None:
-                raise
-            LOG.error('Ignoring invalid cells_config %s (keeping the previous '
-                      'content): %s', self.path, exc)
-            self._stamp = stamp
-            return None
+            return self._invalid(stamp, exc)
+        problems = ['%s: %s' % (name, check_admin_state(entry.get('state')))
+                    for name, entry in data.items()
+                    if isinstance(entry, dict) and
+                    check_admin_state(entry.get('state'))]
+        if problems:
+            return self._invalid(stamp, ValueError('; '.join(problems)))
         self._stamp = stamp
         self._cells = {name: dict(entry, name=name)
                        for name, entry in data.items()}
         LOG.info('Read %d cells from %s', len(self._cells), self.path)
         return self._cells
+
+    def _invalid(self, stamp, exc):
+        """Refuse a bad file: an error at start, the last good content
+        (and a log line) afterwards."""
+        if self._cells is None:
+            raise exc
+        LOG.error('Ignoring invalid cells_config %s (keeping the previous '
+                  'content): %s', self.path, exc)
+        self._stamp = stamp
+        return None
 
     def _refuse(self, *args, **kwargs):
         raise exception.CellsUpdateUnsupported()

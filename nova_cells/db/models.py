@@ -56,6 +56,10 @@ class Cell(_Base, _NovaBase):
     weight_offset = Column(Float(), default=0.0)
     weight_scale = Column(Float(), default=1.0)
     is_parent = Column(Boolean())
+    # Beyond nova (revision 0003): 'enabled' (NULL too), 'disabled' or
+    # 'draining'; see nova_cells.cellstate.
+    state = Column(String(16), nullable=True, server_default='enabled')
+    state_reason = Column(String(255), nullable=True)
 
 
 class Service(_Base, _NovaBase):

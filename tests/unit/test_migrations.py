@@ -1,6 +1,7 @@
 """Schema migrations against SQLite: models and migrations agree."""
 
 from alembic.autogenerate import compare_metadata
+from alembic import command
 from alembic.migration import MigrationContext
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,9 @@ from nova_cells.db import models
 NOVA_CELLS_COLUMNS = {
     'id', 'created_at', 'updated_at', 'deleted_at', 'deleted', 'name',
     'api_url', 'transport_url', 'weight_offset', 'weight_scale', 'is_parent'}
+# Revision 0003 adds the cell state beyond nova (issue 6), nullable so that
+# an original nova-cells writing into the table is unaffected.
+ADDED_CELLS_COLUMNS = {'state', 'state_reason'}
 
 
 def test_models_match_migrated_schema(db):
@@ -23,7 +27,7 @@ def test_models_match_migrated_schema(db):
 
 
 def test_db_version_is_head_after_sync(db):
-    assert migration.head_version() == '0002'
+    assert migration.head_version() == '0003'
     assert migration.db_version(db) == migration.head_version()
 
 
@@ -50,13 +54,30 @@ def test_migrated_tables(db):
                       'bw_usage_cache'}
 
 
-def test_cells_table_has_exactly_novas_columns(db):
+def test_cells_table_has_novas_columns_plus_the_state(db):
     columns = {c['name']: c for c in sa.inspect(db.engine).get_columns(
         'cells')}
-    assert set(columns) == NOVA_CELLS_COLUMNS
+    assert set(columns) == NOVA_CELLS_COLUMNS | ADDED_CELLS_COLUMNS
     assert columns['transport_url']['nullable'] is False
+    assert all(columns[c]['nullable'] for c in ADDED_CELLS_COLUMNS)
     assert {c.name for c in models.Cell.__table__.columns} == \
-        NOVA_CELLS_COLUMNS
+        NOVA_CELLS_COLUMNS | ADDED_CELLS_COLUMNS
+
+
+def test_a_row_written_without_the_state_reads_enabled(db):
+    # What an original nova-cells (or nova-manage) inserts.
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO cells (name, transport_url, is_parent, deleted) "
+            "VALUES ('old', 'rabbit://h/', 0, 0)"))
+    assert db_api.cell_get(db, 'old')['state'] == 'enabled'
+
+
+def test_downgrade_to_0002_drops_the_state_columns(db):
+    with db.engine.begin() as conn:
+        command.downgrade(migration._alembic_config(conn), '0002')
+    columns = {c['name'] for c in sa.inspect(db.engine).get_columns('cells')}
+    assert columns == NOVA_CELLS_COLUMNS
 
 
 @pytest.mark.parametrize('table, name, columns', [

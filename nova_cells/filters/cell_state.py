@@ -1,0 +1,30 @@
+"""CellStateFilter: no new builds for a child disabled or draining here.
+
+The state is the operator's (``nova-cells-manage cell disable|drain`` in
+this cell, stored in this cell's ``cells`` row of the child; beyond nova).
+The scheduler always runs this filter first, whatever
+``scheduler_filter_classes`` lists, as Kubernetes always honours a node's
+``unschedulable``: taking a cell out of service must not depend on the
+filter list.  This cell itself is never filtered: only its parent can take
+it out.
+"""
+
+from nova_cells import scheduling
+
+__all__ = ['CellStateFilter']
+
+
+class CellStateFilter(scheduling.BaseCellFilter):
+    name = 'CellStateFilter'
+
+    @classmethod
+    def from_conf(cls, conf):
+        return cls()
+
+    def filter_cell(self, candidate, request):
+        state = candidate.state
+        if candidate.is_me or state.accepts_builds:
+            return scheduling.Verdict.ok()
+        reason = state.admin_state_reason
+        return scheduling.Verdict.reject('cell %s%s' % (
+            state.admin_state, ': %s' % reason if reason else ''))
