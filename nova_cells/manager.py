@@ -153,9 +153,13 @@ def _split_responses(responses):
     for response in responses:
         if response.failure:
             exc = response.value
+            # The first line only: a remote failure carries the other
+            # daemon's traceback, which belongs in that daemon's log.
+            text = str(getattr(exc, 'message', exc)).strip()
             failures.append({'cell_name': response.cell_name,
                              'class': type(exc).__name__,
-                             'message': str(getattr(exc, 'message', exc))})
+                             'message': text.splitlines()[0] if text
+                             else type(exc).__name__})
         else:
             cells.append({'cell_name': response.cell_name,
                           'value': response.value})

@@ -144,8 +144,8 @@ class CellsAPI(queries_client.QueriesClient,
         cctxt = self.client.prepare(version='1.1')
         return cctxt.call(ctxt, 'get_cell_info_for_neighbors')
 
-    def get_capacities(self, ctxt, cell_name=None):
-        cctxt = self.client.prepare(version='1.9')
+    def get_capacities(self, ctxt, cell_name=None, timeout=None):
+        cctxt = self.client.prepare(version='1.9', timeout=timeout)
         return cctxt.call(ctxt, 'get_capacities', cell_name=cell_name)
 
     def cell_create(self, ctxt, values):

@@ -1,4 +1,6 @@
-"""``nova-cells-manage``: the operator CLI (``nova-manage cell`` and ``db``).
+"""``nova-cells-manage``: the operator CLI (``nova-manage cell`` and ``db``,
+plus this project's ``explain``, ``tree``, ``capacities``, ``instances`` and
+the cell states ``cell disable|enable|drain``).
 
 Same flags as ``nova-manage cell create`` (``--name --cell_type
 --username --password --broker_hosts | --hostname --port --virtual_host
@@ -12,6 +14,7 @@ never printed.
 """
 
 import json
+import signal
 import sys
 import time
 import uuid
@@ -22,6 +25,8 @@ import oslo_messaging
 from sqlalchemy import exc as sa_exc
 
 from nova_cells.cmd import _common
+from nova_cells.cmd import manage_views
+from nova_cells.cmd import table
 from nova_cells.conf import validation
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
@@ -32,6 +37,7 @@ from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
 from nova_cells import rpc
 from nova_cells import rpcapi
+from nova_cells import state as cell_state
 from nova_cells import transport_url
 
 __all__ = ['main']
@@ -39,7 +45,10 @@ __all__ = ['main']
 _PARENT_TYPES = ('parent', 'api')
 _CHILD_TYPES = ('child', 'compute')
 _LIST_COLUMNS = ('Id', 'Name', 'Type', 'Username', 'Hostname', 'Port',
-                 'VHost')
+                 'VHost', 'State')
+_STATE_ACTIONS = {'disable': cell_state.DISABLED,
+                  'drain': cell_state.DRAINING,
+                  'enable': cell_state.ENABLED}
 
 
 # NOTE(nova-cells): oslo.config keeps the category in ``name`` and the
@@ -83,6 +92,15 @@ def _add_cell_parsers(subparsers):
         sub.add_argument('--cell_name', required=True)
         sub.add_argument('--format', choices=('table', 'json'),
                          default='table')
+    for name, helptext in (
+            ('disable', 'no new builds for this child (run in its parent)'),
+            ('drain', 'no new builds, the child is being emptied'),
+            ('enable', 'the child takes builds again')):
+        sub = actions.add_parser(name, help=helptext)
+        sub.add_argument('--cell_name', required=True)
+        if name != 'enable':
+            sub.add_argument('--reason', default=None,
+                             help='shown in tree and explain')
     listing = actions.add_parser('list', help='list neighbour cells')
     listing.add_argument('--format', choices=('table', 'json'),
                          default='table')
@@ -118,6 +136,7 @@ def add_command_parsers(subparsers):
     _add_db_parsers(subparsers)
     _add_cell_parsers(subparsers)
     _add_explain_parser(subparsers)
+    manage_views.add_view_parsers(subparsers)
 
 
 category_opt = cfg.SubCommandOpt('category', title='Command categories',
@@ -205,22 +224,8 @@ def _list_row(row):
                     virtual_host='?')
     return (row['id'], row['name'],
             'parent' if row['is_parent'] else 'child', host['username'],
-            host['rpc_host'], host['rpc_port'], host['virtual_host'])
-
-
-def _print_table(columns, rows):
-    cells = [[str('' if v is None else v) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells])
-              for i, c in enumerate(columns)]
-    line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
-    print(line)
-    print('| ' + ' | '.join(c.ljust(w) for c, w in zip(columns, widths)) +
-          ' |')
-    print(line)
-    for r in cells:
-        print('| ' + ' | '.join(v.ljust(w) for v, w in zip(r, widths)) +
-              ' |')
-    print(line)
+            host['rpc_host'], host['rpc_port'], host['virtual_host'],
+            row.get('state') or cell_state.ENABLED)
 
 
 # -- commands -----------------------------------------------------------------
@@ -268,12 +273,30 @@ def cell_delete(db, args):
     print('Deleted cell %s' % args.cell_name)
 
 
+def cell_set_state(db, args):
+    """``cell disable|drain|enable``: the state of a child, kept in this
+    (its parent's) cells table; the daemon applies it within
+    ``db_check_interval`` seconds, or at once on SIGHUP."""
+    row = db_api.cell_get(db, args.cell_name)
+    if row['is_parent']:
+        raise exception.NovaCellsException(
+            'Cell %s is a parent of this cell: a cell is disabled, drained '
+            'or enabled in its parent' % args.cell_name)
+    new_state = _STATE_ACTIONS[args.action]
+    reason = getattr(args, 'reason', None)
+    db_api.cell_update(db, args.cell_name, {
+        'state': new_state,
+        'state_reason': reason if new_state != cell_state.ENABLED else None})
+    print('Cell %s is %s%s' % (args.cell_name, new_state,
+                               ': %s' % reason if reason else ''))
+
+
 def cell_show(db, args):
     row = _public_row(db_api.cell_get(db, args.cell_name))
     if args.format == 'json':
         print(json.dumps(row, indent=2, sort_keys=True))
         return
-    _print_table(('Field', 'Value'), sorted(row.items()))
+    table.print_table(('Field', 'Value'), sorted(row.items()))
 
 
 def cell_list(db, args):
@@ -282,7 +305,7 @@ def cell_list(db, args):
         print(json.dumps([dict(zip(_LIST_COLUMNS, _list_row(r)))
                           for r in rows], indent=2))
         return
-    _print_table(_LIST_COLUMNS, [_list_row(r) for r in rows])
+    table.print_table(_LIST_COLUMNS, [_list_row(r) for r in rows])
 
 
 def db_sync(db, args):
@@ -352,10 +375,16 @@ _COMMANDS = {
     ('cell', 'delete'): cell_delete,
     ('cell', 'show'): cell_show,
     ('cell', 'list'): cell_list,
+    ('cell', 'disable'): cell_set_state,
+    ('cell', 'drain'): cell_set_state,
+    ('cell', 'enable'): cell_set_state,
     ('db', 'sync'): db_sync,
     ('db', 'version'): db_version,
     ('explain', None): explain,
 }
+_COMMANDS.update(manage_views.COMMANDS)
+# Commands that talk to the local daemon and need the configuration.
+_NEEDS_CONF = (explain, manage_views.tree, manage_views.capacities)
 
 _USER_ERRORS = (exception.NovaCellsException, db_exc.DBError,
                 sa_exc.SQLAlchemyError, oslo_messaging.MessagingException)
@@ -363,10 +392,11 @@ _USER_ERRORS = (exception.NovaCellsException, db_exc.DBError,
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    # ``nova-cells-manage tree | head`` ends quietly, as any Unix tool.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     conf = _common.load_config(argv, 'nova-cells-manage', [category_opt],
                                setup_logging=False)
-    action = getattr(conf.category, 'action', None) \
-        if conf.category.name != 'explain' else None
+    action = getattr(conf.category, 'action', None)
     command = _COMMANDS[(conf.category.name, action)]
     db = db_api.Database.from_conf(conf)
     try:
@@ -382,7 +412,7 @@ def _run_retrying_locked(command, db, conf, attempts=5):
     (a failed transaction rolled back, so running it again is safe)."""
     for attempt in range(attempts):
         try:
-            if command is explain:
+            if command in _NEEDS_CONF:
                 return command(db, conf.category, conf)
             return command(db, conf.category)
         except (db_exc.DBError, sa_exc.OperationalError) as exc:
@@ -399,4 +429,9 @@ def _describe(exc, conf=None):
         return 'database in [database] connection (%s): %s' % (
             transport_url.mask(conf.database.connection),
             _common.first_line(exc))
+    if isinstance(exc, oslo_messaging.MessagingTimeout) and conf is not None:
+        return ('no answer from this cell\'s nova-cells (topic cells on %s) '
+                'in time: is the daemon running? (%s)' % (
+                    transport_url.mask(conf.transport_url or ''),
+                    _common.first_line(exc)))
     return '%s: %s' % (type(exc).__name__, str(exc).splitlines()[0])

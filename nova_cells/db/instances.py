@@ -15,7 +15,8 @@ from nova_cells.db import models
 from nova_cells import exception
 
 __all__ = ['INSTANCE_COLUMNS', 'instance_create', 'instance_get',
-           'instance_get_all', 'instance_update', 'instance_destroy',
+           'instance_get_all', 'instance_count_by_vm_state',
+           'instance_update', 'instance_destroy',
            'instance_fault_create', 'instance_fault_get_by_instance',
            'compute_node_claim']
 
@@ -75,6 +76,17 @@ def instance_get_all(db, read_deleted='no', filters=None, limit=None,
         query = query.limit(limit)
     with db.reader() as session:
         return [row.as_dict() for row in session.execute(query).scalars()]
+
+
+def instance_count_by_vm_state(db):
+    """``{vm_state: count}`` of the live instances: one GROUP BY, cheap
+    enough for every ``cell_status`` answer."""
+    query = (sa.select(models.Instance.vm_state, sa.func.count())
+             .where(models.Instance.deleted == 0)
+             .group_by(models.Instance.vm_state))
+    with db.reader() as session:
+        return {state or 'unknown': count
+                for state, count in session.execute(query)}
 
 
 def _check_expected(row, expected_vm_state, expected_task_state):

@@ -9,6 +9,7 @@ tree shows as such.
 
 from oslo_utils import timeutils
 
+from nova_cells.db import instances as db_instances
 from nova_cells.handlers._table import MethodTable
 from nova_cells import instances
 
@@ -18,11 +19,16 @@ TABLE = MethodTable('broadcast')
 
 
 def _neighbour_status(cell, mute_interval, now):
+    info = cell.db_info
     return {'name': cell.name,
             'is_parent': cell.is_parent,
             'last_seen': None if cell.last_seen.year == 1
             else cell.last_seen.isoformat(),
-            'mute': cell.is_mute(mute_interval, now)}
+            'mute': cell.is_mute(mute_interval, now),
+            'state': cell.admin_state,
+            'state_reason': cell.admin_state_reason,
+            'weight_offset': info.get('weight_offset'),
+            'weight_scale': info.get('weight_scale')}
 
 
 @TABLE.method
@@ -45,6 +51,8 @@ def cell_status(runner, message):
                     for c in manager.get_parent_cells()],
         'updated_at': (me.last_seen.isoformat()
                        if me.last_seen.year > 1 else None),
+        'instances': db_instances.instance_count_by_vm_state(
+            runner.services['db']),
     }
 
 
