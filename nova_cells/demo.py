@@ -1,11 +1,16 @@
 """The demo: a tree of cells in one process, on its embedded default.
 
-api -> 2 children -> 2 grandchildren each, every leaf with compute hosts of
-varied sizes in its own SQLite database, all talking the original's wire
-JSON over oslo.messaging's in-memory ``fake://`` transport.  The demo shows
-capacities flowing up the tree and the status of every cell, as the top
-sees them, then builds instances through ``CellsAPI`` exactly as nova-api
-would, and shows where they landed.
+api -> 2 children -> 2 grandchildren each (or any tree a topology file
+describes, see :mod:`nova_cells.demo_topology`), every leaf with compute
+hosts of varied sizes in its own SQLite database, all talking the
+original's wire JSON over oslo.messaging's in-memory ``fake://`` transport.
+The demo shows capacities flowing up the tree and the status of every
+cell, as the top sees them, then builds instances through ``CellsAPI``
+exactly as nova-api would, and shows where they landed.
+
+The same building, waiting and reporting runs against real daemons on a
+real broker in :mod:`nova_cells.demo_processes`; what both share is the
+:class:`Builder` base class and the seeding and rendering functions here.
 """
 
 import collections
@@ -19,25 +24,29 @@ from oslo_utils import timeutils
 from nova_cells import context as cells_context
 from nova_cells.db import instances as db_instances
 from nova_cells.db import models
+from nova_cells import demo_topology
 from nova_cells import inprocess
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
 from nova_cells import propagation
 
-__all__ = ['DEFAULT_LAYOUT', 'DEFAULT_FLAVORS', 'Demo']
+__all__ = ['DEFAULT_LAYOUT', 'DEFAULT_FLAVORS', 'Builder', 'Demo',
+           'seed_flavors', 'seed_hosts', 'render_text', 'render_json',
+           'build_timeout']
 
-DEFAULT_LAYOUT = {'api': {'child1': {'gc1': {}, 'gc2': {}},
-                          'child2': {'gc3': {}, 'gc4': {}}}}
+DEFAULT_LAYOUT = demo_topology.DEFAULT_LAYOUT
 
 # (name, memory_mb, vcpus, root_gb)
 DEFAULT_FLAVORS = (('m1.small', 2048, 1, 20), ('m1.medium', 4096, 2, 40),
                    ('m1.large', 8192, 4, 80))
 
-# (memory_mb, vcpus, local_gb) of the hosts of each leaf, varied on purpose.
-_HOST_SIZES = ((65536, 32, 800), (131072, 64, 1600), (32768, 16, 400))
+# How many instances the text output lists unless asked for all: enough
+# to see where they go, few enough that a 1000-instance run stays legible.
+LISTED_INSTANCES = 10
 
 
-def _seed_flavors(db):
+def seed_flavors(db):
+    """The flavors every cell knows (nova-manage flavor create)."""
     with db.writer() as session:
         for index, (name, ram, vcpus, root) in enumerate(DEFAULT_FLAVORS):
             session.add(models.InstanceTypes(
@@ -46,12 +55,15 @@ def _seed_flavors(db):
                 is_public=True, disabled=False, deleted=0))
 
 
-def _seed_hosts(db, cell_name, count):
+def seed_hosts(db, hosts):
+    """A service and an empty node per host, as a freshly started
+    nova-compute writes them.
+
+    :param hosts: ``[(host, memory_mb, vcpus, local_gb)]``.
+    """
     now = timeutils.utcnow()
     with db.writer() as session:
-        for index in range(count):
-            ram, vcpus, disk = _HOST_SIZES[index % len(_HOST_SIZES)]
-            host = '%s-host%d' % (cell_name, index + 1)
+        for host, ram, vcpus, disk in hosts:
             session.add(models.Service(host=host, binary='nova-compute',
                                        topic='compute', report_count=1,
                                        disabled=False, last_seen_up=now,
@@ -64,74 +76,45 @@ def _seed_hosts(db, cell_name, count):
                 hypervisor_version=6002000, cpu_info='{}', deleted=0))
 
 
-class Demo(object):
-    """Build the tree, let capacities flow up, build instances through
-    CellsAPI as nova-api would, and report where they landed."""
+def build_timeout(count, cells):
+    """Seconds to wait for ``count`` builds in a tree of ``cells``: a
+    minute for the default, more for big runs (each build crosses every
+    level, and a big tree on a small machine shares the CPUs)."""
+    return max(60.0, count * 0.1 + cells * 0.5)
 
-    def __init__(self, base_dir, layout=None, hosts_per_leaf=3, seed=None):
-        self.tree = inprocess.CellTree(
-            layout or DEFAULT_LAYOUT, base_dir,
-            overrides={'call_timeout': 10,
-                       'local_scheduler_driver': 'builtin',
-                       'scheduler_retries': 2,
-                       'scheduler_retry_delay': 1})
-        self.hosts_per_leaf = hosts_per_leaf
+
+class Builder(object):
+    """Building instances as nova-api would, and seeing where they went.
+
+    Subclasses provide ``top_db`` (the API cell's database, where nova-api
+    writes), ``cells_api`` (a CellsAPI client of the API cell) and
+    :meth:`status`.
+    """
+
+    top_db = None
+    cells_api = None
+
+    def __init__(self, topology, seed=None):
+        self.topology = topology
         self.rng = random.Random(seed)
         self.requested = []
 
-    @property
-    def top_name(self):
-        return next(iter(self.tree.layout))
-
-    @property
-    def top(self):
-        return self.tree.cells[self.top_name]
-
-    def _leaves(self):
-        parents = {parent for _n, parent, _p in
-                   inprocess.walk_layout(self.tree.layout)}
-        return [name for name, _parent, _path in
-                inprocess.walk_layout(self.tree.layout)
-                if name not in parents]
-
-    def setup(self):
-        self.tree.build()
-        for cell in self.tree.cells.values():
-            _seed_flavors(cell.db)
-        for name in self._leaves():
-            _seed_hosts(self.tree.cells[name].db, name, self.hosts_per_leaf)
-        self.tree.start()
-        self.tree.start_cells_rpc(self.top_name)
-        self.cells_api = self.tree.cells_api(self.top_name)
-        return self
-
-    def propagate(self, timeout=10.0):
-        """Leaves push up, as at daemon start; wait until the top knows."""
-        ctxt = cells_context.get_admin_context()
-        for name in self._leaves():
-            propagation.update_our_parents(self.tree.cells[name].runner, ctxt)
-        expected = sum(_HOST_SIZES[i % len(_HOST_SIZES)][0]
-                       for _leaf in self._leaves()
-                       for i in range(self.hosts_per_leaf))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ram = self.top.state_manager.get_our_capacities().get(
-                'ram_free', {})
-            if ram.get('total_mb') == expected:
-                return True
-            time.sleep(0.05)
-        return False
-
-    # -- building -------------------------------------------------------------
-
     def build(self, count, progress=None):
-        """Ask for ``count`` instances, one request each, random flavors."""
+        """Ask for ``count`` instances, one request each, random flavors.
+
+        Every row is written (in one transaction) before the first cast,
+        as nova-api would for one multi-instance request: with daemons on
+        one SQLite file, a write of ours between a daemon's read and write
+        of the same file would make its write fail ("database is locked").
+        """
         ctxt = cells_context.RequestContext(user_id='demo',
                                             project_id='demo')
-        for index in range(count):
-            flavor = _flavor(self.rng.choice(DEFAULT_FLAVORS))
-            instance = _new_instance(self.top.db, index, flavor)
-            self.requested.append(instance.uuid)
+        flavors = [_flavor(self.rng.choice(DEFAULT_FLAVORS))
+                   for _index in range(count)]
+        instances = _new_instances(self.top_db, len(self.requested),
+                                   flavors)
+        self.requested.extend(i.uuid for i in instances)
+        for index, (instance, flavor) in enumerate(zip(instances, flavors)):
             self.cells_api.build_instances(
                 ctxt, instances=[instance], image=_IMAGE,
                 filter_properties={'instance_type': flavor,
@@ -145,6 +128,7 @@ class Demo(object):
     def wait(self, timeout=60.0, progress=None):
         """Wait until no requested instance is still building at the top."""
         deadline = time.monotonic() + timeout
+        interval = 0.1 if len(self.requested) <= 200 else 0.3
         while True:
             rows = self.instances()
             settled = [r for r in rows if r['vm_state'] != 'building']
@@ -153,11 +137,11 @@ class Demo(object):
             if len(settled) == len(self.requested) or \
                     time.monotonic() > deadline:
                 return len(settled) == len(self.requested)
-            time.sleep(0.1)
+            time.sleep(interval)
 
     def instances(self):
         wanted = set(self.requested)
-        return [r for r in db_instances.instance_get_all(self.top.db)
+        return [r for r in db_instances.instance_get_all(self.top_db)
                 if r['uuid'] in wanted]
 
     def summary(self):
@@ -181,10 +165,82 @@ class Demo(object):
         for row in rows:
             if row['vm_state'] == 'error':
                 faults = db_instances.instance_fault_get_by_instance(
-                    self.top.db, row['uuid'])
+                    self.top_db, row['uuid'])
                 if faults:
                     found[row['uuid']] = faults[0]['message']
         return found
+
+    def status(self):
+        raise NotImplementedError()
+
+
+class Demo(Builder):
+    """Build the tree in this process, let capacities flow up, build
+    instances through CellsAPI as nova-api would, and report where they
+    landed.
+
+    :param topology: a :class:`~nova_cells.demo_topology.Topology`
+        (default: the 7-cell tree); ``layout`` and ``hosts_per_leaf``
+        override it, as before topologies existed.
+    """
+
+    def __init__(self, base_dir, layout=None, hosts_per_leaf=None, seed=None,
+                 topology=None):
+        topology = topology or demo_topology.default()
+        if layout is not None:
+            topology.layout = layout
+        if hosts_per_leaf is not None:
+            topology.hosts_per_leaf = hosts_per_leaf
+        super(Demo, self).__init__(topology, seed)
+        self.tree = inprocess.CellTree(
+            topology.layout, base_dir,
+            overrides={'call_timeout': 10,
+                       'local_scheduler_driver': 'builtin',
+                       'scheduler_retries': 2,
+                       'scheduler_retry_delay': 1})
+        self.hosts_per_leaf = topology.hosts_per_leaf
+
+    @property
+    def top_name(self):
+        return self.topology.top
+
+    @property
+    def top(self):
+        return self.tree.cells[self.top_name]
+
+    @property
+    def top_db(self):
+        return self.top.db
+
+    def _leaves(self):
+        return self.topology.leaves()
+
+    def setup(self):
+        self.tree.build()
+        for cell in self.tree.cells.values():
+            seed_flavors(cell.db)
+        for name in self._leaves():
+            seed_hosts(self.tree.cells[name].db, self.topology.hosts(name))
+        self.tree.start()
+        self.tree.start_cells_rpc(self.top_name)
+        self.cells_api = self.tree.cells_api(self.top_name)
+        return self
+
+    def propagate(self, timeout=None):
+        """Leaves push up, as at daemon start; wait until the top knows."""
+        ctxt = cells_context.get_admin_context()
+        for name in self._leaves():
+            propagation.update_our_parents(self.tree.cells[name].runner, ctxt)
+        expected = self.topology.total_ram_mb()
+        timeout = timeout or max(10.0, len(self.topology) * 0.2)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ram = self.top.state_manager.get_our_capacities().get(
+                'ram_free', {})
+            if ram.get('total_mb') == expected:
+                return True
+            time.sleep(0.05)
+        return False
 
     def status(self):
         """The top's manager answer to get_cell_status (a broadcast)."""
@@ -210,50 +266,125 @@ def _flavor(spec):
         disabled=False, is_public=True, extra_specs={}, description=None)
 
 
-def _new_instance(db, index, flavor):
-    """What nova-api does first: the instance row in the API database."""
-    values = {'uuid': str(uuid.uuid4()), 'display_name': 'demo-%d' % index,
-              'project_id': 'demo', 'user_id': 'demo', 'vm_state': 'building',
-              'task_state': 'scheduling', 'memory_mb': flavor.memory_mb,
-              'vcpus': flavor.vcpus, 'root_gb': flavor.root_gb,
-              'ephemeral_gb': 0, 'instance_type_id': flavor.id}
-    db_instances.instance_create(db, values)
-    return instance_obj.Instance(
-        uuid=values['uuid'], display_name=values['display_name'],
+def _new_instances(db, first, flavors):
+    """What nova-api does first: the instance rows in the API database
+    (``demo-<n>`` from ``first`` on), and the objects it then sends."""
+    rows = [{'uuid': str(uuid.uuid4()),
+             'display_name': 'demo-%d' % (first + index),
+             'project_id': 'demo', 'user_id': 'demo',
+             'vm_state': 'building', 'task_state': 'scheduling',
+             'memory_mb': flavor.memory_mb, 'vcpus': flavor.vcpus,
+             'root_gb': flavor.root_gb, 'ephemeral_gb': 0,
+             'instance_type_id': flavor.id, 'image_ref': _IMAGE['id'],
+             'deleted': 0}
+            for index, flavor in enumerate(flavors)]
+    with db.writer() as session:
+        session.add_all([models.Instance(**row) for row in rows])
+    return [instance_obj.Instance(
+        uuid=row['uuid'], display_name=row['display_name'],
         project_id='demo', user_id='demo', vm_state='building',
         task_state='scheduling', flavor=flavor, metadata={},
         system_metadata={}, image_ref=_IMAGE['id'])
+        for row, flavor in zip(rows, flavors)]
 
 
-def render_text(summary, status):
-    """Where the instances landed, and the tree as the top sees it."""
+# -- rendering ----------------------------------------------------------------
+
+
+def _treeview():
+    """The shared tree renderer, once it exists; None before (the demo
+    then draws its own, simpler tree)."""
+    try:
+        from nova_cells import treeview
+    except ImportError:
+        return None
+    return treeview if hasattr(treeview, 'render_text') else None
+
+
+def _placed_below(summary, path):
+    """Instances the top holds in ``path`` or any cell under it."""
+    return sum(c['instances'] for c in summary['cells']
+               if c['cell'] == path or str(c['cell']).startswith(path + '!'))
+
+
+def _mute_flags(status):
+    """``{full path: mute?}`` as each cell's parent sees its child."""
+    flags = {}
+    for cell in status['cells']:
+        for child in cell['value'].get('children', []):
+            flags['%s!%s' % (cell['cell_name'], child['name'])] = \
+                child.get('mute')
+    return flags
+
+
+def _own_tree(summary, status):
+    """The tree as lines: instances under each cell, its aggregated free
+    RAM and disk, and whether its parent hears from it."""
+    mute = _mute_flags(status)
+    lines = []
+    for cell in sorted(status['cells'], key=lambda c: c['cell_name']):
+        value, path = cell['value'], cell['cell_name']
+        caps = value.get('aggregated_capacities', {})
+        ram = caps.get('ram_free', {}).get('total_mb', 0)
+        disk = caps.get('disk_free', {}).get('total_mb', 0) // 1024
+        state = {None: 'top' if '!' not in path else '?', False: 'up',
+                 True: 'MUTE'}[mute.get(path)]
+        lines.append('%-24s %5d instances   free RAM %8s MB  disk %6s GB  %s'
+                     % ('  ' * path.count('!') + value['name'],
+                        _placed_below(summary, path), ram, disk, state))
+    for failure in status['failures']:
+        lines.append('UNREACHABLE %s: %s' % (failure['cell_name'],
+                                             failure['message']))
+    return lines
+
+
+def _tree_lines(summary, status):
+    treeview = _treeview()
+    if treeview is None:
+        return _own_tree(summary, status)
+    return treeview.render_text(status).rstrip('\n').splitlines()
+
+
+def _instance_lines(summary, limit):
+    rows = summary['instances']
+    shown = rows if limit is None else rows[:limit]
+    width = max([16] + [len(str(r['cell'])) for r in shown])
+    lines = ['%-12s %-*s %-18s %s' % ('instance', width, 'cell', 'host',
+                                      'state')]
+    for row in shown:
+        lines.append('%-12s %-*s %-18s %s' % (row['name'], width,
+                                              row['cell'], row['host'],
+                                              row['state']))
+    if len(shown) < len(rows):
+        lines.append('... and %d more (--all-instances lists them all)'
+                     % (len(rows) - len(shown)))
+    return lines
+
+
+def render_text(summary, status, limit=LISTED_INSTANCES, processes=None):
+    """Where the instances landed, and the tree as the top sees it.
+
+    :param limit: how many instances to list (None: all).
+    :param processes: ``[{'cell', 'pid'}]`` of the daemons, if any.
+    """
     states = sorted(summary['states'].items())
     lines = ['%d instances requested: %s' % (
         summary['requested'], ', '.join('%d %s' % (n, s) for s, n in states))]
     lines.append('')
-    for cell in sorted(status['cells'], key=lambda c: c['cell_name']):
-        value = cell['value']
-        ram = value['aggregated_capacities'].get('ram_free', {})
-        placed = sum(c['instances'] for c in summary['cells']
-                     if c['cell'] == cell['cell_name'] or
-                     str(c['cell']).startswith(cell['cell_name'] + '!'))
-        lines.append('%-24s %4d instances   free RAM %8s MB' % (
-            '  ' * cell['cell_name'].count('!') + value['name'], placed,
-            ram.get('total_mb', 0)))
-    for failure in status['failures']:
-        lines.append('UNREACHABLE %s: %s' % (failure['cell_name'],
-                                             failure['message']))
+    lines.extend(_tree_lines(summary, status))
+    if processes:
+        lines.append('')
+        lines.append('%d nova-cells daemons, one per cell (pids %s)' % (
+            len(processes), ', '.join(str(p['pid']) for p in processes)))
     lines.append('')
-    lines.append('%-12s %-16s %-14s %s' % ('instance', 'cell', 'host',
-                                           'state'))
-    for row in summary['instances']:
-        lines.append('%-12s %-16s %-14s %s' % (row['name'], row['cell'],
-                                               row['host'], row['state']))
+    lines.extend(_instance_lines(summary, limit))
     for uuid_, message in sorted(summary['faults'].items()):
         lines.append('fault %s: %s' % (uuid_, message))
     return '\n'.join(lines)
 
 
-def render_json(summary, status):
-    return json.dumps(dict(summary, tree=status), indent=2, sort_keys=True,
-                      default=str)
+def render_json(summary, status, **extra):
+    """The summary, the raw cell status as ``tree`` and ``extra`` keys
+    (the daemons' pids, timings): everything, for scripts and tests."""
+    return json.dumps(dict(summary, tree=status, **extra), indent=2,
+                      sort_keys=True, default=str)

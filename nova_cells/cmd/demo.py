@@ -1,31 +1,107 @@
-"""``nova-cells-demo``: a whole cell tree in one process, nothing installed."""
+"""``nova-cells-demo``: a whole cell tree, in one process or one daemon per
+cell on a real broker.
+
+Without arguments everything runs in this process (fake:// transport,
+SQLite files) and needs nothing installed.  ``--transport-url`` starts one
+real ``nova-cells`` daemon per cell instead (see
+:mod:`nova_cells.demo_processes`), and removes every daemon, vhost and
+database again however the demo ends.
+"""
 
 import argparse
 import logging
 import sys
 import tempfile
+import time
 
 from nova_cells import demo
+from nova_cells import demo_topology
+
+# Exit statuses besides 0 (all placed) and 1 (not all placed in time).
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(
         prog='nova-cells-demo',
-        description='Build instances through a tree of cells running in one '
-                    'process (fake:// transport, SQLite databases).')
-    parser.add_argument('--instances', '-n', type=int, default=100,
-                        help='how many instances to build (default 100)')
+        description='Build instances through a tree of cells: in one '
+                    'process (fake:// transport, SQLite databases; the '
+                    'default), or one nova-cells daemon per cell on a real '
+                    'broker (--transport-url).')
+    parser.add_argument('--instances', '-n', type=int, default=None,
+                        help='how many instances to build (default: the '
+                             'topology file\'s "instances", else 100)')
     parser.add_argument('--format', choices=('text', 'json'),
                         default='text')
-    parser.add_argument('--hosts-per-leaf', type=int, default=3)
+    parser.add_argument('--topology', metavar='FILE',
+                        help='JSON file describing the tree (a "layout", or '
+                             '"depth" and "fanout"; see etc/demo/)')
+    parser.add_argument('--hosts-per-leaf', type=int, default=None)
     parser.add_argument('--seed', type=int, help='random seed (flavors)')
+    parser.add_argument('--all-instances', action='store_true',
+                        help='list every instance (text output), not only '
+                             'the first %d' % demo.LISTED_INSTANCES)
+    parser.add_argument('--progress', action='store_true',
+                        help='show progress bars on stderr even when it is '
+                             'not a terminal')
+    parser.add_argument('--timeout', type=float, default=None,
+                        help='seconds to wait for the builds to settle '
+                             '(default: from the size of the run)')
+    parser.add_argument('--transport-url', metavar='URL',
+                        help='run one nova-cells daemon per cell on this '
+                             'broker (rabbit://user:pass@host:5672/), a '
+                             'vhost per cell')
+    parser.add_argument('--database-url', metavar='URL',
+                        help='with --transport-url: a database server '
+                             '(postgresql+psycopg2://user@host/ or '
+                             'mysql+pymysql://user@host/) for one database '
+                             'per cell (default: SQLite files)')
+    parser.add_argument('--run-id', metavar='ID',
+                        help='with --transport-url: name vhosts and '
+                             'databases ncdemo-ID-<cell> (default: random)')
+    parser.add_argument('--keep-logs', action='store_true',
+                        help='with --transport-url: keep the run\'s '
+                             'directory (configs, daemon logs) afterwards')
     parser.add_argument('--verbose', '-v', action='store_true',
                         help='log what every cell does (to stderr)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.database_url and not args.transport_url:
+        parser.error('--database-url needs --transport-url')
+    if args.instances is not None and args.instances < 0:
+        parser.error('--instances must be 0 or more')
+    if args.hosts_per_leaf is not None and args.hosts_per_leaf < 1:
+        parser.error('--hosts-per-leaf must be 1 or more')
+    return args
+
+
+def _topology(args):
+    """The tree to build, the command line overriding the file; a bad file
+    ends the demo here, in one line, before anything is created."""
+    try:
+        topology = (demo_topology.load(args.topology) if args.topology
+                    else demo_topology.default())
+    except demo_topology.TopologyError as exc:
+        sys.stderr.write('nova-cells-demo: bad topology: %s\n' % exc)
+        sys.exit(EXIT_USAGE)
+    if args.hosts_per_leaf is not None:
+        topology.hosts_per_leaf = args.hosts_per_leaf
+    if args.instances is None:
+        args.instances = (100 if topology.instances is None
+                          else topology.instances)
+    return topology
 
 
 def _progress(label):
+    """A bar redrawn in place, only when it changes (waiting polls
+    often; a log file need not hold every poll)."""
+    last = []
+
     def show(done, total):
+        if last == [done, total]:
+            return
+        last[:] = [done, total]
         width = 30
         filled = width * done // max(total, 1)
         sys.stderr.write('\r%-9s [%s%s] %d/%d' % (
@@ -36,27 +112,100 @@ def _progress(label):
     return show
 
 
+def _say(message):
+    """One line of what the demo is doing, on stderr (stdout is the
+    result, JSON for scripts)."""
+    sys.stderr.write('nova-cells-demo: %s\n' % message)
+    sys.stderr.flush()
+
+
+def _timeout(args, topology):
+    return args.timeout or demo.build_timeout(args.instances, len(topology))
+
+
+def _build_and_report(args, run, topology, show, **extra):
+    """Build, wait, print; the part both ways of running share.
+
+    :returns: True when every instance settled in time.
+    """
+    started = time.monotonic()
+    run.build(args.instances, _progress('requested') if show else None)
+    settled = run.wait(timeout=_timeout(args, topology),
+                       progress=_progress('placed') if show else None)
+    extra.setdefault('timings', {})['build_s'] = round(
+        time.monotonic() - started, 2)
+    summary, status = run.summary(), run.status()
+    if args.format == 'json':
+        print(demo.render_json(summary, status, **extra))
+    else:
+        print(demo.render_text(
+            summary, status,
+            limit=None if args.all_instances else demo.LISTED_INSTANCES,
+            processes=extra.get('processes')))
+    sys.stdout.flush()
+    return settled
+
+
+def _in_process(args, topology, show):
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix='nova-cells-demo-') as base:
+        run = demo.Demo(base, topology=topology, seed=args.seed)
+        try:
+            run.setup()
+            if not run.propagate():
+                _say('capacities did not reach the top')
+                return 1
+            setup_s = round(time.monotonic() - began, 2)
+            return 0 if _build_and_report(
+                args, run, topology, show,
+                timings={'setup_s': setup_s}) else 1
+        finally:
+            run.close()
+
+
+def _with_daemons(args, topology, show):
+    """One daemon per cell; every exit path goes through ``close()``."""
+    from nova_cells import demo_processes
+
+    began = time.monotonic()
+    run = demo_processes.ProcessDemo(
+        topology, args.transport_url, database_url=args.database_url,
+        run_id=args.run_id, seed=args.seed, say=_say,
+        keep_dir=args.keep_logs,
+        progress=_progress('started') if show else None)
+    with demo_processes.signals_as_exceptions():
+        try:
+            run.setup()
+            if not run.propagate():
+                run.report_failure('capacities did not reach the top')
+                return 1
+            setup_s = round(time.monotonic() - began, 2)
+            settled = _build_and_report(
+                args, run, topology, show, processes=run.processes(),
+                base_dir=run.base_dir, run_id=run.run_id,
+                timings={'setup_s': setup_s})
+            return 0 if settled else 1
+        except demo_processes.DemoError as exc:
+            _say('error: %s' % exc)
+            return 1
+        except KeyboardInterrupt:
+            _say('interrupted (SIGINT): stopping the daemons')
+            return EXIT_SIGINT
+        except demo_processes.Terminated:
+            _say('terminated (SIGTERM): stopping the daemons')
+            return EXIT_SIGTERM
+        finally:
+            run.close()
+
+
 def main(argv=None):
     args = _parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO if args.verbose
                         else logging.ERROR, stream=sys.stderr,
                         format='%(asctime)s %(levelname)s %(name)s '
                                '%(message)s')
-    show = args.format == 'text' and sys.stderr.isatty()
-    with tempfile.TemporaryDirectory(prefix='nova-cells-demo-') as base:
-        run = demo.Demo(base, hosts_per_leaf=args.hosts_per_leaf,
-                        seed=args.seed).setup()
-        try:
-            if not run.propagate():
-                sys.stderr.write('capacities did not reach the top\n')
-                return 1
-            run.build(args.instances, _progress('requested') if show
-                      else None)
-            settled = run.wait(progress=_progress('placed') if show
-                               else None)
-            render = demo.render_json if args.format == 'json' \
-                else demo.render_text
-            print(render(run.summary(), run.status()))
-        finally:
-            run.close()
-    return 0 if settled else 1
+    topology = _topology(args)
+    show = args.progress or (args.format == 'text' and sys.stderr.isatty())
+    if args.transport_url:
+        return _with_daemons(args, topology, show)
+    return _in_process(args, topology, show)

@@ -42,12 +42,29 @@ def test_demo_places_every_instance_json():
 
 
 def test_demo_text_output_shows_the_tree_and_every_instance():
-    result = _run('--instances', '20')
+    result = _run('--instances', '20', '--all-instances')
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == '20 instances requested: 20 active'
-    assert any(line.startswith('api ') and ' 20 instances' in line
-               for line in lines), result.stdout
+    tree = lines[2:lines.index('', 2)]
+    assert len(tree) >= 7, result.stdout
+    assert any(line.split()[0] == 'api' and '20' in line.split()
+               for line in tree), result.stdout
     placed = [line for line in lines if line.startswith('demo-')]
     assert len(placed) == 20
     assert all(line.split()[1] in LEAVES for line in placed)
+
+
+def test_demo_text_output_lists_the_first_ten_unless_asked():
+    result = _run('--instances', '15', '--progress')
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == '15 instances requested: 15 active'
+    placed = [line for line in lines if line.startswith('demo-')]
+    assert [line.split()[0] for line in placed] == [
+        'demo-%d' % i for i in range(10)]
+    assert '... and 5 more (--all-instances lists them all)' in lines
+    # --progress draws the bars even though stderr is a pipe here.
+    assert 'requested [' in result.stderr
+    assert 'placed    [##############################] 15/15' in \
+        result.stderr
