@@ -136,10 +136,12 @@ class CellsScheduler(object):
             filter_properties.get('scheduler_hints'),
             self.policy.authorizer(ctxt), now=timeutils.utcnow())
 
-    def select(self, request):
+    def select(self, request, record_all=False):
+        """Filter and weigh this cell's candidates; ``record_all`` keeps
+        every verdict (explain), else only the rejections."""
         return cell_selection.select(self.candidates(request.routing_path),
                                      request, self.filters, self.weighers,
-                                     self.rng)
+                                     self.rng, record_all=record_all)
 
     # -- building ------------------------------------------------------------
 
@@ -217,9 +219,9 @@ class CellsScheduler(object):
                 reason='target_cell %s: %s' % (pin.path, response.value))
 
     def _build_on(self, message, path, selection, build_inst_kwargs):
-        if not selection.ordered:
+        if selection.picked is None:
             raise exception.NoCellsAvailable(reason=selection.summary())
-        for candidate, _weight in selection.ordered:
+        for candidate, _weight in selection.iter_ordered():
             try:
                 if candidate.is_me:
                     return self._build_here(message.ctxt, path,
@@ -273,7 +275,8 @@ class CellsScheduler(object):
         ctxt = message.ctxt
         path = full_path or str(message.routing_path)
         selection = self.select(self.make_request(ctxt, path,
-                                                  build_inst_kwargs))
+                                                  build_inst_kwargs),
+                                record_all=True)
         result = {'cell': path, 'selection': selection.to_dict(),
                   'action': None, 'next': None}
         target, kwargs = self._explain_target(path, selection,

@@ -24,41 +24,97 @@ class Selection(object):
     """The outcome for one request at one cell.
 
     ``pinned``: a PinResult when a pre-filter pinned the request;
-    ``ordered``: ``[(candidate, weight)]`` best first (ties at the top in
-    random order: the pick is ``ordered[0]``); ``verdicts``: path ->
+    ``ordered``: ``[(candidate, weight)]`` best first, equal weights in
+    random order (the pick is ``ordered[0]``), computed on first use: a
+    pick needs only :attr:`picked`, and :meth:`iter_ordered` sorts the
+    rest only when the first choice failed; ``verdicts``: path ->
     [Verdict] for every filter that ran on that candidate; ``scores``: path
     -> {weigher: {'raw', 'normalized', 'weighted'}}.
     """
 
-    def __init__(self, candidates):
+    def __init__(self, candidates, record_all=True):
         self.candidates = list(candidates)
+        self.record_all = record_all
         self.pinned = None
-        self.ordered = []
+        # (remaining candidates, their total weights, rng), set by select.
+        self._ranking = ([], [], random)
+        self._picked_index = None
+        self._ordered = None
+        # Every filter's verdict per candidate when recording all
+        # (explain); else only the verdict that removed a candidate: a
+        # real pick among thousands of cells needs no more.
         self.verdicts = collections.OrderedDict(
-            (c.path, []) for c in self.candidates)
-        # (weigher name, multiplier, candidates, raw, normalised): kept as
-        # arrays and turned into per-cell dicts only when someone looks.
+            (c.path, []) for c in self.candidates) if record_all else {}
+        self._rejected = {}
+        # (weigher name, multiplier, candidates, raw weights): normalised
+        # and turned into per-cell dicts only when someone looks.
         self._weighings = []
 
     @property
     def scores(self):
         """path -> {weigher: {'raw', 'normalized', 'weighted'}}."""
         scores = collections.OrderedDict()
-        for name, multiplier, candidates, raw, norm in self._weighings:
+        for name, multiplier, candidates, raw in self._weighings:
+            norm = _normalize(raw) or [0.0] * len(raw)
             for index, candidate in enumerate(candidates):
                 scores.setdefault(candidate.path, {})[name] = {
                     'raw': raw[index], 'normalized': norm[index],
                     'weighted': multiplier * norm[index]}
         return scores
 
+    def _pick_index(self):
+        """Index (in the remaining list) of the pick: random among the
+        best weights, chosen once."""
+        if self._picked_index is None:
+            remaining, totals, rng = self._ranking
+            if not remaining:
+                return None
+            best = max(totals)
+            self._picked_index = rng.choice(
+                [i for i, t in enumerate(totals) if t == best])
+        return self._picked_index
+
     @property
     def picked(self):
-        return self.ordered[0][0] if self.ordered else None
+        index = self._pick_index()
+        return None if index is None else self._ranking[0][index]
+
+    @property
+    def ordered(self):
+        if self._ordered is None:
+            self._ordered = list(self.iter_ordered())
+        return self._ordered
+
+    def iter_ordered(self):
+        """``(candidate, weight)`` best first: the pick, then the others
+        (equal weights in random order), sorted only if asked for."""
+        if self._ordered is not None:
+            for item in self._ordered:
+                yield item
+            return
+        remaining, totals, rng = self._ranking
+        first = self._pick_index()
+        if first is None:
+            return
+        yield remaining[first], totals[first]
+        keyed = sorted((-totals[i], rng.random(), i)
+                       for i in range(len(remaining)) if i != first)
+        for _w, _r, index in keyed:
+            yield remaining[index], totals[index]
 
     def rejections(self):
         """path -> the Verdict that removed the candidate."""
+        if not self.record_all:
+            return dict(self._rejected)
         return {path: verdicts[-1] for path, verdicts in self.verdicts.items()
                 if verdicts and not verdicts[-1].passed}
+
+    def verdicts_of(self, path):
+        """The verdicts recorded for one candidate (all, or its rejection)."""
+        if self.record_all:
+            return self.verdicts[path]
+        rejected = self._rejected.get(path)
+        return [rejected] if rejected is not None else []
 
     def summary(self):
         """k8s-style: ``0/4 cells are available: 2 <reason>, 1 <reason>.``"""
@@ -71,7 +127,7 @@ class Selection(object):
             counts['%s (%s)' % (reason, verdict.plugin)] += 1
         parts = ['%d %s' % (n, reason) for reason, n in
                  sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
-        text = '%d/%d cells are available' % (len(self.ordered),
+        text = '%d/%d cells are available' % (len(self._ranking[0]),
                                               len(self.candidates))
         if not self.candidates:
             text += ': no candidate cells'
@@ -87,7 +143,7 @@ class Selection(object):
                         'plugin': self.pinned.plugin}),
             'candidates': [
                 {'path': c.path, 'is_me': c.is_me,
-                 'verdicts': [v.to_dict() for v in self.verdicts[c.path]],
+                 'verdicts': [v.to_dict() for v in self.verdicts_of(c.path)],
                  'scores': scores.get(c.path, {}),
                  'weight': weights.get(c.path)}
                 for c in self.candidates],
@@ -106,7 +162,8 @@ def _run_filter(plugin, candidate, request):
     return verdict.stamped(plugin.name)
 
 
-def _filter(selection, filters, request):
+def _filter_recording_all(selection, filters, request):
+    """Every filter's verdict for every candidate it saw (explain)."""
     remaining = list(selection.candidates)
     for plugin in filters:
         if not remaining:
@@ -126,51 +183,86 @@ def _filter(selection, filters, request):
     return remaining
 
 
+def _filter_batch(plugin, candidates, request):
+    """A filter's batch answer; a failing batch is re-run cell by cell so
+    that the failure rejects only the cells it concerns, with why."""
+    try:
+        return plugin.filter_cells(candidates, request)
+    except Exception:  # noqa - per-cell re-run below records the error
+        passed, rejected = [], {}
+        for candidate in candidates:
+            verdict = _run_filter(plugin, candidate, request)
+            if verdict.passed:
+                passed.append(candidate)
+            else:
+                rejected[candidate.path] = verdict
+        return passed, rejected
+
+
+def _filter_fast(selection, filters, request):
+    """Only what removed a candidate is recorded (a real pick)."""
+    remaining = selection.candidates
+    for plugin in filters:
+        if not remaining:
+            break
+        if not plugin.is_applicable(request):
+            continue
+        remaining, rejected = _filter_batch(plugin, remaining, request)
+        for path, verdict in rejected.items():
+            selection._rejected[path] = (
+                verdict if verdict.plugin == plugin.name
+                else verdict.stamped(plugin.name))
+    return list(remaining)
+
+
 def _normalize(raw):
+    """Min-max to 0..1 within this request; None when all are equal (the
+    weigher then adds nothing, and the sum skips it)."""
     low, high = min(raw), max(raw)
     if high == low:
-        return [0.0 for _ in raw]
-    return [(value - low) / float(high - low) for value in raw]
+        return None
+    scale = 1.0 / (high - low)
+    return [(value - low) * scale for value in raw]
 
 
 def _weigh(selection, weighers, remaining, request):
+    """Sum of multiplier x weight normalised to 0..1 within this request,
+    in one pass per weigher (no intermediate normalised list)."""
     totals = [0.0] * len(remaining)
     if len(remaining) <= 1:
         return totals
     for plugin in weighers:
-        raw = [float(plugin.weigh_cell(c, request)) for c in remaining]
-        norm = _normalize(raw)
-        multiplier = plugin.multiplier
-        totals = [t + multiplier * n for t, n in zip(totals, norm)]
-        selection._weighings.append((plugin.name, multiplier, remaining, raw,
-                                     norm))
+        raw = plugin.weigh_cells(remaining, request)
+        selection._weighings.append((plugin.name, plugin.multiplier,
+                                     remaining, raw))
+        low, high = min(raw), max(raw)
+        if high == low or not plugin.multiplier:
+            continue
+        factor = plugin.multiplier / float(high - low)
+        totals = [t + factor * (v - low) for t, v in zip(totals, raw)]
     return totals
 
 
-def _order(remaining, totals, rng):
-    """Best first; equal weights in random order (the random pick)."""
-    keyed = [(-weight, rng.random(), index) for index, weight in
-             enumerate(totals)]
-    keyed.sort()
-    return [(remaining[index], totals[index]) for _w, _r, index in keyed]
-
-
-def select(candidates, request, filters, weighers, rng=None):
+def select(candidates, request, filters, weighers, rng=None,
+           record_all=True):
     """Return the :class:`Selection` for ``request`` among ``candidates``.
 
     :param filters: filter plug-ins, in order.
     :param weighers: weigher plug-ins (their ``multiplier`` applies).
     :param rng: a ``random.Random`` (tests pass a seeded one).
+    :param record_all: keep every filter's verdict for every candidate
+        (``explain``); False keeps only the rejections (a real pick).
     """
     rng = rng or random
-    selection = Selection(candidates)
+    selection = Selection(candidates, record_all)
     for plugin in filters:
         pin = plugin.pre_filter(request)
         if pin is not None:
             pin.plugin = plugin.name
             selection.pinned = pin
             return selection
-    remaining = _filter(selection, filters, request)
+    remaining = (_filter_recording_all if record_all else _filter_fast)(
+        selection, filters, request)
     totals = _weigh(selection, weighers, remaining, request)
-    selection.ordered = _order(remaining, totals, rng)
+    selection._ranking = (remaining, totals, rng)
     return selection

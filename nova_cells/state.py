@@ -72,7 +72,12 @@ def parse_capabilities(entries):
 
 
 class CellState(object):
-    """One cell as seen from here: a neighbour, or "me" (``is_me``)."""
+    """One cell as seen from here: a neighbour, or "me" (``is_me``).
+
+    ``accepts_builds`` is False for a neighbour disabled or draining in
+    this cell's table (see :attr:`admin_state`); ``ram_units_by_mb`` is
+    ``capacities['ram_free']['units_by_mb']`` (``{}`` when unknown).
+    """
 
     def __init__(self, name, is_me=False):
         self.name = name
@@ -81,6 +86,9 @@ class CellState(object):
         self.capabilities = {}
         self.capacities = {}
         self.db_info = {}
+        # Kept as a plain attribute: the scheduler reads it for every
+        # candidate of every pick.
+        self.accepts_builds = True
 
     @property
     def is_parent(self):
@@ -92,6 +100,7 @@ class CellState(object):
         info.update(row)
         info.pop('name', None)
         self.db_info = info
+        self.accepts_builds = (info.get('state') or ENABLED) == ENABLED
 
     @property
     def admin_state(self):
@@ -108,14 +117,20 @@ class CellState(object):
             return 'unknown state %r in the cells table' % value
         return self.db_info.get('state_reason')
 
-    @property
-    def accepts_builds(self):
-        """False for a neighbour disabled or draining in our table."""
-        return self.admin_state == ENABLED
-
     def update_capabilities(self, capabilities, now=None):
         self.capabilities = {k: set(v) for k, v in capabilities.items()}
         self.last_seen = now or timeutils.utcnow()
+
+    @property
+    def capacities(self):
+        return self._capacities
+
+    @capacities.setter
+    def capacities(self, capacities):
+        self._capacities = capacities
+        # The RAM weigher's lookup for every pick, resolved once per update.
+        self.ram_units_by_mb = ((capacities or {}).get('ram_free') or
+                                {}).get('units_by_mb') or {}
 
     def update_capacities(self, capacities, now=None):
         self.capacities = capacities

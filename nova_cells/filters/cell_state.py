@@ -28,3 +28,11 @@ class CellStateFilter(scheduling.BaseCellFilter):
         reason = state.admin_state_reason
         return scheduling.Verdict.reject('cell %s%s' % (
             state.admin_state, ': %s' % reason if reason else ''))
+
+    def filter_cells(self, candidates, request):
+        """One pass on a cached flag: this filter runs on every pick."""
+        passed = [c for c in candidates if c.state.accepts_builds]
+        if len(passed) == len(candidates):
+            return passed, {}
+        return passed, {c.path: self.filter_cell(c, request)
+                        for c in candidates if not c.state.accepts_builds}

@@ -41,3 +41,9 @@ class DifferentCellFilter(scheduling.BaseCellFilter):
             return scheduling.Verdict.reject(
                 'excluded by hint different_cell')
         return scheduling.Verdict.ok()
+
+    def filter_cells(self, candidates, request):
+        excluded = self._excluded(request)
+        passed = [c for c in candidates if c.path not in excluded]
+        return passed, {c.path: self.filter_cell(c, request)
+                        for c in candidates if c.path in excluded}

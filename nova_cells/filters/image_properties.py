@@ -8,6 +8,8 @@ gone in Python 3.12), and a cell passes when *any* of its versions
 satisfies it (nova took an arbitrary element of the set, §10.23).
 """
 
+import functools
+
 from packaging import specifiers
 from packaging import version as pkg_version
 
@@ -19,7 +21,10 @@ PROPERTY = 'hypervisor_version_requires'
 CAPABILITY = 'prominent_hypervisor_version'
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_version(text):
+    """Cached: a tree has few distinct hypervisor versions, and parsing one
+    costs more than the rest of a cell's filtering."""
     try:
         return pkg_version.Version(str(text))
     except pkg_version.InvalidVersion:
@@ -59,9 +64,37 @@ class ImagePropertiesFilter(scheduling.BaseCellFilter):
         versions = candidate.state.capabilities.get(CAPABILITY)
         if requirement is None or not versions:
             return scheduling.Verdict.ok()
+        return self._verdict_for(requirement, versions)
+
+    @staticmethod
+    def _verdict_for(requirement, versions):
         parsed = [v for v in (_parse_version(x) for x in versions) if v]
         if any(requirement.contains(v, prereleases=True) for v in parsed):
             return scheduling.Verdict.ok()
         return scheduling.Verdict.reject(
             'hypervisor version %s does not satisfy %s'
             % (', '.join(sorted(versions)), requirement))
+
+    def filter_cells(self, candidates, request):
+        """One verdict per distinct version set: thousands of cells share
+        a handful of hypervisor versions."""
+        requirement, error = self._requirement(request)
+        if error or requirement is None:
+            return scheduling.BaseCellFilter.filter_cells(
+                self, candidates, request)
+        memo, passed, rejected = {}, [], {}
+        for candidate in candidates:
+            versions = candidate.state.capabilities.get(CAPABILITY)
+            if not versions:
+                passed.append(candidate)
+                continue
+            key = frozenset(versions)
+            verdict = memo.get(key)
+            if verdict is None:
+                verdict = memo[key] = self._verdict_for(requirement,
+                                                        versions)
+            if verdict.passed:
+                passed.append(candidate)
+            else:
+                rejected[candidate.path] = verdict
+        return passed, rejected

@@ -21,3 +21,7 @@ class RamByInstanceTypeWeigher(scheduling.BaseCellWeigher):
         units = candidate.state.capacities.get('ram_free', {}).get(
             'units_by_mb', {})
         return units.get(str(memory_mb), 0)
+
+    def weigh_cells(self, candidates, request):
+        key = str(request.flavor.get('memory_mb'))
+        return [c.state.ram_units_by_mb.get(key, 0) for c in candidates]

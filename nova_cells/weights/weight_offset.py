@@ -22,3 +22,7 @@ class WeightOffsetWeigher(scheduling.BaseCellWeigher):
 
     def weigh_cell(self, candidate, request):
         return candidate.state.db_info.get('weight_offset') or 0.0
+
+    def weigh_cells(self, candidates, request):
+        return [c.state.db_info.get('weight_offset') or 0.0
+                for c in candidates]

@@ -23,6 +23,7 @@ from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells import plugins
 from nova_cells import policy
+from nova_cells import scheduler
 from nova_cells import scheduling
 from nova_cells import selection
 from nova_cells import state
@@ -116,6 +117,8 @@ def main():
     conf = cells_conf.new_config()
     filters = plugins.load_plugins('filters',
                                    conf.cells.scheduler_filter_classes, conf)
+    # What a daemon runs: the always-on CellStateFilter first.
+    our_filters = scheduler.with_cell_state_filter(filters)
     weighers = plugins.load_plugins('weighers',
                                     conf.cells.scheduler_weight_classes, conf)
     rng = random.Random(42)
@@ -130,7 +133,8 @@ def main():
 
             def ours():
                 selection.select(cells, _request(cell_policy, constrained),
-                                 filters, weighers, rng)
+                                 our_filters, weighers, rng,
+                                 record_all=False)
 
             def baseline():
                 _baseline_pick(cells, _request(cell_policy, constrained),
