@@ -286,8 +286,8 @@ def test_every_child_out_fails_with_the_summary(harness):
     _set_state(harness, 'api', 'child2', 'draining', 'rack move')
     try:
         result = _explain(harness)
-        assert result['action'].startswith('fail: 0/2 cells are available'),\
-            result
+        action = result['action']
+        assert action.startswith('fail: 0/2 cells are available'), result
         uuids = harness.build(1)
         (row,) = harness.wait(uuids)
         assert row['vm_state'] == 'error'
