@@ -55,6 +55,7 @@ class CellParts(object):
         self.runner.settings = messaging.RunnerSettings.from_conf(self.conf)
         self.scheduler.settings = cells_scheduler.SchedulerSettings.from_conf(
             self.conf)
+        self.scheduler.reload_plugins(self.conf)
         self.manager.healer.settings = heal.HealSettings.from_conf(self.conf)
 
 

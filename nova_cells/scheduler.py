@@ -32,7 +32,7 @@ from nova_cells import selection as cell_selection
 from nova_cells import topsync
 
 __all__ = ['CellsScheduler', 'SchedulerSettings', 'build_request_spec',
-           'with_cell_state_filter']
+           'with_cell_state_filter', 'load_plugin_lists']
 
 LOG = logging.getLogger(__name__)
 
@@ -72,6 +72,16 @@ def build_request_spec(image, instances, flavor):
             'num_instances': len(instances)}
 
 
+def load_plugin_lists(conf):
+    """``(filters, weighers)`` as ``[cells]`` names them, CellStateFilter
+    first."""
+    filters = plugins.load_plugins('filters',
+                                   conf.cells.scheduler_filter_classes, conf)
+    weighers = plugins.load_plugins('weighers',
+                                    conf.cells.scheduler_weight_classes, conf)
+    return with_cell_state_filter(filters), weighers
+
+
 def with_cell_state_filter(filters):
     """``filters`` with CellStateFilter first (unless listed already): a
     disabled or draining cell gets no build whatever the filter list."""
@@ -103,14 +113,15 @@ class CellsScheduler(object):
 
     @classmethod
     def from_conf(cls, conf, runner, handoff, policy):
-        return cls(runner,
-                   with_cell_state_filter(plugins.load_plugins(
-                       'filters', conf.cells.scheduler_filter_classes,
-                       conf)),
-                   plugins.load_plugins('weighers',
-                                        conf.cells.scheduler_weight_classes,
-                                        conf),
-                   handoff, policy, SchedulerSettings.from_conf(conf))
+        filters, weighers = load_plugin_lists(conf)
+        return cls(runner, filters, weighers, handoff, policy,
+                   SchedulerSettings.from_conf(conf))
+
+    def reload_plugins(self, conf):
+        """SIGHUP: rebuild the plug-ins, so that the weigher multipliers
+        (mutable options) take effect.  Each list is swapped whole: a pick
+        in flight uses the old or the new one."""
+        self.filters, self.weighers = load_plugin_lists(conf)
 
     # -- choosing ----------------------------------------------------------
 
