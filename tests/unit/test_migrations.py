@@ -94,3 +94,30 @@ def test_unique_constraints(db, table, name, columns):
     uniques = {u['name']: u['column_names']
                for u in sa.inspect(db.engine).get_unique_constraints(table)}
     assert uniques[name] == columns
+
+
+def test_db_sync_adopts_a_database_nova_created(tmp_path):
+    """A nova cell database (nova's tables, rows, no alembic_version) is
+    brought to head without touching nova's tables or rows."""
+    nova_db = db_api.Database('sqlite:///' + str(tmp_path / 'nova.sqlite'))
+    try:
+        with nova_db.engine.begin() as conn:
+            command.upgrade(migration._alembic_config(conn), '0002')
+            conn.execute(sa.text('DROP TABLE alembic_version'))
+            conn.execute(sa.text(
+                "INSERT INTO cells (name, transport_url, is_parent, deleted) "
+                "VALUES ('child1', 'rabbit://h/c1', 0, 0)"))
+            conn.execute(sa.text(
+                "INSERT INTO instances (uuid, vm_state, deleted) "
+                "VALUES ('u-1', 'active', 0)"))
+        assert migration.db_version(nova_db) is None
+        migration.db_sync(nova_db)
+        assert migration.db_version(nova_db) == migration.head_version()
+        row = db_api.cell_get(nova_db, 'child1')
+        assert (row['transport_url'], row['state']) == ('rabbit://h/c1',
+                                                        'enabled')
+        with nova_db.engine.connect() as conn:
+            assert conn.execute(sa.text(
+                'SELECT uuid FROM instances')).scalars().all() == ['u-1']
+    finally:
+        nova_db.dispose()

@@ -9,6 +9,8 @@ Create Date: 2026-11-27
 from alembic import op
 import sqlalchemy as sa
 
+from nova_cells.db.migrations import adopt
+
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -28,7 +30,7 @@ def _nova_columns():
 
 
 def _create_cells():
-    op.create_table(
+    adopt.create_table(
         'cells', *_nova_columns(),
         sa.Column('name', sa.String(255)),
         sa.Column('api_url', sa.String(255)),
@@ -41,7 +43,7 @@ def _create_cells():
 
 
 def _create_services():
-    op.create_table(
+    adopt.create_table(
         'services', *_nova_columns(),
         sa.Column('uuid', sa.String(36), nullable=True),
         sa.Column('host', sa.String(255)),
@@ -62,7 +64,7 @@ def _create_services():
 
 
 def _create_compute_nodes():
-    op.create_table(
+    adopt.create_table(
         'compute_nodes', *_nova_columns(),
         sa.Column('service_id', sa.Integer, nullable=True),
         sa.Column('host', sa.String(255), nullable=True),
@@ -98,7 +100,7 @@ def _create_compute_nodes():
 
 
 def _create_instance_types():
-    op.create_table(
+    adopt.create_table(
         'instance_types', *_nova_columns(),
         sa.Column('name', sa.String(255)),
         sa.Column('memory_mb', sa.Integer, nullable=False),
@@ -132,7 +134,7 @@ _INSTANCE_INTEGERS = (
 
 
 def _create_instances():
-    op.create_table(
+    adopt.create_table(
         'instances', *_nova_columns(),
         sa.Column('uuid', sa.String(36), nullable=False),
         *[sa.Column(name, sa.String(255)) for name in _INSTANCE_STRINGS],
@@ -158,7 +160,7 @@ def _create_instances():
 
 
 def _create_instance_faults():
-    op.create_table(
+    adopt.create_table(
         'instance_faults', *_nova_columns(),
         sa.Column('instance_uuid', sa.String(36)),
         sa.Column('code', sa.Integer, nullable=False),

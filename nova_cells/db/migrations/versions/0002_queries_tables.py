@@ -12,6 +12,8 @@ Create Date: 2026-11-27
 from alembic import op
 import sqlalchemy as sa
 
+from nova_cells.db.migrations import adopt
+
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
@@ -33,7 +35,7 @@ def _nova_columns():
 
 
 def _create_instance_actions():
-    op.create_table(
+    adopt.create_table(
         'instance_actions', *_nova_columns(),
         sa.Column('action', sa.String(255)),
         sa.Column('instance_uuid', sa.String(36)),
@@ -48,7 +50,7 @@ def _create_instance_actions():
         sa.Index('instance_actions_instance_uuid_updated_at_idx',
                  'instance_uuid', 'updated_at'),
         **_MYSQL)
-    op.create_table(
+    adopt.create_table(
         'instance_actions_events', *_nova_columns(),
         sa.Column('event', sa.String(255)),
         sa.Column('action_id', sa.Integer),
@@ -62,7 +64,7 @@ def _create_instance_actions():
 
 
 def _create_migrations():
-    op.create_table(
+    adopt.create_table(
         'migrations', *_nova_columns(),
         sa.Column('uuid', sa.String(36)),
         sa.Column('source_compute', sa.String(255)),
@@ -97,7 +99,7 @@ def _create_migrations():
 
 
 def _create_task_log():
-    op.create_table(
+    adopt.create_table(
         'task_log', *_nova_columns(),
         sa.Column('task_name', sa.String(255), nullable=False),
         sa.Column('state', sa.String(255), nullable=False),
@@ -118,7 +120,7 @@ def _create_task_log():
 
 
 def _create_key_pairs():
-    op.create_table(
+    adopt.create_table(
         'key_pairs', *_nova_columns(),
         sa.Column('name', sa.String(255), nullable=False),
         sa.Column('user_id', sa.String(255)),
@@ -132,7 +134,7 @@ def _create_key_pairs():
 
 
 def _create_block_device_mapping():
-    op.create_table(
+    adopt.create_table(
         'block_device_mapping', *_nova_columns(),
         sa.Column('instance_uuid', sa.String(36)),
         sa.Column('source_type', sa.String(255)),
@@ -165,7 +167,7 @@ def _create_block_device_mapping():
 
 
 def _create_bw_usage_cache():
-    op.create_table(
+    adopt.create_table(
         'bw_usage_cache', *_nova_columns(),
         sa.Column('uuid', sa.String(36)),
         sa.Column('mac', sa.String(255)),
