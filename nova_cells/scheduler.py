@@ -200,10 +200,27 @@ class CellsScheduler(object):
         """
         LOG.info('Build %s pinned to %s by %s', _uuids(build_inst_kwargs),
                  pin.path, pin.plugin)
+        next_path, kwargs = self._pinned_hop(pin, path, build_inst_kwargs)
+        if next_path == path:
+            return self._build_here(message.ctxt, path, kwargs)
+        response = self.runner.continue_targeted(
+            message, next_path, 'build_instances',
+            {'build_inst_kwargs': kwargs})
+        if response is not None and response.failure:
+            raise exception.NoCellsAvailable(
+                reason='target_cell %s: %s' % (pin.path, response.value))
+
+    def _pinned_hop(self, pin, path, build_inst_kwargs):
+        """``(next path, kwargs)`` of a pinned build at ``path``: here, or
+        the child on the pinned path, with the hint kept until the pinned
+        cell (which schedules within its own subtree, as nova's).
+
+        :raises NoCellsAvailable: that child is unknown here, or disabled
+            or draining.  Used by the build and by explain alike, so that
+            explain never promises what the build would refuse.
+        """
         if pin.path == path:
-            return self._build_here(
-                message.ctxt, path,
-                _without_hint(build_inst_kwargs, 'target_cell'))
+            return path, _without_hint(build_inst_kwargs, 'target_cell')
         name = routing.RoutingPath.parse(pin.path)[
             len(routing.RoutingPath.parse(path))]
         child = self.runner.state_manager.get_child_cell(name)
@@ -218,16 +235,9 @@ class CellsScheduler(object):
                     ': %s' % child.admin_state_reason
                     if child.admin_state_reason else ''))
         next_path = '%s!%s' % (path, name)
-        kwargs = build_inst_kwargs
         if next_path == pin.path:
-            # The pinned cell schedules within its own subtree, as nova's.
-            kwargs = _without_hint(build_inst_kwargs, 'target_cell')
-        response = self.runner.continue_targeted(
-            message, next_path, 'build_instances',
-            {'build_inst_kwargs': kwargs})
-        if response is not None and response.failure:
-            raise exception.NoCellsAvailable(
-                reason='target_cell %s: %s' % (pin.path, response.value))
+            return next_path, _without_hint(build_inst_kwargs, 'target_cell')
+        return next_path, build_inst_kwargs
 
     def _build_on(self, message, path, selection, build_inst_kwargs):
         if selection.picked is None:
@@ -290,10 +300,10 @@ class CellsScheduler(object):
                                 record_all=True)
         result = {'cell': path, 'selection': selection.to_dict(),
                   'action': None, 'next': None}
-        target, kwargs = self._explain_target(path, selection,
-                                              build_inst_kwargs)
+        target, kwargs, refusal = self._explain_target(path, selection,
+                                                       build_inst_kwargs)
         if target is None:
-            result['action'] = 'fail: %s' % selection.summary()
+            result['action'] = 'fail: %s' % refusal
         elif target == path:
             result['action'] = 'build here'
         else:
@@ -304,12 +314,17 @@ class CellsScheduler(object):
         return result
 
     def _explain_target(self, path, selection, build_inst_kwargs):
+        """``(target, kwargs, why not)``: where the build would go next."""
         if selection.pinned is not None:
-            return (selection.pinned.path,
-                    _without_hint(build_inst_kwargs, 'target_cell'))
+            try:
+                target, kwargs = self._pinned_hop(selection.pinned, path,
+                                                  build_inst_kwargs)
+            except exception.NoCellsAvailable as exc:
+                return None, build_inst_kwargs, exc.format_message()
+            return target, kwargs, None
         if selection.picked is None:
-            return None, build_inst_kwargs
-        return selection.picked.path, build_inst_kwargs
+            return None, build_inst_kwargs, selection.summary()
+        return selection.picked.path, build_inst_kwargs, None
 
     def _explain_next(self, ctxt, target, relative, build_inst_kwargs):
         response = self.runner.targeted(ctxt, relative, 'explain_build',

@@ -307,3 +307,23 @@ def test_user_context_gets_the_same_state_verdicts(disabled_child1):
     result = _explain(disabled_child1, ctxt=context.RequestContext(
         user_id='alice', project_id='demo'))
     assert result['action'] == 'forward to api!child2'
+
+
+def test_explain_of_a_pin_through_a_disabled_child_says_fail(
+        disabled_child1):
+    """explain follows a pin hop by hop, with the build's own checks: it
+    never promises a build the scheduler would refuse."""
+    result = _explain(disabled_child1, hints={'target_cell':
+                                              'api!child1!gc1'})
+    assert result['next'] is None
+    assert result['action'].startswith('fail: '), result
+    assert 'child1 is disabled in api: maintenance' in result['action']
+
+
+def test_explain_of_a_pin_through_enabled_cells_goes_hop_by_hop(harness):
+    result = _explain(harness, hints={'target_cell': 'api!child2!gc4'})
+    assert result['action'] == 'forward to api!child2', result
+    below = result['next']
+    assert below['cell'] == 'api!child2'
+    assert below['action'] == 'forward to api!child2!gc4', below
+    assert below['next']['action'] == 'build here'
