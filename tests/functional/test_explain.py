@@ -89,8 +89,10 @@ def test_explain_follows_the_build_down_and_builds_nothing(two_cells):
     assert level2['action'] == 'build here'
     me = level2['selection']['candidates'][0]
     assert me['is_me'] and me['path'] == 'api!child'
+    # CellStateFilter always runs first (issue 6), then the configured list.
     assert [v['plugin'] for v in me['verdicts']] == [
-        'TargetCellFilter', 'DifferentCellFilter', 'ImagePropertiesFilter']
+        'CellStateFilter', 'TargetCellFilter', 'DifferentCellFilter',
+        'ImagePropertiesFilter']
     assert live_rows(api_db, 'instances') == []
     assert live_rows(child_db, 'instances') == []
 
