@@ -9,7 +9,7 @@ from sqlalchemy import exc as sa_exc
 
 from nova_cells.cmd import _common
 from nova_cells.db import api as db_api
-from nova_cells.db import migration
+from nova_cells.db import schema
 from nova_cells import service
 from nova_cells import state
 from nova_cells import transport_url
@@ -20,15 +20,15 @@ def _check_database(conf, db):
     where = transport_url.mask(conf.database.connection)
     try:
         db.check_connection()
-        current = migration.db_version(db)
+        current = schema.current_revision(db)
     except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
         _common.die('nova-cells: cannot connect to the database in '
                     '[database] connection (%s): %s'
                     % (where, _common.first_line(exc)), status=1)
-    if current != migration.head_version():
+    if current != schema.HEAD_REVISION:
         _common.die('nova-cells: the database in [database] connection (%s) '
                     'is at schema %s, not %s: run nova-cells-manage db sync'
-                    % (where, current, migration.head_version()), status=1)
+                    % (where, current, schema.HEAD_REVISION), status=1)
 
 
 def _check_cell_list(conf, db):

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
 from nova_cells.db import models
+from nova_cells.db import schema
 
 # Reference §3.1: nova's ``cells`` table, column for column.
 NOVA_CELLS_COLUMNS = {
@@ -29,6 +30,20 @@ def test_models_match_migrated_schema(db):
 def test_db_version_is_head_after_sync(db):
     assert migration.head_version() == '0003'
     assert migration.db_version(db) == migration.head_version()
+
+
+def test_the_daemons_head_constant_is_alembics_head(db):
+    # The daemon checks its schema without loading alembic.
+    assert schema.HEAD_REVISION == migration.head_version()
+    assert schema.current_revision(db) == migration.db_version(db)
+
+
+def test_current_revision_of_an_empty_database_is_none(tmp_path):
+    empty = db_api.Database('sqlite:///' + str(tmp_path / 'empty.sqlite'))
+    try:
+        assert schema.current_revision(empty) is None
+    finally:
+        empty.dispose()
 
 
 def test_empty_database_has_no_version(tmp_path):
