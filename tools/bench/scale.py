@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Benchmark: 10, 100 and 1,000 cells in one process (issue 7, ``scale``).
+
+Each size runs in a fresh child process (so that its RSS is its own): an
+in-process tree on ``fake://`` (``nova_cells.inprocess.CellTree``) of depth
+2, api -> ~sqrt(n) middle cells -> leaves, every leaf with 2 hosts, and
+100 instances per cell in total (100,000 at 1,000 cells) inserted directly
+into the leaves' SQLite databases and at the top.  Measured per size:
+
+* capacities: every leaf runs ``propagation.update_our_parents``; the time
+  until the top's aggregated free RAM is the sum of all hosts;
+* a broadcast query: the top manager's ``get_cell_status`` (every cell
+  answers with its instance counts by state), median of 3;
+* RSS after start and after the queries, and threads.
+
+Printed: the figures, then the growth per 10x cells (target: no faster
+than linear, i.e. a ratio <= 10 per 10x).  The baseline is each child
+process's RSS right after its imports (no cells yet), in the same run.
+
+    python tools/bench/scale.py [--quick] [--sizes 10,100,1000]
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+SIZES = (10, 100, 1000)
+INSTANCES_PER_CELL = 100
+HOST_RAM_MB = 65536
+
+
+def layout_for(cells):
+    """api -> round(sqrt(n)) middle cells -> the rest as leaves, spread
+    round-robin; with n <= 3 just api -> children."""
+    if cells <= 3:
+        return {'api': {'mid%d' % i: {} for i in range(cells - 1)}}
+    middles = max(1, int(round(math.sqrt(cells))))
+    leaves = cells - 1 - middles
+    layout = {'mid%d' % i: {} for i in range(middles)}
+    for index in range(leaves):
+        layout['mid%d' % (index % middles)]['leaf%d' % index] = {}
+    return {'api': layout}
+
+
+def _rss_mb():
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024.0
+    return float('nan')
+
+
+class _TemplateMigration(object):
+    """Stands in for ``migration`` while a tree builds: copies one synced
+    SQLite file instead of running the migrations once per cell (setup
+    cost only; the figures measured after it do not depend on it)."""
+
+    def __init__(self, real, template):
+        self.real = real
+        self.template = template
+
+    def db_sync(self, db):
+        prefix = 'sqlite:///'
+        if not db.connection.startswith(prefix):
+            return self.real.db_sync(db)
+        shutil.copyfile(self.template, db.connection[len(prefix):])
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def _insert_instances(db, paths, count):
+    """``count`` active instances, spread over ``paths`` (cell names)."""
+    import sqlalchemy as sa
+
+    from nova_cells.db import models
+
+    if not count:
+        return
+    rows = [{'uuid': str(uuid.uuid4()), 'display_name': 'i%d' % n,
+             'project_id': 'bench', 'user_id': 'bench',
+             'vm_state': ('active', 'stopped', 'error')[n % 3],
+             'cell_name': paths[n % len(paths)], 'memory_mb': 512,
+             'vcpus': 1, 'root_gb': 1, 'ephemeral_gb': 0, 'deleted': 0}
+            for n in range(count)]
+    with db.writer() as session:
+        session.execute(sa.insert(models.Instance.__table__), rows)
+
+
+def run_one(cells, per_cell, base_dir):
+    """Build, start and measure one tree in this process; a dict."""
+    import nova_cells  # noqa: F401 - threading backend first
+
+    from nova_cells import context as cells_context
+    from nova_cells.db import api as db_api
+    from nova_cells import demo
+    from nova_cells import inprocess
+    from nova_cells import propagation
+
+    result = {'cells': cells, 'rss_import_mb': _rss_mb(),
+              'threads_before': threading.active_count()}
+    layout = layout_for(cells)
+    names = list(inprocess.walk_layout(layout))
+    leaves = [name for name, _p, _path in names
+              if not any(p == name for _n, p, _x in names)]
+    template = os.path.join(base_dir, 'template.sqlite')
+    from nova_cells.db import migration
+    migration.db_sync(db_api.Database('sqlite:///%s' % template))
+    tree = inprocess.CellTree(layout, base_dir,
+                              overrides={'call_timeout': 300})
+    start = time.perf_counter()
+    inprocess.migration = _TemplateMigration(migration, template)
+    try:
+        tree.build()
+    finally:
+        inprocess.migration = migration
+    result['build_s'] = time.perf_counter() - start
+    total_instances = per_cell * cells
+    per_leaf = total_instances // max(1, len(leaves))
+    start = time.perf_counter()
+    for leaf in leaves:
+        db = tree.cells[leaf].db
+        demo.seed_hosts(db, [('%s-h%d' % (leaf, i), HOST_RAM_MB, 16, 1000)
+                             for i in range(2)])
+        _insert_instances(db, [tree.paths[leaf]], per_leaf)
+    _insert_instances(tree.cells['api'].db,
+                      [tree.paths[leaf] for leaf in leaves],
+                      per_leaf * len(leaves))
+    result['seed_s'] = time.perf_counter() - start
+    result['instances'] = per_leaf * len(leaves)
+    start = time.perf_counter()
+    tree.start()
+    result['start_s'] = time.perf_counter() - start
+    result['threads'] = threading.active_count()
+    result['rss_started_mb'] = _rss_mb()
+    try:
+        ctxt = cells_context.get_admin_context()
+        top = tree.cells['api']
+        expected = HOST_RAM_MB * 2 * len(leaves)
+        start = time.perf_counter()
+        for leaf in leaves:
+            propagation.update_our_parents(tree.cells[leaf].runner, ctxt)
+        sent = time.perf_counter()
+        deadline = time.monotonic() + max(30.0, cells * 0.3)
+        reached = False
+        while time.monotonic() < deadline:
+            ram = top.state_manager.get_our_capacities().get('ram_free', {})
+            if ram.get('total_mb') == expected:
+                reached = True
+                break
+            time.sleep(0.01)
+        result['propagate_send_s'] = sent - start
+        result['propagate_s'] = time.perf_counter() - start
+        result['propagated'] = reached
+        samples = []
+        for _ in range(3):
+            start = time.perf_counter()
+            status = top.manager.get_cell_status(ctxt)
+            samples.append(time.perf_counter() - start)
+        result['status_s'] = statistics.median(samples)
+        answered = status.get('cells', []) if isinstance(status, dict) \
+            else []
+        result['status_cells'] = len(answered)
+        result['status_failures'] = len(status.get('failures', [])) \
+            if isinstance(status, dict) else None
+        result['status_instances'] = sum(
+            sum((c.get('value') or {}).get('instances', {})
+                .values()) for c in answered
+            if isinstance(c.get('value'), dict))
+        result['rss_end_mb'] = _rss_mb()
+    finally:
+        start = time.perf_counter()
+        tree.close()
+        result['close_s'] = time.perf_counter() - start
+    return result
+
+
+def _child(cells, per_cell, timeout):
+    argv = [sys.executable, os.path.abspath(__file__), '--one', str(cells),
+            '--per-cell', str(per_cell)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {'cells': cells, 'error': 'timed out after %ds' % timeout}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith('{'):
+            return json.loads(line)
+    tail = (proc.stderr or '').strip().splitlines()[-3:]
+    return {'cells': cells,
+            'error': 'exit %s: %s' % (proc.returncode, ' | '.join(tail))}
+
+
+def _ratio(results, key):
+    pairs = []
+    for small, big in zip(results, results[1:]):
+        a, b = small.get(key), big.get(key)
+        if a and b:
+            factor = big['cells'] / small['cells']
+            pairs.append('%.1fx per %gx' % (b / a, factor))
+    return ', '.join(pairs) or '-'
+
+
+def load():
+    try:
+        return '%.2f %.2f %.2f' % os.getloadavg()
+    except OSError:
+        return '?'
+
+
+def report(results, out=sys.stdout):
+    print('%6s %7s %8s %7s %8s %7s %7s %7s %8s %8s %8s' % (
+        'cells', 'threads', 'inst', 'build s', 'start s', 'caps s',
+        'query s', 'answers', 'RSS MB', 'base MB', 'MB/cell'), file=out)
+    for r in results:
+        if 'error' in r:
+            print('%6d  failed: %s' % (r['cells'], r['error']), file=out)
+            continue
+        r['rss_delta_mb'] = r['rss_end_mb'] - r['rss_import_mb']
+        print('%6d %7d %8d %7.1f %8.2f %7.2f %7.3f %7s %8.0f %8.0f %8.2f%s'
+              % (r['cells'], r['threads'], r['instances'], r['build_s'],
+                 r['start_s'], r['propagate_s'], r['status_s'],
+                 '%d/%d' % (r['status_cells'], r['cells']), r['rss_end_mb'],
+                 r['rss_import_mb'], r['rss_delta_mb'] / r['cells'],
+                 '' if r['propagated'] else '  (capacities INCOMPLETE)'),
+              file=out)
+    good = [r for r in results if 'error' not in r]
+    print('\ngrowth (target: <= linear, ratio <= the cell factor):', file=out)
+    for label, key in (('capacities to the top', 'propagate_s'),
+                       ('broadcast query', 'status_s'),
+                       ('RSS above the imports', 'rss_delta_mb'),
+                       ('build (setup)', 'build_s')):
+        print('  %-24s %s' % (label, _ratio(good, key)), file=out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='sizes 4 and 10, 10 instances per cell')
+    parser.add_argument('--sizes', default=None,
+                        help='comma-separated cell counts')
+    parser.add_argument('--per-cell', type=int, default=None,
+                        help='instances per cell (default 100)')
+    parser.add_argument('--one', type=int, default=None,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    per_cell = args.per_cell if args.per_cell is not None else (
+        10 if args.quick else INSTANCES_PER_CELL)
+    if args.one is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(run_one(args.one, per_cell, tmp)))
+        return 0
+    sizes = [int(s) for s in args.sizes.split(',')] if args.sizes else (
+        [4, 10] if args.quick else list(SIZES))
+    print('load average (1/5/15 min): %s' % load())
+    results = []
+    for cells in sizes:
+        results.append(_child(cells, per_cell, timeout=max(120, cells)))
+        print('  %d cells done (load %s)' % (cells, load()), flush=True)
+    report(results)
+    print('load average after: %s' % load())
+    return 1 if any('error' in r for r in results) else 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
