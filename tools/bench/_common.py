@@ -1,0 +1,187 @@
+"""Helpers shared by the benches in ``tools/bench/``.
+
+Timing and percentiles, a plain-text table, a load note (the build
+machine is often busy), RabbitMQ vhosts (through
+:class:`nova_cells.demo_processes.Vhosts`: ``rabbitmqctl``, else the
+management API) and helper processes that cannot outlive the bench.
+"""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+__all__ = ['percentile', 'Latencies', 'Window', 'print_table', 'load_note',
+           'RabbitVhosts', 'Spawned']
+
+
+def percentile(samples, fraction):
+    """Nearest-rank percentile of ``samples`` (``fraction`` in 0..1)."""
+    if not samples:
+        return float('nan')
+    ordered = sorted(samples)
+    rank = max(1, int(math.ceil(fraction * len(ordered))))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+class Latencies(object):
+    """Seconds per request, and the span from the first start to the
+    last end: requests per second over the whole run."""
+
+    def __init__(self):
+        self.samples = []
+        self.first = None
+        self.last = None
+        self._lock = threading.Lock()
+
+    def add(self, start, end):
+        with self._lock:
+            self.samples.append(end - start)
+            self.first = start if self.first is None else min(self.first,
+                                                              start)
+            self.last = end if self.last is None else max(self.last, end)
+
+    def __len__(self):
+        return len(self.samples)
+
+    def rate(self):
+        if not self.samples or self.last <= self.first:
+            return 0.0
+        return len(self.samples) / (self.last - self.first)
+
+    def p_ms(self, fraction):
+        return percentile(self.samples, fraction) * 1000.0
+
+
+class Window(object):
+    """At most ``size`` requests in flight; ``done()`` frees a slot and
+    ``wait_all`` waits until every started request is done."""
+
+    def __init__(self, size):
+        self._slots = threading.Semaphore(size)
+        self._cond = threading.Condition()
+        self.started = self.finished = 0
+
+    def acquire(self, timeout):
+        if not self._slots.acquire(timeout=timeout):
+            raise TimeoutError('no request finished in %.0f s' % timeout)
+        with self._cond:
+            self.started += 1
+
+    def done(self):
+        with self._cond:
+            self.finished += 1
+            self._cond.notify_all()
+        self._slots.release()
+
+    def wait_all(self, timeout):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.finished < self.started:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+
+def print_table(header, rows, out=None):
+    """``header``: ``[(title, width)]`` (the first left-aligned, others
+    right-aligned); ``rows``: lists of already formatted cells."""
+    out = out or sys.stdout
+    widths = [w for _t, w in header]
+
+    def line(cells):
+        parts = []
+        for index, (cell, width) in enumerate(zip(cells, widths)):
+            parts.append(('%-*s' if index == 0 else '%*s') % (width, cell))
+        return ' '.join(parts).rstrip()
+    out.write(line([t for t, _w in header]) + '\n')
+    for row in rows:
+        out.write(line(list(row) + [''] * (len(widths) - len(row))) + '\n')
+    out.flush()
+
+
+def load_note():
+    """``load average 1/5/15 min on N cores`` (the figures depend on it)."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return 'load average unknown'
+    return 'load average %.2f %.2f %.2f on %d cores' % (
+        one, five, fifteen, os.cpu_count() or 0)
+
+
+class RabbitVhosts(object):
+    """Make vhosts on the broker of ``broker_url`` and delete them all at
+    the end (the demo's tool: rabbitmqctl or the management API)."""
+
+    def __init__(self, broker_url):
+        from nova_cells import demo_processes
+        self._with_vhost = demo_processes.with_vhost
+        self.broker_url = broker_url
+        self.vhosts = demo_processes.Vhosts(broker_url)
+
+    def create(self, names):
+        self.vhosts.create(list(names))
+        return [self.url_of(n) for n in names]
+
+    def url_of(self, name):
+        return self._with_vhost(self.broker_url, name)
+
+    def delete_all(self):
+        return self.vhosts.delete_all()
+
+
+class Spawned(object):
+    """Child processes, each in its own session, SIGTERMed then SIGKILLed
+    (the whole group) by :meth:`stop_all`; also a context manager."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, argv, log_path=None, env=None):
+        log = open(log_path, 'ab') if log_path else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log,
+                                    start_new_session=True,
+                                    env=env or dict(os.environ))
+        finally:
+            if log_path:
+                log.close()
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self, timeout=5.0):
+        procs, self.procs = self.procs, []
+        for proc in procs:
+            _killpg(proc, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in procs:
+            _killpg(proc, signal.SIGKILL)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_all()
+
+
+def _killpg(proc, signum):
+    try:
+        os.killpg(proc.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,581 @@
+#!/usr/bin/env python3
+"""Benchmark: a build's trip through api -> child -> grandchild (issue 7,
+``route``).
+
+Rows, all measured in one invocation:
+
+* bare relay (3 vhosts): the limit.  Three processes, each a plain
+  oslo.messaging RPC server on one of the three cells' vhosts, casting the
+  request on to the next; the last casts to a sink vhost where this
+  process counts it.  The payload is the forward row's wire JSON.
+* forward only (3 cells): the same four legs through the three nova-cells
+  daemons: this process casts a targeted ``process_message`` onto the api
+  cell's intercell topic as if it were the api cell's parent, addressed to
+  ``bench!api!child!gc!sink``, where ``sink`` is a child row added to the
+  grandchild's ``cells`` table pointing at the sink vhost (no method runs
+  anywhere: every cell only routes).
+* builds (3 cells, rabbit): ``CellsAPI.build_instances`` on the api cell's
+  vhost, the builtin hand-off (``local_scheduler_driver = builtin``)
+  placing the instance in the grandchild; done when the row at the top is
+  no longer ``building``.  Latency: the top row's ``updated_at`` (written
+  when ``instance_update_at_top`` arrives) minus the cast.
+* builds (3 cells, fake): the same, in one process on ``fake://``
+  (:class:`nova_cells.demo.Demo`).
+* 2-hop round trips fake/N: N threads calling the api cell's
+  ``MessageRunner.targeted(..., 'api!child!gc', 'bench_noop', {},
+  need_response=True)`` in a loop (:class:`nova_cells.inprocess.CellTree`).
+
+Requests are issued with at most ``--window`` in flight (round trips: one
+per thread).  The daemons, vhosts and databases are the demo's
+(:mod:`nova_cells.demo_processes`), so its ``cells.conf`` applies
+(``db_check_interval = 0``: every routing step re-reads the ``cells``
+table).
+
+    python tools/bench/route.py [--count 300] [--window 32]
+        [--transport-url rabbit://guest:guest@127.0.0.1:5672/]
+        [--database-url postgresql://postgres@127.0.0.1/postgres]
+        [--no-rabbit] [--quick] [--profile DIR]
+"""
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+if __package__ in (None, ''):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+
+DEFAULT_BROKER = 'rabbit://guest:guest@127.0.0.1:5672/'
+# SQLite files shared by this process (writing the new instance rows) and
+# the api daemon (updating them) fail with "database is locked": see
+# doc/performance.rst.
+DEFAULT_DATABASE = 'postgresql+psycopg2://postgres@127.0.0.1:5432/postgres'
+LAYOUT = {'api': {'child': {'gc': {}}}}
+TARGET = 'api!child!gc'
+# Hosts big enough for every build of a run (the demo's are not).
+HOST_SIZES = ((4194304, 4096, 1000000),)
+HOSTS_PER_LEAF = 4
+RELAY_TOPIC = 'bench.relay'
+SINK_TOPIC = 'bench.sink'
+INTERCELL_TOPIC = 'cells.intercell.targeted'
+NOOP = 'bench_noop'
+TARGETS = {'forward': 0.85, 'builds': 0.50, 'round_trips': 1150.0}
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def _say(line):
+    sys.stderr.write('route: %s\n' % line)
+    sys.stderr.flush()
+
+
+def _topology():
+    from nova_cells import demo_topology
+    return demo_topology.Topology(layout=json.loads(json.dumps(LAYOUT)),
+                                  hosts_per_leaf=HOSTS_PER_LEAF,
+                                  host_sizes=HOST_SIZES)
+
+
+def _ctxt():
+    from nova_cells import context as cells_context
+    return cells_context.get_admin_context()
+
+
+# -- builds (both transports) -------------------------------------------------
+
+
+def _epoch(value):
+    return (value - _EPOCH).total_seconds()
+
+
+def run_builds(builder, count, window, timeout, poll=0.02):
+    """``count`` builds through ``builder`` (a :class:`demo.Builder` set
+    up and propagated), at most ``window`` in flight.
+
+    :returns: (Latencies, number of builds that ended in error)
+    """
+    from nova_cells.db import models
+    latencies = _common.Latencies()
+    sent, outstanding = {}, set()
+    issued = errors = 0
+    deadline = time.monotonic() + timeout
+    while issued < count or outstanding:
+        free = min(window - len(outstanding), count - issued)
+        if free > 0:
+            first = len(builder.requested)
+            stamps = [time.time()]
+            builder.build(free, progress=lambda i, n: stamps.append(
+                time.time()))
+            for index, instance_uuid in enumerate(builder.requested[first:]):
+                sent[instance_uuid] = stamps[index]
+                outstanding.add(instance_uuid)
+            issued += free
+        with builder.top_db.reader() as session:
+            rows = session.query(
+                models.Instance.uuid, models.Instance.vm_state,
+                models.Instance.updated_at).filter(
+                    models.Instance.uuid.in_(list(outstanding)),
+                    models.Instance.vm_state != 'building').all()
+        now = time.time()
+        for instance_uuid, vm_state, updated_at in rows:
+            outstanding.discard(instance_uuid)
+            if vm_state != 'active':
+                errors += 1
+                continue
+            start = sent[instance_uuid]
+            end = _epoch(updated_at) if updated_at else now
+            latencies.add(start, end if start <= end <= now else now)
+        if not rows:
+            if time.monotonic() > deadline:
+                raise TimeoutError('%d builds still building after %.0f s'
+                                   % (len(outstanding), timeout))
+            time.sleep(poll)
+    return latencies, errors
+
+
+def bench_fake_builds(count, window, warmup):
+    from nova_cells import demo
+    base_dir = tempfile.mkdtemp(prefix='bench-route-')
+    tree = demo.Demo(base_dir, topology=_topology(), seed=1)
+    try:
+        tree.setup()
+        if not tree.propagate():
+            raise RuntimeError('capacities did not reach the top (fake)')
+        run_builds(tree, warmup, window, 60)
+        return run_builds(tree, count, window,
+                          demo.build_timeout(count, 3))
+    finally:
+        tree.close()
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+# -- 2-hop round trips on fake:// ---------------------------------------------
+
+
+def _noop_tables():
+    from nova_cells import handlers
+    tables = handlers.default_tables()
+    tables.table('targeted').method(NOOP)(lambda runner, message: None)
+    return tables
+
+
+def bench_round_trips(threads, per_thread):
+    """``threads`` callers, ``per_thread`` targeted calls each, api to gc
+    and back on fake://."""
+    from nova_cells import inprocess
+    base_dir = tempfile.mkdtemp(prefix='bench-route-')
+    tree = inprocess.CellTree(LAYOUT, base_dir,
+                              overrides={'call_timeout': 60},
+                              handler_tables=_noop_tables)
+    latencies = _common.Latencies()
+    failures = []
+    try:
+        tree.build().start()
+        runner = tree.cells['api'].runner
+        ctxt = _ctxt()
+        for _warm in range(5):
+            runner.targeted(ctxt, TARGET, NOOP, {}, direction='down',
+                            need_response=True)
+        go = threading.Event()
+
+        def caller():
+            go.wait()
+            for _index in range(per_thread):
+                start = time.perf_counter()
+                response = runner.targeted(ctxt, TARGET, NOOP, {},
+                                           direction='down',
+                                           need_response=True)
+                latencies.add(start, time.perf_counter())
+                if response.failure:
+                    failures.append(response.value)
+        workers = [threading.Thread(target=caller, daemon=True)
+                   for _t in range(threads)]
+        for worker in workers:
+            worker.start()
+        go.set()
+        for worker in workers:
+            worker.join()
+    finally:
+        tree.close()
+        shutil.rmtree(base_dir, ignore_errors=True)
+    if failures:
+        raise RuntimeError('%d round trips failed, first: %s'
+                           % (len(failures), failures[0]))
+    return latencies
+
+
+# -- RabbitMQ: the sink, the relay and the forward ----------------------------
+
+
+class _Sink(object):
+    """What this process receives at the end of a relay or forward chain:
+    ``on_arrival(seq)`` for each request."""
+
+    def __init__(self):
+        self.on_arrival = None
+
+    def arrived(self, seq):
+        callback = self.on_arrival
+        if callback is not None:
+            callback(seq)
+
+
+def _relay_endpoint(on_message):
+    from oslo_messaging.rpc import server as rpc_server
+
+    class Relay(object):
+        @rpc_server.expose
+        def relay(self, ctxt, seq, message):
+            on_message(ctxt, seq, message)
+    return Relay()
+
+
+def _intercell_endpoint(sink):
+    import oslo_messaging
+    from oslo_messaging.rpc import server as rpc_server
+
+    class InterCell(object):
+        target = oslo_messaging.Target(version='1.0')
+
+        @rpc_server.expose
+        def process_message(self, _ctxt, message):
+            data = json.loads(message)
+            if data.get('method_name') == NOOP:
+                sink.arrived(data['method_kwargs']['seq'])
+    return InterCell()
+
+
+def _server(url, topic, endpoints):
+    import oslo_messaging
+    from nova_cells import conf as cells_conf
+    from nova_cells import rpc
+    transport = rpc.get_transport(cells_conf.new_config(), url)
+    server = rpc.get_server(transport, oslo_messaging.Target(
+        topic=topic, server='bench'), endpoints)
+    server.start()
+    return transport, server
+
+
+def _client(url, topic, version=None):
+    import oslo_messaging
+    from nova_cells import conf as cells_conf
+    from nova_cells import rpc
+    transport = rpc.get_transport(cells_conf.new_config(), url)
+    return transport, rpc.get_client(transport, oslo_messaging.Target(
+        topic=topic, version=version))
+
+
+def relay_hop(listen_url, next_url, next_topic):
+    """One relay process: serve ``relay`` on ``listen_url`` and cast each
+    request on to ``next_url`` (the ``--relay-hop`` entry point)."""
+    import signal
+    _transport, client = _client(next_url, next_topic)
+
+    def on_message(ctxt, seq, message):
+        client.cast(ctxt, 'relay', seq=seq, message=message)
+    _stransport, server = _server(listen_url, RELAY_TOPIC,
+                                  [_relay_endpoint(on_message)])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    while not stop.wait(1):
+        pass
+    server.stop()
+    server.wait()
+
+
+def _forward_message(seq):
+    """The wire JSON of a targeted no-op for ``sink`` below gc, as the api
+    cell's (imaginary) parent ``bench`` would send it."""
+    return json.dumps({
+        'message_type': 'targeted', 'ctxt': _ctxt().to_dict(),
+        'method_name': NOOP, 'method_kwargs': {'seq': seq},
+        'direction': 'down', 'need_response': False, 'fanout': False,
+        'uuid': str(uuid.uuid4()), 'routing_path': 'bench', 'hop_count': 1,
+        'max_hop_count': 10, 'target_cell': 'bench!%s!sink' % TARGET})
+
+
+def run_chain(sink, send, count, window, timeout):
+    """``count`` requests through ``send(seq)``, at most ``window`` in
+    flight, each done when the sink sees its ``seq``."""
+    latencies = _common.Latencies()
+    gate = _common.Window(window)
+    started = {}
+
+    def arrived(seq):
+        start = started.pop(seq, None)
+        if start is not None:
+            latencies.add(start, time.perf_counter())
+            gate.done()
+    sink.on_arrival = arrived
+    try:
+        for seq in range(count):
+            gate.acquire(timeout)
+            started[seq] = time.perf_counter()
+            send(seq)
+        if not gate.wait_all(timeout):
+            raise TimeoutError('%d of %d requests never arrived'
+                               % (len(started), count))
+    finally:
+        sink.on_arrival = None
+    return latencies
+
+
+def _warm_up(sink, send, timeout=30.0):
+    """Send until one arrives: every server of the chain is listening."""
+    arrived = threading.Event()
+    sink.on_arrival = lambda seq: arrived.set()
+    deadline = time.monotonic() + timeout
+    try:
+        seq = -1
+        while not arrived.wait(0.5):
+            if time.monotonic() > deadline:
+                raise TimeoutError('nothing came through the chain')
+            send(seq)
+            seq -= 1
+    finally:
+        time.sleep(0.5)
+        sink.on_arrival = None
+
+
+class _Profiler(object):
+    """py-spy record (raw, collapsed stacks) of the daemons during one
+    phase; nothing when py-spy is missing."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.procs = []
+        self.tool = shutil.which('py-spy') or os.path.join(
+            os.path.dirname(sys.executable), 'py-spy')
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+
+    def start(self, phase, pids):
+        if not self.directory or not os.access(self.tool, os.X_OK):
+            return
+        for name, pid in pids.items():
+            out = os.path.join(self.directory, '%s-%s.txt' % (phase, name))
+            self.procs.append(subprocess.Popen(
+                [self.tool, 'record', '--format', 'raw', '--subprocesses',
+                 '--rate', '200', '-o', out, '-p', str(pid)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+        time.sleep(1.0)
+
+    def stop(self):
+        import signal
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs = []
+
+
+def bench_rabbit(args, count, window, warmup):
+    """The relay, the forward and the builds on the broker; a dict of
+    Latencies (and build errors)."""
+    from nova_cells.db import api as db_api
+    from nova_cells import demo
+    from nova_cells import demo_processes
+
+    results = {}
+    run = demo_processes.ProcessDemo(
+        _topology(), args.transport_url,
+        database_url=args.database_url or None, say=_say, seed=1)
+    spawned = _common.Spawned()
+    profiler = _Profiler(args.profile)
+    clients, servers = [], []
+    with demo_processes.signals_as_exceptions():
+        try:
+            run.setup()
+            if not run.propagate():
+                raise RuntimeError('capacities did not reach the top')
+            pids = {name: d.pid for name, d in run.daemons.items()}
+            _say('daemons: %s' % ', '.join('%s=%d' % i for i in pids.items()))
+            sink_vhost = run.vhost_of('sink')
+            run.vhosts.create([sink_vhost])
+            sink_url = run.url_of('sink')
+            sink = _Sink()
+
+            # The relay: api -> child -> gc vhosts, then the sink.
+            hops = ['api', 'child', 'gc']
+            for index, name in enumerate(hops):
+                last = index == len(hops) - 1
+                next_url = sink_url if last else run.url_of(hops[index + 1])
+                spawned.start(
+                    [sys.executable, os.path.abspath(__file__),
+                     '--relay-hop', run.url_of(name), next_url,
+                     SINK_TOPIC if last else RELAY_TOPIC],
+                    log_path=os.path.join(run.base_dir, 'relay-%s.log'
+                                          % name),
+                    env=dict(os.environ, PYTHONWARNINGS='ignore'))
+            servers.append(_server(sink_url, SINK_TOPIC, [_relay_endpoint(
+                lambda ctxt, seq, message: sink.arrived(seq))]))
+            transport, relay = _client(run.url_of('api'), RELAY_TOPIC)
+            clients.append(transport)
+            ctxt = _ctxt()
+            payload = _forward_message(0)
+
+            def send_relay(seq):
+                relay.cast(ctxt, 'relay', seq=seq, message=payload)
+            _warm_up(sink, send_relay)
+            run_chain(sink, send_relay, warmup, window, 60)
+            results['relay'] = run_chain(sink, send_relay, count, window,
+                                         60)
+            spawned.stop_all()
+
+            # The builds, before the sink becomes gc's child.
+            run_builds(run, warmup, window, 60)
+            profiler.start('builds', pids)
+            try:
+                results['builds'] = run_builds(
+                    run, count, window, demo.build_timeout(count, 3))
+            finally:
+                profiler.stop()
+
+            # The forward: sink is gc's child (db_check_interval = 0: the
+            # daemon sees the row at its next routing step).
+            gc_db = db_api.Database(run.databases.url_of('gc'))
+            try:
+                db_api.cell_create(gc_db, {
+                    'name': 'sink', 'transport_url': sink_url,
+                    'is_parent': False, 'weight_offset': 0.0,
+                    'weight_scale': 1.0})
+            finally:
+                gc_db.dispose()
+            servers.append(_server(sink_url, INTERCELL_TOPIC,
+                                   [_intercell_endpoint(sink)]))
+            transport, intercell = _client(run.url_of('api'),
+                                           INTERCELL_TOPIC, version='1.0')
+            clients.append(transport)
+
+            def send_forward(seq):
+                intercell.cast(ctxt, 'process_message',
+                               message=_forward_message(seq))
+            _warm_up(sink, send_forward)
+            run_chain(sink, send_forward, warmup, window, 60)
+            profiler.start('forward', pids)
+            try:
+                results['forward'] = run_chain(sink, send_forward, count,
+                                               window, 60)
+            finally:
+                profiler.stop()
+        except Exception as exc:
+            _say('failed: %s' % exc)
+            if run.daemons:
+                run.report_failure('rabbit part failed')
+            raise
+        finally:
+            profiler.stop()
+            spawned.stop_all()
+            for transport, server in servers:
+                server.stop()
+            for transport, server in servers:
+                server.wait()
+                transport.cleanup()
+            for transport in clients:
+                transport.cleanup()
+            run.close()
+    return results
+
+
+# -- the table ----------------------------------------------------------------
+
+
+def _row(name, latencies, limit=None, target=None, note=''):
+    rate = latencies.rate()
+    versus = ''
+    if limit:
+        versus = '%3.0f %%' % (100.0 * rate / limit)
+        if target:
+            versus += '  (target %d %%)' % round(target * 100)
+    elif target:
+        versus = '(target %d/s)' % target
+    return [name, '%.0f' % rate, '%.1f' % latencies.p_ms(0.5),
+            '%.1f' % latencies.p_ms(0.99), versus + note]
+
+
+def report(results, threads, out=None):
+    rows = []
+    relay = results.get('relay')
+    limit = relay.rate() if relay else None
+    if relay:
+        rows.append(_row('bare relay (3 vhosts)', relay))
+    if 'forward' in results:
+        rows.append(_row('forward only (3 cells)', results['forward'],
+                         limit, TARGETS['forward']))
+    if 'builds' in results:
+        lat, errors = results['builds']
+        rows.append(_row('builds (3 cells, rabbit)', lat, limit,
+                         TARGETS['builds'],
+                         '  %d errors' % errors if errors else ''))
+    if 'fake_builds' in results:
+        lat, errors = results['fake_builds']
+        rows.append(_row('builds (3 cells, fake)', lat,
+                         note='%d errors' % errors if errors else ''))
+    if 'round_trips' in results:
+        rows.append(_row('2-hop round trips fake/%d' % threads,
+                         results['round_trips'],
+                         target=TARGETS['round_trips']))
+    _common.print_table([('route', 27), ('req/s', 8), ('p50 ms', 8),
+                         ('p99 ms', 8), ('vs limit', 10)], rows, out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--count', type=int, default=300,
+                        help='requests per row (builds, relay, forward)')
+    parser.add_argument('--window', type=int, default=32,
+                        help='requests in flight at most')
+    parser.add_argument('--threads', type=int, default=128,
+                        help='round-trip callers')
+    parser.add_argument('--round-trips', type=int, default=6400,
+                        help='round trips in all')
+    parser.add_argument('--transport-url', default=DEFAULT_BROKER)
+    parser.add_argument('--database-url', default=DEFAULT_DATABASE,
+                        help='PostgreSQL/MySQL server for the daemons\' '
+                        'databases ("" for SQLite files)')
+    parser.add_argument('--no-rabbit', action='store_true',
+                        help='only the fake:// rows')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny counts (smoke test)')
+    parser.add_argument('--profile', metavar='DIR',
+                        help='py-spy record the daemons (raw stacks)')
+    parser.add_argument('--relay-hop', nargs=3, help=argparse.SUPPRESS,
+                        metavar=('LISTEN', 'NEXT', 'TOPIC'))
+    args = parser.parse_args(argv)
+    if args.relay_hop:
+        relay_hop(*args.relay_hop)
+        return 0
+    count, window, warmup = args.count, args.window, 20
+    threads, per_thread = args.threads, max(1, args.round_trips //
+                                            max(1, args.threads))
+    if args.quick:
+        count, window, warmup = 10, 4, 2
+        threads, per_thread = 4, 5
+    results = collections.OrderedDict()
+    _say(_common.load_note())
+    results['round_trips'] = bench_round_trips(threads, per_thread)
+    results['fake_builds'] = bench_fake_builds(count, window, warmup)
+    if not args.no_rabbit:
+        results.update(bench_rabbit(args, count, window, warmup))
+    report(results, threads)
+    print('%d requests a row, %d in flight; %s' % (
+        count, window, _common.load_note()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
