@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from urllib import error as urlerror
 from urllib import parse as urlparse
@@ -56,12 +57,13 @@ from nova_cells import TOPIC
 from nova_cells import transport_url as transport_urls
 
 __all__ = ['DemoError', 'Terminated', 'signals_as_exceptions',
-           'Vhosts', 'Databases', 'Daemon', 'ProcessDemo']
+           'Vhosts', 'Databases', 'Daemon', 'ProcessDemo', 'leave']
 
 # Seconds a daemon gets to answer its first ping, and to exit on SIGTERM
 # before its process group is killed.
 START_TIMEOUT = 30
-STOP_TIMEOUT = 5
+STOP_TIMEOUT = 4
+CLIENT_CLOSE_TIMEOUT = 3
 # rabbitmqctl costs half a CPU second a call: a few at a time.
 RABBITMQCTL_PARALLEL = 6
 MANAGEMENT_PORT = 15672
@@ -78,20 +80,29 @@ class Terminated(BaseException):
     cleanup in ``finally`` runs (the default action would just exit)."""
 
 
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
 @contextlib.contextmanager
 def signals_as_exceptions():
     """SIGINT -> KeyboardInterrupt and SIGTERM -> :class:`Terminated`
-    while the block runs (whatever handlers were there before)."""
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT,
-                                             signal.default_int_handler),
-                signal.SIGTERM: signal.signal(signal.SIGTERM,
-                                              _raise_terminated)}
+    while the block runs (whatever handlers were there before).
+
+    Yields the list of signals received: raised in the middle of a
+    library call, the exception may come out as another one (a database
+    driver's, say); the caller still knows it was asked to stop.
+    """
+    received = []
+
+    def on_sigint(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt()
+
+    def on_sigterm(signum, frame):
+        received.append(signum)
+        raise Terminated()
+
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, on_sigint),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, on_sigterm)}
     try:
-        yield
+        yield received
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -124,23 +135,28 @@ def signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _die_with_parent():
-    """A ``preexec_fn`` making the child SIGKILLed when the demo dies.
+def _child_setup():
+    """A ``preexec_fn``: unblock what :func:`signals_held` blocked (a
+    signal mask survives exec, and a daemon deaf to SIGTERM could only be
+    killed), and have the kernel SIGKILL the child when the demo dies.
 
-    Resolved before the fork: the child only calls prctl.  None where
-    there is no prctl (not Linux); the other safeguards still hold.
+    prctl is resolved before the fork: the child only calls it.  Where
+    there is no prctl (not Linux) the other safeguards still hold.
     """
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return None
+        prctl = None
     parent = os.getpid()
+    held = {signal.SIGINT, signal.SIGTERM}
 
     def preexec():
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:
-            # The demo died before prctl: nobody would ever stop us.
-            os._exit(1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:
+                # The demo died before prctl: nobody would ever stop us.
+                os._exit(1)
     return preexec
 
 
@@ -182,7 +198,10 @@ class Vhosts(object):
     """
 
     def __init__(self, broker_url):
-        parsed = transport_urls.parse(broker_url)
+        try:
+            parsed = transport_urls.parse(broker_url)
+        except ValueError as exc:
+            raise DemoError('--transport-url: %s' % exc)
         if parsed.transport not in ('rabbit', 'amqp'):
             raise DemoError('--transport-url must be rabbit://, not %s://'
                             % parsed.transport)
@@ -422,7 +441,7 @@ class Daemon(object):
                 _nova_cells_argv() + ['--config-file', self.conf_path],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 cwd=self.directory, start_new_session=True,
-                preexec_fn=_die_with_parent(), env=_subprocess_env())
+                preexec_fn=_child_setup(), env=_subprocess_env())
         return self
 
     @property
@@ -529,14 +548,16 @@ class ProcessDemo(demo.Builder):
         super(ProcessDemo, self).__init__(topology, seed)
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.broker_url = broker_url
+        # Both check their URL: a bad one fails before anything is made.
+        self.vhosts = Vhosts(broker_url)
+        self.databases = Databases(database_url, None, self.run_id)
         self.say = say or (lambda line: None)
         self.progress = progress
         self.keep_dir = keep_dir
         self.paths = topology.paths()
         self.base_dir = tempfile.mkdtemp(
             prefix='nova-cells-demo-%s-' % self.run_id)
-        self.vhosts = Vhosts(broker_url)
-        self.databases = Databases(database_url, self.base_dir, self.run_id)
+        self.databases.base_dir = self.base_dir
         self.daemons = {}
         self._transport = None
         self._top_db = None
@@ -688,23 +709,48 @@ class ProcessDemo(demo.Builder):
     def close(self):
         """Stop every daemon, delete the vhosts, drop the databases and
         the directory; SIGINT and SIGTERM are ignored meanwhile."""
+        began = time.monotonic()
         with signals_ignored():
-            self._close_clients()
+            closer = self._close_clients()
             stop_daemons(list(self.daemons.values()))
+            closer.join(CLIENT_CLOSE_TIMEOUT)
+            stopped = time.monotonic()
             problems = self.vhosts.delete_all() + self.databases.drop_all()
             if not self.keep_dir:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
+        self.say('stopped %d daemons in %.1f s, removed vhosts and '
+                 'databases in %.1f s' % (len(self.daemons), stopped - began,
+                                          time.monotonic() - stopped))
         if self.keep_dir:
             self.say('kept %s' % self.base_dir)
         for problem in problems:
             self.say('cleanup: %s' % problem)
 
     def _close_clients(self):
-        if self._transport is not None:
-            self._transport.cleanup()
-            self._transport = None
+        """Close our broker connection in a thread of its own: after a
+        signal raised in the middle of a publish, kombu can wait forever
+        for a channel; the demo must end all the same (:func:`leave`)."""
+        transport, self._transport = self._transport, None
+        closer = threading.Thread(
+            target=transport.cleanup if transport else (lambda: None),
+            name='close-transport', daemon=True)
+        closer.start()
         if self._top_db is not None:
             self._top_db.dispose()
+        return closer
+
+
+def leave(status):
+    """Exit now with ``status`` if a library thread would keep the
+    process alive (a broker connection that did not close): everything
+    of ours is cleaned up by then, and a demo must never hang at exit."""
+    lingering = [t for t in threading.enumerate()
+                 if t is not threading.current_thread() and not t.daemon]
+    if lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def _link(db, name, url, is_parent):

@@ -9,7 +9,9 @@ database again however the demo ends.
 """
 
 import argparse
+import faulthandler
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -168,12 +170,16 @@ def _with_daemons(args, topology, show):
     from nova_cells import demo_processes
 
     began = time.monotonic()
-    run = demo_processes.ProcessDemo(
-        topology, args.transport_url, database_url=args.database_url,
-        run_id=args.run_id, seed=args.seed, say=_say,
-        keep_dir=args.keep_logs,
-        progress=_progress('started') if show else None)
-    with demo_processes.signals_as_exceptions():
+    try:
+        run = demo_processes.ProcessDemo(
+            topology, args.transport_url, database_url=args.database_url,
+            run_id=args.run_id, seed=args.seed, say=_say,
+            keep_dir=args.keep_logs,
+            progress=_progress('started') if show else None)
+    except demo_processes.DemoError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    with demo_processes.signals_as_exceptions() as received:
         try:
             run.setup()
             if not run.propagate():
@@ -185,21 +191,34 @@ def _with_daemons(args, topology, show):
                 base_dir=run.base_dir, run_id=run.run_id,
                 timings={'setup_s': setup_s})
             return 0 if settled else 1
-        except demo_processes.DemoError as exc:
-            _say('error: %s' % exc)
-            return 1
-        except KeyboardInterrupt:
-            _say('interrupted (SIGINT): stopping the daemons')
-            return EXIT_SIGINT
-        except demo_processes.Terminated:
-            _say('terminated (SIGTERM): stopping the daemons')
-            return EXIT_SIGTERM
+        except BaseException as exc:
+            return _failure_status(exc, received)
         finally:
             run.close()
 
 
+def _failure_status(exc, received):
+    """The exit status for what ended the run: a signal (whatever
+    exception it turned into on the way), one of our errors, or a bug
+    (raised on, with its traceback)."""
+    if received:
+        signum = received[0]
+        _say('%s: stopping the daemons' % (
+            'interrupted (SIGINT)' if signum == signal.SIGINT
+            else 'terminated (SIGTERM)'))
+        return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
+    from nova_cells import demo_processes
+    if isinstance(exc, demo_processes.DemoError):
+        _say('error: %s' % exc)
+        return 1
+    raise exc
+
+
 def main(argv=None):
     args = _parse(sys.argv[1:] if argv is None else argv)
+    # kill -USR1 <pid>: every thread's stack on stderr, to see where a
+    # demo that seems stuck is waiting.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO if args.verbose
                         else logging.ERROR, stream=sys.stderr,
                         format='%(asctime)s %(levelname)s %(name)s '
@@ -207,5 +226,6 @@ def main(argv=None):
     topology = _topology(args)
     show = args.progress or (args.format == 'text' and sys.stderr.isatty())
     if args.transport_url:
-        return _with_daemons(args, topology, show)
+        from nova_cells import demo_processes
+        return demo_processes.leave(_with_daemons(args, topology, show))
     return _in_process(args, topology, show)
