@@ -50,8 +50,10 @@ import threading
 import time
 import uuid
 
-if __package__ in (None, ''):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# tools/ is not a package: _common is found next to this file.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 import _common  # noqa: E402
 
@@ -142,17 +144,48 @@ def run_builds(builder, count, window, timeout, poll=0.02):
     return latencies, errors
 
 
-def bench_fake_builds(count, window, warmup):
+class _ComputeHeartbeat(object):
+    """What the leaf's nova-compute services would do: keep
+    ``last_seen_up`` fresh.  The in-process demo seeds the hosts once and
+    keeps the default ``service_down_time`` (60 s): a run longer than that
+    (a busy machine) would find every host down."""
+
+    def __init__(self, db, interval=2.0):
+        self.db = db
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        from oslo_utils import timeutils
+        from nova_cells.db import models
+        while not self._stop.wait(self.interval):
+            with self.db.writer() as session:
+                session.query(models.Service).update(
+                    {'last_seen_up': timeutils.utcnow()},
+                    synchronize_session=False)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_fake_builds(count, window, warmup, timeout):
     from nova_cells import demo
     base_dir = tempfile.mkdtemp(prefix='bench-route-')
     tree = demo.Demo(base_dir, topology=_topology(), seed=1)
     try:
         tree.setup()
-        if not tree.propagate():
+        if not tree.propagate(timeout=timeout):
             raise RuntimeError('capacities did not reach the top (fake)')
-        run_builds(tree, warmup, window, 60)
-        return run_builds(tree, count, window,
-                          demo.build_timeout(count, 3))
+        with _ComputeHeartbeat(tree.tree.cells['gc'].db):
+            run_builds(tree, warmup, window, timeout)
+            return run_builds(tree, count, window,
+                              max(timeout, demo.build_timeout(count, 3)))
     finally:
         tree.close()
         shutil.rmtree(base_dir, ignore_errors=True)
@@ -391,6 +424,7 @@ def bench_rabbit(args, count, window, warmup):
     from nova_cells import demo_processes
 
     results = {}
+    timeout = args.timeout
     run = demo_processes.ProcessDemo(
         _topology(), args.transport_url,
         database_url=args.database_url or None, say=_say, seed=1)
@@ -400,7 +434,7 @@ def bench_rabbit(args, count, window, warmup):
     with demo_processes.signals_as_exceptions():
         try:
             run.setup()
-            if not run.propagate():
+            if not run.propagate(timeout=timeout):
                 raise RuntimeError('capacities did not reach the top')
             pids = {name: d.pid for name, d in run.daemons.items()}
             _say('daemons: %s' % ', '.join('%s=%d' % i for i in pids.items()))
@@ -430,18 +464,19 @@ def bench_rabbit(args, count, window, warmup):
 
             def send_relay(seq):
                 relay.cast(ctxt, 'relay', seq=seq, message=payload)
-            _warm_up(sink, send_relay)
-            run_chain(sink, send_relay, warmup, window, 60)
+            _warm_up(sink, send_relay, timeout)
+            run_chain(sink, send_relay, warmup, window, timeout)
             results['relay'] = run_chain(sink, send_relay, count, window,
-                                         60)
+                                         timeout)
             spawned.stop_all()
 
             # The builds, before the sink becomes gc's child.
-            run_builds(run, warmup, window, 60)
+            run_builds(run, warmup, window, timeout)
             profiler.start('builds', pids)
             try:
                 results['builds'] = run_builds(
-                    run, count, window, demo.build_timeout(count, 3))
+                    run, count, window,
+                    max(timeout, demo.build_timeout(count, 3)))
             finally:
                 profiler.stop()
 
@@ -464,12 +499,12 @@ def bench_rabbit(args, count, window, warmup):
             def send_forward(seq):
                 intercell.cast(ctxt, 'process_message',
                                message=_forward_message(seq))
-            _warm_up(sink, send_forward)
-            run_chain(sink, send_forward, warmup, window, 60)
+            _warm_up(sink, send_forward, timeout)
+            run_chain(sink, send_forward, warmup, window, timeout)
             profiler.start('forward', pids)
             try:
                 results['forward'] = run_chain(sink, send_forward, count,
-                                               window, 60)
+                                               window, timeout)
             finally:
                 profiler.stop()
         except Exception as exc:
@@ -547,6 +582,9 @@ def main(argv=None):
     parser.add_argument('--database-url', default=DEFAULT_DATABASE,
                         help='PostgreSQL/MySQL server for the daemons\' '
                         'databases ("" for SQLite files)')
+    parser.add_argument('--timeout', type=float, default=120.0,
+                        help='seconds a row may take at least (a busy '
+                        'machine needs more)')
     parser.add_argument('--no-rabbit', action='store_true',
                         help='only the fake:// rows')
     parser.add_argument('--quick', action='store_true',
@@ -568,7 +606,8 @@ def main(argv=None):
     results = collections.OrderedDict()
     _say(_common.load_note())
     results['round_trips'] = bench_round_trips(threads, per_thread)
-    results['fake_builds'] = bench_fake_builds(count, window, warmup)
+    results['fake_builds'] = bench_fake_builds(count, window, warmup,
+                                               args.timeout)
     if not args.no_rabbit:
         results.update(bench_rabbit(args, count, window, warmup))
     report(results, threads)

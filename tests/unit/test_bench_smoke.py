@@ -1,0 +1,140 @@
+"""The route benchmark (tools/bench/route.py) cannot rot.
+
+Its fake:// rows run here in ``--quick --no-rabbit`` mode (a few seconds);
+the RabbitMQ rows (three daemons, the bare relay) run in
+``tests/functional/test_bench_route.py``.
+"""
+
+import importlib.util
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from nova_cells import messages
+
+BENCH_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), '..',
+                                         '..', 'tools', 'bench'))
+
+
+def load_bench(name):
+    """Import ``tools/bench/<name>.py`` (tools/ is not a package)."""
+    path = os.path.join(BENCH_DIR, name + '.py')
+    spec = importlib.util.spec_from_file_location('bench_' + name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def route():
+    return load_bench('route')
+
+
+@pytest.fixture(scope='module')
+def common(route):
+    return load_bench('_common')
+
+
+def test_route_quick_fake_rows_print_the_table():
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCH_DIR, 'route.py'), '--quick',
+         '--no-rabbit'], capture_output=True, text=True, timeout=120,
+        env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ['route', 'req/s', 'p50', 'ms']
+    rows = {line[:27].strip(): line[27:].split() for line in lines[1:3]}
+    assert set(rows) == {'builds (3 cells, fake)',
+                         '2-hop round trips fake/4'}
+    for figures in rows.values():
+        assert float(figures[0]) > 0
+        assert float(figures[1]) <= float(figures[2])
+    assert '(target 1150/s)' in lines[2]
+    assert 'load average' in lines[3]
+
+
+def test_forward_message_is_valid_wire_for_the_sink(route):
+    data = json.loads(route._forward_message(7))
+    assert messages.check_wire(data) == 'targeted'
+    assert data['target_cell'] == 'bench!api!child!gc!sink'
+    assert data['routing_path'] == 'bench'
+    assert data['method_kwargs'] == {'seq': 7}
+
+
+def test_intercell_sink_counts_only_bench_messages(route):
+    sink = route._Sink()
+    seen = []
+    sink.on_arrival = seen.append
+    endpoint = route._intercell_endpoint(sink)
+    endpoint.process_message({}, route._forward_message(3))
+    other = json.loads(route._forward_message(4))
+    other['method_name'] = 'announce_capacities'
+    endpoint.process_message({}, json.dumps(other))
+    assert seen == [3]
+
+
+def test_run_chain_measures_every_request(route):
+    sink = route._Sink()
+
+    def send(seq):
+        threading.Timer(0.001, sink.arrived, (seq,)).start()
+    latencies = route.run_chain(sink, send, 20, 4, 10)
+    assert len(latencies) == 20
+    assert latencies.rate() > 0
+    assert 0 < latencies.p_ms(0.5) <= latencies.p_ms(0.99)
+
+
+def test_report_compares_with_the_relay(route, common):
+    def lat(rate, count=10):
+        result = common.Latencies()
+        for index in range(count):
+            result.add(index / rate, index / rate + 0.01)
+        return result
+    out = io.StringIO()
+    route.report({'relay': lat(100.0), 'forward': lat(90.0),
+                  'builds': (lat(40.0), 1)}, 128, out)
+    text = out.getvalue()
+    assert '(target 85 %)' in text and '(target 50 %)' in text
+    forward = [line for line in text.splitlines()
+               if line.startswith('forward')][0]
+    assert re.search(r' 9[01] %  \(target 85 %\)$', forward), forward
+    assert '1 errors' in text
+
+
+def test_percentile_is_nearest_rank(common):
+    samples = list(range(1, 101))
+    assert common.percentile(samples, 0.5) == 50
+    assert common.percentile(samples, 0.99) == 99
+    assert common.percentile([5], 0.99) == 5
+
+
+def test_window_limits_requests_in_flight(common):
+    window = common.Window(2)
+    window.acquire(1)
+    window.acquire(1)
+    with pytest.raises(TimeoutError):
+        window.acquire(0.05)
+    window.done()
+    window.acquire(1)
+    assert not window.wait_all(0.01)
+    window.done()
+    window.done()
+    assert window.wait_all(1)
+
+
+def test_spawned_processes_are_stopped(common, tmp_path):
+    with common.Spawned() as spawned:
+        proc = spawned.start([sys.executable, '-c',
+                              'import time; time.sleep(60)'],
+                             log_path=str(tmp_path / 'log'))
+        start = time.monotonic()
+    assert proc.poll() is not None
+    assert time.monotonic() - start < 10
