@@ -641,7 +641,8 @@ class ProcessDemo(demo.Builder):
                 ready += 1
                 if self.progress:
                     self.progress(ready, total)
-        self.say('started %d daemons' % total)
+        self.say('started %d daemons (pids %s)' % (
+            total, ' '.join(str(d.pid) for d in self.daemons.values())))
 
     def _wait_ready(self, daemon):
         """Ping the cell on its vhost until it answers; a daemon that
