@@ -1,0 +1,35 @@
+"""Quick runs of the benchmarks that need PostgreSQL or RabbitMQ
+(tools/bench/sync.py and memory.py), so that they cannot rot."""
+
+import pytest
+
+from tests.unit.test_bench_smoke_more import load_bench
+
+pytestmark = pytest.mark.functional
+
+
+def test_sync_quick(capsys):
+    sync = load_bench('sync')
+
+    status = sync.main(['--quick'])
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert 'ours (update_at_top)' in out and 'baseline' in out, out
+    # Nothing lost and the top ends with the last value of every instance.
+    rows = [line.split() for line in out.splitlines()
+            if line.strip().startswith(('flat out', 'paced'))]
+    assert len(rows) == 2, out
+    for row in rows:
+        assert row[-2:] == ['0', '0'], out
+
+
+def test_memory_quick(capsys):
+    memory = load_bench('memory')
+
+    status = memory.main(['--quick'])
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert 'worker, 10 neighbours' in out, out
+    assert '!!' not in out, out

@@ -1,0 +1,87 @@
+"""The sync, scale and memory benchmarks (tools/bench/) cannot rot.
+
+``scale`` runs here in its ``--quick`` mode (two tiny trees on fake://);
+``sync`` and ``memory`` need PostgreSQL and RabbitMQ, so only their pure
+helpers are exercised here and their quick runs are in
+``tests/functional/test_bench_more.py``.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+BENCH_DIR = os.path.join(os.path.dirname(__file__), '..', '..', 'tools',
+                         'bench')
+
+
+def load_bench(name):
+    """Import ``tools/bench/<name>.py`` (tools/ is not a package)."""
+    path = os.path.abspath(os.path.join(BENCH_DIR, name + '.py'))
+    spec = importlib.util.spec_from_file_location('bench_' + name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def scale():
+    return load_bench('scale')
+
+
+@pytest.mark.parametrize('cells', [2, 3, 4, 10, 100, 1000])
+def test_scale_layout_has_the_asked_number_of_cells(scale, cells):
+    layout = scale.layout_for(cells)
+
+    def count(tree):
+        return sum(1 + count(sub) for sub in tree.values())
+
+    assert count(layout) == cells
+    assert list(layout) == ['api']
+
+
+def test_scale_quick_runs_and_capacities_reach_the_top(scale, capsys):
+    status = scale.main(['--quick'])
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert 'failed' not in out and 'INCOMPLETE' not in out, out
+    assert '7/7' in out, out  # every cell answered the broadcast
+    assert 'growth' in out, out
+
+
+def test_memory_proc_helpers_read_this_process():
+    memory = load_bench('memory')
+    assert memory.proc_kb(os.getpid(), 'VmRSS') > 1000
+    assert memory.proc_kb(os.getpid(), 'Pss', 'smaps_rollup') > 0
+    assert memory.threads_of(os.getpid()) >= 1
+    child = subprocess.Popen([sys.executable, '-c',
+                              'import time; time.sleep(30)'])
+    try:
+        assert child.pid in memory.children(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_sync_helpers_without_a_server():
+    sync = load_bench('sync')
+    pg = sync.ThrowawayPG('postgresql+psycopg2://postgres@127.0.0.1:5432/'
+                          'postgres')
+    assert pg.url.endswith('/' + pg.name)
+    assert pg.name.startswith('nc_bench_')
+    instance = sync.update_object('8c6b6f5e-0000-4000-8000-000000000001',
+                                  'v1')
+    assert 'display_name' in instance.obj_what_changed()
+    assert sync.pct([1.0, 2.0, 3.0, 4.0], 0.5) == 3.0
+
+
+@pytest.mark.parametrize('name', ['sync', 'scale', 'memory'])
+def test_each_bench_has_a_quick_mode(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_bench(name).main(['--help'])
+
+    assert exit_info.value.code == 0
+    assert '--quick' in capsys.readouterr().out
