@@ -77,10 +77,11 @@ def seed_hosts(db, hosts):
 
 
 def build_timeout(count, cells):
-    """Seconds to wait for ``count`` builds in a tree of ``cells``: a
-    minute for the default, more for big runs (each build crosses every
-    level, and a big tree on a small machine shares the CPUs)."""
-    return max(60.0, count * 0.1 + cells * 0.5)
+    """Seconds to wait for ``count`` builds in a tree of ``cells``: two
+    minutes for the default (it takes ten seconds, but a loaded machine
+    must not turn slow into failed), more for big runs (each build
+    crosses every level, and a big tree shares the CPUs)."""
+    return max(120.0, count * 0.3 + cells * 1.0)
 
 
 class Builder(object):
