@@ -233,7 +233,7 @@ class Demo(Builder):
         for name in self._leaves():
             propagation.update_our_parents(self.tree.cells[name].runner, ctxt)
         expected = self.topology.total_ram_mb()
-        timeout = timeout or max(10.0, len(self.topology) * 0.2)
+        timeout = timeout or max(30.0, len(self.topology) * 0.5)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ram = self.top.state_manager.get_our_capacities().get(

@@ -680,7 +680,7 @@ class ProcessDemo(demo.Builder):
         expected = self.topology.total_ram_mb()
         ctxt = cells_context.get_admin_context()
         deadline = time.monotonic() + (timeout or
-                                       max(20.0, len(self.topology) * 0.5))
+                                       max(30.0, len(self.topology) * 0.5))
         while time.monotonic() < deadline:
             try:
                 caps = self.cells_api.get_capacities(ctxt)
