@@ -27,14 +27,17 @@ Rows, all measured in one invocation:
 
 Requests are issued with at most ``--window`` in flight (round trips: one
 per thread).  The daemons, vhosts and databases are the demo's
-(:mod:`nova_cells.demo_processes`), so its ``cells.conf`` applies
-(``db_check_interval = 0``: every routing step re-reads the ``cells``
-table).
+(:mod:`nova_cells.demo_processes`), and so is its ``cells.conf``, except
+``db_check_interval`` (``--db-check-interval``: nova's 60 by default; the
+demo's 0 re-reads the ``cells`` table and the cell's own capacity at every
+routing step).  The databases are on PostgreSQL by default: this process
+writes the new rows into the top's database while the api daemon updates
+them, which SQLite files do not survive (see doc/performance.rst).
 
     python tools/bench/route.py [--count 300] [--window 32]
         [--transport-url rabbit://guest:guest@127.0.0.1:5672/]
-        [--database-url postgresql://postgres@127.0.0.1/postgres]
-        [--no-rabbit] [--quick] [--profile DIR]
+        [--database-url postgresql+psycopg2://postgres@127.0.0.1/postgres]
+        [--db-check-interval 60] [--no-rabbit] [--quick] [--profile DIR]
 """
 
 import argparse
@@ -416,6 +419,41 @@ class _Profiler(object):
         self.procs = []
 
 
+def _process_demo_class():
+    from nova_cells import demo_processes
+
+    class RouteDemo(demo_processes.ProcessDemo):
+        """The demo's daemons, with ``[cells] db_check_interval`` as
+        asked (the demo's 0 re-reads the ``cells`` table and the cell's
+        own capacity on every routing step)."""
+
+        db_check_interval = None
+
+        def _write_confs(self):
+            super(RouteDemo, self)._write_confs()
+            if self.db_check_interval is None:
+                return
+            for daemon in self.daemons.values():
+                with open(daemon.conf_path) as stream:
+                    text = stream.read()
+                text = text.replace(
+                    'db_check_interval = 0\n',
+                    'db_check_interval = %d\n' % self.db_check_interval)
+                with open(daemon.conf_path, 'w') as stream:
+                    stream.write(text)
+
+        def restart(self, name):
+            """Stop and start one daemon (it re-reads its ``cells``
+            table at start); its new pid."""
+            daemon = self.daemons[name]
+            demo_processes.stop_daemons([daemon])
+            with demo_processes.signals_held():
+                daemon.start()
+            self._wait_ready(daemon)
+            return daemon.pid
+    return RouteDemo
+
+
 def bench_rabbit(args, count, window, warmup):
     """The relay, the forward and the builds on the broker; a dict of
     Latencies (and build errors)."""
@@ -425,9 +463,10 @@ def bench_rabbit(args, count, window, warmup):
 
     results = {}
     timeout = args.timeout
-    run = demo_processes.ProcessDemo(
+    run = _process_demo_class()(
         _topology(), args.transport_url,
         database_url=args.database_url or None, say=_say, seed=1)
+    run.db_check_interval = args.db_check_interval
     spawned = _common.Spawned()
     profiler = _Profiler(args.profile)
     clients, servers = [], []
@@ -480,8 +519,8 @@ def bench_rabbit(args, count, window, warmup):
             finally:
                 profiler.stop()
 
-            # The forward: sink is gc's child (db_check_interval = 0: the
-            # daemon sees the row at its next routing step).
+            # The forward: sink becomes gc's child (gc restarted to see
+            # the row at once, whatever db_check_interval is).
             gc_db = db_api.Database(run.databases.url_of('gc'))
             try:
                 db_api.cell_create(gc_db, {
@@ -490,6 +529,7 @@ def bench_rabbit(args, count, window, warmup):
                     'weight_scale': 1.0})
             finally:
                 gc_db.dispose()
+            pids['gc'] = run.restart('gc')
             servers.append(_server(sink_url, INTERCELL_TOPIC,
                                    [_intercell_endpoint(sink)]))
             transport, intercell = _client(run.url_of('api'),
@@ -582,6 +622,9 @@ def main(argv=None):
     parser.add_argument('--database-url', default=DEFAULT_DATABASE,
                         help='PostgreSQL/MySQL server for the daemons\' '
                         'databases ("" for SQLite files)')
+    parser.add_argument('--db-check-interval', type=int, default=60,
+                        help='[cells] db_check_interval of the daemons '
+                        '(default: nova\'s 60; the demo uses 0)')
     parser.add_argument('--timeout', type=float, default=120.0,
                         help='seconds a row may take at least (a busy '
                         'machine needs more)')
@@ -611,8 +654,8 @@ def main(argv=None):
     if not args.no_rabbit:
         results.update(bench_rabbit(args, count, window, warmup))
     report(results, threads)
-    print('%d requests a row, %d in flight; %s' % (
-        count, window, _common.load_note()))
+    print('%d requests a row, %d in flight, db_check_interval %d; %s' % (
+        count, window, args.db_check_interval, _common.load_note()))
     return 0
 
 
