@@ -190,6 +190,9 @@ def _with_daemons(args, topology, show):
                 args, run, topology, show, processes=run.processes(),
                 base_dir=run.base_dir, run_id=run.run_id,
                 timings={'setup_s': setup_s})
+            if not settled:
+                run.report_failure('not every instance settled in %d s'
+                                   % _timeout(args, topology))
             return 0 if settled else 1
         except BaseException as exc:
             return _failure_status(exc, received)
