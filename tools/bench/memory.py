@@ -18,7 +18,9 @@ are always cleaned up.
 """
 
 import argparse
+import collections
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -236,14 +238,19 @@ def measure_daemon(neighbours, settle, timeout=60.0):
                 text = log.read()
             result['log_errors'] = sum(1 for line in text.splitlines()
                                        if ' ERROR ' in line)
-            result['log_warnings'] = sum(1 for line in text.splitlines()
-                                         if ' WARNING ' in line)
+            warnings = [line.split(' WARNING ', 1)[1]
+                        for line in text.splitlines() if ' WARNING ' in line]
+            result['log_warnings'] = len(warnings)
+            shapes = collections.Counter(
+                re.sub(r'\d+', 'N', w)[:150] for w in warnings)
+            result['top_warnings'] = shapes.most_common(2)
         return result
 
 
 def measure_baseline(timeout=60.0):
     proc = subprocess.Popen([sys.executable, '-c', BASELINE_CODE],
                             stdout=subprocess.PIPE, text=True,
+                            stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         proc.stdout.readline()
@@ -289,6 +296,8 @@ def main(argv=None):
         print('%-34s %8.1f %8.1f %8s %8s %7s %7s' % (
             'worker, ' + label, row['worker_rss'], row['worker_pss'],
             row['worker_threads'], '', '', ''))
+        for shape, count in row.get('top_warnings', []):
+            print('    %dx WARNING %s' % (count, shape))
         if not row['alive'] or row['workers'] != 1:
             print('  !! daemon alive=%s, workers=%d' % (row['alive'],
                                                         row['workers']))
