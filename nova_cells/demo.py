@@ -16,10 +16,12 @@ real broker in :mod:`nova_cells.demo_processes`; what both share is the
 import collections
 import json
 import random
+import threading
 import time
 import uuid
 
 from oslo_utils import timeutils
+import sqlalchemy as sa
 
 from nova_cells import context as cells_context
 from nova_cells.db import instances as db_instances
@@ -39,6 +41,10 @@ DEFAULT_LAYOUT = demo_topology.DEFAULT_LAYOUT
 # (name, memory_mb, vcpus, root_gb)
 DEFAULT_FLAVORS = (('m1.small', 2048, 1, 20), ('m1.medium', 4096, 2, 40),
                    ('m1.large', 8192, 4, 80))
+
+# Seconds between the in-process demo's nova-compute heartbeats: well
+# inside nova's service_down_time (60 s).
+HEARTBEAT_INTERVAL = 10
 
 # How many instances the text output lists unless asked for all: enough
 # to see where they go, few enough that a 1000-instance run stays legible.
@@ -74,6 +80,17 @@ def seed_hosts(db, hosts):
                 memory_mb_used=0, local_gb_used=0, free_ram_mb=ram,
                 free_disk_gb=disk, hypervisor_type='QEMU',
                 hypervisor_version=6002000, cpu_info='{}', deleted=0))
+
+
+def report_hosts_up(db):
+    """What every nova-compute does each report_interval: say it is up.
+    Without it the seeded hosts count as down a minute after seeding, and
+    a big run is still building by then."""
+    with db.writer() as session:
+        session.execute(sa.update(models.Service).where(
+            models.Service.binary == 'nova-compute').values(
+                last_seen_up=timeutils.utcnow(),
+                report_count=models.Service.report_count + 1))
 
 
 def build_timeout(count, cells):
@@ -200,6 +217,8 @@ class Demo(Builder):
                        'scheduler_retries': 2,
                        'scheduler_retry_delay': 1})
         self.hosts_per_leaf = topology.hosts_per_leaf
+        self._stopping = threading.Event()
+        self._heartbeat = None
 
     @property
     def top_name(self):
@@ -222,6 +241,10 @@ class Demo(Builder):
             seed_flavors(cell.db)
         for name in self._leaves():
             seed_hosts(self.tree.cells[name].db, self.topology.hosts(name))
+        self._heartbeat = threading.Thread(target=self._report_hosts,
+                                           name='demo-compute-heartbeat',
+                                           daemon=True)
+        self._heartbeat.start()
         self.tree.start()
         self.tree.start_cells_rpc(self.top_name)
         self.cells_api = self.tree.cells_api(self.top_name)
@@ -248,7 +271,16 @@ class Demo(Builder):
         ctxt = cells_context.get_admin_context()
         return self.top.manager.get_cell_status(ctxt)
 
+    def _report_hosts(self):
+        """The leaves' nova-computes, reporting until the demo closes."""
+        while not self._stopping.wait(HEARTBEAT_INTERVAL):
+            for name in self._leaves():
+                report_hosts_up(self.tree.cells[name].db)
+
     def close(self):
+        self._stopping.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
         self.tree.close()
 
 
