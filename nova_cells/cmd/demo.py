@@ -136,7 +136,7 @@ def _build_and_report(args, run, topology, show, **extra):
                        progress=_progress('placed') if show else None)
     extra.setdefault('timings', {})['build_s'] = round(
         time.monotonic() - started, 2)
-    summary, status = run.summary(), run.status()
+    summary, status = run.summary(), run.final_status()
     if args.format == 'json':
         print(demo.render_json(summary, status, **extra))
     else:
