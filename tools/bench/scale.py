@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 
-SIZES = (10, 100, 1000)
+SIZES = (10, 100, 300)
 INSTANCES_PER_CELL = 100
 HOST_RAM_MB = 65536
 # How long idle fake:// listeners and server workers sleep (see
@@ -188,7 +188,18 @@ def _insert_instances(db, paths, count):
         session.execute(sa.insert(models.Instance.__table__), rows)
 
 
-def run_one(cells, per_cell, base_dir, fake='notify'):
+def _yappi_top(stats, top=20):
+    stats.sort('tsub', 'desc')
+    total = sum(s.tsub for s in stats) or 1.0
+    lines = ['  %6s %8s  %s' % ('own %', 'calls', 'function')]
+    for stat in list(stats)[:top]:
+        lines.append('  %5.1f%% %8d  %s %s:%d' % (
+            100.0 * stat.tsub / total, stat.ncall, stat.name,
+            os.path.basename(stat.module), stat.lineno))
+    return '\n'.join(lines)
+
+
+def run_one(cells, per_cell, base_dir, fake='notify', profile=False):
     """Build, start and measure one tree in this process; a dict."""
     import nova_cells  # noqa: F401 - threading backend first
 
@@ -272,6 +283,14 @@ def run_one(cells, per_cell, base_dir, fake='notify'):
                 .values()) for c in answered
             if isinstance(c.get('value'), dict))
         result['rss_end_mb'] = _rss_mb()
+        if profile:
+            import yappi
+
+            yappi.set_clock_type('cpu')
+            yappi.start(builtins=True)
+            top.manager.get_cell_status(ctxt)
+            yappi.stop()
+            result['profile'] = _yappi_top(yappi.get_func_stats())
     finally:
         start = time.perf_counter()
         tree.close()
@@ -279,12 +298,14 @@ def run_one(cells, per_cell, base_dir, fake='notify'):
     return result
 
 
-def _child(cells, per_cell, timeout, fake):
+def _child(cells, per_cell, timeout, fake, profile=False):
     argv = [sys.executable, os.path.abspath(__file__), '--one', str(cells),
-            '--per-cell', str(per_cell), '--fake', fake]
+            '--per-cell', str(per_cell), '--fake', fake] + (
+                ['--profile'] if profile else [])
     try:
         proc = subprocess.run(argv, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout,
+                              env=dict(os.environ, PYTHONWARNINGS='ignore'))
     except subprocess.TimeoutExpired:
         return {'cells': cells, 'error': 'timed out after %ds' % timeout}
     for line in reversed(proc.stdout.splitlines()):
@@ -350,6 +371,9 @@ def main(argv=None):
                         default='notify',
                         help='fake:// listeners: woken on delivery '
                         '(default) or the stock 50 ms polling')
+    parser.add_argument('--profile', action='store_true',
+                        help='profile one more broadcast query at each '
+                        'size (yappi, CPU time of all threads)')
     parser.add_argument('--one', type=int, default=None,
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -358,7 +382,7 @@ def main(argv=None):
     if args.one is not None:
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(run_one(args.one, per_cell, tmp,
-                                     args.fake)))
+                                     args.fake, args.profile)))
         return 0
     sizes = [int(s) for s in args.sizes.split(',')] if args.sizes else (
         [3, 7] if args.quick else list(SIZES))
@@ -367,9 +391,14 @@ def main(argv=None):
     results = []
     for cells in sizes:
         results.append(_child(cells, per_cell, max(120, cells // 2),
-                              args.fake))
+                              args.fake, args.profile))
         print('  %d cells done (load %s)' % (cells, load()), flush=True)
     report(results)
+    for result in results:
+        if result.get('profile'):
+            print('\nWhere the CPU goes in one broadcast query, %d cells '
+                  '(yappi, all threads, own time):\n%s' % (
+                      result['cells'], result['profile']))
     print('load average after: %s' % load())
     return 1 if any('error' in r for r in results) else 0
 
