@@ -48,3 +48,25 @@ def test_console_scripts_answer_help(fresh_venv, script, expected):
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
     assert 'usage' in result.stdout.lower()
+
+
+def _readme_first_command():
+    with open(os.path.join(ROOT, 'README.rst')) as f:
+        for line in f:
+            if 'nova-cells-demo' in line and 'pip install' in line:
+                return line.strip()
+    raise AssertionError('README.rst has no demo command')
+
+
+def test_readme_first_command_runs_the_demo_on_its_default(fresh_venv):
+    """What the README's first command ends with, run from the freshly
+    installed (not editable) package, outside the source tree: the demo on
+    its embedded default places every instance."""
+    command = _readme_first_command()
+    assert command.endswith('&& .venv/bin/nova-cells-demo'), command
+    result = subprocess.run([str(fresh_venv / 'nova-cells-demo')],
+                            capture_output=True, text=True, timeout=300,
+                            cwd='/')
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == '100 instances requested: 100 active', lines[:3]
