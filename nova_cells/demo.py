@@ -117,20 +117,36 @@ class Builder(object):
         self.rng = random.Random(seed)
         self.requested = []
 
+    # Write every row before the first cast (True), or each just before
+    # its cast, as nova-api answering one request after another (False).
+    rows_first = False
+
     def build(self, count, progress=None):
         """Ask for ``count`` instances, one request each, random flavors.
 
-        Every row is written (in one transaction) before the first cast,
-        as nova-api would for one multi-instance request: with daemons on
-        one SQLite file, a write of ours between a daemon's read and write
-        of the same file would make its write fail ("database is locked").
+        One request after another, the top's capacities keep up with the
+        builds (a burst of casts is weighed on capacities of before the
+        burst, and can pile onto one cell).  With daemons on SQLite
+        (``rows_first``) the rows are written together first instead: a
+        write of ours between a daemon's read and write of the same file
+        would make its write fail ("database is locked").
         """
-        ctxt = cells_context.RequestContext(user_id='demo',
-                                            project_id='demo')
         flavors = [_flavor(self.rng.choice(DEFAULT_FLAVORS))
                    for _index in range(count)]
-        instances = _new_instances(self.top_db, len(self.requested),
-                                   flavors)
+        if self.rows_first:
+            self._cast(_new_instances(self.top_db, len(self.requested),
+                                      flavors), flavors, progress)
+            return
+        for index, flavor in enumerate(flavors):
+            self._cast(_new_instances(self.top_db, len(self.requested),
+                                      [flavor]), [flavor],
+                       progress and (lambda done, _total, index=index:
+                                     progress(index + 1, count)))
+
+    def _cast(self, instances, flavors, progress=None):
+        """``build_instances`` per instance, as nova-api casts it."""
+        ctxt = cells_context.RequestContext(user_id='demo',
+                                            project_id='demo')
         self.requested.extend(i.uuid for i in instances)
         for index, (instance, flavor) in enumerate(zip(instances, flavors)):
             self.cells_api.build_instances(
@@ -141,7 +157,7 @@ class Builder(object):
                 requested_networks=None, security_groups=['default'],
                 block_device_mapping=None)
             if progress:
-                progress(index + 1, count)
+                progress(index + 1, len(instances))
 
     def wait(self, timeout=60.0, progress=None):
         """Wait until no requested instance is still building at the top."""

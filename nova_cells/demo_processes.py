@@ -543,6 +543,9 @@ class ProcessDemo(demo.Builder):
     :param keep_dir: leave the run's directory (logs) behind.
     """
 
+    # The API cell's daemon writes the same database (SQLite by default).
+    rows_first = True
+
     def __init__(self, topology, broker_url, database_url=None, run_id=None,
                  seed=None, say=None, progress=None, keep_dir=False):
         super(ProcessDemo, self).__init__(topology, seed)
