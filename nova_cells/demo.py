@@ -31,6 +31,7 @@ from nova_cells import inprocess
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
 from nova_cells import propagation
+from nova_cells import treeview
 
 __all__ = ['DEFAULT_LAYOUT', 'DEFAULT_FLAVORS', 'Builder', 'Demo',
            'seed_flavors', 'seed_hosts', 'render_text', 'render_json',
@@ -350,57 +351,9 @@ def _new_instances(db, first, flavors):
 # -- rendering ----------------------------------------------------------------
 
 
-def _treeview():
-    """The shared tree renderer, once it exists; None before (the demo
-    then draws its own, simpler tree)."""
-    try:
-        from nova_cells import treeview
-    except ImportError:
-        return None
-    return treeview if hasattr(treeview, 'render_text') else None
-
-
-def _placed_below(summary, path):
-    """Instances the top holds in ``path`` or any cell under it."""
-    return sum(c['instances'] for c in summary['cells']
-               if c['cell'] == path or str(c['cell']).startswith(path + '!'))
-
-
-def _mute_flags(status):
-    """``{full path: mute?}`` as each cell's parent sees its child."""
-    flags = {}
-    for cell in status['cells']:
-        for child in cell['value'].get('children', []):
-            flags['%s!%s' % (cell['cell_name'], child['name'])] = \
-                child.get('mute')
-    return flags
-
-
-def _own_tree(summary, status):
-    """The tree as lines: instances under each cell, its aggregated free
-    RAM and disk, and whether its parent hears from it."""
-    mute = _mute_flags(status)
-    lines = []
-    for cell in sorted(status['cells'], key=lambda c: c['cell_name']):
-        value, path = cell['value'], cell['cell_name']
-        caps = value.get('aggregated_capacities', {})
-        ram = caps.get('ram_free', {}).get('total_mb', 0)
-        disk = caps.get('disk_free', {}).get('total_mb', 0) // 1024
-        state = {None: 'top' if '!' not in path else '?', False: 'up',
-                 True: 'MUTE'}[mute.get(path)]
-        lines.append('%-24s %5d instances   free RAM %8s MB  disk %6s GB  %s'
-                     % ('  ' * path.count('!') + value['name'],
-                        _placed_below(summary, path), ram, disk, state))
-    for failure in status['failures']:
-        lines.append('UNREACHABLE %s: %s' % (failure['cell_name'],
-                                             failure['message']))
-    return lines
-
-
 def _tree_lines(summary, status):
-    treeview = _treeview()
-    if treeview is None:
-        return _own_tree(summary, status)
+    """The tree as the top sees it (:mod:`nova_cells.treeview`, the same
+    drawing as ``nova-cells-manage tree``)."""
     return treeview.render_text(status).rstrip('\n').splitlines()
 
 

@@ -17,6 +17,7 @@ import tempfile
 import time
 
 from nova_cells import demo
+from nova_cells import demo_processes
 from nova_cells import demo_topology
 
 # Exit statuses besides 0 (all placed) and 1 (not all placed in time).
@@ -167,8 +168,6 @@ def _in_process(args, topology, show):
 
 def _with_daemons(args, topology, show):
     """One daemon per cell; every exit path goes through ``close()``."""
-    from nova_cells import demo_processes
-
     began = time.monotonic()
     try:
         run = demo_processes.ProcessDemo(
@@ -210,7 +209,6 @@ def _failure_status(exc, received):
             'interrupted (SIGINT)' if signum == signal.SIGINT
             else 'terminated (SIGTERM)'))
         return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
-    from nova_cells import demo_processes
     if isinstance(exc, demo_processes.DemoError):
         _say('error: %s' % exc)
         return 1
@@ -229,6 +227,5 @@ def main(argv=None):
     topology = _topology(args)
     show = args.progress or (args.format == 'text' and sys.stderr.isatty())
     if args.transport_url:
-        from nova_cells import demo_processes
         return demo_processes.leave(_with_daemons(args, topology, show))
     return _in_process(args, topology, show)
