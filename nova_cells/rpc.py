@@ -52,7 +52,10 @@ def get_server(transport, target, endpoints, serializer=None):
         access_policy=rpc_dispatcher.ExplicitRPCAccessPolicy)
 
 
-def get_client(transport, target, version_cap=None, serializer=None):
+def get_client(transport, target, version_cap=None, serializer=None,
+               retry=None):
+    """An RPC client; ``retry`` bounds reconnection attempts of its sends
+    (None: forever, oslo.messaging's default)."""
     return oslo_messaging.get_rpc_client(
         transport, target, version_cap=version_cap,
-        serializer=serializer or RequestContextSerializer())
+        serializer=serializer or RequestContextSerializer(), retry=retry)

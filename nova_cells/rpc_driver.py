@@ -95,6 +95,9 @@ class CellsRPCDriver(BaseCellsDriver):
         self.own_url = conf.transport_url
         cap = conf.upgrade_levels.intercell
         self.version_cap = INTERCELL_VERSION_ALIASES.get(cap, cap)
+        retries = conf.cells.intercell_send_retries
+        # oslo.messaging: None retries forever, N > 0 that many times.
+        self.send_retry = None if retries < 0 else retries
         self._exchange_for_url = exchange_for_url or (lambda url: None)
         self._transports = {}
         self._clients = {}
@@ -160,7 +163,8 @@ class CellsRPCDriver(BaseCellsDriver):
                     version=_INTERCELL_VERSION,
                     exchange=self._exchange_for_url(url))
                 client = rpc.get_client(self._transport(url), target,
-                                        version_cap=self.version_cap)
+                                        version_cap=self.version_cap,
+                                        retry=self.send_retry)
                 self._clients[key] = client
             return client
 

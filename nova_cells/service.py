@@ -138,7 +138,20 @@ class CellsService(oslo_service.Service):
         self.cell.driver.stop_servers()
 
     def _post_start_hook(self):
-        self.cell.manager.post_start_hook(cells_context.get_admin_context())
+        """Announce in the background: a neighbour whose broker is down
+        must not hold the heartbeat, the periodic tasks and systemd's
+        READY=1 (each send retries for a while before it fails)."""
+        thread = threading.Thread(target=self._announce,
+                                  name='start-up announcements', daemon=True)
+        thread.start()
+
+    def _announce(self):
+        try:
+            self.cell.manager.post_start_hook(
+                cells_context.get_admin_context())
+        except Exception:  # noqa - the periodic push will try again
+            LOG.exception('Start-up announcements failed; the periodic '
+                          'push will report this cell later')
 
     def _start_rpc(self):
         self.transport = rpc.get_transport(self.conf)

@@ -307,6 +307,20 @@ Related options:
 
 * ``mute_child_interval``: keep it several times larger.
 """),
+    cfg.IntOpt('intercell_send_retries',
+               default=3,
+               min=-1,
+               help="""
+Intercell send retries (new in nova-cells).
+
+How many times a message to a neighbour cell is retried while that cell's
+broker cannot be reached, before the send fails (oslo.messaging's
+``retry``; the waits follow ``[oslo_messaging_rabbit]
+rabbit_retry_interval`` and ``rabbit_retry_backoff``). A failed build send
+then falls through to the next cell; a failed report is logged and sent
+again by the next periodic push. ``-1`` retries forever, as nova did, which
+let one unreachable child hold a build (or the daemon's start-up) forever.
+"""),
     cfg.StrOpt('cells_config',
                help="""
 Optional cells configuration.
