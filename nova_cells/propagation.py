@@ -18,7 +18,8 @@ from oslo_log import log as logging
 
 __all__ = ['tell_parents_our_capabilities', 'tell_parents_our_capacities',
            'ask_children_for_capabilities', 'ask_children_for_capacities',
-           'update_our_parents', 'CoalescingPusher', 'PUSHES']
+           'update_our_parents', 'refresh_and_tell_parents_our_capacities',
+           'CoalescingPusher', 'PUSHES']
 
 LOG = logging.getLogger(__name__)
 
@@ -86,9 +87,19 @@ def update_our_parents(runner, ctxt):
     tell_parents_our_capacities(runner, ctxt)
 
 
+def refresh_and_tell_parents_our_capacities(runner, ctxt):
+    """After this cell placed instances: recompute its own capacity from
+    the database, then push.  Scheduled through the CoalescingPusher, so
+    that a burst of builds costs one recomputation, not one each (each
+    took the state lock and four queries, and builds queued behind it)."""
+    runner.state_manager.refresh_own_capacity()
+    tell_parents_our_capacities(runner, ctxt)
+
+
 # kind -> the push that sends it (what CoalescingPusher schedules).
 PUSHES = {'capabilities': tell_parents_our_capabilities,
-          'capacities': tell_parents_our_capacities}
+          'capacities': tell_parents_our_capacities,
+          'own_capacities': refresh_and_tell_parents_our_capacities}
 
 
 class CoalescingPusher(object):

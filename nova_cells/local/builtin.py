@@ -133,9 +133,14 @@ class BuiltinHandoff(BaseHandoff):
             topsync.instance_fault_create_at_top(self.runner, ctxt, fault)
 
     def _report_capacity(self, ctxt):
-        """Capacities flow up on change too, not only every minute."""
+        """Capacities flow up on change too, not only every minute: one
+        coalesced refresh and push for a burst of builds."""
+        pusher = self.runner.services.get('pusher')
+        if pusher is not None:
+            pusher.soon('own_capacities', ctxt)
+            return
         try:
-            self.runner.state_manager.refresh_own_capacity()
-            propagation.tell_parents_our_capacities(self.runner, ctxt)
+            propagation.refresh_and_tell_parents_our_capacities(self.runner,
+                                                                ctxt)
         except Exception:  # noqa - the periodic push will catch up
             LOG.exception('Could not report capacity after a build')
