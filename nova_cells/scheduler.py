@@ -271,7 +271,10 @@ class CellsScheduler(object):
         self.handoff.build_instances(ctxt, kwargs)
 
     def _create_instances_here(self, ctxt, build_inst_kwargs):
-        """Create the rows in this cell and tell the top where they are."""
+        """Create the rows in this cell and tell the top where they are
+        (unless the hand-off reports each outcome at once anyway: one
+        update up the tree per instance instead of two)."""
+        tell_top = not self.handoff.reports_every_outcome
         db = self.runner.services['db']
         flavor = (build_inst_kwargs.get('filter_properties') or {}).get(
             'instance_type')
@@ -281,7 +284,8 @@ class CellsScheduler(object):
             row = _create_or_get(db, instance)
             instance.id = row['id']
             instance.obj_reset_changes(['id'])
-            topsync.instance_update_at_top(self.runner, ctxt, instance)
+            if tell_top:
+                topsync.instance_update_at_top(self.runner, ctxt, instance)
             created.append(instance)
         return created
 

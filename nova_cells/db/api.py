@@ -20,7 +20,8 @@ from nova_cells import exception
 __all__ = ['Database', 'cell_create', 'cell_update', 'cell_delete',
            'cell_get', 'cell_get_all', 'service_get_by_host_and_binary',
            'service_create', 'service_report', 'service_get_all_by_binary',
-           'compute_node_get_all', 'flavor_get_all']
+           'compute_node_get_all', 'compute_nodes_with_services',
+           'flavor_get_all']
 
 
 @enginefacade.transaction_context_provider
@@ -235,6 +236,18 @@ def compute_node_get_all(db):
     with db.reader() as session:
         rows = session.execute(_live(models.ComputeNode))
         return [row.as_dict() for row in rows.scalars()]
+
+
+def compute_nodes_with_services(db, binary='nova-compute'):
+    """``(compute node rows, {host: service row})`` read in one
+    transaction: what a host scheduler needs, in one pool checkout."""
+    with db.reader() as session:
+        nodes = [row.as_dict() for row in
+                 session.execute(_live(models.ComputeNode)).scalars()]
+        services = {row.host: row.as_dict() for row in session.execute(
+            _live(models.Service).where(
+                models.Service.binary == binary)).scalars()}
+    return nodes, services
 
 
 def flavor_get_all(db):

@@ -18,7 +18,7 @@ __all__ = ['INSTANCE_COLUMNS', 'instance_create', 'instance_get',
            'instance_get_all', 'instance_count_by_vm_state',
            'instance_update', 'instance_destroy',
            'instance_fault_create', 'instance_fault_get_by_instance',
-           'compute_node_claim']
+           'compute_node_claim', 'claim_and_place']
 
 INSTANCE_COLUMNS = frozenset(c.name for c in models.Instance.__table__.columns)
 
@@ -165,19 +165,42 @@ def compute_node_claim(db, node_id, memory_mb, disk_gb, vcpus):
     free RAM and disk, so two concurrent builds can never over-commit it.
     Returns True when claimed.
     """
-    node = models.ComputeNode
-    statement = (sa.update(node)
-                 .where(node.id == node_id, node.deleted == 0,
-                        node.free_ram_mb >= memory_mb,
-                        node.free_disk_gb >= disk_gb,
-                        node.vcpus - node.vcpus_used >= vcpus)
-                 .values(free_ram_mb=node.free_ram_mb - memory_mb,
-                         free_disk_gb=node.free_disk_gb - disk_gb,
-                         memory_mb_used=node.memory_mb_used + memory_mb,
-                         local_gb_used=node.local_gb_used + disk_gb,
-                         vcpus_used=node.vcpus_used + vcpus,
-                         running_vms=sa.func.coalesce(node.running_vms, 0)
-                         + 1,
-                         updated_at=timeutils.utcnow()))
+    statement = _claim_statement(node_id, memory_mb, disk_gb, vcpus)
     with db.writer() as session:
         return session.execute(statement).rowcount == 1
+
+
+def _claim_statement(node_id, memory_mb, disk_gb, vcpus):
+    node = models.ComputeNode
+    return (sa.update(node)
+            .where(node.id == node_id, node.deleted == 0,
+                   node.free_ram_mb >= memory_mb,
+                   node.free_disk_gb >= disk_gb,
+                   node.vcpus - node.vcpus_used >= vcpus)
+            .values(free_ram_mb=node.free_ram_mb - memory_mb,
+                    free_disk_gb=node.free_disk_gb - disk_gb,
+                    memory_mb_used=node.memory_mb_used + memory_mb,
+                    local_gb_used=node.local_gb_used + disk_gb,
+                    vcpus_used=node.vcpus_used + vcpus,
+                    running_vms=sa.func.coalesce(node.running_vms, 0) + 1,
+                    updated_at=timeutils.utcnow()))
+
+
+def claim_and_place(db, node_id, memory_mb, disk_gb, vcpus, uuid, values):
+    """Claim a node's resources and write the instance's placement in one
+    transaction: both happen or neither (no node charged for an instance
+    that was never placed), in one round trip of the pool.
+
+    :returns: the updated instance row, or None when the node no longer
+        has room (nothing written then).
+    """
+    with db.writer() as session:
+        if session.execute(_claim_statement(
+                node_id, memory_mb, disk_gb, vcpus)).rowcount != 1:
+            return None
+        row = _get_row(session, uuid)
+        for key, value in _only_columns(values).items():
+            setattr(row, key, value)
+        row.updated_at = timeutils.utcnow()
+        session.flush()
+        return row.as_dict()

@@ -20,6 +20,11 @@ __all__ = ['BaseHandoff']
 
 class BaseHandoff(abc.ABC):
 
+    #: True when the driver itself tells the top the outcome of every
+    #: instance (placed or failed) right away: the scheduler then skips
+    #: nova's "created in cell X" update, which the outcome repeats.
+    reports_every_outcome = False
+
     @abc.abstractmethod
     def build_instances(self, ctxt, build_inst_kwargs):
         """Take over the build of ``build_inst_kwargs['instances']``.

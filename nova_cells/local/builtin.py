@@ -41,6 +41,8 @@ def _needs(flavor):
 class BuiltinHandoff(BaseHandoff):
     """The in-process host scheduler and compute stand-in."""
 
+    reports_every_outcome = True
+
     def __init__(self, runner, db, service_down_time=60, rng=None):
         self.runner = runner
         self.db = db
@@ -65,10 +67,9 @@ class BuiltinHandoff(BaseHandoff):
     def _usable_nodes(self, ram, disk, vcpus):
         """(nodes that fit, best first; a count of why others did not)."""
         now = timeutils.utcnow()
-        services = {s['host']: s for s in
-                    db_api.service_get_all_by_binary(self.db, 'nova-compute')}
+        nodes, services = db_api.compute_nodes_with_services(self.db)
         fits, why = [], {}
-        for node in db_api.compute_node_get_all(self.db):
+        for node in nodes:
             reason = self._unfit(node, services.get(node['host']), now, ram,
                                  disk, vcpus)
             if reason:
@@ -95,21 +96,25 @@ class BuiltinHandoff(BaseHandoff):
         ram, disk, vcpus = _needs(flavor)
         nodes, why = self._usable_nodes(ram, disk, vcpus)
         for node in nodes:
-            if db_instances.compute_node_claim(self.db, node['id'], ram,
-                                               disk, vcpus):
-                return self._spawned(ctxt, instance, node)
+            values = self._placement(node)
+            if db_instances.claim_and_place(self.db, node['id'], ram, disk,
+                                            vcpus, instance.uuid, values):
+                return self._spawned(ctxt, instance, node, values)
         total = len(nodes) + sum(why.values())
         reasons = ', '.join('%d %s' % (n, r) for r, n in sorted(why.items()))
         raise exception.NoValidHost(reason='0/%d hosts are available%s' % (
             total, ': ' + reasons if reasons else ''))
 
-    def _spawned(self, ctxt, instance, node):
-        now = timeutils.utcnow()
-        values = {'host': node['host'], 'node': node['hypervisor_hostname'],
-                  'vm_state': 'active', 'task_state': None,
-                  'power_state': POWER_STATE_RUNNING, 'launched_at': now,
-                  'launched_on': node['host']}
-        db_instances.instance_update(self.db, instance.uuid, values)
+    @staticmethod
+    def _placement(node):
+        return {'host': node['host'], 'node': node['hypervisor_hostname'],
+                'vm_state': 'active', 'task_state': None,
+                'power_state': POWER_STATE_RUNNING,
+                'launched_at': timeutils.utcnow(),
+                'launched_on': node['host']}
+
+    def _spawned(self, ctxt, instance, node, values):
+        """Claimed and written (one transaction); now tell the top."""
         for key, value in values.items():
             setattr(instance, key, value)
         LOG.info('Instance %s is active on %s', instance.uuid, node['host'])
