@@ -19,6 +19,7 @@ from nova_cells import rpc
 from nova_cells import rpc_driver
 from nova_cells import scheduler as cells_scheduler
 from nova_cells import state
+from nova_cells import topwriter
 
 __all__ = ['CellParts', 'build_cell', 'object_serializer']
 
@@ -112,6 +113,7 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
         messaging.RunnerSettings.from_conf(conf))
     runner.services['db'] = db
     runner.services['pusher'] = propagation.CoalescingPusher(runner)
+    runner.services['top_writer'] = topwriter.TopWriter(db)
     scheduler = _build_scheduler(conf, runner, exchange_for_url)
     runner.services['scheduler'] = scheduler
     manager = cells_manager.CellsManager(

@@ -19,8 +19,8 @@ from nova_cells import exception
 from nova_cells.objects import instance as instance_obj
 
 __all__ = ['to_db_values', 'from_db_row', 'expected_states',
-           'update_at_top', 'destroy_at_top', 'fault_create_at_top',
-           'EXPECTED_TASK_STATES']
+           'top_update', 'update_at_top', 'destroy_at_top',
+           'fault_create_at_top', 'EXPECTED_TASK_STATES']
 
 LOG = logging.getLogger(__name__)
 
@@ -92,6 +92,20 @@ def _fields_to_apply(instance):
     if not changed:
         changed = {f for f in instance.fields if instance.obj_attr_is_set(f)}
     return [f for f in changed if f not in _NEVER_SYNCED]
+
+
+def top_update(instance, cell_name):
+    """The :class:`~nova_cells.db.instances.TopUpdate` that applies an
+    update from cell ``cell_name`` (the rules of :func:`update_at_top`)."""
+    values = to_db_values(instance, _fields_to_apply(instance))
+    values['cell_name'] = cell_name
+    values.pop('deleted', None)
+    create = to_db_values(instance)
+    create.update(cell_name=cell_name, uuid=instance.uuid)
+    create.pop('id', None)
+    create.pop('deleted', None)
+    return db_instances.TopUpdate(instance.uuid, values, create,
+                                  expected_states(instance))
 
 
 def update_at_top(db, instance, cell_name):

@@ -18,7 +18,8 @@ __all__ = ['INSTANCE_COLUMNS', 'instance_create', 'instance_get',
            'instance_get_all', 'instance_count_by_vm_state',
            'instance_update', 'instance_destroy',
            'instance_fault_create', 'instance_fault_get_by_instance',
-           'compute_node_claim', 'claim_and_place']
+           'compute_node_claim', 'claim_and_place', 'TopUpdate',
+           'apply_top_updates']
 
 INSTANCE_COLUMNS = frozenset(c.name for c in models.Instance.__table__.columns)
 
@@ -121,6 +122,65 @@ def instance_update(db, uuid, values, expected_vm_state=None,
         row.updated_at = timeutils.utcnow()
         session.flush()
         return old, row.as_dict()
+
+
+class TopUpdate(object):
+    """One update to apply at the top (see :func:`apply_top_updates`).
+
+    :param values: columns to set on an existing row.
+    :param create_values: the whole row, when it does not exist yet.
+    :param expected: ``{'expected_vm_state': ..., 'expected_task_state':
+        ...}`` guards; a mismatch drops the update.
+    """
+
+    __slots__ = ('uuid', 'values', 'create_values', 'expected')
+
+    def __init__(self, uuid, values, create_values, expected=None):
+        self.uuid = uuid
+        self.values = values
+        self.create_values = create_values
+        self.expected = expected or {}
+
+
+def apply_top_updates(db, updates):
+    """Apply ``updates`` (:class:`TopUpdate`, in order) in ONE transaction:
+    one SELECT for all their rows, the changes, one commit.
+
+    Returns, per update, the new row dict, or the guard error (an
+    ``UnexpectedVMStateError``/``UnexpectedTaskStateError`` instance) when
+    it was dropped as out of order.  Any other failure (a duplicate row
+    created meanwhile by someone else) raises and writes nothing: the
+    caller then applies the updates one by one.
+    """
+    uuids = sorted({u.uuid for u in updates})
+    results = []
+    with db.writer() as session:
+        rows = {row.uuid: row for row in session.execute(
+            _instance_query('yes').where(
+                models.Instance.uuid.in_(uuids))).scalars()}
+        for update in updates:
+            row = rows.get(update.uuid)
+            if row is None:
+                row = models.Instance(**_only_columns(update.create_values))
+                row.deleted = 0
+                session.add(row)
+                rows[update.uuid] = row
+                session.flush()
+                results.append(row.as_dict())
+                continue
+            try:
+                _check_expected(row, update.expected.get('expected_vm_state'),
+                                update.expected.get('expected_task_state'))
+            except (exception.UnexpectedVMStateError,
+                    exception.UnexpectedTaskStateError) as exc:
+                results.append(exc)
+                continue
+            for key, value in _only_columns(update.values).items():
+                setattr(row, key, value)
+            row.updated_at = timeutils.utcnow()
+            results.append(row.as_dict())
+        session.flush()
+    return results
 
 
 def instance_destroy(db, uuid):

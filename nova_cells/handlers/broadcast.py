@@ -67,7 +67,11 @@ def instance_update_at_top(runner, message, instance):
     if not _at_top(runner):
         return None
     cell_name = str(message.routing_path.reversed())
-    instances.update_at_top(runner.services['db'], instance, cell_name)
+    writer = runner.services.get('top_writer')
+    if writer is not None:
+        writer.update_at_top(instance, cell_name)
+    else:
+        instances.update_at_top(runner.services['db'], instance, cell_name)
 
 
 @TABLE.method
