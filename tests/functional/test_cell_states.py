@@ -57,21 +57,9 @@ def tree(tmp_path_factory):
     with contextlib.ExitStack() as stack:
         tree = ProcessTree(LAYOUT, tmp_path_factory.mktemp('states'), stack,
                            extra=EXTRA)
-        tree.provision()
-        tree.sync_schemas(cli=False)
-        tree.wire(cli=False)
-        for cell in tree.cells.values():
-            tree_support.seed_flavors(cell.db_url, FLAVORS)
-        hosts = []
-        for name, leaf_hosts in LEAF_HOSTS.items():
-            tree_support.seed_compute_hosts(tree[name].db_url, leaf_hosts)
-            hosts += leaf_hosts
+        expected = tree.prepare(FLAVORS, LEAF_HOSTS)
         tree.start()
-        expected = tree_support.expected_capacities(hosts, FLAVORS)
-        with tree_support.cells_api(tree['api'].url) as (api, ctxt):
-            caps = fixtures.poll_until(lambda: api.get_capacities(ctxt),
-                                       lambda c: c == expected,
-                                       timeout=30, interval=0.2)
+        caps = tree.wait_for_top_capacities(expected)
         assert caps == expected, tree.logs()[-20000:]
         yield tree
 

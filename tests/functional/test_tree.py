@@ -56,20 +56,9 @@ def tree(tmp_path_factory):
     with contextlib.ExitStack() as stack:
         tree = ProcessTree(LAYOUT, tmp_path_factory.mktemp('tree'), stack,
                            extra=EXTRA)
-        tree.provision()
-        tree.sync_schemas(cli=False)
-        tree.wire(cli=False)
-        for cell in tree.cells.values():
-            tree_support.seed_flavors(cell.db_url, FLAVORS)
-        for name, hosts in HOSTS.items():
-            tree_support.seed_compute_hosts(tree[name].db_url, hosts)
+        tree.expected = tree.prepare(FLAVORS, HOSTS)
         tree.start()
-        all_hosts = [h for hosts in HOSTS.values() for h in hosts]
-        tree.expected = tree_support.expected_capacities(all_hosts, FLAVORS)
-        with tree_support.cells_api(tree['api'].url) as (api, ctxt):
-            caps = fixtures.poll_until(lambda: api.get_capacities(ctxt),
-                                       lambda c: c == tree.expected,
-                                       timeout=30, interval=0.2)
+        caps = tree.wait_for_top_capacities(tree.expected)
         assert caps == tree.expected, tree.logs()[-20000:]
         yield tree
 

@@ -42,16 +42,10 @@ def tree(tmp_path_factory):
     with contextlib.ExitStack() as stack:
         tree = ProcessTree(LAYOUT, tmp_path_factory.mktemp('dead'), stack,
                            extra=EXTRA)
-        tree.provision()
-        tree.sync_schemas(cli=False)
-        tree.wire(cli=False)
+        tree.prepare([SMALL], {'live': [('live-cmp1', 65536, 32, 800)]})
         fixtures.run_manage(tree['api'].conf, 'cell', 'create', '--name',
                             'dead', '--cell_type', 'child',
                             '--transport-url', DEAD_URL, check=True)
-        for cell in tree.cells.values():
-            tree_support.seed_flavors(cell.db_url, [SMALL])
-        tree_support.seed_compute_hosts(tree['live'].db_url,
-                                        [('live-cmp1', 65536, 32, 800)])
         started = time.monotonic()
         tree.start()
         tree.ready_after = time.monotonic() - started

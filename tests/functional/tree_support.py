@@ -224,6 +224,29 @@ class ProcessTree(object):
                          '--transport-url', url])
             _check_all(fixtures.run_many_confs(commands), 'cell create')
 
+    def prepare(self, flavors, hosts):
+        """Provision, sync, wire (plain SQL), seed ``flavors`` in every cell
+        and ``hosts`` (``{leaf: [(host, ram, vcpus, disk)]}``) in the
+        leaves: everything but starting.  Returns the capacities the top
+        must end up with."""
+        self.provision()
+        self.sync_schemas(cli=False)
+        self.wire(cli=False)
+        for cell in self.cells.values():
+            seed_flavors(cell.db_url, flavors)
+        for name, leaf_hosts in hosts.items():
+            seed_compute_hosts(self.cells[name].db_url, leaf_hosts)
+        return expected_capacities(
+            [h for leaf_hosts in hosts.values() for h in leaf_hosts], flavors)
+
+    def wait_for_top_capacities(self, expected, timeout=30):
+        """Poll the top's ``get_capacities`` until it is ``expected``; the
+        caller asserts on the returned value."""
+        with cells_api(self.cells[self.top].url) as (api, ctxt):
+            return fixtures.poll_until(lambda: api.get_capacities(ctxt),
+                                       lambda c: c == expected,
+                                       timeout=timeout, interval=0.2)
+
     # -- processes ------------------------------------------------------------
 
     def start_cell(self, name, wait=True):
