@@ -159,8 +159,11 @@ def test_heartbeat_increases_report_count(
     """With report_interval = 1, report_count grows by 2+ within ~3 s."""
     conf = write_cells_conf(tmp_path, rabbit_url, synced_database_url)
     daemon = daemon_factory(conf)
-    first = poll_until(lambda: _services(conf), bool, timeout=10)
-    assert len(first) == 1, first
+    # The row exists a moment before its first report sets last_seen_up.
+    first = poll_until(lambda: _services(conf),
+                       lambda rows: rows and rows[0]['last_seen_up'],
+                       timeout=10)
+    assert len(first) == 1 and first[0]['last_seen_up'], first
 
     start = time.monotonic()
     second = poll_until(
