@@ -1,8 +1,8 @@
 """The nova-cells service: a declared start order, and its reverse on stop.
 
 Start: database -> cell state -> intercell servers -> ``cells`` RPC server
--> start-up announcements -> heartbeat -> periodic tasks -> systemd
-readiness.  Stop runs the started steps backwards,
+-> start-up announcements (sent in the background) -> heartbeat -> periodic
+tasks -> systemd readiness.  Stop runs the started steps backwards,
 logging each, and logs (never raises) a step that fails to stop, so that
 SIGTERM always ends the process promptly.
 
