@@ -8,8 +8,8 @@ the target cell is in :mod:`nova_cells.handlers.lifecycle`.
 """
 
 from oslo_log import log as logging
-import oslo_messaging
 
+from nova_cells.endpoints import _base
 from nova_cells import manager as cells_manager
 
 __all__ = ['LifecycleEndpoint']
@@ -19,19 +19,8 @@ LOG = logging.getLogger(__name__)
 expose = cells_manager.expose
 
 
-class LifecycleEndpoint(object):
+class LifecycleEndpoint(_base.BaseEndpoint):
     """Part of the cells RPC API (server side)."""
-
-    target = oslo_messaging.Target(version=cells_manager.RPC_API_VERSION)
-
-    def __init__(self, parts):
-        self.parts = parts
-        self.runner = parts.runner
-        self.state_manager = parts.state_manager
-
-    @classmethod
-    def from_parts(cls, parts):
-        return cls(parts)
 
     def _instance_action(self, ctxt, instance, method, extra_kwargs=None,
                          need_response=False):

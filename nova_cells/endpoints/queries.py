@@ -36,6 +36,7 @@ import oslo_messaging
 
 from nova_cells import exception
 from nova_cells.db import instances as db_instances
+from nova_cells.endpoints import _base
 from nova_cells import manager as cells_manager
 from nova_cells.objects import base as objects_base
 from nova_cells.objects import migration as migration_obj
@@ -77,19 +78,8 @@ def _split(cell_and_item):
     return cell_name, item
 
 
-class QueryEndpoint(object):
+class QueryEndpoint(_base.BaseEndpoint):
     """Part of the cells RPC API (server side)."""
-
-    target = oslo_messaging.Target(version=cells_manager.RPC_API_VERSION)
-
-    def __init__(self, parts):
-        self.parts = parts
-        self.runner = parts.runner
-        self.state_manager = parts.state_manager
-
-    @classmethod
-    def from_parts(cls, parts):
-        return cls(parts)
 
     def _broadcast(self, ctxt, method, kwargs):
         responses = self.runner.broadcast(ctxt, method, kwargs,

@@ -11,10 +11,9 @@ not run locally; what each cell does with them is in
 :mod:`nova_cells.handlers.sync`.
 """
 
-import oslo_messaging
 from oslo_messaging.rpc import server as rpc_server
 
-from nova_cells import manager as cells_manager
+from nova_cells.endpoints import _base
 from nova_cells.objects import instance as instance_obj
 from nova_cells import topsync
 
@@ -43,19 +42,8 @@ def instance_from_primitive(value):
     return instance
 
 
-class SyncEndpoint(object):
+class SyncEndpoint(_base.BaseEndpoint):
     """Part of the cells RPC API (server side)."""
-
-    target = oslo_messaging.Target(version=cells_manager.RPC_API_VERSION)
-
-    def __init__(self, parts):
-        self.parts = parts
-        self.runner = parts.runner
-        self.state_manager = parts.state_manager
-
-    @classmethod
-    def from_parts(cls, parts):
-        return cls(parts)
 
     # -- up to the top (1.0, 1.35) -------------------------------------------
 
