@@ -97,15 +97,25 @@ def _fields_to_apply(instance):
 def top_update(instance, cell_name):
     """The :class:`~nova_cells.db.instances.TopUpdate` that applies an
     update from cell ``cell_name`` (the rules of :func:`update_at_top`)."""
+    return db_instances.TopUpdate(
+        instance.uuid, _update_values(instance, cell_name),
+        lambda: _create_values(instance, cell_name),
+        expected_states(instance))
+
+
+def _update_values(instance, cell_name):
     values = to_db_values(instance, _fields_to_apply(instance))
     values['cell_name'] = cell_name
     values.pop('deleted', None)
-    create = to_db_values(instance)
-    create.update(cell_name=cell_name, uuid=instance.uuid)
-    create.pop('id', None)
-    create.pop('deleted', None)
-    return db_instances.TopUpdate(instance.uuid, values, create,
-                                  expected_states(instance))
+    return values
+
+
+def _create_values(instance, cell_name):
+    values = to_db_values(instance)
+    values.update(cell_name=cell_name, uuid=instance.uuid)
+    values.pop('id', None)
+    values.pop('deleted', None)
+    return values
 
 
 def update_at_top(db, instance, cell_name):
@@ -115,21 +125,15 @@ def update_at_top(db, instance, cell_name):
     out of order (guard mismatch) is dropped with a log line.
     :returns: the row dict, or None when dropped.
     """
-    values = to_db_values(instance, _fields_to_apply(instance))
-    values['cell_name'] = cell_name
-    values.pop('deleted', None)
     try:
         _old, new = db_instances.instance_update(
-            db, instance.uuid, values, read_deleted='yes',
-            **expected_states(instance))
+            db, instance.uuid, _update_values(instance, cell_name),
+            read_deleted='yes', **expected_states(instance))
         return new
     except exception.InstanceNotFound:
-        values = to_db_values(instance)
-        values.update(cell_name=cell_name, uuid=instance.uuid)
-        values.pop('id', None)
-        values.pop('deleted', None)
         try:
-            return db_instances.instance_create(db, values)
+            return db_instances.instance_create(
+                db, _create_values(instance, cell_name))
         except exception.InstanceExists:
             return update_at_top(db, instance, cell_name)
     except (exception.UnexpectedVMStateError,

@@ -51,6 +51,13 @@ def instance_create(db, values):
         raise exception.InstanceExists(name=values.get('uuid'))
 
 
+def _set_columns(row, values):
+    """Write ``values`` (instance columns only) and stamp ``updated_at``."""
+    for key, value in _only_columns(values).items():
+        setattr(row, key, value)
+    row.updated_at = timeutils.utcnow()
+
+
 def _get_row(session, uuid, read_deleted='no'):
     row = session.execute(_instance_query(read_deleted).where(
         models.Instance.uuid == uuid)).scalars().first()
@@ -117,9 +124,7 @@ def instance_update(db, uuid, values, expected_vm_state=None,
         row = _get_row(session, uuid, read_deleted)
         _check_expected(row, expected_vm_state, expected_task_state)
         old = row.as_dict()
-        for key, value in _only_columns(values).items():
-            setattr(row, key, value)
-        row.updated_at = timeutils.utcnow()
+        _set_columns(row, values)
         session.flush()
         return old, row.as_dict()
 
@@ -128,7 +133,9 @@ class TopUpdate(object):
     """One update to apply at the top (see :func:`apply_top_updates`).
 
     :param values: columns to set on an existing row.
-    :param create_values: the whole row, when it does not exist yet.
+    :param create_values: ``callable() -> dict``, the whole row, called
+        only when the row does not exist yet (rare: building it for every
+        update would be work thrown away on the hot path).
     :param expected: ``{'expected_vm_state': ..., 'expected_task_state':
         ...}`` guards; a mismatch drops the update.
     """
@@ -161,7 +168,8 @@ def apply_top_updates(db, updates):
         for update in updates:
             row = rows.get(update.uuid)
             if row is None:
-                row = models.Instance(**_only_columns(update.create_values))
+                row = models.Instance(
+                    **_only_columns(update.create_values()))
                 row.deleted = 0
                 session.add(row)
                 rows[update.uuid] = row
@@ -175,9 +183,7 @@ def apply_top_updates(db, updates):
                     exception.UnexpectedTaskStateError) as exc:
                 results.append(exc)
                 continue
-            for key, value in _only_columns(update.values).items():
-                setattr(row, key, value)
-            row.updated_at = timeutils.utcnow()
+            _set_columns(row, update.values)
             results.append(row.as_dict())
         session.flush()
     return results
@@ -259,8 +265,6 @@ def claim_and_place(db, node_id, memory_mb, disk_gb, vcpus, uuid, values):
                 node_id, memory_mb, disk_gb, vcpus)).rowcount != 1:
             return None
         row = _get_row(session, uuid)
-        for key, value in _only_columns(values).items():
-            setattr(row, key, value)
-        row.updated_at = timeutils.utcnow()
+        _set_columns(row, values)
         session.flush()
         return row.as_dict()
