@@ -20,7 +20,6 @@ import datetime
 import threading
 import uuid
 
-from oslo_utils import timeutils
 
 from nova_cells import conf as nc_conf
 from nova_cells import context
@@ -123,21 +122,10 @@ def seed_flavors(db):
 
 def seed_hosts(db, cell_name, sizes):
     """One up, enabled nova-compute per ``(memory_mb, vcpus, local_gb)``,
-    named ``<cell>-host<n>`` (as the demo names them)."""
-    now = timeutils.utcnow()
-    with db.writer() as session:
-        for index, (ram, vcpus, disk) in enumerate(sizes):
-            host = '%s-host%d' % (cell_name, index + 1)
-            session.add(models.Service(host=host, binary='nova-compute',
-                                       topic='compute', report_count=1,
-                                       disabled=False, last_seen_up=now,
-                                       deleted=0))
-            session.add(models.ComputeNode(
-                host=host, hypervisor_hostname=host, vcpus=vcpus,
-                memory_mb=ram, local_gb=disk, vcpus_used=0,
-                memory_mb_used=0, local_gb_used=0, free_ram_mb=ram,
-                free_disk_gb=disk, hypervisor_type='QEMU',
-                hypervisor_version=6002000, cpu_info='{}', deleted=0))
+    named ``<cell>-host<n>`` (as the demo names them; the demo's seeding)."""
+    demo.seed_hosts(db, [('%s-host%d' % (cell_name, index + 1), ram, vcpus,
+                          disk)
+                         for index, (ram, vcpus, disk) in enumerate(sizes)])
 
 
 def flavor(name='m1.small', memory_mb=2048, vcpus=1, root_gb=20,
