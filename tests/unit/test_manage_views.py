@@ -221,3 +221,26 @@ def test_parsers_accept_the_documented_options():
     assert parser.parse_args(['tree']).format == 'text'
     args = parser.parse_args(['capacities', '--cell_name', 'child1'])
     assert (args.cell_name, args.format) == ('child1', 'table')
+
+
+@pytest.mark.parametrize('argv', [
+    ['instances', 'list', '--limit', '-1'],
+    ['instances', 'list', '--limit', 'many'],
+    ['tree', '--timeout', '0'],
+    ['capacities', '--timeout', '-5'],
+])
+def test_bad_numbers_are_refused_by_the_parser(argv, capsys):
+    parser = argparse.ArgumentParser(prog='nova-cells-manage')
+    manage_views.add_view_parsers(parser.add_subparsers(dest='category'))
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert 'argument --' in capsys.readouterr().err
+
+
+def test_good_numbers_parse():
+    parser = argparse.ArgumentParser(prog='nova-cells-manage')
+    manage_views.add_view_parsers(parser.add_subparsers(dest='category'))
+    args = parser.parse_args(['instances', 'list', '--limit', '0'])
+    assert args.limit == 0
+    assert parser.parse_args(['tree', '--timeout', '7']).timeout == 7
