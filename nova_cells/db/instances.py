@@ -18,7 +18,7 @@ __all__ = ['INSTANCE_COLUMNS', 'instance_create', 'instance_get',
            'instance_get_all', 'instance_count_by_vm_state',
            'instance_update', 'instance_destroy',
            'instance_fault_create', 'instance_fault_get_by_instance',
-           'compute_node_claim', 'claim_and_place', 'TopUpdate',
+           'claim_and_place', 'TopUpdate',
            'apply_top_updates']
 
 INSTANCE_COLUMNS = frozenset(c.name for c in models.Instance.__table__.columns)
@@ -224,19 +224,9 @@ def instance_fault_get_by_instance(db, uuid):
         return [row.as_dict() for row in rows.scalars()]
 
 
-def compute_node_claim(db, node_id, memory_mb, disk_gb, vcpus):
-    """Atomically take resources from a compute node.
-
-    One conditional UPDATE: it succeeds only while the node still has the
-    free RAM and disk, so two concurrent builds can never over-commit it.
-    Returns True when claimed.
-    """
-    statement = _claim_statement(node_id, memory_mb, disk_gb, vcpus)
-    with db.writer() as session:
-        return session.execute(statement).rowcount == 1
-
-
 def _claim_statement(node_id, memory_mb, disk_gb, vcpus):
+    """One conditional UPDATE: it takes the resources only while the node
+    still has them, so two concurrent builds can never over-commit it."""
     node = models.ComputeNode
     return (sa.update(node)
             .where(node.id == node_id, node.deleted == 0,
