@@ -321,6 +321,54 @@ then falls through to the next cell; a failed report is logged and sent
 again by the next periodic push. ``-1`` retries forever, as nova did, which
 let one unreachable child hold a build (or the daemon's start-up) forever.
 """),
+    cfg.IntOpt('max_message_size',
+               default=8 * 1024 * 1024,
+               min=1024,
+               help="""
+Largest intercell message accepted, in bytes (new in nova-cells).
+
+A received message larger than this is rejected with a log line before it
+is decoded, so that a hostile or broken neighbour cannot make the daemon
+parse (and hold) an arbitrarily large document. nova had no limit.
+"""),
+    cfg.StrOpt('signing',
+               default='off',
+               choices=[('off', 'messages are neither signed nor checked'),
+                        ('sign', 'sign messages to neighbours that have '
+                                 'keys; check signed messages, accept '
+                                 'unsigned ones (for a rolling change)'),
+                        ('require', 'sign as above; reject unsigned or '
+                                    'badly signed messages from neighbours '
+                                    'that have keys')],
+               help="""
+HMAC signing of intercell messages (new in nova-cells).
+
+Each neighbour's entry (the ``cells`` row or the cells JSON file) may hold
+signing keys; the first signs what is sent to that neighbour, any of them
+verifies what comes from it, so a key can be rotated by adding the new one
+on both sides, then removing the old.
+"""),
+    cfg.BoolOpt('durable_forwarding',
+                default=True,
+                help="""
+Record builds and updates sent to neighbours until they are taken (new in
+nova-cells).
+
+When true, a build forwarded to a child and an instance update sent to a
+parent are written to this cell's database (``cell_outbox``) before they
+are sent, and removed once the neighbour confirms it has recorded them;
+what is not confirmed is sent again (after a restart too). Receivers drop
+a message uuid they have already applied. nova cast and forgot: a daemon
+restarted at the wrong moment lost the build.
+"""),
+    cfg.IntOpt('outbox_resend_interval',
+               default=10,
+               min=1,
+               help="""
+Seconds before an unconfirmed message in ``cell_outbox`` is sent again (new
+in nova-cells). Also the time a send waits for the neighbour's
+confirmation.
+"""),
     cfg.StrOpt('cells_config',
                help="""
 Optional cells configuration.

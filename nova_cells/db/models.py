@@ -13,6 +13,7 @@ from oslo_utils import timeutils
 from sqlalchemy import orm
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Enum, Float,
                         Index, Integer, String, Text, UniqueConstraint)
+from sqlalchemy.dialects import mysql
 
 __all__ = ['BASE', 'Cell', 'Service', 'ComputeNode', 'InstanceTypes',
            'Instance', 'InstanceFault', 'InstanceAction',
@@ -60,6 +61,40 @@ class Cell(_Base, _NovaBase):
     # 'draining'; see nova_cells.cellstate.
     state = Column(String(16), nullable=True, server_default='enabled')
     state_reason = Column(String(255), nullable=True)
+    # Beyond nova (revision 0004): a JSON list of HMAC keys for this link.
+    signing_keys = Column(Text, nullable=True)
+
+
+class CellOutbox(_Base):
+    """A message sent to a neighbour and not yet confirmed (0004)."""
+
+    __tablename__ = 'cell_outbox'
+    __table_args__ = (
+        UniqueConstraint('message_uuid', name='uniq_cell_outbox0uuid'),
+        Index('cell_outbox_next_attempt_idx', 'next_attempt_at'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    message_uuid = Column(String(36), nullable=False)
+    neighbour = Column(String(255), nullable=False)
+    direction = Column(String(4), nullable=False)
+    message = Column(Text().with_variant(mysql.MEDIUMTEXT(), 'mysql'),
+                     nullable=False)
+    attempts = Column(Integer, nullable=False, server_default='0')
+    created_at = Column(DateTime, nullable=False)
+    next_attempt_at = Column(DateTime, nullable=False)
+
+
+class CellInbox(_Base):
+    """The uuid of a message this cell has applied (0004)."""
+
+    __tablename__ = 'cell_inbox'
+    __table_args__ = (
+        Index('cell_inbox_created_at_idx', 'created_at'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    message_uuid = Column(String(36), primary_key=True)
+    created_at = Column(DateTime, nullable=False)
 
 
 class Service(_Base, _NovaBase):

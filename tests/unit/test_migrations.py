@@ -17,7 +17,7 @@ NOVA_CELLS_COLUMNS = {
     'api_url', 'transport_url', 'weight_offset', 'weight_scale', 'is_parent'}
 # Revision 0003 adds the cell state beyond nova (issue 6), nullable so that
 # an original nova-cells writing into the table is unaffected.
-ADDED_CELLS_COLUMNS = {'state', 'state_reason'}
+ADDED_CELLS_COLUMNS = {'state', 'state_reason', 'signing_keys'}
 
 
 def test_models_match_migrated_schema(db):
@@ -28,7 +28,7 @@ def test_models_match_migrated_schema(db):
 
 
 def test_db_version_is_head_after_sync(db):
-    assert migration.head_version() == '0003'
+    assert migration.head_version() == '0004'
     assert migration.db_version(db) == migration.head_version()
 
 
@@ -66,7 +66,7 @@ def test_migrated_tables(db):
                       'instance_faults', 'instance_actions',
                       'instance_actions_events', 'migrations', 'task_log',
                       'key_pairs', 'block_device_mapping',
-                      'bw_usage_cache'}
+                      'bw_usage_cache', 'cell_outbox', 'cell_inbox'}
 
 
 def test_cells_table_has_novas_columns_plus_the_state(db):
