@@ -51,14 +51,49 @@ LOG = logging.getLogger(__name__)
 class RunnerSettings(object):
     """The options the runner obeys; rebuilt on SIGHUP."""
 
-    def __init__(self, max_hop_count=10, call_timeout=60):
+    def __init__(self, max_hop_count=10, call_timeout=60,
+                 max_message_size=8 * 1024 * 1024):
         self.max_hop_count = max_hop_count
         self.call_timeout = call_timeout
+        self.max_message_size = max_message_size
 
     @classmethod
     def from_conf(cls, conf):
         return cls(max_hop_count=conf.cells.max_hop_count,
-                   call_timeout=conf.cells.call_timeout)
+                   call_timeout=conf.cells.call_timeout,
+                   max_message_size=conf.cells.max_message_size)
+
+
+def _wire_size(json_message, limit):
+    """Size in bytes of a received message (UTF-8 for text), or None when
+    it is neither text nor bytes.  Text longer than ``limit`` characters is
+    not encoded to be measured: its length is already over the limit."""
+    if isinstance(json_message, (bytes, bytearray)):
+        return len(json_message)
+    if not isinstance(json_message, str):
+        return None
+    if len(json_message) > limit or json_message.isascii():
+        return len(json_message)
+    return len(json_message.encode('utf-8', 'surrogatepass'))
+
+
+# Deepest nesting of lists and objects accepted in a received message; nova's
+# messages (object primitives included) stay far below it.
+MAX_NESTING = 100
+
+
+def _nesting_exceeds(value, limit):
+    """True if lists/objects in ``value`` nest deeper than ``limit``
+    (iterative: a deep document must not exhaust the stack here either)."""
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, (dict, list)))
+    return False
 
 
 class MessageRunner(object):
@@ -102,8 +137,13 @@ class MessageRunner(object):
         """Seconds a hop waits: a little less at each hop below the
         originator, so that failures flow up before the originator quits."""
         timeout = self.settings.call_timeout
-        depth = message.hop_count - 1
-        return timeout * (1.0 - depth / (message.max_hop_count + 1.0))
+        depth = max(message.hop_count - 1, 0)
+        # Integer division: a received max_hop_count may be any JSON integer
+        # (10**400 overflows a float); past the limit, do not wait at all.
+        hops = message.max_hop_count + 1
+        if depth >= hops:
+            return 0.0
+        return timeout * (1.0 - depth / hops)
 
     # -- responses -----------------------------------------------------------
 
@@ -165,14 +205,33 @@ class MessageRunner(object):
 
     # -- receiving ------------------------------------------------------------
 
+    def check_size(self, json_message):
+        """Raise MalformedMessage if the message is over
+        ``max_message_size`` (before anything parses it)."""
+        limit = self.settings.max_message_size
+        size = _wire_size(json_message, limit)
+        if size is not None and size > limit:
+            raise MalformedMessage(uuid='?', reason='message of %d bytes '
+                                   'exceeds max_message_size %d'
+                                   % (size, limit))
+
     def message_from_json(self, json_message):
         """Rebuild a received message; raises MalformedMessage."""
+        self.check_size(json_message)
         try:
             data = jsonutils.loads(json_message)
         except (TypeError, ValueError) as exc:
             raise MalformedMessage(uuid='?', reason='not JSON: %s' % exc)
+        except RecursionError:
+            raise MalformedMessage(uuid='?', reason='not JSON: nested too '
+                                   'deeply')
         if not isinstance(data, dict):
             raise MalformedMessage(uuid='?', reason='not a JSON object')
+        if _nesting_exceeds(data, MAX_NESTING):
+            # What parsed may still be too deep to serialize (the answer
+            # carries the message back) or deserialize: recursion errors.
+            raise MalformedMessage(uuid='?', reason='nested deeper than %d '
+                                   'levels' % MAX_NESTING)
         message_type = messages.check_wire(data)
         path = routing.RoutingPath.parse(data['routing_path'])
         if path.contains(self.our_name):
@@ -192,6 +251,12 @@ class MessageRunner(object):
 
     def process_json(self, json_message):
         """Entry point of the intercell servers: never raises."""
+        try:
+            self.check_size(json_message)
+        except MalformedMessage as exc:
+            # Not parsed, not even to answer: that is the point of the limit.
+            LOG.error('Rejected intercell message: %s', exc)
+            return None
         try:
             message = self.message_from_json(json_message)
         except Exception as exc:
