@@ -15,6 +15,7 @@ import uuid as uuidlib
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 
+from nova_cells import delivery
 from nova_cells import exception
 from nova_cells import responses as cells_responses
 from nova_cells import routing
@@ -156,6 +157,7 @@ class _BaseMessage(object):
                                             value, False)
         except Exception:
             exc = sys.exc_info()[1]
+            delivery.note_failure(exc)
             if not isinstance(exc, exception.NovaCellsException) or \
                     not getattr(exc, 'expected', False):
                 LOG.exception('Error processing %s', self.describe())

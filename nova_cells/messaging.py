@@ -30,6 +30,7 @@ from oslo_log import log as logging
 from oslo_serialization import jsonutils
 
 from nova_cells import context as cells_context
+from nova_cells import delivery
 from nova_cells import exception
 from nova_cells import messages
 from nova_cells import responses as cells_responses
@@ -117,6 +118,9 @@ class MessageRunner(object):
         self.settings = settings or RunnerSettings()
         self.slots = cells_responses.ResponseSlots()
         self.services = {}
+        # Set by the assembly when [cells] durable_forwarding is on.
+        self.outbox = None
+        self.inbox = None
 
     # -- neighbours --------------------------------------------------------
 
@@ -131,7 +135,12 @@ class MessageRunner(object):
         return self.state_manager.get_child_cell(name)
 
     def send(self, cell_state, message):
-        self.driver.send_message_to_cell(cell_state, message)
+        """Cast to a neighbour; a durable message goes through the outbox
+        (recorded, then sent until confirmed, :mod:`nova_cells.delivery`)."""
+        if self.outbox is not None and delivery.is_durable(message):
+            self.outbox.post(cell_state, message)
+        else:
+            self.driver.send_message_to_cell(cell_state, message)
 
     def wait_timeout(self, message):
         """Seconds a hop waits: a little less at each hop below the
@@ -264,7 +273,13 @@ class MessageRunner(object):
             self._answer_rejected(json_message, exc)
             return None
         try:
+            if self.inbox is not None and delivery.is_durable(message):
+                return self.inbox.receive(message)
             return message.process()
+        except delivery.MessageNotTaken as exc:
+            # The sender keeps it and sends it again (an RPC error).
+            LOG.warning('%s', exc)
+            raise
         except Exception:
             LOG.exception('Unexpected error processing %s',
                           message.describe())

@@ -257,6 +257,11 @@ class CellsScheduler(object):
                 c.path for c, _w in selection.ordered))
 
     def _send_to_child(self, message, candidate, build_inst_kwargs):
+        outbox = self.runner.outbox
+        if outbox is not None and outbox.link_failing('down', candidate.name):
+            # Its earlier builds wait in the outbox until it confirms them;
+            # new ones go to the next cell instead of joining the queue.
+            raise exception.CellTimeout(cell_name=candidate.path)
         LOG.debug('Sending build %s to %s', _uuids(build_inst_kwargs),
                   candidate.path)
         response = self.runner.continue_targeted(

@@ -1,0 +1,101 @@
+"""``cell_outbox`` and ``cell_inbox``: what a cell has sent and not yet seen
+confirmed, and what it has already applied (revision 0004).
+
+Rows leave as plain tuples/dicts; nothing here reads configuration.
+"""
+
+import datetime
+
+from oslo_db import exception as db_exc
+from oslo_utils import timeutils
+import sqlalchemy as sa
+
+from nova_cells.db import models
+
+__all__ = ['outbox_add', 'outbox_delete', 'outbox_postpone', 'outbox_all',
+           'inbox_contains', 'inbox_add', 'inbox_purge', 'Duplicate']
+
+_OUTBOX = models.CellOutbox.__table__
+_INBOX = models.CellInbox.__table__
+
+
+class Duplicate(Exception):
+    """The received message uuid is already in the inbox: it was applied
+    (or is being applied) by another delivery."""
+
+
+def _insert_inbox(session, message_uuid, now):
+    try:
+        with session.begin_nested():
+            session.execute(_INBOX.insert().values(
+                message_uuid=message_uuid, created_at=now))
+    except db_exc.DBDuplicateEntry:
+        raise Duplicate(message_uuid)
+
+
+def outbox_add(db, message_uuid, neighbour, direction, message, retry_in,
+               received_uuid=None):
+    """Record a message to send; returns its row id.
+
+    With ``received_uuid``, that received message is marked applied in the
+    same transaction: forwarding it and remembering it happen together, so
+    a resent copy can neither be forwarded twice nor lost.  A message uuid
+    already in the outbox is not added again (its id is returned).
+
+    :raises Duplicate: ``received_uuid`` was already applied.
+    """
+    now = timeutils.utcnow()
+    with db.writer() as session:
+        if received_uuid is not None:
+            _insert_inbox(session, received_uuid, now)
+        existing = session.execute(sa.select(_OUTBOX.c.id).where(
+            _OUTBOX.c.message_uuid == message_uuid)).scalar()
+        if existing is not None:
+            return existing
+        result = session.execute(_OUTBOX.insert().values(
+            message_uuid=message_uuid, neighbour=neighbour,
+            direction=direction, message=message, attempts=0,
+            created_at=now,
+            next_attempt_at=now + datetime.timedelta(seconds=retry_in)))
+        return result.inserted_primary_key[0]
+
+
+def outbox_delete(db, row_id):
+    with db.writer() as session:
+        session.execute(_OUTBOX.delete().where(_OUTBOX.c.id == row_id))
+
+
+def outbox_postpone(db, row_id, retry_in):
+    """Count a failed attempt and push the next one ``retry_in`` s away."""
+    with db.writer() as session:
+        session.execute(_OUTBOX.update().where(_OUTBOX.c.id == row_id).values(
+            attempts=_OUTBOX.c.attempts + 1,
+            next_attempt_at=timeutils.utcnow() + datetime.timedelta(
+                seconds=retry_in)))
+
+
+def outbox_all(db):
+    """Every unconfirmed message, oldest first, as dicts."""
+    with db.reader() as session:
+        rows = session.execute(sa.select(_OUTBOX).order_by(_OUTBOX.c.id))
+        return [dict(row._mapping) for row in rows]
+
+
+def inbox_contains(db, message_uuid):
+    with db.reader() as session:
+        return session.execute(sa.select(_INBOX.c.message_uuid).where(
+            _INBOX.c.message_uuid == message_uuid)).first() is not None
+
+
+def inbox_add(db, message_uuid):
+    """Mark a received message applied. :raises Duplicate: already was."""
+    with db.writer() as session:
+        _insert_inbox(session, message_uuid, timeutils.utcnow())
+
+
+def inbox_purge(db, older_than_seconds):
+    """Forget applied uuids older than the given age; returns how many."""
+    limit = timeutils.utcnow() - datetime.timedelta(seconds=older_than_seconds)
+    with db.writer() as session:
+        return session.execute(_INBOX.delete().where(
+            _INBOX.c.created_at < limit)).rowcount

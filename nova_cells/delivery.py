@@ -1,0 +1,359 @@
+"""At-least-once forwarding with an exactly-once effect (beyond nova).
+
+nova cast a build or an instance update to the next cell and forgot it:
+a daemon killed at the wrong moment, or a broker restart, lost it and the
+instance stayed in "scheduling" forever.  Here, for the methods in
+:data:`DURABLE_METHODS`:
+
+* the sender writes the message to its ``cell_outbox`` before sending it
+  (:meth:`Outbox.post`), and a worker per neighbour link sends it as an
+  RPC *call* of the same ``process_message`` (the wire body is the
+  original's; an original nova-cells answers a call too).  The row is
+  deleted when the neighbour answers; otherwise it is sent again every
+  ``outbox_resend_interval`` seconds, after a restart too.  One worker per
+  link sends in order, one message at a time, so a link never reorders.
+* the receiver (:meth:`Inbox.receive`) applies a message uuid once: it
+  remembers it in ``cell_inbox``, in the same transaction as the onward
+  ``cell_outbox`` row when it forwards, and answers a copy it has already
+  applied without applying it again.  When applying fails because its own
+  database is unusable, it answers with an error, so the sender keeps the
+  message and sends it again later.
+"""
+
+import collections
+import threading
+import time
+
+from oslo_db import exception as db_exc
+from oslo_log import log as logging
+from oslo_serialization import jsonutils
+import sqlalchemy.exc as sa_exc
+
+from nova_cells import context as cells_context
+from nova_cells.db import outbox as db_outbox
+from nova_cells import exception
+
+__all__ = ['DURABLE_METHODS', 'is_durable', 'Outbox', 'Inbox',
+           'note_failure', 'MessageNotTaken']
+
+LOG = logging.getLogger(__name__)
+
+# The methods whose loss leaves an instance wrong for good: builds going
+# down, and instance state going up.
+DURABLE_METHODS = frozenset([
+    'build_instances',
+    'instance_update_at_top',
+    'instance_destroy_at_top',
+    'instance_fault_create_at_top',
+    'bdm_update_or_create_at_top',
+    'bdm_destroy_at_top',
+    'instance_update_from_api',
+    'instance_delete_everywhere',
+    'terminate_instance',
+    'soft_delete_instance',
+])
+
+# Errors that mean "this cell cannot apply anything right now" (its own
+# database is down), as opposed to "this message is wrong".
+_RETRIABLE = (db_exc.DBConnectionError, db_exc.DBDeadlock,
+              sa_exc.OperationalError, sa_exc.InterfaceError)
+
+# How long an unusable database may hold a post before it gives up.
+_DB_WAIT_SECONDS = 60.0
+# Applied uuids are remembered this long (a resend comes within minutes).
+INBOX_KEEP_SECONDS = 24 * 3600
+
+_current = threading.local()
+
+
+class MessageNotTaken(exception.NovaCellsException):
+    msg_fmt = ('Message %(uuid)s was not applied here (%(reason)s); '
+               'send it again later.')
+
+
+def is_durable(message):
+    """True for a cast whose loss would leave an instance wrong."""
+    return (message.method_name in DURABLE_METHODS
+            and not message.need_response and not message.fanout
+            and message.message_type in ('targeted', 'broadcast'))
+
+
+def is_retriable(exc):
+    return isinstance(exc, _RETRIABLE + (MessageNotTaken,))
+
+
+class _Receipt(object):
+    """The message being applied by this thread."""
+
+    __slots__ = ('uuid', 'recorded', 'error')
+
+    def __init__(self, uuid):
+        self.uuid = uuid
+        self.recorded = False
+        self.error = None
+
+
+def note_failure(exc):
+    """Called where a handler's error is caught: if it means the message
+    could not be applied for now, the receipt will ask for a resend."""
+    receipt = getattr(_current, 'receipt', None)
+    if receipt is not None and receipt.error is None and is_retriable(exc):
+        receipt.error = exc
+
+
+def _pending_receipt():
+    receipt = getattr(_current, 'receipt', None)
+    if receipt is None or receipt.recorded:
+        return None
+    return receipt
+
+
+def _retry_db(action, what, wait=_DB_WAIT_SECONDS, sleep=time.sleep):
+    """Run ``action`` until the database answers, for up to ``wait`` s."""
+    deadline = time.monotonic() + wait
+    delay = 0.25
+    while True:
+        try:
+            return action()
+        except _RETRIABLE as exc:
+            if time.monotonic() >= deadline:
+                raise MessageNotTaken(uuid=what, reason='database: %s'
+                                      % exc.__class__.__name__)
+            LOG.warning('Database unusable while recording %s (%s); '
+                        'retrying', what, exc.__class__.__name__)
+            sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class Inbox(object):
+    """Applies each received durable message once."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def receive(self, message):
+        """Process ``message`` unless already applied.
+
+        :raises MessageNotTaken: it could not be applied now (the sender
+            keeps it and sends it again).
+        """
+        try:
+            seen = db_outbox.inbox_contains(self.db, message.uuid)
+        except _RETRIABLE as exc:
+            raise MessageNotTaken(uuid=message.uuid, reason='database: %s'
+                                  % exc.__class__.__name__)
+        if seen:
+            LOG.info('%s was already applied here; confirming it again',
+                     message.describe())
+            return None
+        receipt = _Receipt(message.uuid)
+        _current.receipt = receipt
+        try:
+            result = message.process()
+        finally:
+            _current.receipt = None
+        if receipt.error is not None:
+            raise MessageNotTaken(uuid=message.uuid,
+                                  reason=receipt.error.__class__.__name__)
+        if not receipt.recorded:
+            self._remember(message.uuid)
+        return result
+
+    def _remember(self, message_uuid):
+        try:
+            _retry_db(lambda: db_outbox.inbox_add(self.db, message_uuid),
+                      message_uuid)
+        except db_outbox.Duplicate:
+            pass
+
+    def purge(self, keep_seconds=INBOX_KEEP_SECONDS):
+        return db_outbox.inbox_purge(self.db, keep_seconds)
+
+
+class _Item(object):
+    __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt')
+
+    def __init__(self, row_id, uuid, message_type, json_message, ctxt):
+        self.row_id = row_id
+        self.uuid = uuid
+        self.message_type = message_type
+        self.json = json_message
+        self.ctxt = ctxt
+
+    @classmethod
+    def from_row(cls, row):
+        data = jsonutils.loads(row['message'])
+        ctxt = cells_context.RequestContext.from_dict(data.get('ctxt') or {})
+        return cls(row['id'], row['message_uuid'], data['message_type'],
+                   row['message'], ctxt)
+
+
+class _Link(object):
+    """The ordered queue and sender thread of one neighbour link."""
+
+    def __init__(self, outbox, direction, name):
+        self.outbox = outbox
+        self.direction = direction
+        self.name = name
+        self.queue = collections.deque()
+        self.cond = threading.Condition()
+        self.failures = 0
+        self.thread = threading.Thread(
+            target=self._run, name='outbox-%s-%s' % (direction, name),
+            daemon=True)
+        self.thread.start()
+
+    def push(self, item):
+        with self.cond:
+            self.queue.append(item)
+            self.cond.notify()
+
+    def _next(self):
+        with self.cond:
+            while not self.queue and not self.outbox.stopping:
+                self.cond.wait()
+            return None if self.outbox.stopping else self.queue[0]
+
+    def _pause(self, seconds):
+        with self.cond:
+            self.cond.wait_for(lambda: self.outbox.stopping, seconds)
+
+    def _run(self):
+        while True:
+            item = self._next()
+            if item is None:
+                return
+            if self.outbox.deliver(self, item):
+                self.failures = 0
+                with self.cond:
+                    self.queue.popleft()
+            else:
+                self.failures += 1
+                self._pause(self.outbox.resend_interval)
+
+
+class Outbox(object):
+    """Records durable messages before sending them and sends them until a
+    neighbour confirms.
+
+    :param db: this cell's :class:`~nova_cells.db.api.Database`.
+    :param driver: the intercell driver (``deliver_message_to_cell``).
+    :param find_neighbour: ``(direction, name) -> CellState or None``.
+    :param resend_interval: seconds to wait for a confirmation, and
+        between two attempts.
+    """
+
+    def __init__(self, db, driver, find_neighbour, resend_interval=10):
+        self.db = db
+        self.driver = driver
+        self.find_neighbour = find_neighbour
+        self.resend_interval = resend_interval
+        self.stopping = False
+        self._links = {}
+        self._lock = threading.Lock()
+
+    def _link(self, direction, name):
+        key = (direction, name)
+        with self._lock:
+            link = self._links.get(key)
+            if link is None:
+                link = self._links[key] = _Link(self, direction, name)
+            return link
+
+    def start(self):
+        """Queue what an earlier run left unconfirmed, oldest first."""
+        rows = _retry_db(lambda: db_outbox.outbox_all(self.db), 'outbox')
+        for row in rows:
+            try:
+                item = _Item.from_row(row)
+            except Exception as exc:  # noqa - one bad row must not block
+                LOG.error('Dropping unreadable outbox row %s: %s',
+                          row['id'], exc)
+                db_outbox.outbox_delete(self.db, row['id'])
+                continue
+            self._link(row['direction'], row['neighbour']).push(item)
+        if rows:
+            LOG.info('Resending %d unconfirmed message(s) from the outbox',
+                     len(rows))
+
+    def stop(self):
+        self.stopping = True
+        with self._lock:
+            links = list(self._links.values())
+        for link in links:
+            with link.cond:
+                link.cond.notify_all()
+
+    def post(self, cell_state, message):
+        """Record ``message`` for ``cell_state``, then queue it to send.
+
+        The message received by this thread (if any, and not yet marked)
+        is marked applied in the same transaction.
+        """
+        json_message = message.to_json()
+        receipt = _pending_receipt()
+        received = receipt.uuid if receipt is not None else None
+
+        def record():
+            return db_outbox.outbox_add(
+                self.db, message.uuid, cell_state.name, message.direction,
+                json_message, self.resend_interval, received_uuid=received)
+
+        try:
+            row_id = _retry_db(record, message.uuid)
+        except db_outbox.Duplicate:
+            # Another delivery of the received message got here first.
+            LOG.info('%s already applied by another delivery of %s',
+                     message.describe(), received)
+            if receipt is not None:
+                receipt.recorded = True
+            return
+        if receipt is not None:
+            receipt.recorded = True
+        self._link(message.direction, cell_state.name).push(_Item(
+            row_id, message.uuid, message.message_type, json_message,
+            message.ctxt))
+
+    def deliver(self, link, item):
+        """One attempt; True when the neighbour confirmed."""
+        cell = self.find_neighbour(link.direction, link.name)
+        try:
+            if cell is None:
+                raise exception.CellNotFound(cell_name=link.name)
+            self.driver.deliver_message_to_cell(
+                cell, item.message_type, item.json, item.ctxt,
+                self.resend_interval)
+        except Exception as exc:  # noqa - kept and sent again
+            self._not_confirmed(link, item, exc)
+            return False
+        try:
+            _retry_db(lambda: db_outbox.outbox_delete(self.db, item.row_id),
+                      item.uuid)
+        except MessageNotTaken:
+            LOG.warning('Confirmed %s but could not clear it; it will be '
+                        'sent again (the neighbour drops the copy)', item.uuid)
+        return True
+
+    def _not_confirmed(self, link, item, exc):
+        log = LOG.warning if link.failures % 30 == 0 else LOG.debug
+        log('Message %s to %s not confirmed (%s: %s); sending it again in '
+            '%d s', item.uuid, link.name, exc.__class__.__name__,
+            str(exc).splitlines()[0] if str(exc) else '',
+            self.resend_interval)
+        try:
+            db_outbox.outbox_postpone(self.db, item.row_id,
+                                      self.resend_interval)
+        except _RETRIABLE:
+            pass
+
+    def link_failing(self, direction, name):
+        """True while messages to that neighbour go unconfirmed: the
+        scheduler sends new builds elsewhere meanwhile."""
+        link = self._links.get((direction, name))
+        return link is not None and link.failures > 0 and bool(link.queue)
+
+    def pending(self):
+        """How many messages wait for a confirmation, per link name."""
+        with self._lock:
+            return {name: len(link.queue)
+                    for (_d, name), link in self._links.items()}
