@@ -18,6 +18,7 @@ from nova_cells import propagation
 from nova_cells import rpc
 from nova_cells import rpc_driver
 from nova_cells import scheduler as cells_scheduler
+from nova_cells import signing
 from nova_cells import state
 from nova_cells import topwriter
 
@@ -104,7 +105,9 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
     :param serializer: object serializer (default: nova's primitives).
     """
     state_manager = state.make_state_manager(conf, db)
-    driver = rpc_driver.CellsRPCDriver(conf, exchange_for_url)
+    driver = rpc_driver.CellsRPCDriver(
+        conf, exchange_for_url,
+        signing=signing.LinkSigning(conf.cells.signing))
     state_manager.add_listener(driver.prune)
     runner = messaging.MessageRunner(
         conf.cells.name, state_manager, driver,

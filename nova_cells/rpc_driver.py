@@ -20,6 +20,7 @@ import oslo_messaging
 from oslo_messaging.rpc import server as rpc_server
 
 from nova_cells import rpc
+from nova_cells import signing as link_signing
 from nova_cells import transport_url
 
 __all__ = ['BaseCellsDriver', 'CellsRPCDriver', 'InterCellRPCDispatcher',
@@ -69,13 +70,43 @@ class InterCellRPCDispatcher(object):
 
     target = oslo_messaging.Target(version=_INTERCELL_VERSION)
 
-    def __init__(self, runner):
+    def __init__(self, runner, signing=None):
         self.runner = runner
+        self.signing = signing or link_signing.LinkSigning()
 
     @rpc_server.expose
-    def process_message(self, _ctxt, message):
-        """Decode and process one message; errors are logged, not raised."""
+    @oslo_messaging.expected_exceptions(link_signing.MessageRefused)
+    def process_message(self, _ctxt, message, signature=None):
+        """Decode and process one message; errors are logged, not raised.
+
+        ``signature`` is only sent on signed links (nova-cells beyond nova;
+        see :mod:`nova_cells.signing`).  A message refused by the link's
+        signing rules is logged and not processed; it raises
+        ``MessageRefused`` (an expected exception: no traceback), so that a
+        call gets an error rather than a confirmation.
+        """
+        self._check_signature(message, signature)
         self.runner.process_json(message)
+
+    def _neighbour(self, name):
+        state_manager = self.runner.state_manager
+        return (state_manager.get_parent_cell(name) or
+                state_manager.get_child_cell(name))
+
+    def _check_signature(self, message, signature):
+        """Check ``message`` against the link's keys; a log line (naming
+        the uuid, the claimed sender and why; never a key) and
+        ``MessageRefused`` when it must not be processed."""
+        verdict = self.signing.check(message, signature, self._neighbour)
+        if verdict:
+            return
+        uuid = link_signing.uuid_of(message)
+        LOG.error('Rejected intercell message %s claiming to come from %s '
+                  '([cells] signing = %s): %s', uuid, verdict.sender or '?',
+                  self.signing.mode, verdict.reason)
+        raise link_signing.MessageRefused(uuid=uuid,
+                                          sender=verdict.sender or '?',
+                                          reason=verdict.reason)
 
 
 class CellsRPCDriver(BaseCellsDriver):
@@ -86,10 +117,13 @@ class CellsRPCDriver(BaseCellsDriver):
         in-process tree harness uses it to keep cells apart on ``fake://``,
         whose exchanges are global to the process.  None in production
         (the control exchange, ``nova``).
+    :param signing: a :class:`nova_cells.signing.LinkSigning` (default:
+        nothing signed or checked, nova's wire).
     """
 
-    def __init__(self, conf, exchange_for_url=None):
+    def __init__(self, conf, exchange_for_url=None, signing=None):
         self.conf = conf
+        self.signing = signing or link_signing.LinkSigning()
         self.topic_base = conf.cells.rpc_driver_queue_base
         self.host = conf.host
         self.own_url = conf.transport_url
@@ -118,7 +152,7 @@ class CellsRPCDriver(BaseCellsDriver):
     def start_servers(self, runner):
         self._server_transport = rpc.get_transport(self.conf)
         exchange = self._exchange_for_url(self.own_url)
-        endpoint = InterCellRPCDispatcher(runner)
+        endpoint = InterCellRPCDispatcher(runner, self.signing)
         for message_type in MESSAGE_TYPES:
             target = oslo_messaging.Target(topic=self._topic(message_type),
                                            server=self.host,
@@ -177,7 +211,17 @@ class CellsRPCDriver(BaseCellsDriver):
         if message.fanout:
             client = client.prepare(fanout=True)
         client.cast(message.ctxt.for_other_cell(), 'process_message',
-                    message=message.to_json())
+                    **self._process_message_args(cell_state, message))
+
+    def _process_message_args(self, cell_state, message):
+        """The cast's arguments: the message JSON and, on a signed link
+        only, its ``signature`` (so that unsigned links keep nova's wire)."""
+        text = message.to_json()
+        args = {'message': text}
+        signature = self.signing.signature_for(cell_state, text)
+        if signature is not None:
+            args['signature'] = signature
+        return args
 
     def prune(self, active_urls):
         active = set(active_urls)

@@ -16,6 +16,11 @@ Differences from nova, on purpose:
   seconds (§10.13);
 * JSON entries without ``weight_offset``/``weight_scale`` get nova's column
   defaults instead of a KeyError (§10.19).
+
+Beyond nova: a neighbour's ``signing_keys`` (JSON text in the row, a list
+in the file) is parsed once when the entry is read: ``db_info`` holds a
+list (empty: the link is not signed), see :mod:`nova_cells.signing`.  The
+keys never leave the daemon: :meth:`CellStateManager.cell_get` drops them.
 """
 
 import copy
@@ -31,6 +36,7 @@ from nova_cells import capacity
 from nova_cells.db import api as db_api
 from nova_cells import exception
 from nova_cells import servicegroup
+from nova_cells import signing
 from nova_cells import transport_url
 
 __all__ = ['CellState', 'CellStateManager', 'StateSettings',
@@ -99,6 +105,7 @@ class CellState(object):
         info = dict(_ROW_DEFAULTS)
         info.update(row)
         info.pop('name', None)
+        _parse_signing_keys(self.name, info)
         self.db_info = info
         self.accepts_builds = (info.get('state') or ENABLED) == ENABLED
 
@@ -158,6 +165,23 @@ class CellState(object):
 
     def __repr__(self):
         return "Cell '%s' (%s)" % (self.name, 'me' if self.is_me else 'not_me')
+
+
+def _parse_signing_keys(name, info):
+    """Replace ``info['signing_keys']`` by its list of keys.
+
+    A row whose keys cannot be read (hand-edited) gets no keys and a
+    ``signing_keys_error``: nothing is signed to that neighbour and, with
+    signing on, nothing from it is accepted; an operator who put keys there
+    meant to protect the link, so erring that way is the safe reading.
+    """
+    info.pop('signing_keys_error', None)
+    try:
+        info['signing_keys'] = signing.parse_keys(info.get('signing_keys'))
+    except ValueError as exc:
+        LOG.error('Cell %s: unusable signing_keys: %s', name, exc)
+        info['signing_keys'] = []
+        info['signing_keys_error'] = str(exc)
 
 
 class StateSettings(object):
@@ -236,6 +260,10 @@ class FileCellSource(object):
                     for name, entry in data.items()
                     if isinstance(entry, dict) and
                     check_admin_state(entry.get('state'))]
+        problems += ['%s: %s' % (name, _file_keys_problem(entry))
+                     for name, entry in data.items()
+                     if isinstance(entry, dict) and
+                     _file_keys_problem(entry)]
         if problems:
             return self._invalid(stamp, ValueError('; '.join(problems)))
         self._stamp = stamp
@@ -258,6 +286,14 @@ class FileCellSource(object):
         raise exception.CellsUpdateUnsupported()
 
     create = update = delete = _refuse
+
+
+def _file_keys_problem(entry):
+    """Why a JSON file entry's ``signing_keys`` is invalid, or None: the
+    file must hold a list of 1 to 2 non-empty strings (or no such key)."""
+    if 'signing_keys' not in entry:
+        return None
+    return signing.check_keys(entry['signing_keys'])
 
 
 class CellStateManager(object):
@@ -472,7 +508,11 @@ class CellStateManager(object):
         cell = self._neighbour(cell_name)
         if cell is None:
             raise exception.CellNotFound(cell_name=cell_name)
-        return dict(cell.db_info, name=cell.name)
+        row = dict(cell.db_info, name=cell.name)
+        # The signing keys are secrets: they never leave the daemon.
+        row.pop('signing_keys', None)
+        row.pop('signing_keys_error', None)
+        return row
 
 
 def _add_capacities(total, other):

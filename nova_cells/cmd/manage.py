@@ -37,6 +37,7 @@ from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
 from nova_cells import rpc
 from nova_cells import rpcapi
+from nova_cells import signing
 from nova_cells import state as cell_state
 from nova_cells import transport_url
 
@@ -70,6 +71,12 @@ def _add_url_args(parser):
     parser.add_argument('--woffset', type=float, help='weight offset')
     parser.add_argument('--wscale', type=float, help='weight scale')
     parser.add_argument('--api_url', help='stored and shown only')
+    parser.add_argument('--signing_key', '--signing-key', action='append',
+                        dest='signing_keys', metavar='KEY',
+                        help='HMAC key for this link (see [cells] signing); '
+                             'repeat for a rotation: the first signs, any '
+                             'verifies. On update, the given keys replace '
+                             'the old ones')
 
 
 def _add_cell_parsers(subparsers):
@@ -86,6 +93,9 @@ def _add_cell_parsers(subparsers):
     update.add_argument('--name', dest='new_name', help='new name')
     update.add_argument('--cell_type', choices=_PARENT_TYPES + _CHILD_TYPES)
     _add_url_args(update)
+    update.add_argument('--clear_signing_keys', '--clear-signing-keys',
+                        action='store_true',
+                        help='remove the keys: this link is not signed')
     for name, helptext in (('delete', 'remove a neighbour cell'),
                            ('show', 'show a neighbour cell')):
         sub = actions.add_parser(name, help=helptext)
@@ -210,10 +220,31 @@ def _public_row(row):
     info = dict(row)
     info['transport_url'] = transport_url.mask(row['transport_url'])
     info['type'] = 'parent' if row['is_parent'] else 'child'
+    info['signing_keys'] = _masked_keys(row.get('signing_keys'))
     for key in ('created_at', 'updated_at', 'deleted_at'):
         if info.get(key) is not None:
             info[key] = info[key].isoformat()
     return info
+
+
+def _masked_keys(value):
+    """How many signing keys a row holds; never the keys themselves."""
+    if not value:
+        return None
+    try:
+        keys = signing.parse_keys(value)
+    except ValueError:
+        return '(invalid)'
+    return '%d key%s (hidden)' % (len(keys), '' if len(keys) == 1 else 's')
+
+
+def _keys_value(keys):
+    """The ``signing_keys`` column for the keys given on the command
+    line: JSON text; a usage error (never echoing a key) when invalid."""
+    reason = signing.check_keys(keys)
+    if reason:
+        raise exception.NovaCellsException(reason)
+    return json.dumps(keys)
 
 
 def _list_row(row):
@@ -242,6 +273,13 @@ def _cell_values(args, is_create):
             else 1.0
     if args.api_url is not None:
         values['api_url'] = args.api_url
+    if getattr(args, 'clear_signing_keys', False):
+        if args.signing_keys:
+            raise exception.NovaCellsException(
+                'give --signing_key or --clear_signing_keys, not both')
+        values['signing_keys'] = None
+    elif args.signing_keys:
+        values['signing_keys'] = _keys_value(args.signing_keys)
     return values
 
 
