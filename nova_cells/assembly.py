@@ -5,6 +5,7 @@ and the in-process test tree (dependency injection, no globals).
              -> manager (the 'cells' RPC endpoint)
 """
 
+from nova_cells import delivery
 from nova_cells import endpoints
 from nova_cells import handlers
 from nova_cells.local import compute
@@ -48,6 +49,16 @@ class CellParts(object):
     @property
     def name(self):
         return self.runner.our_name
+
+    def start_outbox(self):
+        """Resend what an earlier run left unconfirmed (durable
+        forwarding only)."""
+        if self.runner.outbox is not None:
+            self.runner.outbox.start()
+
+    def stop_outbox(self):
+        if self.runner.outbox is not None:
+            self.runner.outbox.stop()
 
     def reload_settings(self):
         """Apply mutable options (SIGHUP)."""
@@ -115,6 +126,10 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
         serializer or object_serializer(),
         messaging.RunnerSettings.from_conf(conf))
     runner.services['db'] = db
+    if conf.cells.durable_forwarding:
+        runner.inbox = delivery.Inbox(db)
+        runner.outbox = delivery.Outbox(db, driver, runner.neighbour,
+                                        conf.cells.outbox_resend_interval)
     runner.services['pusher'] = propagation.CoalescingPusher(runner)
     runner.services['top_writer'] = topwriter.TopWriter(db)
     scheduler = _build_scheduler(conf, runner, exchange_for_url)

@@ -123,6 +123,7 @@ class CellTree(object):
             cell = self.cells[name]
             cell.state_manager.sync(force=True)
             cell.driver.start_servers(cell.runner)
+            cell.start_outbox()
             self._running.append(name)
         return self
 
@@ -159,6 +160,8 @@ class CellTree(object):
                  if n in self._running]
         threads = [threading.Thread(target=self.cells[n].driver.stop_servers)
                    for n in names]
+        for name in names:
+            self.cells[name].stop_outbox()
         for thread in threads:
             thread.start()
         for thread in threads:

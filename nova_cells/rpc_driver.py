@@ -223,6 +223,26 @@ class CellsRPCDriver(BaseCellsDriver):
             args['signature'] = signature
         return args
 
+    def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
+                                timeout):
+        """Send a recorded message and wait until the neighbour has taken
+        it (an RPC call of the same ``process_message``; the neighbour's
+        answer is the confirmation, :mod:`nova_cells.delivery`).
+
+        :raises: anything oslo.messaging raises (a timeout, the neighbour's
+            error): the message was not confirmed.
+        """
+        url = cell_state.db_info.get('transport_url')
+        if not url:
+            raise oslo_messaging.InvalidTransportURL(
+                url, 'cell %s has no transport_url' % cell_state.name)
+        client = self._client(url, message_type).prepare(timeout=timeout)
+        args = {'message': text}
+        signature = self.signing.signature_for(cell_state, text)
+        if signature is not None:
+            args['signature'] = signature
+        client.call(ctxt.for_other_cell(), 'process_message', **args)
+
     def prune(self, active_urls):
         active = set(active_urls)
         with self._lock:

@@ -21,6 +21,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from nova_cells.db import instances as db_instances
+from nova_cells import delivery
 from nova_cells import exception
 from nova_cells.filters import cell_state
 from nova_cells import instances
@@ -163,6 +164,11 @@ class CellsScheduler(object):
         try:
             self._schedule(message, path, build_inst_kwargs)
         except Exception as exc:
+            if delivery.is_retriable(exc):
+                # Our own database is unusable: not the build's fault.  A
+                # durable sender sends it again; failing the instances
+                # would need the same database anyway.
+                raise
             LOG.error('Build of %s at %s failed: %s',
                       _uuids(build_inst_kwargs), path, exc)
             self._fail_instances(ctxt, build_inst_kwargs, exc)
@@ -242,7 +248,14 @@ class CellsScheduler(object):
     def _build_on(self, message, path, selection, build_inst_kwargs):
         if selection.picked is None:
             raise exception.NoCellsAvailable(reason=selection.summary())
+        held_back = []
         for candidate, _weight in selection.iter_ordered():
+            if self._link_failing(candidate):
+                # Its earlier builds wait in the outbox until it confirms
+                # them; a new one goes there only when nothing else can
+                # take it.
+                held_back.append(candidate)
+                continue
             try:
                 if candidate.is_me:
                     return self._build_here(message.ctxt, path,
@@ -250,18 +263,25 @@ class CellsScheduler(object):
                 return self._send_to_child(message, candidate,
                                            build_inst_kwargs)
             except Exception as exc:
+                if delivery.is_retriable(exc):
+                    raise
                 LOG.error("Couldn't communicate with cell %s: %s",
                           candidate.path, exc)
+        for candidate in held_back:
+            LOG.info('Build %s queued for %s, whose link is not confirming '
+                     '(no other cell could take it)',
+                     _uuids(build_inst_kwargs), candidate.path)
+            return self._send_to_child(message, candidate, build_inst_kwargs)
         raise exception.NoCellsAvailable(
             reason='every chosen cell failed: %s' % ', '.join(
                 c.path for c, _w in selection.ordered))
 
-    def _send_to_child(self, message, candidate, build_inst_kwargs):
+    def _link_failing(self, candidate):
         outbox = self.runner.outbox
-        if outbox is not None and outbox.link_failing('down', candidate.name):
-            # Its earlier builds wait in the outbox until it confirms them;
-            # new ones go to the next cell instead of joining the queue.
-            raise exception.CellTimeout(cell_name=candidate.path)
+        return (outbox is not None and not candidate.is_me
+                and outbox.link_failing('down', candidate.name))
+
+    def _send_to_child(self, message, candidate, build_inst_kwargs):
         LOG.debug('Sending build %s to %s', _uuids(build_inst_kwargs),
                   candidate.path)
         response = self.runner.continue_targeted(
@@ -288,6 +308,7 @@ class CellsScheduler(object):
             instance = _local_copy(source, flavor)
             row = _create_or_get(db, instance)
             instance.id = row['id']
+            _adopt_placement(instance, row)
             instance.obj_reset_changes(['id'])
             if tell_top:
                 topsync.instance_update_at_top(self.runner, ctxt, instance)
@@ -390,6 +411,16 @@ def _local_copy(source, flavor):
     instance.host = None
     instance.node = None
     return instance
+
+
+def _adopt_placement(instance, row):
+    """A resent build finds its row already placed: carry the placement,
+    so the hand-off reports it instead of claiming a second host."""
+    if row.get('host'):
+        for key in ('host', 'node', 'vm_state', 'task_state', 'power_state',
+                    'launched_at', 'launched_on'):
+            if key in row:
+                setattr(instance, key, row[key])
 
 
 def _create_or_get(db, instance):

@@ -58,6 +58,7 @@ class CellsService(oslo_service.Service):
             _Step('cell state', self._start_state),
             _Step('intercell servers', self._start_intercell,
                   self._stop_intercell),
+            _Step('outbox', self._start_outbox, self._stop_outbox),
             _Step('cells RPC server', self._start_rpc, self._stop_rpc),
             _Step('start-up announcements', self._post_start_hook),
             _Step('heartbeat', self._start_heartbeat),
@@ -136,6 +137,12 @@ class CellsService(oslo_service.Service):
 
     def _stop_intercell(self):
         self.cell.driver.stop_servers()
+
+    def _start_outbox(self):
+        self.cell.start_outbox()
+
+    def _stop_outbox(self):
+        self.cell.stop_outbox()
 
     def _post_start_hook(self):
         """Announce in the background: a neighbour whose broker is down

@@ -56,6 +56,10 @@ class BuiltinHandoff(BaseHandoff):
     def build_instances(self, ctxt, build_inst_kwargs):
         flavor = build_inst_kwargs['filter_properties']['instance_type']
         for instance in build_inst_kwargs['instances']:
+            if instance.obj_attr_is_set('host') and instance.host:
+                # Placed by an earlier copy of this build: report again.
+                topsync.instance_update_at_top(self.runner, ctxt, instance)
+                continue
             try:
                 self._place(ctxt, instance, flavor)
             except exception.NoValidHost as exc:
