@@ -5,6 +5,7 @@ Real daemons on the local RabbitMQ (a vhost per cell) with the api cell on
 the local PostgreSQL, as ``tests/functional/test_faults.py``::
 
     python tools/faults.py [--count 5000] [--rate 60] [--scenario NAME]...
+                           [--no-durable]
 
 Scenarios: kill-child, restart-broker, api-db-outage (default: all).
 Prints the counts of each run; exits 1 if any run lost or doubled a build.
@@ -30,6 +31,9 @@ def main(argv=None):
                         help='builds cast per second')
     parser.add_argument('--scenario', action='append',
                         choices=sorted(fault_scenarios.SCENARIOS))
+    parser.add_argument('--no-durable', dest='durable', action='store_false',
+                        help='[cells] durable_forwarding = false: nova\'s '
+                             'cast-and-forget, to compare')
     parser.add_argument('--keep', action='store_true',
                         help='keep the logs directory')
     args = parser.parse_args(argv)
@@ -39,10 +43,12 @@ def main(argv=None):
     for scenario in args.scenario or sorted(fault_scenarios.SCENARIOS):
         base = tempfile.mkdtemp(prefix='nc-faults-%s-' % scenario)
         with contextlib.ExitStack() as stack:
-            tree = fault_scenarios.build_tree(base, stack)
+            tree = fault_scenarios.build_tree(base, stack,
+                                              durable=args.durable)
             outcome = fault_scenarios.run_scenario(
                 tree, scenario, args.count, rate=args.rate,
-                settle_timeout=max(240, 3 * args.count / args.rate))
+                settle_timeout=max(240, 3 * args.count / args.rate)
+                if args.durable else 60)
         print('\n'.join(outcome.lines(scenario)), flush=True)
         print('  result: %s (logs in %s)' % (
             'OK' if outcome.ok else 'FAILED', base), flush=True)

@@ -502,9 +502,12 @@ class CellsRPC(object):
     option registered, a transport for the URL, the admin context.
     """
 
-    def __init__(self, url):
+    def __init__(self, url, config_file=None):
         self.url = url
-        self.conf = cells_conf.new_config()
+        # A cell's cells.conf, when given: its [oslo_messaging_rabbit]
+        # options (queue durability must match the daemon's).
+        self.conf = cells_conf.new_config(
+            default_config_files=[str(config_file)] if config_file else None)
         self.transport = rpc.get_transport(self.conf, url)
         self.ctxt = cells_context.get_admin_context()
 
@@ -539,7 +542,7 @@ class CellsRPC(object):
 
 
 def wait_for_ping(url, timeout=10, daemon=None, per_call_timeout=0.5,
-                  deadline=None):
+                  deadline=None, config_file=None):
     """Ping the ``cells`` topic on ``url`` until it answers.
 
     :param daemon: a :class:`Daemon` whose early death ends the wait.
@@ -548,7 +551,7 @@ def wait_for_ping(url, timeout=10, daemon=None, per_call_timeout=0.5,
     """
     deadline = deadline or time.monotonic() + timeout
     last_error = None
-    with CellsRPC(url) as client:
+    with CellsRPC(url, config_file) as client:
         while True:
             if daemon is not None and not daemon.running():
                 pytest.fail('nova-cells exited with status %s before '

@@ -242,7 +242,8 @@ class ProcessTree(object):
     def wait_for_top_capacities(self, expected, timeout=30):
         """Poll the top's ``get_capacities`` until it is ``expected``; the
         caller asserts on the returned value."""
-        with cells_api(self.cells[self.top].url) as (api, ctxt):
+        top = self.cells[self.top]
+        with cells_api(top.url, top.conf.path) as (api, ctxt):
             return fixtures.poll_until(lambda: api.get_capacities(ctxt),
                                        lambda c: c == expected,
                                        timeout=timeout, interval=0.2)
@@ -261,7 +262,8 @@ class ProcessTree(object):
     def wait_ready(self, name, timeout=START_TIMEOUT):
         cell = self.cells[name]
         fixtures.wait_for_ping(cell.url, daemon=cell.daemon,
-                               deadline=cell.daemon.started_at + timeout)
+                               deadline=cell.daemon.started_at + timeout,
+                               config_file=cell.conf.path)
 
     def start(self):
         """Start level by level, top first; each level answers ping before
@@ -452,9 +454,13 @@ IMAGE = {'id': '155d900f-4e14-4e4c-a73d-069cbf4541e6', 'name': 'cirros',
 # -- the cells RPC API, as nova-api uses it -----------------------------------
 
 @contextlib.contextmanager
-def cells_api(url):
-    """Yield ``(CellsAPI, admin context)`` talking to the cell on ``url``."""
-    conf = cells_conf.new_config()
+def cells_api(url, config_file=None):
+    """Yield ``(CellsAPI, admin context)`` talking to the cell on ``url``
+    (with the ``[oslo_messaging_rabbit]`` options of ``config_file``, a
+    cell's cells.conf, when given: a sender must declare queues as the
+    daemon does)."""
+    conf = cells_conf.new_config(
+        default_config_files=[str(config_file)] if config_file else None)
     transport = rpc.get_transport(conf, url)
     try:
         yield rpcapi.CellsAPI(conf, transport), \
