@@ -1,0 +1,599 @@
+"""Durable forwarding (nova_cells.delivery, nova_cells.db.outbox).
+
+First the ``cell_outbox`` / ``cell_inbox`` queries on SQLite, then the
+Outbox with a fake driver (recorded before sending, sent in order per link,
+kept and resent until confirmed, resent after a restart), the Inbox on a
+stand-alone runner (a copy applied once, a database failure asks for a
+resend, another failure does not), and end to end in an in-process tree
+(outboxes drained, inboxes filled, a build delivered twice placed once, a
+failing link skipped by the scheduler and its queue delivered later).
+"""
+
+import datetime
+import json
+import threading
+import uuid
+
+from oslo_db import exception as db_exc
+from oslo_serialization import jsonutils
+from oslo_utils import timeutils
+import pytest
+import sqlalchemy as sa
+import sqlalchemy.exc as sa_exc
+
+from nova_cells import context
+from nova_cells.db import instances as db_instances
+from nova_cells.db import models
+from nova_cells.db import outbox as db_outbox
+from nova_cells import delivery
+from nova_cells import state
+from tests.unit import sched_support as ss
+from tests.unit import tree_support
+
+_OUTBOX = models.CellOutbox.__table__
+_INBOX = models.CellInbox.__table__
+_NODES = models.ComputeNode.__table__
+
+
+def new_uuid():
+    return str(uuid.uuid4())
+
+
+def outbox_rows(db):
+    return db_outbox.outbox_all(db)
+
+
+def inbox_uuids(db):
+    with db.reader() as session:
+        return {row[0] for row in session.execute(
+            sa.select(_INBOX.c.message_uuid))}
+
+
+# -- the database layer -------------------------------------------------------
+
+def test_outbox_add_returns_an_id_and_a_uuid_is_added_once(db):
+    message_uuid = new_uuid()
+    first = db_outbox.outbox_add(db, message_uuid, 'child1', 'down', '{}', 10)
+    again = db_outbox.outbox_add(db, message_uuid, 'child1', 'down', '{}', 10)
+    other = db_outbox.outbox_add(db, new_uuid(), 'child1', 'down', '{}', 10)
+    assert isinstance(first, int)
+    assert again == first
+    assert other != first
+    rows = outbox_rows(db)
+    assert [r['id'] for r in rows] == [first, other]
+    assert rows[0]['message_uuid'] == message_uuid
+    assert (rows[0]['neighbour'], rows[0]['direction'],
+            rows[0]['attempts']) == ('child1', 'down', 0)
+    assert rows[0]['next_attempt_at'] > rows[0]['created_at']
+
+
+def test_received_uuid_is_remembered_with_the_outbox_row(db):
+    received = new_uuid()
+    db_outbox.outbox_add(db, new_uuid(), 'api', 'up', '{}', 10,
+                         received_uuid=received)
+    assert db_outbox.inbox_contains(db, received)
+    # Another delivery of the same received message forwards nothing.
+    with pytest.raises(db_outbox.Duplicate):
+        db_outbox.outbox_add(db, new_uuid(), 'api', 'up', '{}', 10,
+                             received_uuid=received)
+    assert len(outbox_rows(db)) == 1
+    with pytest.raises(db_outbox.Duplicate):
+        db_outbox.inbox_add(db, received)
+    assert inbox_uuids(db) == {received}
+
+
+def test_duplicate_received_uuid_rolls_back_nothing_else(db):
+    received = new_uuid()
+    db_outbox.inbox_add(db, received)
+    message_uuid = new_uuid()
+    with pytest.raises(db_outbox.Duplicate):
+        db_outbox.outbox_add(db, message_uuid, 'api', 'up', '{}', 10,
+                             received_uuid=received)
+    assert outbox_rows(db) == []
+    # The database is still usable afterwards.
+    row_id = db_outbox.outbox_add(db, message_uuid, 'api', 'up', '{}', 10)
+    assert [r['id'] for r in outbox_rows(db)] == [row_id]
+
+
+def test_outbox_postpone_and_delete(db):
+    row_id = db_outbox.outbox_add(db, new_uuid(), 'child1', 'down', '{}', 0)
+    before = outbox_rows(db)[0]['next_attempt_at']
+    db_outbox.outbox_postpone(db, row_id, 60)
+    db_outbox.outbox_postpone(db, row_id, 60)
+    row = outbox_rows(db)[0]
+    assert row['attempts'] == 2
+    assert row['next_attempt_at'] >= before + datetime.timedelta(seconds=59)
+    db_outbox.outbox_delete(db, row_id)
+    assert outbox_rows(db) == []
+
+
+def test_inbox_purge_removes_only_old_rows(db):
+    old, recent = new_uuid(), new_uuid()
+    with db.writer() as session:
+        session.execute(_INBOX.insert().values(
+            message_uuid=old,
+            created_at=timeutils.utcnow() - datetime.timedelta(hours=2)))
+    db_outbox.inbox_add(db, recent)
+    assert db_outbox.inbox_purge(db, 3600) == 1
+    assert inbox_uuids(db) == {recent}
+    assert delivery.Inbox(db).purge() == 0
+    assert inbox_uuids(db) == {recent}
+
+
+# -- the Outbox with a fake driver ------------------------------------------
+
+class FakeMessage(object):
+    """What Outbox.post reads of a message."""
+
+    def __init__(self, tag, neighbour='child1', direction='down'):
+        self.uuid = new_uuid()
+        self.tag = tag
+        self.direction = direction
+        self.message_type = 'targeted'
+        self.method_name = 'build_instances'
+        self.ctxt = ss.ADMIN
+        self.neighbour = neighbour
+
+    def to_json(self):
+        return jsonutils.dumps({'message_type': self.message_type,
+                                'ctxt': self.ctxt.to_dict(),
+                                'method_name': self.method_name,
+                                'uuid': self.uuid, 'tag': self.tag})
+
+    def describe(self):
+        return 'message %s' % self.tag
+
+
+class FakeDriver(object):
+    """deliver_message_to_cell that records each attempt (and whether the
+    message was in the outbox then) and fails while asked to."""
+
+    def __init__(self, db=None, fail_times=None):
+        self.db = db
+        self.fail_times = dict(fail_times or {})  # tag -> failures left
+        self.failing = set()                      # neighbour names
+        self.attempts = []                        # (neighbour, tag, ok)
+        self.recorded_first = []
+        self.lock = threading.Lock()
+
+    def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
+                                timeout):
+        data = json.loads(text)
+        assert message_type == data['message_type']
+        assert ctxt.to_dict() == ss.ADMIN.to_dict()
+        if self.db is not None:
+            self.recorded_first.append(data['uuid'] in {
+                r['message_uuid'] for r in outbox_rows(self.db)})
+        with self.lock:
+            left = self.fail_times.get(data['tag'], 0)
+            fail = left > 0 or cell_state.name in self.failing
+            if left > 0:
+                self.fail_times[data['tag']] = left - 1
+            self.attempts.append((cell_state.name, data['tag'], not fail))
+        if fail:
+            raise IOError('%s unreachable' % cell_state.name)
+
+    def delivered(self, name=None):
+        with self.lock:
+            return [tag for cell, tag, ok in self.attempts
+                    if ok and name in (None, cell)]
+
+    def tried(self):
+        with self.lock:
+            return [tag for _cell, tag, _ok in self.attempts]
+
+
+def neighbours(direction, name):
+    if name == 'gone':
+        return None
+    cell_state = state.CellState(name)
+    cell_state.update_db_info({'transport_url': 'fake:///' + name,
+                               'is_parent': direction == 'up'})
+    return cell_state
+
+
+@pytest.fixture
+def outboxes(db):
+    made = []
+
+    def make(driver, resend_interval=0.05):
+        outbox = delivery.Outbox(db, driver, neighbours, resend_interval)
+        made.append(outbox)
+        return outbox
+    yield make
+    for outbox in made:
+        stop_and_join(outbox)
+
+
+def stop_and_join(outbox):
+    outbox.stop()
+    for link in list(outbox._links.values()):
+        link.thread.join(5)
+        assert not link.thread.is_alive()
+
+
+def post_all(outbox, messages):
+    for message in messages:
+        outbox.post(neighbours(message.direction, message.neighbour),
+                    message)
+
+
+def test_posted_message_is_recorded_sent_by_call_then_cleared(db, outboxes):
+    driver = FakeDriver(db)
+    outbox = outboxes(driver)
+    message = FakeMessage('A')
+    post_all(outbox, [message])
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert driver.attempts == [('child1', 'A', True)]
+    assert driver.recorded_first == [True]
+    assert outbox.pending() == {'child1': 0}
+    assert not outbox.link_failing('down', 'child1')
+
+
+def test_failed_sends_are_kept_retried_and_never_reordered(db, outboxes):
+    driver = FakeDriver(db, fail_times={'A': 3})
+    outbox = outboxes(driver)
+    post_all(outbox, [FakeMessage('A'), FakeMessage('B'),
+                      FakeMessage('C')])
+    assert tree_support.wait_until(lambda: driver.delivered() ==
+                                   ['A', 'B', 'C'])
+    assert driver.tried() == ['A', 'A', 'A', 'A', 'B', 'C']
+    assert all(driver.recorded_first)
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+
+
+def test_links_are_independent(db, outboxes):
+    driver = FakeDriver()
+    driver.failing.add('child1')
+    outbox = outboxes(driver)
+    post_all(outbox, [FakeMessage('A'), FakeMessage('B', 'child2'),
+                      FakeMessage('C', 'api', 'up')])
+    assert tree_support.wait_until(
+        lambda: sorted(driver.delivered()) == ['B', 'C'])
+    assert outbox.link_failing('down', 'child1')
+    assert not outbox.link_failing('down', 'child2')
+    assert not outbox.link_failing('up', 'api')
+    assert tree_support.wait_until(lambda: len(outbox_rows(db)) == 1)
+    assert outbox_rows(db)[0]['neighbour'] == 'child1'
+
+
+def test_link_failing_while_unconfirmed_then_attempts_counted(db, outboxes):
+    driver = FakeDriver()
+    driver.failing.add('child1')
+    outbox = outboxes(driver)
+    assert not outbox.link_failing('down', 'child1')
+    post_all(outbox, [FakeMessage('A'), FakeMessage('B')])
+    assert tree_support.wait_until(
+        lambda: outbox.link_failing('down', 'child1'))
+    assert tree_support.wait_until(
+        lambda: outbox_rows(db)[0]['attempts'] >= 2)
+    rows = outbox_rows(db)
+    assert [r['attempts'] for r in rows][1] == 0, 'B is never tried first'
+    assert outbox.pending() == {'child1': 2}
+    assert set(driver.tried()) == {'A'}
+    driver.failing.clear()
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert driver.delivered() == ['A', 'B']
+    assert not outbox.link_failing('down', 'child1')
+    assert outbox.pending() == {'child1': 0}
+
+
+def test_unknown_neighbour_is_kept(db, outboxes):
+    driver = FakeDriver()
+    outbox = outboxes(driver)
+    # Known when posted, removed from the neighbours before it is sent.
+    outbox.post(state.CellState('gone'), FakeMessage('A', 'gone'))
+    assert tree_support.wait_until(
+        lambda: outbox.link_failing('down', 'gone'))
+    assert driver.attempts == []
+    assert len(outbox_rows(db)) == 1
+
+
+def test_a_new_outbox_resends_what_a_stopped_one_left(db, outboxes):
+    first_driver = FakeDriver()
+    first = outboxes(first_driver)
+    first.stop()
+    messages = [FakeMessage('A'), FakeMessage('B', 'api', 'up'),
+                FakeMessage('C')]
+    post_all(first, messages)
+    stop_and_join(first)
+    assert first_driver.attempts == []
+    assert [r['message_uuid'] for r in outbox_rows(db)] == \
+        [m.uuid for m in messages]
+
+    driver = FakeDriver(db, fail_times={'A': 1})
+    second = outboxes(driver)
+    second.start()
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert driver.delivered('child1') == ['A', 'C']
+    assert driver.delivered('api') == ['B']
+    assert all(driver.recorded_first)
+
+
+def test_start_drops_an_unreadable_row(db, outboxes):
+    db_outbox.outbox_add(db, new_uuid(), 'child1', 'down', 'not json', 10)
+    good = FakeMessage('A')
+    db_outbox.outbox_add(db, good.uuid, 'child1', 'down', good.to_json(), 10)
+    driver = FakeDriver()
+    outboxes(driver).start()
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert driver.delivered() == ['A']
+
+
+def test_post_of_an_already_forwarded_received_message_sends_nothing(
+        db, outboxes):
+    driver = FakeDriver()
+    outbox = outboxes(driver)
+    received = new_uuid()
+    db_outbox.inbox_add(db, received)
+    receipt = delivery._Receipt(received)
+    delivery._current.receipt = receipt
+    try:
+        post_all(outbox, [FakeMessage('A')])
+    finally:
+        delivery._current.receipt = None
+    assert receipt.recorded
+    assert outbox_rows(db) == []
+    assert outbox.pending() == {}
+
+
+# -- the Inbox on a stand-alone runner --------------------------------------
+
+class Handler(object):
+    def __init__(self):
+        self.calls = []
+        self.error = None
+
+    def __call__(self, runner, message, tag=None):
+        self.calls.append(tag)
+        if self.error is not None:
+            raise self.error
+        return tag
+
+
+@pytest.fixture
+def receiver(db, tmp_path):
+    """(child runner with an Inbox, handler, make_json): make_json(tag)
+    is the wire JSON of a durable cast from its parent to it."""
+    from nova_cells.db import api as db_api
+    from nova_cells.db import migration
+
+    handler = Handler()
+    tables = tree_support.tables_factory()()
+    tables.table('targeted').method('terminate_instance')(handler)
+    child = tree_support.make_runner(db, 'child', parents=['api'],
+                                     tables=tables)
+    child.services['db'] = db
+    child.inbox = delivery.Inbox(db)
+    parent_db = db_api.Database('sqlite:///' + str(tmp_path / 'api.sqlite'))
+    migration.db_sync(parent_db)
+    parent = tree_support.make_runner(parent_db, 'api', children=['child'])
+
+    def make_json(tag):
+        parent.targeted(context.get_admin_context(), 'api!child',
+                        'terminate_instance', {'tag': tag})
+        return parent.driver.sent[-1][2]
+    yield child, handler, make_json
+    parent_db.dispose()
+
+
+def test_a_durable_copy_is_applied_once(receiver, db):
+    child, handler, make_json = receiver
+    text = make_json('one')
+    assert delivery.is_durable(child.message_from_json(text))
+    child.process_json(text)
+    child.process_json(text)
+    assert handler.calls == ['one']
+    assert json.loads(text)['uuid'] in inbox_uuids(db)
+    child.process_json(make_json('two'))
+    assert handler.calls == ['one', 'two']
+
+
+@pytest.mark.parametrize('error', [
+    db_exc.DBConnectionError(), db_exc.DBDeadlock(),
+    sa_exc.OperationalError('SELECT 1', {}, Exception('gone'))])
+def test_database_failure_asks_for_a_resend(receiver, db, error):
+    child, handler, make_json = receiver
+    text = make_json('one')
+    handler.error = error
+    with pytest.raises(delivery.MessageNotTaken):
+        child.process_json(text)
+    assert json.loads(text)['uuid'] not in inbox_uuids(db)
+    handler.error = None
+    child.process_json(text)
+    assert handler.calls == ['one', 'one']
+    assert json.loads(text)['uuid'] in inbox_uuids(db)
+    child.process_json(text)
+    assert handler.calls == ['one', 'one']
+
+
+def test_other_failure_is_remembered_not_retried(receiver, db):
+    child, handler, make_json = receiver
+    text = make_json('one')
+    handler.error = ValueError('bad message')
+    assert child.process_json(text) is None
+    assert json.loads(text)['uuid'] in inbox_uuids(db)
+    handler.error = None
+    child.process_json(text)
+    assert handler.calls == ['one']
+
+
+def test_unreadable_inbox_asks_for_a_resend(receiver, db, monkeypatch):
+    child, handler, make_json = receiver
+    text = make_json('one')
+
+    def broken(*args):
+        raise db_exc.DBConnectionError()
+    monkeypatch.setattr(db_outbox, 'inbox_contains', broken)
+    with pytest.raises(delivery.MessageNotTaken):
+        child.process_json(text)
+    assert handler.calls == []
+
+
+def test_non_durable_messages_skip_the_inbox(receiver, db):
+    child, handler, make_json = receiver
+    tables = child.handlers
+    tables.table('targeted').method('record')(handler)
+    parent_json = make_json('x')
+    data = json.loads(parent_json)
+    data['method_name'] = 'record'
+    text = json.dumps(data)
+    assert not delivery.is_durable(child.message_from_json(text))
+    child.process_json(text)
+    child.process_json(text)
+    assert handler.calls == ['x', 'x']
+    assert inbox_uuids(db) == set()
+
+
+# -- end to end in an in-process tree ---------------------------------------
+
+# child1's leaves are much bigger: the weigher prefers them.
+HOSTS = {
+    'gc1': [(16384, 16, 400)] * 2,
+    'gc2': [(16384, 16, 400)] * 2,
+    'gc3': [(8192, 8, 200)],
+    'gc4': [(8192, 8, 200)],
+}
+CHILD1_LEAVES = {ss.PATHS['gc1'], ss.PATHS['gc2']}
+CHILD2_LEAVES = {ss.PATHS['gc3'], ss.PATHS['gc4']}
+
+
+@pytest.fixture(scope='module')
+def tree(tmp_path_factory):
+    with ss.building_tree(tmp_path_factory.mktemp('delivery'), HOSTS,
+                          overrides={'outbox_resend_interval': 1}) as harness:
+        yield harness
+
+
+class Wire(object):
+    """Every durable delivery between cells of the tree, and a switch to
+    make chosen links fail."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sent = []         # (sender, receiver, data, text, ok)
+        self.failing = set()   # (sender, receiver)
+
+    def wrap(self, sender, driver):
+        original = driver.deliver_message_to_cell
+
+        def deliver(cell_state, message_type, text, ctxt, timeout):
+            fail = (sender, cell_state.name) in self.failing
+            with self.lock:
+                self.sent.append((sender, cell_state.name, json.loads(text),
+                                  text, not fail))
+            if fail:
+                raise IOError('link %s -> %s down' % (sender,
+                                                      cell_state.name))
+            return original(cell_state, message_type, text, ctxt, timeout)
+        return deliver
+
+    def delivered(self, method=None):
+        with self.lock:
+            return [(s, r, d, t) for s, r, d, t, ok in self.sent
+                    if ok and method in (None, d['method_name'])]
+
+
+@pytest.fixture
+def wire(tree, monkeypatch):
+    wire = Wire()
+    for name, cell in tree.tree.cells.items():
+        assert cell.runner.outbox is not None, 'durable_forwarding is on'
+        assert cell.runner.outbox.driver is cell.driver
+        monkeypatch.setattr(cell.driver, 'deliver_message_to_cell',
+                            wire.wrap(name, cell.driver))
+    yield wire
+    wire.failing.clear()
+    assert drained(tree), 'every outbox empties once the links work'
+
+
+def drained(tree, timeout=10.0):
+    return tree_support.wait_until(
+        lambda: all(not outbox_rows(c.db)
+                    for c in tree.tree.cells.values()), timeout=timeout)
+
+
+def usage(db):
+    with db.reader() as session:
+        return sorted(tuple(row) for row in session.execute(sa.select(
+            _NODES.c.host, _NODES.c.memory_mb_used, _NODES.c.vcpus_used,
+            _NODES.c.local_gb_used, _NODES.c.running_vms)))
+
+
+def test_builds_leave_every_outbox_empty_and_every_inbox_filled(tree, wire):
+    uuids = tree.build(3)
+    rows = tree.wait(uuids)
+    assert all(r['vm_state'] == 'active' for r in rows), rows
+    assert drained(tree)
+    delivered = wire.delivered()
+    methods = {d['method_name'] for _s, _r, d, _t in delivered}
+    assert {'build_instances', 'instance_update_at_top'} <= methods
+    assert methods <= delivery.DURABLE_METHODS
+    for sender, receiver, data, _text in delivered:
+        assert data['uuid'] in inbox_uuids(tree.cell(receiver).db), \
+            (sender, receiver, data['method_name'])
+    # Each build went api -> child -> leaf, each by one confirmed call.
+    builds = wire.delivered('build_instances')
+    assert len(builds) == 2 * len(uuids)
+    assert len({d['uuid'] for _s, _r, d, _t in builds}) == len(builds)
+
+
+def test_a_build_delivered_twice_is_placed_once(tree, wire):
+    [instance_uuid] = tree.build(1)
+    [row] = tree.wait([instance_uuid])
+    assert row['vm_state'] == 'active'
+    assert drained(tree)
+    [(sender, leaf_name, data, text)] = [
+        b for b in wire.delivered('build_instances')
+        if b[1] in tree.leaves()]
+    leaf = tree.cell(leaf_name)
+    assert row['cell_name'] == ss.PATHS[leaf_name]
+    before = usage(leaf.db)
+
+    # A resend the inbox knows: confirmed, not applied.
+    assert leaf.runner.process_json(text) is None
+    # A resend the inbox forgot (purged): the placed row is reported again.
+    with leaf.db.writer() as session:
+        session.execute(_INBOX.delete().where(
+            _INBOX.c.message_uuid == data['uuid']))
+    leaf.runner.process_json(text)
+    assert data['uuid'] in inbox_uuids(leaf.db), 'applied again'
+    assert drained(tree)
+
+    assert usage(leaf.db) == before
+    placed = [r for r in db_instances.instance_get_all(
+        leaf.db, read_deleted='yes') if r['uuid'] == instance_uuid]
+    assert len(placed) == 1
+    assert (placed[0]['host'], placed[0]['vm_state']) == (row['host'],
+                                                          'active')
+    [top] = tree.rows([instance_uuid])
+    assert (top['host'], top['vm_state'], top['cell_name']) == (
+        row['host'], 'active', row['cell_name'])
+
+
+def test_builds_avoid_a_failing_link_and_its_queue_arrives_later(tree,
+                                                                 wire):
+    wire.failing.add(('api', 'child1'))
+    outbox = tree.top.runner.outbox
+    [stuck] = tree.build(1)
+    assert tree_support.wait_until(
+        lambda: outbox.link_failing('down', 'child1'), timeout=5)
+    later = tree.build(2)
+    rows = tree.wait(later)
+    assert all(r['vm_state'] == 'active' for r in rows), rows
+    assert {r['cell_name'] for r in rows} <= CHILD2_LEAVES
+    [row] = tree.rows([stuck])
+    assert row['vm_state'] == 'building'
+    failed = {d['uuid'] for s, r, d, _t, ok in wire.sent
+              if (s, r, ok) == ('api', 'child1', False)}
+    assert len(failed) == 1, 'only the first build was queued for child1'
+    assert [r['neighbour'] for r in outbox_rows(tree.top.db)] == ['child1']
+
+    wire.failing.clear()
+    [row] = tree.wait([stuck])
+    assert row['vm_state'] == 'active'
+    assert row['cell_name'] in CHILD1_LEAVES
+    assert drained(tree)
+    assert not outbox.link_failing('down', 'child1')
+    assert failed <= {d['uuid'] for s, r, d, _t in wire.delivered()
+                      if (s, r) == ('api', 'child1')}
