@@ -142,6 +142,16 @@ class CellsManager(periodic_task.PeriodicTasks):
         """
         self.state_manager.get_my_state()
 
+    @periodic_task.periodic_task(spacing=3600)
+    def _purge_inbox(self, ctxt):
+        """Forget applied message uuids older than a day (durable
+        forwarding); a resend comes within minutes."""
+        inbox = self.msg_runner.inbox
+        if inbox is not None:
+            purged = inbox.purge()
+            if purged:
+                LOG.debug('Purged %d old cell_inbox rows', purged)
+
     def reset(self):
         """SIGHUP: re-read the cell list (and the JSON file) at once."""
         self.state_manager.sync(force=True)
