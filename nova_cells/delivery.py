@@ -6,12 +6,15 @@ instance stayed in "scheduling" forever.  Here, for the methods in
 :data:`DURABLE_METHODS`:
 
 * the sender writes the message to its ``cell_outbox`` before sending it
-  (:meth:`Outbox.post`), and a worker per neighbour link sends it as an
-  RPC *call* of the same ``process_message`` (the wire body is the
+  (:meth:`Outbox.post`), and a sender thread of the neighbour link sends
+  it as an RPC *call* of the same ``process_message`` (the wire body is the
   original's; an original nova-cells answers a call too).  The row is
   deleted when the neighbour answers; otherwise it is sent again every
-  ``outbox_resend_interval`` seconds, after a restart too.  One worker per
-  link sends in order, one message at a time, so a link never reorders.
+  ``outbox_resend_interval`` seconds, after a restart too.  A link has
+  :data:`LANES` sender threads; the messages of one instance always take
+  the same lane, which sends in order, one at a time, so the updates of an
+  instance are never reordered while different instances travel side by
+  side.
 * the receiver (:meth:`Inbox.receive`) applies a message uuid once: it
   remembers it in ``cell_inbox``, in the same transaction as the onward
   ``cell_outbox`` row when it forwards, and answers a copy it has already
@@ -23,6 +26,7 @@ instance stayed in "scheduling" forever.  Here, for the methods in
 import collections
 import threading
 import time
+import zlib
 
 from oslo_db import exception as db_exc
 from oslo_log import log as logging
@@ -57,6 +61,9 @@ DURABLE_METHODS = frozenset([
 # database is down), as opposed to "this message is wrong".
 _RETRIABLE = (db_exc.DBConnectionError, db_exc.DBDeadlock,
               sa_exc.OperationalError, sa_exc.InterfaceError)
+
+# Sender threads per neighbour link (messages of one instance share one).
+LANES = 4
 
 # How long an unusable database may hold a post before it gives up.
 _DB_WAIT_SECONDS = 60.0
@@ -170,28 +177,63 @@ class Inbox(object):
         return db_outbox.inbox_purge(self.db, keep_seconds)
 
 
-class _Item(object):
-    __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt')
+def _uuid_in(value):
+    """The instance uuid of an object, its primitive or a dict."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        data = value.get('nova_object.data', value)
+        return data.get('instance_uuid') or data.get('uuid')
+    return (getattr(value, 'instance_uuid', None)
+            or getattr(value, 'uuid', None))
 
-    def __init__(self, row_id, uuid, message_type, json_message, ctxt):
+
+def order_key(method_kwargs):
+    """What must stay in order: the instance a message is about (None
+    when it is about none, e.g. a request for several instances)."""
+    for name in ('instance', 'instance_fault', 'bdm'):
+        if name in method_kwargs:
+            return _uuid_in(method_kwargs[name])
+    build = method_kwargs.get('build_inst_kwargs')
+    if isinstance(build, dict) and build.get('instances'):
+        return _uuid_in(build['instances'][0])
+    return None
+
+
+def lane_of(key, lanes=LANES):
+    """A stable lane for ``key`` (lane 0 for None)."""
+    if not key:
+        return 0
+    return zlib.crc32(str(key).encode('utf-8')) % lanes
+
+
+class _Item(object):
+    __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt', 'lane')
+
+    def __init__(self, row_id, uuid, message_type, json_message, ctxt,
+                 lane=0):
         self.row_id = row_id
         self.uuid = uuid
         self.message_type = message_type
         self.json = json_message
         self.ctxt = ctxt
+        self.lane = lane
 
     @classmethod
     def from_row(cls, row):
         data = jsonutils.loads(row['message'])
         ctxt = cells_context.RequestContext.from_dict(data.get('ctxt') or {})
+        kwargs = data.get('method_kwargs')
+        lane = lane_of(order_key(kwargs) if isinstance(kwargs, dict)
+                       else None)
         return cls(row['id'], row['message_uuid'], data['message_type'],
-                   row['message'], ctxt)
+                   row['message'], ctxt, lane)
 
 
 class _Link(object):
     """The ordered queue and sender thread of one neighbour link."""
 
-    def __init__(self, outbox, direction, name):
+    def __init__(self, outbox, direction, name, lane=0):
         self.outbox = outbox
         self.direction = direction
         self.name = name
@@ -199,8 +241,8 @@ class _Link(object):
         self.cond = threading.Condition()
         self.failures = 0
         self.thread = threading.Thread(
-            target=self._run, name='outbox-%s-%s' % (direction, name),
-            daemon=True)
+            target=self._run,
+            name='outbox-%s-%s-%d' % (direction, name, lane), daemon=True)
         self.thread.start()
 
     def push(self, item):
@@ -252,12 +294,12 @@ class Outbox(object):
         self._links = {}
         self._lock = threading.Lock()
 
-    def _link(self, direction, name):
-        key = (direction, name)
+    def _link(self, direction, name, lane=0):
+        key = (direction, name, lane)
         with self._lock:
             link = self._links.get(key)
             if link is None:
-                link = self._links[key] = _Link(self, direction, name)
+                link = self._links[key] = _Link(self, direction, name, lane)
             return link
 
     def start(self):
@@ -271,7 +313,8 @@ class Outbox(object):
                           row['id'], exc)
                 db_outbox.outbox_delete(self.db, row['id'])
                 continue
-            self._link(row['direction'], row['neighbour']).push(item)
+            self._link(row['direction'], row['neighbour'],
+                       item.lane).push(item)
         if rows:
             LOG.info('Resending %d unconfirmed message(s) from the outbox',
                      len(rows))
@@ -310,9 +353,10 @@ class Outbox(object):
             return
         if receipt is not None:
             receipt.recorded = True
-        self._link(message.direction, cell_state.name).push(_Item(
+        lane = lane_of(order_key(message.method_kwargs))
+        self._link(message.direction, cell_state.name, lane).push(_Item(
             row_id, message.uuid, message.message_type, json_message,
-            message.ctxt))
+            message.ctxt, lane))
 
     def deliver(self, link, item):
         """One attempt; True when the neighbour confirmed."""
@@ -349,11 +393,15 @@ class Outbox(object):
     def link_failing(self, direction, name):
         """True while messages to that neighbour go unconfirmed: the
         scheduler sends new builds elsewhere meanwhile."""
-        link = self._links.get((direction, name))
-        return link is not None and link.failures > 0 and bool(link.queue)
+        lanes = [self._links.get((direction, name, lane))
+                 for lane in range(LANES)]
+        return any(link is not None and link.failures > 0 and link.queue
+                   for link in lanes)
 
     def pending(self):
         """How many messages wait for a confirmation, per link name."""
+        counts = collections.Counter()
         with self._lock:
-            return {name: len(link.queue)
-                    for (_d, name), link in self._links.items()}
+            for (_d, name, _lane), link in self._links.items():
+                counts[name] += len(link.queue)
+        return dict(counts)

@@ -12,6 +12,7 @@ failing link skipped by the scheduler and its queue delivered later).
 import datetime
 import json
 import threading
+import time
 import uuid
 
 from oslo_db import exception as db_exc
@@ -122,12 +123,18 @@ def test_inbox_purge_removes_only_old_rows(db):
 
 # -- the Outbox with a fake driver ------------------------------------------
 
+ONE_INSTANCE = '11111111-2222-3333-4444-555555555555'
+
+
 class FakeMessage(object):
     """What Outbox.post reads of a message."""
 
-    def __init__(self, tag, neighbour='child1', direction='down'):
+    def __init__(self, tag, neighbour='child1', direction='down',
+                 instance_uuid=ONE_INSTANCE):
         self.uuid = new_uuid()
         self.tag = tag
+        # All about one instance unless told: one lane, one order.
+        self.method_kwargs = {'instance': {'uuid': instance_uuid}}
         self.direction = direction
         self.message_type = 'targeted'
         self.method_name = 'build_instances'
@@ -138,7 +145,8 @@ class FakeMessage(object):
         return jsonutils.dumps({'message_type': self.message_type,
                                 'ctxt': self.ctxt.to_dict(),
                                 'method_name': self.method_name,
-                                'uuid': self.uuid, 'tag': self.tag})
+                                'uuid': self.uuid, 'tag': self.tag,
+                                'method_kwargs': self.method_kwargs})
 
     def describe(self):
         return 'message %s' % self.tag
@@ -597,3 +605,47 @@ def test_builds_avoid_a_failing_link_and_its_queue_arrives_later(tree,
     assert not outbox.link_failing('down', 'child1')
     assert failed <= {d['uuid'] for s, r, d, _t in wire.delivered()
                       if (s, r) == ('api', 'child1')}
+
+
+def _two_lanes():
+    """Two instance uuids whose messages take different lanes."""
+    first = ONE_INSTANCE
+    for index in range(100):
+        other = '00000000-0000-0000-0000-%012d' % index
+        if delivery.lane_of(other) != delivery.lane_of(first):
+            return first, other
+    raise AssertionError('no second lane found')
+
+
+def test_an_instance_stuck_in_one_lane_does_not_hold_back_another(db):
+    stuck, free = _two_lanes()
+    driver = FakeDriver(db, fail_times={'A': 1000})
+    outbox = delivery.Outbox(db, driver, neighbours, resend_interval=60)
+    child1 = neighbours('down', 'child1')
+    try:
+        outbox.post(child1, FakeMessage('A', instance_uuid=stuck))
+        outbox.post(child1, FakeMessage('B', instance_uuid=stuck))
+        outbox.post(child1, FakeMessage('C', instance_uuid=free))
+        deadline = time.monotonic() + 10
+        while 'C' not in driver.delivered() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert 'C' in driver.delivered()
+        # B waits behind A: same instance, same lane, in order.
+        assert 'B' not in driver.tried()
+        assert outbox.link_failing('down', 'child1')
+    finally:
+        outbox.stop()
+
+
+def test_order_key_finds_the_instance_in_every_durable_shape():
+    uuid = ONE_INSTANCE
+    primitive = {'nova_object.name': 'Instance',
+                 'nova_object.data': {'uuid': uuid}}
+    assert delivery.order_key({'instance': primitive}) == uuid
+    assert delivery.order_key({'instance_fault': {'instance_uuid': uuid,
+                                                  'id': 3}}) == uuid
+    assert delivery.order_key({'build_inst_kwargs': {
+        'instances': [primitive]}}) == uuid
+    assert delivery.order_key({'something': 1}) is None
+    assert delivery.lane_of(None) == 0
+    assert delivery.lane_of(uuid) == delivery.lane_of(uuid)
