@@ -428,17 +428,21 @@ def _process_demo_class():
         own capacity on every routing step)."""
 
         db_check_interval = None
+        durable = True
 
         def _write_confs(self):
             super(RouteDemo, self)._write_confs()
-            if self.db_check_interval is None:
+            if self.db_check_interval is None and self.durable:
                 return
+            interval = (0 if self.db_check_interval is None
+                        else self.db_check_interval)
             for daemon in self.daemons.values():
                 with open(daemon.conf_path) as stream:
                     text = stream.read()
                 text = text.replace(
                     'db_check_interval = 0\n',
-                    'db_check_interval = %d\n' % self.db_check_interval)
+                    'db_check_interval = %d\ndurable_forwarding = %s\n'
+                    % (interval, self.durable))
                 with open(daemon.conf_path, 'w') as stream:
                     stream.write(text)
 
@@ -467,6 +471,7 @@ def bench_rabbit(args, count, window, warmup):
         _topology(), args.transport_url,
         database_url=args.database_url or None, say=_say, seed=1)
     run.db_check_interval = args.db_check_interval
+    run.durable = args.durable
     spawned = _common.Spawned()
     profiler = _Profiler(args.profile)
     clients, servers = [], []
@@ -628,6 +633,9 @@ def main(argv=None):
     parser.add_argument('--timeout', type=float, default=120.0,
                         help='seconds a row may take at least (a busy '
                         'machine needs more)')
+    parser.add_argument('--no-durable', dest='durable', action='store_false',
+                        help='[cells] durable_forwarding = false in the '
+                        'daemons (nova\'s cast and forget)')
     parser.add_argument('--no-rabbit', action='store_true',
                         help='only the fake:// rows')
     parser.add_argument('--quick', action='store_true',
@@ -654,8 +662,10 @@ def main(argv=None):
     if not args.no_rabbit:
         results.update(bench_rabbit(args, count, window, warmup))
     report(results, threads)
-    print('%d requests a row, %d in flight, db_check_interval %d; %s' % (
-        count, window, args.db_check_interval, _common.load_note()))
+    print('%d requests a row, %d in flight, db_check_interval %d, '
+          'durable_forwarding %s; %s' % (
+              count, window, args.db_check_interval, args.durable,
+              _common.load_note()))
     return 0
 
 
