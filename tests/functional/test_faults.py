@@ -2,7 +2,7 @@
 killed child (twice), a RabbitMQ restart and an api database outage.
 
 Each scenario runs on its own fresh tree (3 daemons, 3 vhosts, the api on
-PostgreSQL) and prints its counts (``MEASURED`` lines, ``pytest -s``).
+PostgreSQL) and prints its counts in the run's summary ("measured").
 ``tools/faults.py`` runs the same scenarios at other counts.
 """
 
@@ -18,12 +18,13 @@ BUILDS = 1000
 
 
 @pytest.mark.parametrize('scenario', sorted(fault_scenarios.SCENARIOS))
-def test_every_build_lands_exactly_once(request, tmp_path, scenario):
+def test_every_build_lands_exactly_once(request, tmp_path, scenario,
+                                        measured):
     with contextlib.ExitStack() as stack:
         tree = fault_scenarios.build_tree(tmp_path, stack, request=request)
         outcome = fault_scenarios.run_scenario(tree, scenario, BUILDS)
         for line in outcome.lines(scenario):
-            print('MEASURED', line)
+            measured(line)
         assert outcome.ok, '\n'.join(outcome.lines(scenario)) + \
             '\n' + tree.logs()[-20000:]
         tree.assert_running()
