@@ -60,9 +60,12 @@ def outbox_add(db, message_uuid, neighbour, direction, message, retry_in,
         return result.inserted_primary_key[0]
 
 
-def outbox_delete(db, row_id):
+def outbox_delete(db, row_ids):
+    """Delete the given rows (an id or a list of ids), in one statement."""
+    if isinstance(row_ids, int):
+        row_ids = [row_ids]
     with db.writer() as session:
-        session.execute(_OUTBOX.delete().where(_OUTBOX.c.id == row_id))
+        session.execute(_OUTBOX.delete().where(_OUTBOX.c.id.in_(row_ids)))
 
 
 def outbox_postpone(db, row_id, retry_in):
