@@ -257,10 +257,17 @@ def run_scenario(tree, scenario, count, rate=60.0, settle_timeout=240):
     tree_support.create_api_instances(api.db_url, requests)
     uuids = [u for u, _n, _f in requests]
     strike_threads = []
+    one_at_a_time = threading.Lock()
+
+    def strike():
+        # Two strikes never overlap (with few builds they would: a second
+        # kill before the first restart would leave a daemon untracked).
+        with one_at_a_time:
+            fault(tree, events)
 
     def on_progress(sent):
         if sent in strikes:
-            thread = threading.Thread(target=fault, args=(tree, events))
+            thread = threading.Thread(target=strike)
             thread.start()
             strike_threads.append(thread)
 
