@@ -63,7 +63,7 @@ _RETRIABLE = (db_exc.DBConnectionError, db_exc.DBDeadlock,
               sa_exc.OperationalError, sa_exc.InterfaceError)
 
 # Sender threads per neighbour link (messages of one instance share one).
-LANES = 4
+LANES = 16
 
 # How long an unusable database may hold a post before it gives up.
 _DB_WAIT_SECONDS = 60.0
