@@ -202,21 +202,27 @@ class CellsRPCDriver(BaseCellsDriver):
                 self._clients[key] = client
             return client
 
-    def send_message_to_cell(self, cell_state, message):
+    def _client_for(self, cell_state, message_type):
         url = cell_state.db_info.get('transport_url')
         if not url:
             raise oslo_messaging.InvalidTransportURL(
                 url, 'cell %s has no transport_url' % cell_state.name)
-        client = self._client(url, message.message_type)
+        return self._client(url, message_type)
+
+    def send_message_to_cell(self, cell_state, message):
+        client = self._client_for(cell_state, message.message_type)
         if message.fanout:
             client = client.prepare(fanout=True)
         client.cast(message.ctxt.for_other_cell(), 'process_message',
                     **self._process_message_args(cell_state, message))
 
     def _process_message_args(self, cell_state, message):
-        """The cast's arguments: the message JSON and, on a signed link
-        only, its ``signature`` (so that unsigned links keep nova's wire)."""
-        text = message.to_json()
+        return self._signed_args(cell_state, message.to_json())
+
+    def _signed_args(self, cell_state, text):
+        """``process_message``'s arguments: the message JSON and, on a
+        signed link only, its ``signature`` (so that unsigned links keep
+        nova's wire)."""
         args = {'message': text}
         signature = self.signing.signature_for(cell_state, text)
         if signature is not None:
@@ -232,16 +238,10 @@ class CellsRPCDriver(BaseCellsDriver):
         :raises: anything oslo.messaging raises (a timeout, the neighbour's
             error): the message was not confirmed.
         """
-        url = cell_state.db_info.get('transport_url')
-        if not url:
-            raise oslo_messaging.InvalidTransportURL(
-                url, 'cell %s has no transport_url' % cell_state.name)
-        client = self._client(url, message_type).prepare(timeout=timeout)
-        args = {'message': text}
-        signature = self.signing.signature_for(cell_state, text)
-        if signature is not None:
-            args['signature'] = signature
-        client.call(ctxt.for_other_cell(), 'process_message', **args)
+        client = self._client_for(cell_state, message_type).prepare(
+            timeout=timeout)
+        client.call(ctxt.for_other_cell(), 'process_message',
+                    **self._signed_args(cell_state, text))
 
     def prune(self, active_urls):
         active = set(active_urls)
