@@ -92,10 +92,11 @@ def is_retriable(exc):
 class _Receipt(object):
     """The message being applied by this thread."""
 
-    __slots__ = ('uuid', 'recorded', 'error')
+    __slots__ = ('uuid', 'method_name', 'recorded', 'error')
 
-    def __init__(self, uuid):
+    def __init__(self, uuid, method_name):
         self.uuid = uuid
+        self.method_name = method_name
         self.recorded = False
         self.error = None
 
@@ -108,9 +109,15 @@ def note_failure(exc):
         receipt.error = exc
 
 
-def _pending_receipt():
+def _pending_receipt(onward):
+    """The receipt to record with ``onward``: only when ``onward`` carries
+    the received message on (the same method: a build passed down, an
+    update passed up).  A message the handler sends along the way (a leaf
+    reporting the first of several instances it builds) is not the whole
+    effect, so the receipt waits for the handler to finish."""
     receipt = getattr(_current, 'receipt', None)
-    if receipt is None or receipt.recorded:
+    if receipt is None or receipt.recorded or \
+            receipt.method_name != onward.method_name:
         return None
     return receipt
 
@@ -153,7 +160,7 @@ class Inbox(object):
             LOG.info('%s was already applied here; confirming it again',
                      message.describe())
             return None
-        receipt = _Receipt(message.uuid)
+        receipt = _Receipt(message.uuid, message.method_name)
         _current.receipt = receipt
         try:
             result = message.process()
@@ -392,7 +399,7 @@ class Outbox(object):
         is marked applied in the same transaction.
         """
         json_message = message.to_json()
-        receipt = _pending_receipt()
+        receipt = _pending_receipt(message)
         received = receipt.uuid if receipt is not None else None
 
         def record():

@@ -334,7 +334,7 @@ def test_post_of_an_already_forwarded_received_message_sends_nothing(
     outbox = outboxes(driver)
     received = new_uuid()
     db_outbox.inbox_add(db, received)
-    receipt = delivery._Receipt(received)
+    receipt = delivery._Receipt(received, 'build_instances')
     delivery._current.receipt = receipt
     try:
         post_all(outbox, [FakeMessage('A')])
@@ -343,6 +343,26 @@ def test_post_of_an_already_forwarded_received_message_sends_nothing(
     assert receipt.recorded
     assert outbox_rows(db) == []
     assert outbox.pending() == {}
+
+
+def test_a_message_sent_along_the_way_does_not_record_the_receipt(
+        db, outboxes):
+    # A leaf building several instances reports the first before it has
+    # built the others: that report must not mark the build applied.
+    driver = FakeDriver(db)
+    outbox = outboxes(driver)
+    received = new_uuid()
+    receipt = delivery._Receipt(received, 'build_instances')
+    report = FakeMessage('report')
+    report.method_name = 'instance_update_at_top'
+    delivery._current.receipt = receipt
+    try:
+        post_all(outbox, [report])
+    finally:
+        delivery._current.receipt = None
+    assert not receipt.recorded
+    assert not db_outbox.inbox_contains(db, received)
+    assert tree_support.wait_until(lambda: driver.delivered() == ['report'])
 
 
 # -- the Inbox on a stand-alone runner --------------------------------------
