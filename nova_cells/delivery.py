@@ -375,7 +375,7 @@ class Outbox(object):
             except Exception as exc:  # noqa - one bad row must not block
                 LOG.error('Dropping unreadable outbox row %s: %s',
                           row['id'], exc)
-                db_outbox.outbox_delete(self.db, row['id'])
+                db_outbox.outbox_delete(self.db, [row['id']])
                 continue
             self._link(row['direction'], row['neighbour'],
                        item.lane).push(item)

@@ -259,7 +259,12 @@ class MessageRunner(object):
         return message_cls(self, ctxt, serialized_kwargs=True, **kwargs)
 
     def process_json(self, json_message):
-        """Entry point of the intercell servers: never raises."""
+        """Entry point of the intercell servers.
+
+        Errors are logged, never raised, except
+        :class:`~nova_cells.delivery.MessageNotTaken`: a durable message this
+        cell could not apply now, which the sender must keep and resend.
+        """
         try:
             self.check_size(json_message)
         except MalformedMessage as exc:

@@ -19,6 +19,7 @@ from oslo_log import log as logging
 import oslo_messaging
 from oslo_messaging.rpc import server as rpc_server
 
+from nova_cells import delivery
 from nova_cells import rpc
 from nova_cells import signing as link_signing
 from nova_cells import transport_url
@@ -41,7 +42,8 @@ class BaseCellsDriver(abc.ABC):
         """Start consuming this cell's intercell topics.
 
         Blocks until the servers are listening.  Each received message is
-        handed to ``runner.process_json``, which never raises.
+        handed to ``runner.process_json``, which raises only to ask for a
+        resend of a durable message (:mod:`nova_cells.delivery`).
 
         :raises oslo_messaging.MessagingException: when the local broker is
             unusable (start-up fails; the daemon reports it and exits).
@@ -75,9 +77,12 @@ class InterCellRPCDispatcher(object):
         self.signing = signing or link_signing.LinkSigning()
 
     @rpc_server.expose
-    @oslo_messaging.expected_exceptions(link_signing.MessageRefused)
+    @oslo_messaging.expected_exceptions(link_signing.MessageRefused,
+                                        delivery.MessageNotTaken)
     def process_message(self, _ctxt, message, signature=None):
-        """Decode and process one message; errors are logged, not raised.
+        """Decode and process one message; errors are logged, not raised,
+        but for the two below, which tell a calling sender to keep the
+        message (already logged here; expected: no traceback).
 
         ``signature`` is only sent on signed links (nova-cells beyond nova;
         see :mod:`nova_cells.signing`).  A message refused by the link's

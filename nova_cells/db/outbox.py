@@ -61,9 +61,7 @@ def outbox_add(db, message_uuid, neighbour, direction, message, retry_in,
 
 
 def outbox_delete(db, row_ids):
-    """Delete the given rows (an id or a list of ids), in one statement."""
-    if isinstance(row_ids, int):
-        row_ids = [row_ids]
+    """Delete the rows with the given ids, in one statement."""
     with db.writer() as session:
         session.execute(_OUTBOX.delete().where(_OUTBOX.c.id.in_(row_ids)))
 

@@ -104,7 +104,7 @@ def test_outbox_postpone_and_delete(db):
     row = outbox_rows(db)[0]
     assert row['attempts'] == 2
     assert row['next_attempt_at'] >= before + datetime.timedelta(seconds=59)
-    db_outbox.outbox_delete(db, row_id)
+    db_outbox.outbox_delete(db, [row_id])
     assert outbox_rows(db) == []
 
 
