@@ -15,37 +15,16 @@ starts with durable or quorum queues, reply and fanout queues included
 """
 
 import subprocess
-import time
 from urllib import parse as urlparse
 
 import oslo_messaging
 import pytest
 
-from nova_cells import conf as cells_conf
-from nova_cells import rpc
 from tests.functional import fixtures
 
 INTERCELL = ('cells.intercell.targeted', 'cells.intercell.broadcast',
              'cells.intercell.response')
 TOPICS = ('cells',) + INTERCELL
-
-
-class _RPCWithOptions(fixtures.CellsRPC):
-    """:class:`fixtures.CellsRPC` with ``[oslo_messaging_rabbit]`` options.
-
-    The test's client must agree with the daemon on durability: the
-    exchanges it declares (``nova``, ``reply_*``) are declared durable or
-    not according to the same options, and RabbitMQ refuses to redeclare
-    an exchange with another durability.
-    """
-
-    def __init__(self, url, rabbit_opts):
-        self.url = url
-        self.conf = cells_conf.new_config()
-        for name, value in rabbit_opts.items():
-            self.conf.set_override(name, value, group='oslo_messaging_rabbit')
-        self.transport = rpc.get_transport(self.conf, url)
-        self.ctxt = fixtures.cells_context.get_admin_context()
 
 
 def _vhost(url):
@@ -96,8 +75,12 @@ def _start(daemon_factory, tmp_path, rabbit_url, db_url, rabbit_opts):
         tmp_path, rabbit_url, db_url,
         extra={'oslo_messaging_rabbit': rabbit_opts})
     daemon = daemon_factory(conf)
-    with _RPCWithOptions(rabbit_url, rabbit_opts) as client:
-        answer = _ping_until_up(client, daemon)
+    # The test's client reads the same cells.conf: it must agree with the
+    # daemon on durability (RabbitMQ refuses to redeclare an exchange with
+    # another), see test_sender_disagreeing_on_durability_is_refused.
+    answer = fixtures.wait_for_ping(rabbit_url, daemon=daemon, timeout=20,
+                                    config_file=conf.path)
+    with fixtures.CellsRPC(rabbit_url, conf.path) as client:
         info = client.get_cell_info_for_neighbors()
     assert answer, answer
     # A second call over the same client: the daemon answers a real
@@ -108,23 +91,6 @@ def _start(daemon_factory, tmp_path, rabbit_url, db_url, rabbit_opts):
         lambda qs: all(t in qs for t in TOPICS)
         and len(_reply_queues(qs)) >= 1)
     return conf, daemon, queues
-
-
-def _ping_until_up(client, daemon, timeout=20):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if not daemon.running():
-            pytest.fail('nova-cells exited with %s; log:\n%s'
-                        % (daemon.proc.returncode, daemon.log()),
-                        pytrace=False)
-        try:
-            return client.ping(arg='x', timeout=1)
-        except oslo_messaging.MessagingException as exc:
-            last = exc
-            time.sleep(0.2)
-    pytest.fail('no ping answer (%r); log:\n%s' % (last, daemon.log()),
-                pytrace=False)
 
 
 def _shapes(queues):
@@ -206,7 +172,7 @@ def test_sender_disagreeing_on_durability_is_refused(
     _conf, daemon, _queues = _start(daemon_factory, tmp_path, rabbit_url,
                                     synced_sqlite_url,
                                     {'amqp_durable_queues': True})
-    with _RPCWithOptions(rabbit_url, {}) as client:
+    with fixtures.CellsRPC(rabbit_url) as client:  # nova's defaults
         with pytest.raises(oslo_messaging.MessageDeliveryFailure) as caught:
             client.ping(arg='y', timeout=3)
     assert "inequivalent arg 'durable' for exchange 'nova'" in str(
