@@ -129,11 +129,15 @@ def test_manage_show_masks_the_neighbour_url(
     assert 'child-mq2.example.org' in out
 
 
-@pytest.mark.parametrize('connection', [
+# An unreachable database, and a URL SQLAlchemy cannot parse (whose error
+# must not echo it either).
+BAD_CONNECTIONS = [
     UNREACHABLE_DB,
-    # not a URL SQLAlchemy can parse: the error must not echo it either
     'mysql+pymysql//nova:%s@db.example.org/nova_cells' % PASSWORD,
-])
+]
+
+
+@pytest.mark.parametrize('connection', BAD_CONNECTIONS)
 def test_manage_database_errors_mask_the_url(
         tmp_path, global_conf, caplog, capsys, connection):
     caplog.set_level(logging.DEBUG)
@@ -143,10 +147,7 @@ def test_manage_database_errors_mask_the_url(
     _assert_clean(caplog, capsys)
 
 
-@pytest.mark.parametrize('connection', [
-    UNREACHABLE_DB,
-    'mysql+pymysql//nova:%s@db.example.org/nova_cells' % PASSWORD,
-])
+@pytest.mark.parametrize('connection', BAD_CONNECTIONS)
 def test_daemon_preflight_masks_the_database_url(
         tmp_path, global_conf, caplog, capsys, connection):
     caplog.set_level(logging.DEBUG)
