@@ -28,6 +28,7 @@ import datetime
 import json
 import os
 import threading
+import time
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -184,6 +185,11 @@ def _parse_signing_keys(name, info):
         info['signing_keys_error'] = str(exc)
 
 
+# How long a reader waits for another thread's refresh before it settles for
+# the cached view (seconds).
+SHARED_REFRESH_WAIT = 5
+
+
 class StateSettings(object):
     """The options the state manager obeys; rebuilt on SIGHUP."""
 
@@ -313,6 +319,9 @@ class CellStateManager(object):
         self.settings = settings
         self.last_cell_db_check = _NEVER
         self._lock = threading.RLock()
+        # monotonic start time of the last refresh that finished; a reader
+        # that waited for a refresh begun after it arrived shares that one.
+        self._last_refresh_started = None
         self._listeners = []
 
     def add_listener(self, callback):
@@ -343,6 +352,7 @@ class CellStateManager(object):
             it as "not ready", later callers log it and keep the old view.
         """
         with self._lock:
+            started = time.monotonic()
             now = timeutils.utcnow()
             due = force or self._time_to_sync(now)
             # NOTE(nova-cells): as nova, a JSON file is checked for changes
@@ -356,6 +366,7 @@ class CellStateManager(object):
                 return False
             self._update_our_capacity()
             self.last_cell_db_check = now
+            self._last_refresh_started = started
             return True
 
     def refresh_own_capacity(self):
@@ -364,11 +375,24 @@ class CellStateManager(object):
             self._update_our_capacity()
 
     def _safe_sync(self):
-        """Sync if due; a refresh already running in another thread is
-        shared rather than queued behind (readers use the cached view)."""
-        if not self._lock.acquire(blocking=False):
+        """Sync if due, sharing a refresh another thread is running.
+
+        A reader that finds a refresh running waits for it (at most
+        ``SHARED_REFRESH_WAIT`` seconds, so a hung database cannot stall
+        message handling) and uses its result only when that refresh began
+        after the reader arrived; otherwise the view could predate a change
+        the operator made before the request (``cell enable`` then a build
+        saw the cell still disabled).  On a timeout the cached view is used.
+        """
+        arrived = time.monotonic()
+        if not self._lock.acquire(timeout=SHARED_REFRESH_WAIT):
+            LOG.warning('Cell state refresh still running after %ss; using '
+                        'the cached view', SHARED_REFRESH_WAIT)
             return
         try:
+            started = self._last_refresh_started
+            if started is not None and started >= arrived:
+                return
             self.sync()
         except Exception:
             LOG.exception('Cell state refresh failed; using the cached view')

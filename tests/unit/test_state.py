@@ -3,6 +3,8 @@
 import datetime
 import json
 import os
+import threading
+import time
 
 from oslo_config import cfg
 from oslo_serialization import jsonutils
@@ -183,6 +185,80 @@ def test_cells_added_behind_the_managers_back_appear_after_the_interval(db):
     assert mgr.get_child_cells() == []       # cached view
     mgr.last_cell_db_check -= datetime.timedelta(seconds=3600)
     assert _names(mgr.get_child_cells()) == ['late']
+
+
+class _GatedSource(state.DBCellSource):
+    """A DB source whose next load can be held until the test lets it go."""
+
+    def __init__(self, db):
+        super().__init__(db)
+        self.loads = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def load(self, force=False):
+        rows = super().load(force)          # read before waiting: stale
+        self.loads += 1
+        self.entered.set()
+        self.release.wait(10)
+        return rows
+
+
+def _hold_a_refresh(mgr, source):
+    """Start a refresh in a thread and return once it has read the table."""
+    source.release.clear()
+    source.entered.clear()
+    worker = threading.Thread(target=mgr.get_child_cells)
+    worker.start()
+    assert source.entered.wait(10)
+    return worker
+
+
+def test_reader_does_not_share_a_refresh_older_than_its_request(db):
+    """``cell enable`` then a build: a refresh that read the table before
+    the change must not answer the build (it saw the cell disabled)."""
+    from nova_cells.db import api as db_api
+    source = _GatedSource(db)
+    mgr = _manager(db, source=source, db_check_interval=0)
+    worker = _hold_a_refresh(mgr, source)
+    db_api.cell_create(db, _cell('late', URL_C2, False))
+    found = []
+    reader = threading.Thread(
+        target=lambda: found.append(_names(mgr.get_child_cells())))
+    reader.start()
+    source.release.set()
+    worker.join(10)
+    reader.join(10)
+    assert found == [['late']]
+    assert source.loads == 2
+
+
+def test_readers_arriving_before_a_refresh_share_it(db):
+    source = _GatedSource(db)
+    mgr = _manager(db, source=source, db_check_interval=0)
+    mgr._lock.acquire()             # the refresh has not started yet
+    readers = [threading.Thread(target=mgr.get_child_cells)
+               for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    time.sleep(0.2)
+    mgr._lock.release()
+    for reader in readers:
+        reader.join(10)
+    # the first reader refreshed; the two behind it shared that refresh.
+    assert source.loads == 1
+
+
+def test_a_hung_refresh_leaves_readers_the_cached_view(db, monkeypatch):
+    monkeypatch.setattr(state, 'SHARED_REFRESH_WAIT', 0.2)
+    source = _GatedSource(db)
+    mgr = _manager(db, source=source, db_check_interval=0)
+    mgr.cell_create(_cell('c1', URL_C1, False))
+    worker = _hold_a_refresh(mgr, source)
+    assert _names(mgr.get_child_cells()) == ['c1']     # did not wait 10 s
+    source.release.set()
+    worker.join(10)
 
 
 # -- mute detection
