@@ -8,4 +8,10 @@ after the others, §10.21).
 __all__ = ['ALL_FILTERS']
 
 ALL_FILTERS = ('TargetCellFilter', 'DifferentCellFilter',
-               'ImagePropertiesFilter')
+               'ImagePropertiesFilter',
+               # Beyond nova: each looks at no cell unless configured or
+               # asked for by the request.  FallbackGroupFilter last: its
+               # verdict depends on the candidates the others left.
+               'ProjectCellsFilter', 'FlavorCellsFilter',
+               'ImagePropertyCellsFilter', 'CellAvailabilityZoneFilter',
+               'ServerGroupCellFilter', 'FallbackGroupFilter')
