@@ -6,4 +6,8 @@
 __all__ = ['ALL_WEIGHERS']
 
 ALL_WEIGHERS = ('MuteChildWeigher', 'RamByInstanceTypeWeigher',
-                'WeightOffsetWeigher')
+                'WeightOffsetWeigher',
+                # Beyond nova: each adds nothing by default (multiplier 0,
+                # or raw weights all equal unless planning / a soft group).
+                'VcpuByInstanceTypeWeigher', 'DiskByInstanceTypeWeigher',
+                'AvailabilityZoneSpreadWeigher', 'ServerGroupCellWeigher')
