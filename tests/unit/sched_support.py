@@ -87,14 +87,41 @@ def candidates(*cell_states, **kwargs):
 
 
 def request(routing_path='api', hints=None, ctxt=ADMIN,
-            image_properties=None, memory_mb=4096, now=NOW):
-    """A CellRequest authorized by the real policy for ``ctxt``."""
+            image_properties=None, memory_mb=4096, now=NOW, flavor=None,
+            project_id=None, num_instances=1, group=None, planning=False):
+    """A CellRequest authorized by the real policy for ``ctxt``.
+
+    ``flavor``: the instance_type dict (default ``m1.test`` of
+    ``memory_mb``); ``project_id``: the instance's project (default the
+    context's); ``group`` (a GroupSpec) and ``planning`` as the scheduler
+    sets them.
+    """
+    properties = {'uuid': str(uuid.uuid4())}
+    if project_id is not None:
+        properties['project_id'] = project_id
     spec = {'image': {'properties': dict(image_properties or {})},
-            'instance_properties': {'uuid': str(uuid.uuid4())},
-            'instance_type': {'memory_mb': memory_mb, 'name': 'm1.test'},
-            'num_instances': 1}
+            'instance_properties': properties,
+            'instance_type': dict(flavor or {'memory_mb': memory_mb,
+                                             'name': 'm1.test'}),
+            'num_instances': num_instances}
     return scheduling.CellRequest(ctxt, routing_path, spec, hints,
-                                  cell_policy().authorizer(ctxt), now=now)
+                                  cell_policy().authorizer(ctxt), now=now,
+                                  group=group, planning=planning)
+
+
+def capacities(ram=None, disk=None, vcpus=None):
+    """nova's capacities dict (plus vcpu_free) from ``{size: units}``
+    tables: ``ram``/``disk`` by MB, ``vcpus`` by vcpu count."""
+    def table(units):
+        return {str(size): n for size, n in (units or {}).items()}
+    found = {}
+    if ram is not None:
+        found['ram_free'] = {'total_mb': 0, 'units_by_mb': table(ram)}
+    if disk is not None:
+        found['disk_free'] = {'total_mb': 0, 'units_by_mb': table(disk)}
+    if vcpus is not None:
+        found['vcpu_free'] = {'total': 0, 'units_by_vcpus': table(vcpus)}
+    return found
 
 
 # -- the in-process tree ------------------------------------------------------
