@@ -5,9 +5,15 @@ benchmarked without a database.  The result has nova's exact shape, since
 parents (ours or the original's) read it::
 
     {'ram_free':  {'total_mb': N, 'units_by_mb': {'<mb>': n, ...}},
-     'disk_free': {'total_mb': N, 'units_by_mb': {'<mb>': n, ...}}}
+     'disk_free': {'total_mb': N, 'units_by_mb': {'<mb>': n, ...}},
+     'vcpu_free': {'total': N, 'units_by_vcpus': {'<vcpus>': n, ...}}}
 
-``total_mb`` is not reduced by the reserve, as in nova.
+``total_mb`` is not reduced by the reserve, as in nova.  ``vcpu_free`` is
+ours (nova reported RAM and disk only): free vcpus are ``vcpus x
+cpu_allocation_ratio - vcpus_used`` per host (a ratio left empty counts as
+1.0, as the builtin host scheduler claims); it is left out when no host
+reports vcpus.  An original nova-cells parent sums it through like the
+others (its ``_add_to_dict`` adds any nested numbers).
 """
 
 import collections
@@ -25,6 +31,11 @@ def flavor_slot_sizes(flavors):
     return sorted(ram), sorted(disk)
 
 
+def flavor_vcpu_sizes(flavors):
+    """Sorted vcpu slot sizes of ``flavors``."""
+    return sorted({f['vcpus'] for f in flavors if f.get('vcpus')})
+
+
 def _eligible_hosts(compute_nodes, services_by_host, is_up):
     """Sum free/total RAM and disk per host over enabled, up services.
 
@@ -33,7 +44,8 @@ def _eligible_hosts(compute_nodes, services_by_host, is_up):
     """
     hosts = collections.defaultdict(lambda: dict(free_ram_mb=0, free_disk_mb=0,
                                                  total_ram_mb=0,
-                                                 total_disk_mb=0))
+                                                 total_disk_mb=0,
+                                                 free_vcpus=0, total_vcpus=0))
     for node in compute_nodes:
         service = services_by_host.get(node['host'])
         if not service or service.get('disabled') or not is_up(service):
@@ -45,7 +57,21 @@ def _eligible_hosts(compute_nodes, services_by_host, is_up):
         host['total_ram_mb'] += max(0, node.get('memory_mb') or 0)
         host['total_disk_mb'] += max(0, node.get('local_gb') or 0) * \
             _MB_PER_GB
+        host['total_vcpus'] += max(0, _vcpus_total(node))
+        host['free_vcpus'] += max(0, vcpus_free(node))
     return hosts
+
+
+def _vcpus_total(node):
+    return (node.get('vcpus') or 0) * (node.get('cpu_allocation_ratio') or
+                                       1.0)
+
+
+def vcpus_free(node):
+    """Free vcpus of a compute node dict: ``vcpus x ratio - used``, a
+    ratio NULL or 0 counting as 1.0 (the builtin hand-off claims by the
+    same rule)."""
+    return _vcpus_total(node) - (node.get('vcpus_used') or 0)
 
 
 def _units(free, total, reserve, slot):
@@ -78,7 +104,8 @@ def compute_capacities(compute_nodes, services_by_host, flavors,
         return {}
     reserve = reserve_percent / 100.0
     ram_slots, disk_slots = flavor_slot_sizes(flavors)
-    return {
+    vcpu_slots = flavor_vcpu_sizes(flavors)
+    capacities = {
         'ram_free': {
             'total_mb': sum(h['free_ram_mb'] for h in hosts.values()),
             'units_by_mb': _units_by_mb(hosts, 'free_ram_mb', 'total_ram_mb',
@@ -90,3 +117,11 @@ def compute_capacities(compute_nodes, services_by_host, flavors,
                                         'total_disk_mb', disk_slots, reserve),
         },
     }
+    if any(h['total_vcpus'] for h in hosts.values()):
+        capacities['vcpu_free'] = {
+            'total': int(sum(h['free_vcpus'] for h in hosts.values())),
+            'units_by_vcpus': _units_by_mb(hosts, 'free_vcpus',
+                                           'total_vcpus', vcpu_slots,
+                                           reserve),
+        }
+    return capacities

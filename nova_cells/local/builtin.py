@@ -15,6 +15,7 @@ import random
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
+from nova_cells import capacity
 from nova_cells.db import api as db_api
 from nova_cells.db import instances as db_instances
 from nova_cells import exception
@@ -92,7 +93,7 @@ class BuiltinHandoff(BaseHandoff):
             return 'not enough free RAM'
         if (node['free_disk_gb'] or 0) < disk:
             return 'not enough free disk'
-        if node['vcpus'] - (node['vcpus_used'] or 0) < vcpus:
+        if capacity.vcpus_free(node) < vcpus:
             return 'not enough free vCPUs'
         return None
 

@@ -80,8 +80,9 @@ FLAVORS = [
 ]
 
 
-def _expected(ram_units, disk_units, ram_total=10240, disk_total=153600):
-    return {
+def _expected(ram_units, disk_units, ram_total=10240, disk_total=153600,
+              vcpu=None):
+    expected = {
         'ram_free': {'total_mb': ram_total,
                      'units_by_mb': {'2048': ram_units[0],
                                      '4096': ram_units[1]}},
@@ -89,6 +90,11 @@ def _expected(ram_units, disk_units, ram_total=10240, disk_total=153600):
                       'units_by_mb': {'20480': disk_units[0],
                                       '40960': disk_units[1]}},
     }
+    if vcpu is not None:
+        # (total free vcpus, units of the 1-vcpu flavors)
+        expected['vcpu_free'] = {'total': vcpu[0],
+                                 'units_by_vcpus': {'1': vcpu[1]}}
+    return expected
 
 
 # (reserve_percent, expected) -- numbers from the module docstring.
@@ -212,9 +218,16 @@ def _manager(db, reserve_percent=10.0):
                                   settings)
 
 
+# The database rows add vcpus (helpers: 8 per node, flavors of 1 vcpu):
+# host 'up' alone, 8 free -> int(8 - 0.8) = 7 / 8 / 0 units by reserve.
+DB_VCPUS = {10.0: (8, 7), 0.0: (8, 8), 100.0: (8, 0)}
+
+
 @pytest.mark.parametrize('reserve_percent, expected', RESERVE_CASES)
 def test_state_manager_computes_own_capacity_from_db(db, reserve_percent,
                                                      expected):
+    expected = dict(expected, vcpu_free=_expected(
+        (0, 0), (0, 0), vcpu=DB_VCPUS[reserve_percent])['vcpu_free'])
     _seed_three_hosts(db)
     manager = _manager(db, reserve_percent)
     before = timeutils.utcnow()
@@ -231,8 +244,33 @@ def test_state_manager_sums_n_to_1_nodes_from_db(db):
     helpers.add_compute_node(db, 'ironic', 4096, 3072, 40, 30, node='n2')
     helpers.add_flavor(db, 'small', 2048, 20)
     helpers.add_flavor(db, 'large', 4096, 30, 10)
+    # vcpus: 2 nodes x 8 on one host, 16 free -> int(16 - 1.6) = 14.
     assert _manager(db).get_our_capacities() == _expected(
-        (2, 1), (2, 1), ram_total=6144, disk_total=61440)
+        (2, 1), (2, 1), ram_total=6144, disk_total=61440, vcpu=(16, 14))
+
+
+def test_vcpus_count_the_allocation_ratio_and_what_is_used():
+    # 4 vcpus x ratio 2.0 = 8, 3 used -> 5 free; 2-vcpu flavor -> 2 units
+    # (reserve 0); a ratio of 0.0 or None counts as 1.0 -> 4 - 1 = 3 free,
+    # 1 unit.  A flavor without vcpus adds no slot.
+    services = {'a': _service('a'), 'b': _service('b')}
+    nodes = [dict(_node('a', 4096, 4096, 40, 40), vcpus=4, vcpus_used=3,
+                  cpu_allocation_ratio=2.0),
+             dict(_node('b', 4096, 4096, 40, 40), vcpus=4, vcpus_used=1,
+                  cpu_allocation_ratio=0.0)]
+    flavors = [{'memory_mb': 512, 'root_gb': 1, 'vcpus': 2},
+               {'memory_mb': 256, 'root_gb': 1}]
+    result = capacity.compute_capacities(nodes, services, flavors, 0.0,
+                                         _is_up)
+    assert result['vcpu_free'] == {'total': 8, 'units_by_vcpus': {'2': 3}}
+    assert capacity.vcpus_free(nodes[0]) == 5
+    assert capacity.vcpus_free(nodes[1]) == 3
+
+
+def test_no_vcpu_key_when_no_host_reports_vcpus():
+    result = capacity.compute_capacities(
+        THREE_HOST_NODES, THREE_HOST_SERVICES, FLAVORS, 0.0, _is_up)
+    assert 'vcpu_free' not in result
 
 
 def test_state_manager_without_compute_hosts_has_empty_capacity(db):

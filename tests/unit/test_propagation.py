@@ -16,6 +16,8 @@ from tests.unit import tree_support
 G5_CAPACITIES = {
     'ram_free': {'total_mb': 16384, 'units_by_mb': {'2048': 6}},
     'disk_free': {'total_mb': 204800, 'units_by_mb': {'20480': 8}},
+    # 2 live hosts x 8 vcpus, 10 % reserve: int(8 - 0.8) x 2
+    'vcpu_free': {'total': 16, 'units_by_vcpus': {'1': 14}},
 }
 
 

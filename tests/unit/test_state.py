@@ -325,10 +325,13 @@ def test_our_capacities_sum_all_children_including_mute(db):
                      'units_by_mb': {'2048': 2 + 3 + 4, '8192': 5}},
         'disk_free': {'total_mb': 40960 + 50000,
                       'units_by_mb': {'20480': 2 + 1, '40960': 7}},
+        # own only (8 vcpus, 1-vcpu flavor): the children report none
+        'vcpu_free': {'total': 8, 'units_by_vcpus': {'1': 8}},
     }
     assert mgr.get_our_capacities(include_children=False) == {
         'ram_free': {'total_mb': 4096, 'units_by_mb': {'2048': 2}},
         'disk_free': {'total_mb': 40960, 'units_by_mb': {'20480': 2}},
+        'vcpu_free': {'total': 8, 'units_by_vcpus': {'1': 8}},
     }
     # summing did not modify my own state nor the children's
     assert mgr.my_cell_state.capacities['ram_free']['total_mb'] == 4096
