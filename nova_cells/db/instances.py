@@ -232,7 +232,9 @@ def _claim_statement(node_id, memory_mb, disk_gb, vcpus):
             .where(node.id == node_id, node.deleted == 0,
                    node.free_ram_mb >= memory_mb,
                    node.free_disk_gb >= disk_gb,
-                   node.vcpus - node.vcpus_used >= vcpus)
+                   node.vcpus * sa.func.coalesce(
+                       sa.func.nullif(node.cpu_allocation_ratio, 0), 1.0) -
+                   node.vcpus_used >= vcpus)
             .values(free_ram_mb=node.free_ram_mb - memory_mb,
                     free_disk_gb=node.free_disk_gb - disk_gb,
                     memory_mb_used=node.memory_mb_used + memory_mb,
@@ -258,3 +260,15 @@ def claim_and_place(db, node_id, memory_mb, disk_gb, vcpus, uuid, values):
         _set_columns(row, values)
         session.flush()
         return row.as_dict()
+
+
+def instance_cells_by_uuid(db, uuids):
+    """``{uuid: cell_name}`` of the live instances among ``uuids`` (one
+    query): where a server group's members are, as the top knows it."""
+    if not uuids:
+        return {}
+    query = (sa.select(models.Instance.uuid, models.Instance.cell_name)
+             .where(models.Instance.deleted == 0)
+             .where(models.Instance.uuid.in_(list(uuids))))
+    with db.reader() as session:
+        return {uuid: cell for uuid, cell in session.execute(query)}
