@@ -9,7 +9,10 @@ in ``explain``.
 """
 
 __all__ = ['PASS', 'REJECT', 'ERROR', 'Verdict', 'PinResult', 'CellRequest',
-           'Candidate', 'BaseCellFilter', 'BaseCellWeigher']
+           'Candidate', 'BaseCellFilter', 'BaseCellWeigher', 'GroupSpec',
+           'within', 'leads_to', 'flavor_units', 'flavor_disk_mb']
+
+_MB_PER_GB = 1024
 
 PASS = 'pass'
 REJECT = 'reject'
@@ -71,6 +74,73 @@ _STAMPED_OK = {}
 _NOT_APPLICABLE = {}
 
 
+def within(path, ancestor):
+    """True when ``path`` is ``ancestor`` or a cell below it."""
+    return path == ancestor or path.startswith(ancestor + '!')
+
+
+def leads_to(candidate, target):
+    """True when a build given to ``candidate`` can end in ``target``'s
+    subtree: the candidate is in it, or (a child, not this cell, which
+    would build here) is on the way to it."""
+    if within(candidate.path, target):
+        return True
+    return not candidate.is_me and target.startswith(candidate.path + '!')
+
+
+def flavor_disk_mb(flavor):
+    return ((flavor.get('root_gb') or 0) +
+            (flavor.get('ephemeral_gb') or 0)) * _MB_PER_GB
+
+
+def flavor_units(capacities, flavor):
+    """Instances of ``flavor`` that ``capacities`` can still take: the
+    least of its RAM, disk and (when reported) vcpu slots.
+
+    A zero-disk flavor is not limited by disk (nova's units for a slot of
+    0 MB are 0), and vcpu slots count only when the cell reports them
+    (``vcpu_free`` is ours; an original nova-cells child sends none).
+    """
+    capacities = capacities or {}
+    units = [_units_of(capacities, 'ram_free', 'units_by_mb',
+                       flavor.get('memory_mb'))]
+    disk_mb = flavor_disk_mb(flavor)
+    if disk_mb:
+        units.append(_units_of(capacities, 'disk_free', 'units_by_mb',
+                               disk_mb))
+    if 'vcpu_free' in capacities and flavor.get('vcpus'):
+        units.append(_units_of(capacities, 'vcpu_free', 'units_by_vcpus',
+                               flavor.get('vcpus')))
+    return min(units)
+
+
+def _units_of(capacities, kind, table, size):
+    return int(((capacities.get(kind) or {}).get(table) or {}).get(
+        str(size), 0))
+
+
+class GroupSpec(object):
+    """A server group policy applied at cell level.
+
+    ``policy``: ``'affinity'`` or ``'anti-affinity'``; ``soft``: weigh
+    (ServerGroupCellWeigher) instead of filter (ServerGroupCellFilter);
+    ``member_paths``: the cells holding the group's existing members (one
+    entry per member, full paths from the top).
+    """
+
+    __slots__ = ('uuid', 'policy', 'soft', 'member_paths')
+
+    def __init__(self, uuid, policy, soft, member_paths=()):
+        self.uuid = uuid
+        self.policy = policy
+        self.soft = soft
+        self.member_paths = tuple(member_paths)
+
+    def to_dict(self):
+        return {'uuid': self.uuid, 'policy': self.policy, 'soft': self.soft,
+                'member_paths': list(self.member_paths)}
+
+
 class PinResult(object):
     """A pre-filter's answer: send the request straight to ``path``
     (TargetCellFilter), skipping filtering and weighing here."""
@@ -119,13 +189,21 @@ class CellRequest(object):
     """
 
     def __init__(self, ctxt, routing_path, request_spec, scheduler_hints,
-                 authorize, now=None):
+                 authorize, now=None, group=None, planning=False):
         self.ctxt = ctxt
         self.routing_path = routing_path
         self.request_spec = request_spec
         self.scheduler_hints = dict(scheduler_hints or {})
         self.authorize = authorize
         self.now = now
+        # The server group at cell level (a GroupSpec), if any.
+        self.group = group
+        # True while a split build is planned one instance at a time:
+        # ``assigned`` then holds path -> instances of this request given
+        # to that candidate so far.
+        self.planning = planning
+        self.assigned = {}
+        self.assigned_candidates = {}
 
     @property
     def flavor(self):
@@ -135,6 +213,48 @@ class CellRequest(object):
     def image_properties(self):
         image = self.request_spec.get('image') or {}
         return image.get('properties') or {}
+
+    @property
+    def project_id(self):
+        properties = self.request_spec.get('instance_properties') or {}
+        return (properties.get('project_id') or
+                getattr(self.ctxt, 'project_id', None))
+
+    @property
+    def num_instances(self):
+        return self.request_spec.get('num_instances') or 1
+
+    @property
+    def instances_per_pick(self):
+        """What one pick places: one instance while planning a split, the
+        whole request otherwise (nova's: all instances in one cell)."""
+        return 1 if self.planning else self.num_instances
+
+    def assign(self, candidate):
+        """Planning: one more instance of this request goes to
+        ``candidate``."""
+        self.assigned[candidate.path] = self.assigned.get(
+            candidate.path, 0) + 1
+        self.assigned_candidates[candidate.path] = candidate
+
+    def free_units(self, candidate):
+        """Instances of the flavor ``candidate`` can still take, less what
+        this request was already given there."""
+        return (flavor_units(candidate.state.capacities, self.flavor) -
+                self.assigned.get(candidate.path, 0))
+
+    def group_members_in(self, candidate):
+        """Members of the request's server group that a build given to
+        ``candidate`` would join: existing members in its subtree (in this
+        cell itself, for this cell), plus what this request assigned it."""
+        count = self.assigned.get(candidate.path, 0)
+        if self.group is None:
+            return count
+        for path in self.group.member_paths:
+            if (path == candidate.path if candidate.is_me
+                    else within(path, candidate.path)):
+                count += 1
+        return count
 
 
 class BaseCellFilter(object):
@@ -151,6 +271,12 @@ class BaseCellFilter(object):
     def pre_filter(self, request):
         """Return a :class:`PinResult` to short-circuit, else None."""
         return None
+
+    def prepare(self, candidates, request):
+        """Called once per pick with the candidates that reached this
+        filter, before any verdict: a filter whose verdict depends on the
+        others (FallbackGroupFilter) looks at them here and keeps what it
+        found on ``request``."""
 
     def is_applicable(self, request):
         """False when the request gives this filter nothing to check (no
@@ -192,6 +318,12 @@ class BaseCellWeigher(object):
 
     def __init__(self, multiplier=1.0):
         self.multiplier = multiplier
+
+    def multiplier_for(self, request):
+        """The multiplier for ``request``: ``multiplier`` unless the
+        weigher's sign depends on the request (ServerGroupCellWeigher:
+        soft affinity pulls, soft anti-affinity pushes)."""
+        return self.multiplier
 
     def weigh_cell(self, candidate, request):
         """Return the raw weight (a number) of one candidate."""

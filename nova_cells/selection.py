@@ -162,6 +162,15 @@ def _run_filter(plugin, candidate, request):
     return verdict.stamped(plugin.name)
 
 
+def _prepare(plugin, candidates, request):
+    """A failing ``prepare`` is left for the filter's own verdicts to
+    report (each cell then gets the filter's error, with why)."""
+    try:
+        plugin.prepare(candidates, request)
+    except Exception:  # noqa - reported by the per-cell verdicts
+        pass
+
+
 def _filter_recording_all(selection, filters, request):
     """Every filter's verdict for every candidate it saw (explain)."""
     remaining = list(selection.candidates)
@@ -173,6 +182,7 @@ def _filter_recording_all(selection, filters, request):
             for candidate in remaining:
                 selection.verdicts[candidate.path].append(skipped)
             continue
+        _prepare(plugin, remaining, request)
         passed = []
         for candidate in remaining:
             verdict = _run_filter(plugin, candidate, request)
@@ -207,6 +217,7 @@ def _filter_fast(selection, filters, request):
             break
         if not plugin.is_applicable(request):
             continue
+        _prepare(plugin, remaining, request)
         remaining, rejected = _filter_batch(plugin, remaining, request)
         for path, verdict in rejected.items():
             selection._rejected[path] = (
@@ -232,13 +243,16 @@ def _weigh(selection, weighers, remaining, request):
     if len(remaining) <= 1:
         return totals
     for plugin in weighers:
+        multiplier = plugin.multiplier_for(request)
+        if not multiplier and not selection.record_all:
+            continue        # adds nothing; explain still shows its raws
         raw = plugin.weigh_cells(remaining, request)
-        selection._weighings.append((plugin.name, plugin.multiplier,
+        selection._weighings.append((plugin.name, multiplier,
                                      remaining, raw))
         low, high = min(raw), max(raw)
-        if high == low or not plugin.multiplier:
+        if high == low or not multiplier:
             continue
-        factor = plugin.multiplier / float(high - low)
+        factor = multiplier / float(high - low)
         totals = [t + factor * (v - low) for t, v in zip(totals, raw)]
     return totals
 

@@ -414,6 +414,142 @@ Related options:
 """),
 ]
 
+# NOTE(nova-cells): beyond nova: scheduling features no cells v1 release had
+# (doc/scheduling/).  Every default leaves the original behaviour unchanged.
+scheduling_opts = [
+    cfg.DictOpt('project_cells',
+                default={},
+                help="""
+Project to cells pinning (new in nova-cells).
+
+``project_id:path;path`` pairs: builds of a listed project go only to the
+listed cells and the cells below them (``ProjectCellsFilter``). Paths are
+full routing paths from the top (``api!child1!gc1``), so one value can be
+copied to every cell of the tree; each cell applies it to its own children.
+
+Example: ``project_cells = 3f2a...:api!c1;api!c2!gc3``
+
+Related options:
+
+* ``reserved_cells``
+""", **_mutable),
+    cfg.ListOpt('reserved_cells',
+                default=[],
+                help="""
+Cells reserved for their pinned projects (new in nova-cells).
+
+Full paths of cells that take builds only from the projects whose
+``project_cells`` entry names them (or a cell above them). Other projects
+are refused there, with the reason in ``explain`` and in the fault.
+""", **_mutable),
+    cfg.DictOpt('flavor_cells',
+                default={},
+                help="""
+Flavor to cells pinning (new in nova-cells).
+
+``flavor-name:path;path`` pairs: builds of a listed flavor go only to the
+listed cells and the cells below them (``FlavorCellsFilter``).
+""", **_mutable),
+    cfg.DictOpt('image_property_cells',
+                default={},
+                help="""
+Image property to cells pinning (new in nova-cells).
+
+``property=value:path;path`` pairs: builds of an image whose property has
+that value go only to the listed cells and the cells below them
+(``ImagePropertyCellsFilter``). Example:
+``image_property_cells = os_distro=windows:api!win``.
+""", **_mutable),
+    cfg.StrOpt('spread_capability',
+               default='az',
+               help="""
+Capability spread by the zone spread weigher (new in nova-cells).
+
+The cell capability (``az`` or ``datacentre``, declared in each cell's
+``capabilities``) whose values ``AvailabilityZoneSpreadWeigher`` balances
+the instances of one split request across.
+""", **_mutable),
+    cfg.FloatOpt('az_spread_weight_multiplier',
+                 default=20.0,
+                 help="""
+Zone spread weight multiplier (new in nova-cells).
+
+Multiplier of ``AvailabilityZoneSpreadWeigher``: positive values send each
+instance of a split request to the zone holding fewest of its instances so
+far. Above ``ram_weight_multiplier`` so that balance wins over free RAM.
+""", **_mutable),
+    cfg.ListOpt('fallback_cell_groups',
+                default=[],
+                help="""
+Ordered fallback groups of cells (new in nova-cells).
+
+Each item is a group of full cell paths joined by ``;``. A build goes to
+the first group that has a cell with free units of its flavor; the next
+group is used only when no cell of the earlier groups has room
+(``FallbackGroupFilter``). Cells in no group come after the last group.
+Example: ``fallback_cell_groups = api!c1;api!c2,api!c3,api!c4``.
+""", **_mutable),
+    cfg.BoolOpt('server_group_cell_level',
+                default=False,
+                help="""
+Apply server group policies at cell level (new in nova-cells).
+
+Policies ``cell-affinity``, ``cell-anti-affinity``, ``soft-cell-affinity``
+and ``soft-cell-anti-affinity`` always apply to cells. When this option is
+True, nova's host policies (``affinity``, ``anti-affinity`` and their soft
+variants) apply to cells as well.
+""", **_mutable),
+    cfg.FloatOpt('soft_affinity_weight_multiplier',
+                 default=20.0,
+                 help="""
+Soft cell affinity weight multiplier (new in nova-cells).
+
+Weight of the number of server group members already in a cell, for the
+``soft-cell-affinity`` policy (``ServerGroupCellWeigher``). Must not be
+negative.
+""", **_mutable),
+    cfg.FloatOpt('soft_anti_affinity_weight_multiplier',
+                 default=20.0,
+                 help="""
+Soft cell anti-affinity weight multiplier (new in nova-cells).
+
+Weight against the number of server group members already in a cell, for
+the ``soft-cell-anti-affinity`` policy (``ServerGroupCellWeigher``). Must
+not be negative.
+""", **_mutable),
+    cfg.BoolOpt('split_builds_by_capacity',
+                default=False,
+                help="""
+Split multi-instance builds across cells (new in nova-cells).
+
+When True, a build of several instances is planned one instance at a time
+among the cells with free units of its flavor left (what this request
+already took there is subtracted), then each cell's part is forwarded as
+its own build. The build is refused whole when the cells' free units do not
+add up to the instances asked for. False (nova's behaviour): the whole
+request goes to one cell.
+""", **_mutable),
+    cfg.FloatOpt('vcpu_weight_multiplier',
+                 default=0.0,
+                 help="""
+Vcpu weight multiplier (new in nova-cells).
+
+Multiplier of ``VcpuByInstanceTypeWeigher``: free slots of the flavor's
+vcpus. 0.0 (the default) keeps nova's RAM-only weighing; negative numbers
+stack.
+""", **_mutable),
+    cfg.FloatOpt('disk_weight_multiplier',
+                 default=0.0,
+                 help="""
+Disk weight multiplier (new in nova-cells).
+
+Multiplier of ``DiskByInstanceTypeWeigher``: free slots of the flavor's
+root plus ephemeral disk. 0.0 (the default) keeps nova's RAM-only weighing;
+negative numbers stack.
+""", **_mutable),
+]
+
+
 # NOTE(nova-cells): removed from nova before Stein; accepted so that old
 # configuration files still load, and ignored.
 removed_opts = [
@@ -433,7 +569,7 @@ removed_opts = [
                help='Ignored. The intercell driver is the RPC driver.'),
 ]
 
-ALL_OPTS = cells_opts + removed_opts
+ALL_OPTS = cells_opts + scheduling_opts + removed_opts
 
 
 def fresh_group(group):
