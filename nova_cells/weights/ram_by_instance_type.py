@@ -1,7 +1,8 @@
 """RamByInstanceTypeWeigher: more free slots of the flavor's RAM size wins.
 
 Raw weight: the cell's ``ram_free.units_by_mb[<flavor memory_mb>]`` (0 if
-unknown), less the instances a split build's plan already gave the cell.  Multiplier ``[cells] ram_weight_multiplier`` (negative stacks).
+unknown), less the instances a split build's plan already gave the cell.
+Multiplier ``[cells] ram_weight_multiplier`` (negative stacks).
 """
 
 from nova_cells import scheduling

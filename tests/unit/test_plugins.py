@@ -16,9 +16,19 @@ from nova_cells.weights import mute_child
 from nova_cells.weights import ram_by_instance_type
 from nova_cells.weights import weight_offset
 
-FILTERS = ['TargetCellFilter', 'DifferentCellFilter', 'ImagePropertiesFilter']
-WEIGHERS = ['MuteChildWeigher', 'RamByInstanceTypeWeigher',
-            'WeightOffsetWeigher']
+NOVA_FILTERS = ['TargetCellFilter', 'DifferentCellFilter',
+                'ImagePropertiesFilter']
+NOVA_WEIGHERS = ['MuteChildWeigher', 'RamByInstanceTypeWeigher',
+                 'WeightOffsetWeigher']
+# Beyond nova (doc/scheduling/): in all_filters / all_weighers after
+# nova's, looking at no cell and adding nothing unless configured or asked.
+NEW_FILTERS = ['ProjectCellsFilter', 'FlavorCellsFilter',
+               'ImagePropertyCellsFilter', 'CellAvailabilityZoneFilter',
+               'ServerGroupCellFilter', 'FallbackGroupFilter']
+NEW_WEIGHERS = ['VcpuByInstanceTypeWeigher', 'DiskByInstanceTypeWeigher',
+                'AvailabilityZoneSpreadWeigher', 'ServerGroupCellWeigher']
+FILTERS = NOVA_FILTERS + NEW_FILTERS
+WEIGHERS = NOVA_WEIGHERS + NEW_WEIGHERS
 
 CLASSES = {
     'TargetCellFilter': target_cell.TargetCellFilter,
@@ -63,7 +73,7 @@ def conf():
     pytest.param(['ImagePropertiesFilter', 'nova.cells.filters.all_filters',
                   ' TargetCellFilter '],
                  ['ImagePropertiesFilter', 'TargetCellFilter',
-                  'DifferentCellFilter'],
+                  'DifferentCellFilter'] + NEW_FILTERS,
                  id='duplicates-removed-first-position-kept'),
     pytest.param(['my.pkg.MyFilter', 'my.pkg.MyFilter'], ['my.pkg.MyFilter'],
                  id='unknown-names-pass-through-once'),
@@ -124,8 +134,11 @@ def test_every_nova_class_path_loads_our_class(nova_path, conf):
                  "No such hand-off driver 'bultin'. Did you mean 'builtin'?",
                  id='typo-handoff'),
     pytest.param('weighers', 'Zzz',
-                 "No such weigher 'Zzz'. Known: MuteChildWeigher, "
-                 "RamByInstanceTypeWeigher, WeightOffsetWeigher.",
+                 "No such weigher 'Zzz'. Known: "
+                 "AvailabilityZoneSpreadWeigher, DiskByInstanceTypeWeigher, "
+                 "MuteChildWeigher, RamByInstanceTypeWeigher, "
+                 "ServerGroupCellWeigher, VcpuByInstanceTypeWeigher, "
+                 "WeightOffsetWeigher.",
                  id='nothing-close-lists-known'),
     pytest.param('filters', 'nova_cells.filters.target_cell.Nope',
                  "No such filter 'nova_cells.filters.target_cell.Nope'. "
@@ -157,7 +170,11 @@ def test_defaults_from_conf_give_nova_multipliers_in_order(conf):
     assert [(p.name, p.multiplier) for p in weighers] == [
         ('MuteChildWeigher', -10000.0),
         ('RamByInstanceTypeWeigher', 10.0),
-        ('WeightOffsetWeigher', 1.0)]
+        ('WeightOffsetWeigher', 1.0),
+        ('VcpuByInstanceTypeWeigher', 0.0),
+        ('DiskByInstanceTypeWeigher', 0.0),
+        ('AvailabilityZoneSpreadWeigher', 20.0),
+        ('ServerGroupCellWeigher', 20.0)]
     assert weighers[0].mute_child_interval == 300
 
 
@@ -174,7 +191,11 @@ def test_multipliers_come_from_cells_options(conf):
     assert [(p.name, p.multiplier) for p in weighers] == [
         ('WeightOffsetWeigher', 7.0),
         ('MuteChildWeigher', -1.0),
-        ('RamByInstanceTypeWeigher', -2.5)]
+        ('RamByInstanceTypeWeigher', -2.5),
+        ('VcpuByInstanceTypeWeigher', 0.0),
+        ('DiskByInstanceTypeWeigher', 0.0),
+        ('AvailabilityZoneSpreadWeigher', 20.0),
+        ('ServerGroupCellWeigher', 20.0)]
     assert weighers[1].mute_child_interval == 42
 
 
