@@ -42,8 +42,13 @@ def _level(result, depth):
 
 
 def render_text(result):
-    """The whole dry run, one indented block per level."""
-    lines, depth = [], 0
+    """The whole dry run, one indented block per level (a split build's
+    parts each below their own line)."""
+    return '\n'.join(_render(result, 0))
+
+
+def _render(result, depth):
+    lines = []
     while result:
         if 'error' in result:
             lines.append('%sAt %s: error: %s' % ('  ' * depth,
@@ -51,8 +56,13 @@ def render_text(result):
                                                  result['error']))
             break
         lines.extend(_level(result, depth))
+        for part in result.get('parts') or ():
+            lines.append('%s  part %s: %d instance(s)%s' % (
+                '  ' * depth, part['cell'], part['count'],
+                '' if part.get('next') else ', built there'))
+            lines.extend(_render(part.get('next'), depth + 2))
         result, depth = result.get('next'), depth + 1
-    return '\n'.join(lines)
+    return lines
 
 
 def request_kwargs(instance, flavor, image_properties=None, hints=None):

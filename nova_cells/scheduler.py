@@ -24,12 +24,15 @@ from nova_cells.db import instances as db_instances
 from nova_cells import delivery
 from nova_cells import exception
 from nova_cells.filters import cell_state
+from nova_cells.filters import free_units
 from nova_cells import instances
 from nova_cells.objects import instance as instance_obj
 from nova_cells import plugins
 from nova_cells import routing
 from nova_cells import scheduling
 from nova_cells import selection as cell_selection
+from nova_cells import server_groups
+from nova_cells import split_plan
 from nova_cells import topsync
 
 __all__ = ['CellsScheduler', 'SchedulerSettings', 'build_request_spec',
@@ -43,14 +46,23 @@ _NOT_COPIED = ('id', 'name', 'info_cache', 'security_groups', 'flavor',
 
 
 class SchedulerSettings(object):
-    def __init__(self, scheduler_retries=10, scheduler_retry_delay=2):
+    """The ``[cells]`` options the scheduler itself acts on (the
+    plug-ins read their own)."""
+
+    def __init__(self, scheduler_retries=10, scheduler_retry_delay=2,
+                 split_builds_by_capacity=False,
+                 server_group_cell_level=False):
         self.scheduler_retries = scheduler_retries
         self.scheduler_retry_delay = scheduler_retry_delay
+        self.split_builds_by_capacity = split_builds_by_capacity
+        self.server_group_cell_level = server_group_cell_level
 
     @classmethod
     def from_conf(cls, conf):
         return cls(conf.cells.scheduler_retries,
-                   conf.cells.scheduler_retry_delay)
+                   conf.cells.scheduler_retry_delay,
+                   conf.cells.split_builds_by_capacity,
+                   conf.cells.server_group_cell_level)
 
 
 def _primitive_flavor(flavor):
@@ -75,12 +87,12 @@ def build_request_spec(image, instances, flavor):
 
 def load_plugin_lists(conf):
     """``(filters, weighers)`` as ``[cells]`` names them, CellStateFilter
-    first."""
+    first and FreeUnitsFilter after it."""
     filters = plugins.load_plugins('filters',
                                    conf.cells.scheduler_filter_classes, conf)
     weighers = plugins.load_plugins('weighers',
                                     conf.cells.scheduler_weight_classes, conf)
-    return with_cell_state_filter(filters), weighers
+    return with_free_units_filter(with_cell_state_filter(filters)), weighers
 
 
 def with_cell_state_filter(filters):
@@ -89,6 +101,19 @@ def with_cell_state_filter(filters):
     if any(isinstance(f, cell_state.CellStateFilter) for f in filters):
         return list(filters)
     return [cell_state.CellStateFilter()] + list(filters)
+
+
+def with_free_units_filter(filters):
+    """``filters`` with FreeUnitsFilter right after CellStateFilter
+    (unless listed already): a split build's plan counts free units
+    whatever the filter list."""
+    if any(isinstance(f, free_units.FreeUnitsFilter) for f in filters):
+        return list(filters)
+    filters = list(filters)
+    position = next((i + 1 for i, f in enumerate(filters)
+                     if isinstance(f, cell_state.CellStateFilter)), 0)
+    filters.insert(position, free_units.FreeUnitsFilter())
+    return filters
 
 
 class CellsScheduler(object):
@@ -123,6 +148,7 @@ class CellsScheduler(object):
         (mutable options) take effect.  Each list is swapped whole: a pick
         in flight uses the old or the new one."""
         self.filters, self.weighers = load_plugin_lists(conf)
+        self.settings = SchedulerSettings.from_conf(conf)
 
     # -- choosing ----------------------------------------------------------
 
@@ -143,10 +169,33 @@ class CellsScheduler(object):
         flavor = filter_properties.get('instance_type')
         spec = build_request_spec(build_inst_kwargs.get('image'), instances_,
                                   flavor)
+        group = server_groups.group_spec(
+            filter_properties, self.settings.server_group_cell_level)
         return scheduling.CellRequest(
             ctxt, routing_path, spec,
             filter_properties.get('scheduler_hints'),
-            self.policy.authorizer(ctxt), now=timeutils.utcnow())
+            self.policy.authorizer(ctxt), now=timeutils.utcnow(),
+            group=group)
+
+    def wants_plan(self, request):
+        """Plan instance by instance: several instances, and either split
+        builds are on or the group keeps members apart (one cell could
+        not take them all)."""
+        if request.num_instances <= 1:
+            return False
+        group = request.group
+        return (self.settings.split_builds_by_capacity or
+                (group is not None and group.policy == 'anti-affinity'))
+
+    def with_group_members(self, path, build_inst_kwargs):
+        """At the top, resolve the server group's members to cell paths
+        (only the top knows every instance's cell)."""
+        if len(routing.RoutingPath.parse(path)) != 1:
+            return build_inst_kwargs
+        db = self.runner.services['db']
+        return server_groups.with_member_cells(
+            build_inst_kwargs,
+            lambda uuids: db_instances.instance_cells_by_uuid(db, uuids))
 
     def select(self, request, record_all=False):
         """Filter and weigh this cell's candidates; ``record_all`` keeps
@@ -175,6 +224,7 @@ class CellsScheduler(object):
 
     def _schedule(self, message, path, build_inst_kwargs):
         ctxt = message.ctxt
+        build_inst_kwargs = self.with_group_members(path, build_inst_kwargs)
         attempts = max(0, self.settings.scheduler_retries) + 1
         for attempt in range(attempts):
             request = self.make_request(ctxt, path, build_inst_kwargs)
@@ -187,6 +237,8 @@ class CellsScheduler(object):
             # that this cell refused.
             kwargs = _without_hint(build_inst_kwargs, 'target_cell')
             try:
+                if self.wants_plan(request):
+                    return self._build_split(message, path, request, kwargs)
                 return self._build_on(message, path, selection, kwargs)
             except exception.NoCellsAvailable as exc:
                 if attempt == attempts - 1:
@@ -276,6 +328,45 @@ class CellsScheduler(object):
             reason='every chosen cell failed: %s' % ', '.join(
                 c.path for c, _w in selection.ordered))
 
+    def plan(self, request, record_all=False):
+        """The :class:`~nova_cells.split_plan.Plan` of a multi-instance
+        request (raises NoCellsAvailable when it does not fit)."""
+        request.planning = True
+        return split_plan.plan_build(
+            request, lambda r: self.select(r, record_all=record_all))
+
+    def _build_split(self, message, path, request, build_inst_kwargs):
+        """Send each cell its part of the plan, as a build of its own.
+
+        A part whose cell cannot be reached is scheduled again on its own
+        (an ordinary pick among the cells, as nova would have sent the
+        whole request), so one failing link does not fail the others.
+        """
+        plan = self.plan(request)
+        LOG.info('Build %s split at %s: %s', _uuids(build_inst_kwargs),
+                 path, plan.describe())
+        instances_ = build_inst_kwargs.get('instances') or []
+        for candidate, part in split_plan.partition(instances_, plan):
+            kwargs = dict(build_inst_kwargs, instances=part)
+            try:
+                if candidate.is_me:
+                    self._build_here(message.ctxt, path, kwargs)
+                else:
+                    self._send_to_child(message, candidate, kwargs)
+                continue
+            except Exception as exc:
+                if delivery.is_retriable(exc):
+                    raise
+                LOG.error("Couldn't send part %s of a split build to %s: "
+                          "%s", _uuids(kwargs), candidate.path, exc)
+            try:
+                self._build_on(message, path, self.select(
+                    self.make_request(message.ctxt, path, kwargs)), kwargs)
+            except exception.NoCellsAvailable as exc:
+                LOG.error('Part %s of a split build found no cell: %s',
+                          _uuids(kwargs), exc)
+                self._fail_instances(message.ctxt, kwargs, exc)
+
     def _link_failing(self, candidate):
         outbox = self.runner.outbox
         return (outbox is not None and not candidate.is_me
@@ -325,11 +416,14 @@ class CellsScheduler(object):
         starts at the caller)."""
         ctxt = message.ctxt
         path = full_path or str(message.routing_path)
-        selection = self.select(self.make_request(ctxt, path,
-                                                  build_inst_kwargs),
-                                record_all=True)
+        build_inst_kwargs = self.with_group_members(path, build_inst_kwargs)
+        request = self.make_request(ctxt, path, build_inst_kwargs)
+        selection = self.select(request, record_all=True)
         result = {'cell': path, 'selection': selection.to_dict(),
                   'action': None, 'next': None}
+        if selection.pinned is None and self.wants_plan(request):
+            return self._explain_split(ctxt, path, result, _without_hint(
+                build_inst_kwargs, 'target_cell'))
         target, kwargs, refusal = self._explain_target(path, selection,
                                                        build_inst_kwargs)
         if target is None:
@@ -341,6 +435,36 @@ class CellsScheduler(object):
             result['next'] = self._explain_next(
                 ctxt, target, routing.relative_target(
                     target, path, self.runner.our_name), kwargs)
+        return result
+
+    def _explain_split(self, ctxt, path, result, build_inst_kwargs):
+        """The plan of a split build: its first pick's diagnosis (every
+        verdict, every score), each cell's part, and what each child
+        would do with its part."""
+        try:
+            plan = self.plan(self.make_request(ctxt, path,
+                                               build_inst_kwargs),
+                             record_all=True)
+        except exception.NoCellsAvailable as exc:
+            result['action'] = 'fail: %s' % exc.format_message()
+            return result
+        result['selection'] = plan.selections[0].to_dict()
+        items = plan.items()
+        if len(items) == 1 and items[0][0].is_me:
+            result['action'] = 'build here: %d instance(s)' % items[0][1]
+            return result
+        result['action'] = 'split: %s' % plan.describe()
+        result['parts'] = []
+        instances_ = build_inst_kwargs.get('instances') or []
+        for candidate, part in split_plan.partition(instances_, plan):
+            entry = {'cell': candidate.path, 'count': len(part),
+                     'next': None}
+            if not candidate.is_me:
+                entry['next'] = self._explain_next(
+                    ctxt, candidate.path, routing.relative_target(
+                        candidate.path, path, self.runner.our_name),
+                    dict(build_inst_kwargs, instances=part))
+            result['parts'].append(entry)
         return result
 
     def _explain_target(self, path, selection, build_inst_kwargs):
