@@ -89,7 +89,7 @@ def test_the_top_resolves_members_to_cells_once():
     assert asked == [['m1', 'm2', 'm3']]
 
 
-# -- planning ------------------------------------------------------------------
+# -- planning -----------------------------------------------------------------
 
 def _planner(units, num_instances, weighers=None):
     cells = [ss.cell(name, ram_units=n) for name, n in units]
@@ -147,7 +147,7 @@ def test_free_units_filter_is_inert_outside_planning():
         'no free unit of m1.test left',)
 
 
-# -- in a tree -----------------------------------------------------------------
+# -- in a tree ----------------------------------------------------------------
 
 # gc1: 3 x 2 GiB; gc2: 1 x 2 GiB; gc3: 2 x 2 GiB; gc4: nothing.  With the
 # reserve at 0 the m1.small (2048 MB) units are 3 + 1 + 2 = 6.
