@@ -147,8 +147,13 @@ class CellsScheduler(object):
         """SIGHUP: rebuild the plug-ins, so that the weigher multipliers
         (mutable options) take effect.  Each list is swapped whole: a pick
         in flight uses the old or the new one."""
-        self.filters, self.weighers = load_plugin_lists(conf)
         self.settings = SchedulerSettings.from_conf(conf)
+        try:
+            filters, weighers = load_plugin_lists(conf)
+        except (plugins.UnknownPlugin, ValueError) as exc:
+            LOG.error('Keeping the current filters and weighers: %s', exc)
+            return
+        self.filters, self.weighers = filters, weighers
 
     # -- choosing ----------------------------------------------------------
 

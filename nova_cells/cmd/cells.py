@@ -10,6 +10,8 @@ from sqlalchemy import exc as sa_exc
 from nova_cells.cmd import _common
 from nova_cells.db import api as db_api
 from nova_cells.db import schema
+from nova_cells import plugins
+from nova_cells import scheduler
 from nova_cells import service
 from nova_cells import state
 from nova_cells import transport_url
@@ -40,9 +42,20 @@ def _check_cell_list(conf, db):
                     % (conf.cells.cells_config, exc), status=1)
 
 
+def _check_scheduler_plugins(conf):
+    """The filters and weighers load, with their options (an unknown
+    name, a pin naming no cell, a negative soft multiplier)."""
+    try:
+        scheduler.load_plugin_lists(conf)
+    except (plugins.UnknownPlugin, ValueError) as exc:
+        _common.die('nova-cells: invalid configuration: %s'
+                    % _common.first_line(exc), status=2)
+
+
 def preflight(conf):
     """Fail fast, one line naming the option, before the launcher forks
     (a worker failing later would be restarted forever)."""
+    _check_scheduler_plugins(conf)
     db = db_api.Database.from_conf(conf)
     try:
         _check_database(conf, db)
