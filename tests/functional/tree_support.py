@@ -388,10 +388,13 @@ def expected_capacities(hosts, flavors, reserve_percent=10.0):
     reserve = reserve_percent / 100.0
 
     def units(free, total, slot):
+        if not slot:        # a zero-disk flavor: nova counts 0 units
+            return 0
         return int(max(0, free - total * reserve) / slot)
 
     ram_slots = sorted({f.memory_mb for f in flavors})
     disk_slots = sorted({f.disk_mb for f in flavors})
+    vcpu_slots = sorted({f.vcpus for f in flavors if f.vcpus})
     return {
         'ram_free': {
             'total_mb': sum(h[1] for h in hosts),
@@ -403,6 +406,12 @@ def expected_capacities(hosts, flavors, reserve_percent=10.0):
             'units_by_mb': {str(s): sum(units(h[3] * 1024, h[3] * 1024,
                                               s) for h in hosts)
                             for s in disk_slots}},
+        # Ours (issue 9): free vcpus (cpu_allocation_ratio unset: 1.0).
+        'vcpu_free': {
+            'total': sum(h[2] for h in hosts),
+            'units_by_vcpus': {str(s): sum(units(h[2], h[2], s)
+                                           for h in hosts)
+                               for s in vcpu_slots}},
     }
 
 
