@@ -137,6 +137,18 @@ def _add_explain_parser(subparsers):
                          help='scheduler hint (repeat a key for a list)')
     explain.add_argument('--as-admin', action='store_true',
                          help='ask as an admin (admin-only hints count)')
+    explain.add_argument('--project', default='nova-cells-manage',
+                         help='the project asking (project_cells pins)')
+    explain.add_argument('--count', type=manage_views.at_least(1), default=1,
+                         help='instances in the request (split builds)')
+    explain.add_argument('--extra-spec', action='append', default=[],
+                         metavar='KEY=VALUE', dest='extra_specs',
+                         help='flavor extra spec, e.g. cells:az=az1')
+    explain.add_argument('--group-policy',
+                         help='server group policy, e.g. cell-anti-affinity')
+    explain.add_argument('--group-member', action='append', default=[],
+                         metavar='UUID', dest='group_members',
+                         help='an instance already in the server group')
     explain.add_argument('--format', choices=('text', 'json'),
                          default='text')
     explain.add_argument('--timeout', type=int, default=60)
@@ -373,16 +385,24 @@ def _pairs(items):
 def explain(db, args, conf=None):
     """Ask the local nova-cells for a dry run of a one-instance build."""
     flavor = _flavor_object(db, args.flavor)
-    instance = _dry_run_instance(flavor)
+    flavor.extra_specs = _pairs(args.extra_specs)
+    instances = [_dry_run_instance(flavor, args.project)
+                 for _ in range(args.count)]
     ctxt = cells_context.RequestContext(
-        user_id='nova-cells-manage', project_id='nova-cells-manage',
+        user_id='nova-cells-manage', project_id=args.project,
         is_admin=args.as_admin, roles=['admin'] if args.as_admin else [])
+    kwargs = explain_view.request_kwargs(
+        instances[0], flavor, _pairs(args.image_properties),
+        _pairs(args.hints))
+    kwargs['instances'] = instances
+    if args.group_policy:
+        kwargs['filter_properties']['instance_group'] = {
+            'uuid': str(uuid.uuid4()), 'policy': args.group_policy,
+            'members': list(args.group_members)}
     transport = rpc.get_transport(conf)
     try:
         result = rpcapi.CellsAPI(conf, transport).explain_build(
-            ctxt, timeout=args.timeout, **explain_view.request_kwargs(
-                instance, flavor, _pairs(args.image_properties),
-                _pairs(args.hints)))
+            ctxt, timeout=args.timeout, **kwargs)
     finally:
         transport.cleanup()
     if args.format == 'json':
@@ -401,8 +421,9 @@ def _flavor_object(db, name):
     raise exception.NovaCellsException('Flavor %s not found' % name)
 
 
-def _dry_run_instance(flavor):
+def _dry_run_instance(flavor, project_id):
     return instance_obj.Instance(uuid=str(uuid.uuid4()), flavor=flavor,
+                                 project_id=project_id,
                                  vm_state='building', metadata={},
                                  system_metadata={})
 

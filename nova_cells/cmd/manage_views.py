@@ -32,7 +32,7 @@ _SHOWN_FIELDS = ('uuid', 'display_name', 'project_id', 'user_id',
                  'created_at', 'updated_at', 'launched_at')
 
 
-def _at_least(lowest):
+def at_least(lowest):
     """An argparse type: an integer not below ``lowest`` (a negative
     ``--limit`` would silently drop rows, a negative timeout fail late)."""
     def parse(text):
@@ -57,7 +57,7 @@ def add_view_parsers(subparsers):
                      'see it (a broadcast)')
     _add_format(tree_parser, 'text')
     tree_parser.add_argument(
-        '--timeout', type=_at_least(1), default=None,
+        '--timeout', type=at_least(1), default=None,
         help='seconds to wait for the answer (default: [cells] '
              'call_timeout + 10)')
     caps = subparsers.add_parser(
@@ -65,7 +65,7 @@ def add_view_parsers(subparsers):
                            'daemon knows them')
     caps.add_argument('--cell_name', default=None,
                       help='a neighbour (default: this cell and below)')
-    caps.add_argument('--timeout', type=_at_least(1), default=None)
+    caps.add_argument('--timeout', type=at_least(1), default=None)
     _add_format(caps)
     instances = subparsers.add_parser(
         'instances', help='instances in this cell\'s database (the API '
@@ -76,7 +76,7 @@ def add_view_parsers(subparsers):
     listing.add_argument('--cell', default=None, metavar='PATH',
                          help='only this cell path and below')
     listing.add_argument('--state', default=None, metavar='VM_STATE')
-    listing.add_argument('--limit', type=_at_least(0), default=100,
+    listing.add_argument('--limit', type=at_least(0), default=100,
                          help='at most this many (default 100, 0: all)')
     _add_format(listing)
     show = actions.add_parser('show', help='one instance and its faults')

@@ -89,10 +89,14 @@ def test_explain_follows_the_build_down_and_builds_nothing(two_cells):
     assert level2['action'] == 'build here'
     me = level2['selection']['candidates'][0]
     assert me['is_me'] and me['path'] == 'api!child'
-    # CellStateFilter always runs first (issue 6), then the configured list.
+    # CellStateFilter always runs first (issue 6), FreeUnitsFilter next
+    # (issue 9), then the configured list: nova's all_filters and ours.
     assert [v['plugin'] for v in me['verdicts']] == [
-        'CellStateFilter', 'TargetCellFilter', 'DifferentCellFilter',
-        'ImagePropertiesFilter']
+        'CellStateFilter', 'FreeUnitsFilter', 'TargetCellFilter',
+        'DifferentCellFilter', 'ImagePropertiesFilter', 'ProjectCellsFilter',
+        'FlavorCellsFilter', 'ImagePropertyCellsFilter',
+        'CellAvailabilityZoneFilter', 'ServerGroupCellFilter',
+        'FallbackGroupFilter']
     assert live_rows(api_db, 'instances') == []
     assert live_rows(child_db, 'instances') == []
 
@@ -112,3 +116,24 @@ def test_explain_ignores_admin_hints_for_non_admins(two_cells):
     api, _api_db, _child_db = two_cells
     answer = _explain(api, '--hint', 'different_cell=api!child')
     assert answer['action'] == 'forward to api!child'
+
+
+def test_explain_asks_with_a_count_a_group_and_extra_specs(two_cells):
+    api, api_db, child_db = two_cells
+    poll_until(lambda: _explain(api),
+               lambda a: a['action'] == 'forward to api!child', timeout=15)
+    # Two members of a cell-anti-affinity group: api has one child, so
+    # the second finds no cell; the plan is refused whole, saying why.
+    answer = _explain(api, '--count', '2', '--project', 'p1',
+                      '--group-policy', 'cell-anti-affinity')
+    assert answer['action'].startswith(
+        'fail: No cells available matching scheduling criteria. '
+        'split: only 1 of 2 instances fit: 0/1 cells are available: ')
+    assert 'ServerGroupCellFilter' in answer['action']
+    # A zone asked for by a flavor extra spec that no cell declares.
+    answer = _explain(api, '--extra-spec', 'cells:az=az9')
+    rejected = answer['selection']['candidates'][0]['verdicts'][-1]
+    assert rejected['plugin'] == 'CellAvailabilityZoneFilter'
+    assert 'az9' in rejected['reasons'][0]
+    assert live_rows(api_db, 'instances') == []
+    assert live_rows(child_db, 'instances') == []
