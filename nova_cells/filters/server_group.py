@@ -58,6 +58,8 @@ class ServerGroupCellFilter(scheduling.BaseCellFilter):
 
     def _verdict(self, candidate, request, where):
         group = request.group
+        if group is None or group.soft:
+            return scheduling.Verdict.ok()      # nothing to keep apart
         members = request.group_members_in(candidate)
         if group.policy == 'anti-affinity':
             if not members:

@@ -81,6 +81,12 @@ class _StatefulWeigher(object):
         return [0.0 if not span else (v - self.minval) / span for v in raw]
 
 
+NOVA_FILTERS = ('TargetCellFilter', 'DifferentCellFilter',
+                'ImagePropertiesFilter')
+NOVA_WEIGHERS = ('MuteChildWeigher', 'RamByInstanceTypeWeigher',
+                 'WeightOffsetWeigher')
+
+
 def _baseline_pick(candidates, request, filters, weighers, rng):
     remaining = list(candidates)
     for plugin in filters:
@@ -115,12 +121,12 @@ def main():
     parser.add_argument('--repeat', type=int, default=50)
     args = parser.parse_args()
     conf = cells_conf.new_config()
-    filters = plugins.load_plugins('filters',
-                                   conf.cells.scheduler_filter_classes, conf)
-    # What a daemon runs: the always-on CellStateFilter first.
-    our_filters = scheduler.with_cell_state_filter(filters)
-    weighers = plugins.load_plugins('weighers',
-                                    conf.cells.scheduler_weight_classes, conf)
+    # What a daemon runs by default: the always-on CellStateFilter and
+    # FreeUnitsFilter, then all_filters / all_weighers (nova's and ours).
+    our_filters, our_weighers = scheduler.load_plugin_lists(conf)
+    # The original's default lists: nova's three filters and weighers.
+    filters = plugins.load_plugins('filters', NOVA_FILTERS, conf)
+    weighers = plugins.load_plugins('weighers', NOVA_WEIGHERS, conf)
     rng = random.Random(42)
     cell_policy = policy.CellPolicy(conf)
     print('%-8s %-12s %12s %14s %8s' % ('children', 'request', 'ours ms',
@@ -133,7 +139,7 @@ def main():
 
             def ours():
                 selection.select(cells, _request(cell_policy, constrained),
-                                 our_filters, weighers, rng,
+                                 our_filters, our_weighers, rng,
                                  record_all=False)
 
             def baseline():
