@@ -98,14 +98,14 @@ def flavor_units(capacities, flavor):
     least of its RAM, disk and (when reported) vcpu slots.
 
     A zero-disk flavor is not limited by disk (nova's units for a slot of
-    0 MB are 0), and vcpu slots count only when the cell reports them
-    (``vcpu_free`` is ours; an original nova-cells child sends none).
+    0 MB are 0), and disk and vcpu slots count only when the cell reports
+    them (``vcpu_free`` is ours; an original nova-cells child sends none).
     """
     capacities = capacities or {}
     units = [_units_of(capacities, 'ram_free', 'units_by_mb',
                        flavor.get('memory_mb'))]
     disk_mb = flavor_disk_mb(flavor)
-    if disk_mb:
+    if disk_mb and 'disk_free' in capacities:
         units.append(_units_of(capacities, 'disk_free', 'units_by_mb',
                                disk_mb))
     if 'vcpu_free' in capacities and flavor.get('vcpus'):
@@ -204,6 +204,9 @@ class CellRequest(object):
         self.planning = planning
         self.assigned = {}
         self.assigned_candidates = {}
+        # path -> flavor units reported by that cell: read once per
+        # request, then every pick of a plan subtracts what it assigned.
+        self._flavor_units = {}
 
     @property
     def flavor(self):
@@ -240,8 +243,12 @@ class CellRequest(object):
     def free_units(self, candidate):
         """Instances of the flavor ``candidate`` can still take, less what
         this request was already given there."""
-        return (flavor_units(candidate.state.capacities, self.flavor) -
-                self.assigned.get(candidate.path, 0))
+        path = candidate.path
+        units = self._flavor_units.get(path)
+        if units is None:
+            units = self._flavor_units[path] = flavor_units(
+                candidate.state.capacities, self.flavor)
+        return units - self.assigned.get(path, 0)
 
     def group_members_in(self, candidate):
         """Members of the request's server group that a build given to

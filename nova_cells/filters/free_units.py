@@ -36,3 +36,12 @@ class FreeUnitsFilter(scheduling.BaseCellFilter):
             'no free unit of %s left%s' % (
                 request.flavor.get('name') or 'the flavor',
                 ' (this request took %d)' % taken if taken else ''))
+
+    def filter_cells(self, candidates, request):
+        """One pass; a verdict is built only for the cells it removes."""
+        free = request.free_units
+        passed = [c for c in candidates if free(c) >= 1]
+        if len(passed) == len(candidates):
+            return passed, {}
+        return passed, {c.path: self.filter_cell(c, request)
+                        for c in candidates if free(c) < 1}

@@ -10,6 +10,10 @@ keep min/max across requests, the version predicate parsed again for every
 cell), built from the same plug-ins, so the difference is the design, not
 the machine.
 
+Then the cost of planning a split build of 100 instances (one pick per
+instance, issue 9) among 10, 100 and 1,000 children, beside nova's single
+pick for the whole request.
+
     python tools/bench/sched.py [--repeat N]
 """
 
@@ -26,6 +30,7 @@ from nova_cells import policy
 from nova_cells import scheduler
 from nova_cells import scheduling
 from nova_cells import selection
+from nova_cells import split_plan
 from nova_cells import state
 
 SIZES = (10, 100, 1000, 10000)
@@ -48,7 +53,7 @@ def _cells(count, rng):
     return cells
 
 
-def _request(cell_policy, constrained):
+def _request(cell_policy, constrained, num_instances=1):
     ctxt = cells_context.RequestContext(user_id='u', project_id='p',
                                         is_admin=True, roles=['admin'])
     image = {'properties': {}}
@@ -57,7 +62,7 @@ def _request(cell_policy, constrained):
         image['properties']['hypervisor_version_requires'] = '>6.0, <=6.3'
         hints['different_cell'] = ['api!c1', 'api!c2']
     spec = {'image': image, 'instance_properties': {},
-            'instance_type': FLAVOR, 'num_instances': 1}
+            'instance_type': FLAVOR, 'num_instances': num_instances}
     return scheduling.CellRequest(
         ctxt, 'api', spec, hints, cell_policy.authorizer(ctxt),
         now=datetime.datetime.utcnow())
@@ -152,6 +157,37 @@ def main():
             print('%-8d %-12s %12.3f %14.3f %7.1fx' % (
                 size, 'constrained' if constrained else 'typical', ours_ms,
                 base_ms, base_ms / ours_ms if ours_ms else 0.0))
+    split_rows(conf, cell_policy, our_filters, our_weighers, rng,
+               args.repeat)
+
+
+def split_rows(conf, cell_policy, filters, weighers, rng, repeat):
+    """A split build (issue 9): a plan of SPLIT instances, one pick each,
+    beside nova's single pick for the whole request."""
+    print('\nsplit build of %d instances (split_builds_by_capacity):'
+          % SPLIT)
+    print('%-8s %12s %14s %14s' % ('children', 'plan ms', 'per instance',
+                                   'nova 1 pick'))
+    for size in (10, 100, 1000):
+        cells = _cells(size, rng)
+        times = max(3, repeat // 10)
+
+        def plan():
+            request = _request(cell_policy, False, SPLIT)
+            request.planning = True
+            split_plan.plan_build(request, lambda r: selection.select(
+                cells, r, filters, weighers, rng, record_all=False))
+
+        def one_pick():
+            selection.select(cells, _request(cell_policy, False, SPLIT),
+                             filters, weighers, rng, record_all=False)
+
+        plan_ms = _time(plan, times)
+        print('%-8d %12.3f %14.4f %14.3f' % (size, plan_ms, plan_ms / SPLIT,
+                                             _time(one_pick, times)))
+
+
+SPLIT = 100
 
 
 if __name__ == '__main__':
