@@ -1,10 +1,13 @@
 """AvailabilityZoneSpreadWeigher: spread a split build across zones.
 
-While a split build is planned one instance at a time, a candidate's raw
-weight is minus the instances of this request already given to cells
-sharing a zone with it (its values of the capability ``[cells]
-spread_capability``, ``az`` by default; a child's values include its
-children's).  A candidate declaring no zone weighs 0, and so does every
+While a split build is planned one instance at a time, each zone's load
+is the instances of this request already given to cells in it, a cell
+spanning several zones (a child's values of the capability ``[cells]
+spread_capability``, ``az`` by default, include its children's) sharing
+each instance equally among them.  A candidate's raw weight is minus the
+load of its least loaded zone: a child spanning two zones takes about
+twice what a one-zone child takes, so the zones, not the children, end up
+balanced.  A candidate declaring no zone weighs 0, and so does every
 candidate outside planning (one pick places the whole request: nothing to
 spread).  Multiplier ``[cells] az_spread_weight_multiplier`` (20.0, above
 the RAM weigher's so that balance wins over free RAM).
@@ -33,25 +36,24 @@ class AvailabilityZoneSpreadWeigher(scheduling.BaseCellWeigher):
     def weigh_cell(self, candidate, request):
         return self.weigh_cells([candidate], request)[0]
 
-    def _assigned_by_zones(self, request):
-        """frozenset(zones) -> instances of this request given to cells
-        with exactly those zones (a handful of distinct sets)."""
-        counts = {}
+    def _zone_loads(self, request):
+        """zone -> instances of this request given to it so far (a cell
+        with k zones adds 1/k of each of its instances to each)."""
+        loads = {}
         for path, count in request.assigned.items():
             chosen = request.assigned_candidates.get(path)
             if not count or chosen is None:
                 continue
-            zones = frozenset(chosen.state.capabilities.get(
-                self.capability) or ())
-            if zones:
-                counts[zones] = counts.get(zones, 0) + count
-        return counts
+            zones = chosen.state.capabilities.get(self.capability) or ()
+            for zone in zones:
+                loads[zone] = loads.get(zone, 0.0) + float(count) / len(zones)
+        return loads
 
     def weigh_cells(self, candidates, request):
         if not request.planning:
             return [0.0] * len(candidates)
-        assigned = self._assigned_by_zones(request)
-        if not assigned:
+        loads = self._zone_loads(request)
+        if not loads:
             return [0.0] * len(candidates)
         memo = {}
         weights = []
@@ -60,8 +62,7 @@ class AvailabilityZoneSpreadWeigher(scheduling.BaseCellWeigher):
                 self.capability) or ())
             weight = memo.get(zones)
             if weight is None:
-                weight = memo[zones] = -float(sum(
-                    count for taken, count in assigned.items()
-                    if zones & taken))
+                weight = memo[zones] = -min(
+                    (loads.get(zone, 0.0) for zone in zones), default=0.0)
             weights.append(weight)
         return weights

@@ -711,14 +711,18 @@ def test_az_spread_weigher_raw_weights():
     request.assign(cands[1])                       # c1: az1
     request.assign(cands[1])
     request.assign(cands[3])                       # c3: az3
-    # me az1: 2; c1 az1: 2; c2 az1+az2: 2; c3 az3: 1; c4 no zone: 0.
-    assert weigher.weigh_cells(cands, request) == [-2.0, -2.0, -2.0, -1.0,
+    # Zone loads az1 2, az3 1.  A cell weighs minus its least loaded
+    # zone: me az1 -2; c1 az1 -2; c2 az1+az2 -0 (az2 is empty: c2 can
+    # still place there); c3 az3 -1; c4 no zone 0.
+    assert weigher.weigh_cells(cands, request) == [-2.0, -2.0, 0.0, -1.0,
                                                    0.0]
-    request.assign(cands[2])                       # c2 shares az1 with c1
-    assert weigher.weigh_cells(cands, request) == [-3.0, -3.0, -3.0, -1.0,
+    # c2 spans two zones: its instance adds half to each (az1 2.5, az2
+    # 0.5), so the zones, not the cells, are balanced.
+    request.assign(cands[2])
+    assert weigher.weigh_cells(cands, request) == [-2.5, -2.5, -0.5, -1.0,
                                                    0.0]
     assert [weigher.weigh_cell(c, request) for c in cands] == [
-        -3.0, -3.0, -3.0, -1.0, 0.0]
+        -2.5, -2.5, -0.5, -1.0, 0.0]
     by_datacentre = az_spread.AvailabilityZoneSpreadWeigher(20.0,
                                                             'datacentre')
     assert by_datacentre.weigh_cells(cands, request) == [0.0, 0.0, 0.0,
@@ -828,12 +832,13 @@ def test_az_spread_through_selection_moves_to_the_emptier_zone():
     cands = spread_tree()[1:4]                    # c1 az1, c2 az1+2, c3 az3
     request = ss.request(planning=True, num_instances=3)
     request.assign(cands[0])
+    # az1 holds one; c2's az2 and c3's az3 none: either takes the next.
     for record_all in (True, False):
         result = selection.select(cands, request, [], [weigher],
                                   random.Random(0), record_all)
-        assert result.picked.path == 'api!c3'
+        assert result.picked.path in ('api!c2', 'api!c3')
         assert dict((c.path, w) for c, w in result.ordered) == {
-            'api!c3': 20.0, 'api!c1': 0.0, 'api!c2': 0.0}
+            'api!c3': 20.0, 'api!c1': 0.0, 'api!c2': 20.0}
 
 
 def test_pins_describe_shortens_long_lists():
