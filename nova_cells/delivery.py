@@ -24,6 +24,7 @@ instance stayed in "scheduling" forever.  Here, for the methods in
 """
 
 import collections
+import contextlib
 import threading
 import time
 import zlib
@@ -396,32 +397,63 @@ class Outbox(object):
         """Record ``message`` for ``cell_state``, then queue it to send.
 
         The message received by this thread (if any, and not yet marked)
-        is marked applied in the same transaction.
+        is marked applied in the same transaction.  Inside
+        :meth:`together`, the recording waits for the end of the block.
         """
-        json_message = message.to_json()
-        receipt = _pending_receipt(message)
+        batch = getattr(_current, 'batch', None)
+        if batch is not None:
+            batch.append((cell_state, message))
+            return
+        self._post_all([(cell_state, message)])
+
+    @contextlib.contextmanager
+    def together(self):
+        """Record every message this thread posts inside the block in one
+        transaction when the block ends (with the received message's
+        mark), so that they are forwarded all or none: a split build sent
+        as several parts is never half forwarded when the daemon dies.
+        Nothing is recorded when the block raises (the received message
+        stays unapplied, and its sender sends it again).
+        """
+        if getattr(_current, 'batch', None) is not None:
+            yield                       # already inside a block
+            return
+        _current.batch = batch = []
+        try:
+            yield
+        finally:
+            _current.batch = None
+        if batch:
+            self._post_all(batch)
+
+    def _post_all(self, posts):
+        receipt = next((r for r in (_pending_receipt(m) for _c, m in posts)
+                        if r is not None), None)
         received = receipt.uuid if receipt is not None else None
+        entries = [(message.uuid, cell_state.name, message.direction,
+                    message.to_json()) for cell_state, message in posts]
 
         def record():
-            return db_outbox.outbox_add(
-                self.db, message.uuid, cell_state.name, message.direction,
-                json_message, self.resend_interval, received_uuid=received)
+            return db_outbox.outbox_add_many(
+                self.db, entries, self.resend_interval,
+                received_uuid=received)
 
         try:
-            row_id = _retry_db(record, message.uuid)
+            row_ids = _retry_db(record, entries[0][0])
         except db_outbox.Duplicate:
             # Another delivery of the received message got here first.
             LOG.info('%s already applied by another delivery of %s',
-                     message.describe(), received)
+                     ', '.join(m.describe() for _c, m in posts), received)
             if receipt is not None:
                 receipt.recorded = True
             return
         if receipt is not None:
             receipt.recorded = True
-        lane = lane_of(order_key(message.method_kwargs))
-        self._link(message.direction, cell_state.name, lane).push(_Item(
-            row_id, message.uuid, message.message_type, json_message,
-            message.ctxt, lane))
+        for row_id, entry, (_cell, message) in zip(row_ids, entries, posts):
+            lane = lane_of(order_key(message.method_kwargs))
+            self._link(message.direction, entry[1], lane).push(_Item(
+                row_id, message.uuid, message.message_type, entry[3],
+                message.ctxt, lane))
 
     def deliver(self, link, item):
         """One attempt; True when the neighbour confirmed."""

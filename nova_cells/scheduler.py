@@ -15,6 +15,7 @@ of the last attempt, in the k8s form "0/4 cells are available: ...";
 (§10.5 of the style guide); a pinned path outside the subtree is refused.
 """
 
+import contextlib
 import time
 
 from oslo_log import log as logging
@@ -229,6 +230,10 @@ class CellsScheduler(object):
 
     def _schedule(self, message, path, build_inst_kwargs):
         ctxt = message.ctxt
+        build_inst_kwargs = self._rebuild_ours_here(message, path,
+                                                    build_inst_kwargs)
+        if not build_inst_kwargs.get('instances'):
+            return
         build_inst_kwargs = self.with_group_members(path, build_inst_kwargs)
         attempts = max(0, self.settings.scheduler_retries) + 1
         for attempt in range(attempts):
@@ -252,6 +257,32 @@ class CellsScheduler(object):
                          _uuids(build_inst_kwargs), path, attempt + 1,
                          attempts, exc)
                 self.sleep(max(1, self.settings.scheduler_retry_delay))
+
+    def _rebuild_ours_here(self, message, path, build_inst_kwargs):
+        """A resent build (durable forwarding) may hold instances an
+        earlier delivery already built in this cell: they stay here (the
+        hand-off adopts their placement) instead of being scheduled again,
+        possibly elsewhere.  Returns the kwargs of the others.
+
+        Not at the top, where nova-api created every row.
+        """
+        if self.runner.inbox is None or \
+                len(routing.RoutingPath.parse(path)) == 1:
+            return build_inst_kwargs
+        instances_ = build_inst_kwargs.get('instances') or []
+        db = self.runner.services['db']
+        here = db_instances.instance_cells_by_uuid(
+            db, [i.uuid for i in instances_])
+        if not here:
+            return build_inst_kwargs
+        ours = [i for i in instances_ if i.uuid in here]
+        LOG.info('Build %s: %d instance(s) already built here by an '
+                 'earlier delivery stay here', _uuids(build_inst_kwargs),
+                 len(ours))
+        self._build_here(message.ctxt, path,
+                         dict(build_inst_kwargs, instances=ours))
+        return dict(build_inst_kwargs,
+                    instances=[i for i in instances_ if i.uuid not in here])
 
     def _forward_pinned(self, message, path, pin, build_inst_kwargs):
         """Follow a target_cell pin one level at a time.
@@ -351,26 +382,35 @@ class CellsScheduler(object):
         LOG.info('Build %s split at %s: %s', _uuids(build_inst_kwargs),
                  path, plan.describe())
         instances_ = build_inst_kwargs.get('instances') or []
-        for candidate, part in split_plan.partition(instances_, plan):
-            kwargs = dict(build_inst_kwargs, instances=part)
-            try:
-                if candidate.is_me:
-                    self._build_here(message.ctxt, path, kwargs)
-                else:
-                    self._send_to_child(message, candidate, kwargs)
-                continue
-            except Exception as exc:
-                if delivery.is_retriable(exc):
-                    raise
-                LOG.error("Couldn't send part %s of a split build to %s: "
-                          "%s", _uuids(kwargs), candidate.path, exc)
-            try:
-                self._build_on(message, path, self.select(
-                    self.make_request(message.ctxt, path, kwargs)), kwargs)
-            except exception.NoCellsAvailable as exc:
-                LOG.error('Part %s of a split build found no cell: %s',
-                          _uuids(kwargs), exc)
-                self._fail_instances(message.ctxt, kwargs, exc)
+        with self._all_or_nothing():
+            for candidate, part in split_plan.partition(instances_, plan):
+                self._send_part(message, path, candidate, dict(
+                    build_inst_kwargs, instances=part))
+
+    def _all_or_nothing(self):
+        """With durable forwarding, the parts are recorded in the outbox
+        in one transaction, with the received build's mark."""
+        outbox = self.runner.outbox
+        return (outbox.together() if outbox is not None
+                else contextlib.nullcontext())
+
+    def _send_part(self, message, path, candidate, kwargs):
+        try:
+            if candidate.is_me:
+                return self._build_here(message.ctxt, path, kwargs)
+            return self._send_to_child(message, candidate, kwargs)
+        except Exception as exc:
+            if delivery.is_retriable(exc):
+                raise
+            LOG.error("Couldn't send part %s of a split build to %s: %s",
+                      _uuids(kwargs), candidate.path, exc)
+        try:
+            self._build_on(message, path, self.select(
+                self.make_request(message.ctxt, path, kwargs)), kwargs)
+        except exception.NoCellsAvailable as exc:
+            LOG.error('Part %s of a split build found no cell: %s',
+                      _uuids(kwargs), exc)
+            self._fail_instances(message.ctxt, kwargs, exc)
 
     def _link_failing(self, candidate):
         outbox = self.runner.outbox

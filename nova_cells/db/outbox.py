@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from nova_cells.db import models
 
-__all__ = ['outbox_add', 'outbox_delete', 'outbox_postpone', 'outbox_all',
+__all__ = ['outbox_add', 'outbox_add_many', 'outbox_delete',
+           'outbox_postpone', 'outbox_all',
            'inbox_contains', 'inbox_add', 'inbox_purge', 'Duplicate']
 
 _OUTBOX = models.CellOutbox.__table__
@@ -44,20 +45,34 @@ def outbox_add(db, message_uuid, neighbour, direction, message, retry_in,
 
     :raises Duplicate: ``received_uuid`` was already applied.
     """
+    return outbox_add_many(db, [(message_uuid, neighbour, direction,
+                                 message)], retry_in, received_uuid)[0]
+
+
+def outbox_add_many(db, entries, retry_in, received_uuid=None):
+    """Record several messages in one transaction (a split build's parts:
+    all or none), as :func:`outbox_add` does one; returns their row ids.
+
+    :param entries: ``[(message_uuid, neighbour, direction, message)]``.
+    """
     now = timeutils.utcnow()
+    ids = []
     with db.writer() as session:
         if received_uuid is not None:
             _insert_inbox(session, received_uuid, now)
-        existing = session.execute(sa.select(_OUTBOX.c.id).where(
-            _OUTBOX.c.message_uuid == message_uuid)).scalar()
-        if existing is not None:
-            return existing
-        result = session.execute(_OUTBOX.insert().values(
-            message_uuid=message_uuid, neighbour=neighbour,
-            direction=direction, message=message, attempts=0,
-            created_at=now,
-            next_attempt_at=now + datetime.timedelta(seconds=retry_in)))
-        return result.inserted_primary_key[0]
+        for message_uuid, neighbour, direction, message in entries:
+            existing = session.execute(sa.select(_OUTBOX.c.id).where(
+                _OUTBOX.c.message_uuid == message_uuid)).scalar()
+            if existing is not None:
+                ids.append(existing)
+                continue
+            result = session.execute(_OUTBOX.insert().values(
+                message_uuid=message_uuid, neighbour=neighbour,
+                direction=direction, message=message, attempts=0,
+                created_at=now,
+                next_attempt_at=now + datetime.timedelta(seconds=retry_in)))
+            ids.append(result.inserted_primary_key[0])
+    return ids
 
 
 def outbox_delete(db, row_ids):

@@ -96,6 +96,27 @@ def test_duplicate_received_uuid_rolls_back_nothing_else(db):
     assert [r['id'] for r in outbox_rows(db)] == [row_id]
 
 
+def test_outbox_add_many_records_all_or_none(db):
+    received = new_uuid()
+    first, second = new_uuid(), new_uuid()
+    ids = db_outbox.outbox_add_many(
+        db, [(first, 'child1', 'down', '{"a": 1}'),
+             (second, 'child2', 'down', '{"b": 2}')], 10,
+        received_uuid=received)
+    rows = outbox_rows(db)
+    assert [r['id'] for r in rows] == ids
+    assert [(r['message_uuid'], r['neighbour']) for r in rows] == [
+        (first, 'child1'), (second, 'child2')]
+    assert db_outbox.inbox_contains(db, received)
+    # Another delivery of the same received message adds neither part.
+    with pytest.raises(db_outbox.Duplicate):
+        db_outbox.outbox_add_many(
+            db, [(new_uuid(), 'child1', 'down', '{}'),
+                 (new_uuid(), 'child2', 'down', '{}')], 10,
+            received_uuid=received)
+    assert [r['id'] for r in outbox_rows(db)] == ids
+
+
 def test_outbox_postpone_and_delete(db):
     row_id = db_outbox.outbox_add(db, new_uuid(), 'child1', 'down', '{}', 0)
     before = outbox_rows(db)[0]['next_attempt_at']
@@ -363,6 +384,44 @@ def test_a_message_sent_along_the_way_does_not_record_the_receipt(
     assert not receipt.recorded
     assert not db_outbox.inbox_contains(db, received)
     assert tree_support.wait_until(lambda: driver.delivered() == ['report'])
+
+
+def test_posts_together_are_recorded_at_the_end_in_one_go(db, outboxes):
+    # A split build's parts: recorded with the received build's mark only
+    # when the last part is posted, so a crash in between forwards none.
+    driver = FakeDriver(db)
+    outbox = outboxes(driver)
+    received = new_uuid()
+    receipt = delivery._Receipt(received, 'build_instances')
+    parts = [FakeMessage('part1', 'child1'), FakeMessage('part2', 'child2')]
+    delivery._current.receipt = receipt
+    try:
+        with outbox.together():
+            post_all(outbox, parts[:1])
+            with outbox.together():             # nested: the same block
+                post_all(outbox, parts[1:])
+            assert outbox_rows(db) == []
+            assert not db_outbox.inbox_contains(db, received)
+    finally:
+        delivery._current.receipt = None
+    assert receipt.recorded
+    assert db_outbox.inbox_contains(db, received)
+    assert tree_support.wait_until(
+        lambda: sorted(driver.delivered()) == ['part1', 'part2'])
+    assert driver.recorded_first == [True, True]
+
+
+def test_posts_together_are_dropped_when_the_block_fails(db, outboxes):
+    driver = FakeDriver(db)
+    outbox = outboxes(driver)
+    with pytest.raises(RuntimeError):
+        with outbox.together():
+            post_all(outbox, [FakeMessage('part1')])
+            raise RuntimeError('planning failed half way')
+    assert outbox_rows(db) == []
+    assert outbox.pending() == {}
+    post_all(outbox, [FakeMessage('after')])       # the block is over
+    assert tree_support.wait_until(lambda: driver.delivered() == ['after'])
 
 
 # -- the Inbox on a stand-alone runner --------------------------------------

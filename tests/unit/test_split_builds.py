@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from nova_cells.db import instances as db_instances
 from nova_cells import exception
 from nova_cells import explain
 from nova_cells.filters import free_units
@@ -264,3 +265,44 @@ def test_anti_affinity_puts_each_member_in_another_cell(tree):
     assert tree.wait(third)[0]['vm_state'] == 'error'
     fault = tree.wait_faults(third)[third[0]]
     assert 'ServerGroupCellFilter' in fault
+
+
+# -- a resent build (durable forwarding) -------------------------------------
+
+@pytest.fixture
+def middle_with_hosts(tmp_path):
+    """api -> child1 (2 small units of its own) -> gc1 (4 units)."""
+    layout = {'api': {'child1': {'gc1': {}}}}
+    hosts = {'child1': [(4096, 16, 200)], 'gc1': [(8192, 16, 200)]}
+    with ss.building_tree(tmp_path, hosts, layout=layout,
+                          overrides={'split_builds_by_capacity': True,
+                                     'reserve_percent': 0.0,
+                                     'scheduler_retries': 0}) as harness:
+        yield harness
+
+
+def test_instances_an_earlier_delivery_built_here_stay_here(
+        middle_with_hosts):
+    # child1 died after building one instance of a split build itself and
+    # before its parts for gc1 were recorded: the resent build finds that
+    # instance's row in child1 and keeps it there, and plans only the rest.
+    harness = middle_with_hosts
+    child1 = harness.cell('child1')
+    assert child1.runner.inbox is not None, 'durable forwarding is on'
+    the_flavor = ss.flavor()
+    made = harness.instances_for(3, the_flavor)
+    db_instances.instance_create(child1.db, {
+        'uuid': made[2].uuid, 'project_id': 'demo', 'user_id': 'alice',
+        'vm_state': 'building', 'task_state': 'scheduling',
+        'memory_mb': 2048, 'vcpus': 1, 'root_gb': 20})
+    harness.top.manager.build_instances(
+        ss.USER, ss.build_kwargs(made, the_flavor))
+    rows = harness.wait([i.uuid for i in made])
+    assert [r['vm_state'] for r in rows] == ['active'] * 3
+    assert rows[2]['cell_name'] == 'api!child1'
+    # Every instance exists once, in the cell the top names.
+    for row in rows:
+        holders = [name for name in ('child1', 'gc1') if any(
+            r['uuid'] == row['uuid'] for r in db_instances.instance_get_all(
+                harness.cell(name).db))]
+        assert holders == [row['cell_name'].split('!')[-1]], row['uuid']
