@@ -36,6 +36,7 @@ up), so the tests do not depend on each other's leftovers.
 """
 
 import collections
+import json
 import contextlib
 import uuid as uuidlib
 
@@ -652,6 +653,53 @@ def test_split_refused_when_vcpu_units_do_not_add_up(tree):
     _assert_refused(tree, req, placed,
                     'split: only %d of %d instances fit' % (room, room + 1),
                     'no free unit of ft.cpu left', 'FreeUnitsFilter')
+
+
+# -- explain as the operator runs it ------------------------------------------
+
+def test_manage_explain_shows_the_new_filters_and_weighers(tree, members):
+    """``nova-cells-manage explain`` (text, and JSON) for the same kinds of
+    request: the new plug-ins' verdicts and scores reach the operator."""
+    base = ['explain', '--flavor', 'ft.small']
+    conf = tree['api'].conf
+    results = fixtures.run_many_confs({
+        'split': (conf, base + ['--count', '6']),
+        'reserved': (conf, base + ['--project', 'ft-reserved', '--format',
+                                   'json']),
+        'zone': (conf, base + ['--hint', 'az=az9']),
+        'spec': (conf, base + ['--extra-spec', 'cells:az=az1', '--format',
+                               'json']),
+        'soft': (conf, base + ['--group-policy', 'soft-cell-affinity',
+                               '--group-member', members['c2']]),
+    })
+    for key, result in results.items():
+        assert result.returncode == 0, (key, result.stdout, result.stderr)
+    out = {key: r.stdout for key, r in results.items()}
+
+    split = out['split']
+    for weigher in ('VcpuByInstanceTypeWeigher', 'DiskByInstanceTypeWeigher',
+                    'AvailabilityZoneSpreadWeigher',
+                    'ServerGroupCellWeigher', 'RamByInstanceTypeWeigher'):
+        assert weigher in split, (weigher, split)
+    for part in ('api!c1', 'api!c2', 'api!c3'):
+        assert 'part %s: 2 instance(s)' % part in split, split
+    assert ('reject by ProjectCellsFilter: cell reserved for pinned '
+            'projects') in split, split
+    assert ('reject by FallbackGroupFilter: fallback group 2 waits: group '
+            '1 has room (api!c3!g1)') in split, split
+
+    reserved = json.loads(out['reserved'])
+    assert reserved['action'] == 'forward to api!c4', reserved
+    assert json.loads(out['spec'])['action'] == 'forward to api!c1'
+
+    zone = out['zone']
+    assert 'reject by CellAvailabilityZoneFilter: no az az9 here (az1)' \
+        in zone, zone
+    assert '=> fail: ' in zone and '0/4 cells are available' in zone, zone
+
+    soft = out['soft']
+    assert '=> forward to api!c2' in soft, soft
+    assert 'ServerGroupCellWeigher 1->1.000' in soft, soft
 
 
 # -- 5. split builds by capacity (last: it fills every cell's ft.big) --------
