@@ -12,7 +12,7 @@ from nova_cells.objects import base as objects_base
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
 
-__all__ = ['upgrade', 'downgrade']
+__all__ = ['upgrade', 'downgrade', 'without_hint']
 
 _INSTANCE_SCALARS = frozenset(
     name for name, field in instance_obj.Instance.fields.items()
@@ -85,3 +85,13 @@ def downgrade(build_inst_kwargs, can_send_version):
         kwargs['filter_properties'] = filter_properties
         version = '1.8'
     return version, kwargs
+
+
+def without_hint(build_inst_kwargs, hint):
+    """A copy of ``build_inst_kwargs`` without the scheduler hint ``hint``
+    (the payload itself is left as it is)."""
+    filter_properties = dict(build_inst_kwargs.get('filter_properties') or {})
+    hints = dict(filter_properties.get('scheduler_hints') or {})
+    hints.pop(hint, None)
+    filter_properties['scheduler_hints'] = hints
+    return dict(build_inst_kwargs, filter_properties=filter_properties)

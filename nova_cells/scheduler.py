@@ -21,8 +21,10 @@ import time
 from oslo_log import log as logging
 from oslo_utils import timeutils
 
+from nova_cells import build_payload
 from nova_cells.db import instances as db_instances
 from nova_cells import delivery
+from nova_cells import dry_run
 from nova_cells import exception
 from nova_cells.filters import cell_state
 from nova_cells.filters import free_units
@@ -37,13 +39,10 @@ from nova_cells import split_plan
 from nova_cells import topsync
 
 __all__ = ['CellsScheduler', 'SchedulerSettings', 'build_request_spec',
-           'with_cell_state_filter', 'load_plugin_lists']
+           'with_cell_state_filter', 'with_free_units_filter',
+           'load_plugin_lists']
 
 LOG = logging.getLogger(__name__)
-
-# Fields never copied from the request's instance into a new local row.
-_NOT_COPIED = ('id', 'name', 'info_cache', 'security_groups', 'flavor',
-               'pci_requests', 'ec2_ids', 'keypairs', 'cell_name')
 
 
 class SchedulerSettings(object):
@@ -245,7 +244,7 @@ class CellsScheduler(object):
             # NOTE(nova-cells): an unpinned request drops the hint, as
             # nova's filter popped it: a child never sees a target_cell
             # that this cell refused.
-            kwargs = _without_hint(build_inst_kwargs, 'target_cell')
+            kwargs = _without_target(build_inst_kwargs)
             try:
                 if self.wants_plan(request):
                     return self._build_split(message, path, request, kwargs)
@@ -294,7 +293,7 @@ class CellsScheduler(object):
         """
         LOG.info('Build %s pinned to %s by %s', _uuids(build_inst_kwargs),
                  pin.path, pin.plugin)
-        next_path, kwargs = self._pinned_hop(pin, path, build_inst_kwargs)
+        next_path, kwargs = self.pinned_hop(pin, path, build_inst_kwargs)
         if next_path == path:
             return self._build_here(message.ctxt, path, kwargs)
         response = self.runner.continue_targeted(
@@ -304,7 +303,7 @@ class CellsScheduler(object):
             raise exception.NoCellsAvailable(
                 reason='target_cell %s: %s' % (pin.path, response.value))
 
-    def _pinned_hop(self, pin, path, build_inst_kwargs):
+    def pinned_hop(self, pin, path, build_inst_kwargs):
         """``(next path, kwargs)`` of a pinned build at ``path``: here, or
         the child on the pinned path, with the hint kept until the pinned
         cell (which schedules within its own subtree, as nova's).
@@ -314,7 +313,7 @@ class CellsScheduler(object):
             explain never promises what the build would refuse.
         """
         if pin.path == path:
-            return path, _without_hint(build_inst_kwargs, 'target_cell')
+            return path, _without_target(build_inst_kwargs)
         name = routing.RoutingPath.parse(pin.path)[
             len(routing.RoutingPath.parse(path))]
         child = self.runner.state_manager.get_child_cell(name)
@@ -330,7 +329,7 @@ class CellsScheduler(object):
                     if child.admin_state_reason else ''))
         next_path = '%s!%s' % (path, name)
         if next_path == pin.path:
-            return next_path, _without_hint(build_inst_kwargs, 'target_cell')
+            return next_path, _without_target(build_inst_kwargs)
         return next_path, build_inst_kwargs
 
     def _build_on(self, message, path, selection, build_inst_kwargs):
@@ -441,10 +440,10 @@ class CellsScheduler(object):
             'instance_type')
         created = []
         for source in build_inst_kwargs.get('instances') or []:
-            instance = _local_copy(source, flavor)
-            row = _create_or_get(db, instance)
+            instance = instances.local_copy(source, flavor)
+            row = instances.create_or_get(db, instance)
             instance.id = row['id']
-            _adopt_placement(instance, row)
+            instances.adopt_placement(instance, row)
             instance.obj_reset_changes(['id'])
             if tell_top:
                 topsync.instance_update_at_top(self.runner, ctxt, instance)
@@ -454,87 +453,9 @@ class CellsScheduler(object):
     # -- explaining -----------------------------------------------------------
 
     def explain(self, message, build_inst_kwargs, full_path=None):
-        """Dry run: what this cell would do with the request, and what the
-        next cell would do, down to where it would be built.  Builds
-        nothing and changes nothing.  ``full_path`` is this cell's path
-        from the top (each level is a nested call, whose own routing path
-        starts at the caller)."""
-        ctxt = message.ctxt
-        path = full_path or str(message.routing_path)
-        build_inst_kwargs = self.with_group_members(path, build_inst_kwargs)
-        request = self.make_request(ctxt, path, build_inst_kwargs)
-        selection = self.select(request, record_all=True)
-        result = {'cell': path, 'selection': selection.to_dict(),
-                  'action': None, 'next': None}
-        if selection.pinned is None and self.wants_plan(request):
-            return self._explain_split(ctxt, path, result, _without_hint(
-                build_inst_kwargs, 'target_cell'))
-        target, kwargs, refusal = self._explain_target(path, selection,
-                                                       build_inst_kwargs)
-        if target is None:
-            result['action'] = 'fail: %s' % refusal
-        elif target == path:
-            result['action'] = 'build here'
-        else:
-            result['action'] = 'forward to %s' % target
-            result['next'] = self._explain_next(
-                ctxt, target, routing.relative_target(
-                    target, path, self.runner.our_name), kwargs)
-        return result
-
-    def _explain_split(self, ctxt, path, result, build_inst_kwargs):
-        """The plan of a split build: its first pick's diagnosis (every
-        verdict, every score), each cell's part, and what each child
-        would do with its part."""
-        try:
-            plan = self.plan(self.make_request(ctxt, path,
-                                               build_inst_kwargs),
-                             record_all=True)
-        except exception.NoCellsAvailable as exc:
-            result['action'] = 'fail: %s' % exc.format_message()
-            return result
-        result['selection'] = plan.selections[0].to_dict()
-        items = plan.items()
-        if len(items) == 1 and items[0][0].is_me:
-            result['action'] = 'build here: %d instance(s)' % items[0][1]
-            return result
-        result['action'] = 'split: %s' % plan.describe()
-        result['parts'] = []
-        instances_ = build_inst_kwargs.get('instances') or []
-        for candidate, part in split_plan.partition(instances_, plan):
-            entry = {'cell': candidate.path, 'count': len(part),
-                     'next': None}
-            if not candidate.is_me:
-                entry['next'] = self._explain_next(
-                    ctxt, candidate.path, routing.relative_target(
-                        candidate.path, path, self.runner.our_name),
-                    dict(build_inst_kwargs, instances=part))
-            result['parts'].append(entry)
-        return result
-
-    def _explain_target(self, path, selection, build_inst_kwargs):
-        """``(target, kwargs, why not)``: where the build would go next."""
-        if selection.pinned is not None:
-            try:
-                target, kwargs = self._pinned_hop(selection.pinned, path,
-                                                  build_inst_kwargs)
-            except exception.NoCellsAvailable as exc:
-                return None, build_inst_kwargs, exc.format_message()
-            return target, kwargs, None
-        if selection.picked is None:
-            return None, build_inst_kwargs, selection.summary()
-        return selection.picked.path, build_inst_kwargs, None
-
-    def _explain_next(self, ctxt, target, relative, build_inst_kwargs):
-        response = self.runner.targeted(ctxt, relative, 'explain_build',
-                                        {'build_inst_kwargs':
-                                         build_inst_kwargs,
-                                         'full_path': target},
-                                        direction='down', need_response=True)
-        if response.failure:
-            return {'cell': target, 'error': '%s: %s' % (
-                type(response.value).__name__, response.value)}
-        return response.value
+        """Dry run (:mod:`nova_cells.dry_run`): what this cell would do
+        with the request, and the cells below, building nothing."""
+        return dry_run.explain(self, message, build_inst_kwargs, full_path)
 
     # -- failing --------------------------------------------------------------
 
@@ -556,48 +477,9 @@ class CellsScheduler(object):
                               source.uuid)
 
 
+def _without_target(build_inst_kwargs):
+    return build_payload.without_hint(build_inst_kwargs, 'target_cell')
+
+
 def _uuids(build_inst_kwargs):
     return ','.join(i.uuid for i in build_inst_kwargs.get('instances') or [])
-
-
-def _without_hint(build_inst_kwargs, hint):
-    filter_properties = dict(build_inst_kwargs.get('filter_properties') or {})
-    hints = dict(filter_properties.get('scheduler_hints') or {})
-    hints.pop(hint, None)
-    filter_properties['scheduler_hints'] = hints
-    return dict(build_inst_kwargs, filter_properties=filter_properties)
-
-
-def _local_copy(source, flavor):
-    instance = instance_obj.Instance()
-    for name in source.fields:
-        if name not in _NOT_COPIED and source.obj_attr_is_set(name):
-            setattr(instance, name, getattr(source, name))
-    if flavor is not None and not isinstance(flavor, dict):
-        instance.flavor = flavor
-    instance.vm_state = 'building'
-    instance.task_state = 'scheduling'
-    instance.host = None
-    instance.node = None
-    return instance
-
-
-def _adopt_placement(instance, row):
-    """A resent build finds its row already placed: carry the placement,
-    so the hand-off reports it instead of claiming a second host."""
-    if row.get('host'):
-        for key in ('host', 'node', 'vm_state', 'task_state', 'power_state',
-                    'launched_at', 'launched_on'):
-            if key in row:
-                setattr(instance, key, row[key])
-
-
-def _create_or_get(db, instance):
-    """Create the row; a resent build finds it instead (idempotent)."""
-    values = instances.to_db_values(instance)
-    values.pop('id', None)
-    values.pop('deleted', None)
-    try:
-        return db_instances.instance_create(db, values)
-    except exception.InstanceExists:
-        return db_instances.instance_get(db, instance.uuid)
