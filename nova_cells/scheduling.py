@@ -9,7 +9,8 @@ in ``explain``.
 """
 
 __all__ = ['PASS', 'REJECT', 'ERROR', 'Verdict', 'PinResult', 'CellRequest',
-           'Candidate', 'BaseCellFilter', 'BaseCellWeigher', 'GroupSpec',
+           'Candidate', 'BaseCellFilter', 'BaseCellWeigher',
+           'FlavorUnitsWeigher', 'GroupSpec',
            'within', 'leads_to', 'flavor_units', 'flavor_disk_mb']
 
 _MB_PER_GB = 1024
@@ -340,3 +341,32 @@ class BaseCellWeigher(object):
         """Raw weights of all candidates, in order (floats).  Override
         when a single pass is cheaper than a call per cell."""
         return [float(self.weigh_cell(c, request)) for c in candidates]
+
+
+class FlavorUnitsWeigher(BaseCellWeigher):
+    """A weigher of free slots of the flavor's size in one table of the
+    cell's capacities (``capacities[kind][table][str(slot)]``, 0 when the
+    cell reports none), less what a split build's plan already gave the
+    cell.  Subclasses say which table and the flavor's slot size.
+    """
+
+    kind = None
+    table = None
+
+    def slot(self, flavor):
+        """The flavor's slot size in this table."""
+        raise NotImplementedError()
+
+    def weigh_cell(self, candidate, request):
+        return self.weigh_cells([candidate], request)[0]
+
+    def weigh_cells(self, candidates, request):
+        key = str(self.slot(request.flavor))
+        assigned = request.assigned
+        weights = []
+        for candidate in candidates:
+            units = ((candidate.state.capacities or {}).get(self.kind) or
+                     {}).get(self.table) or {}
+            weights.append(float(units.get(key, 0) -
+                                 assigned.get(candidate.path, 0)))
+        return weights

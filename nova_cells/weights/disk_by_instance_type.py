@@ -14,23 +14,14 @@ from nova_cells import scheduling
 __all__ = ['DiskByInstanceTypeWeigher']
 
 
-class DiskByInstanceTypeWeigher(scheduling.BaseCellWeigher):
+class DiskByInstanceTypeWeigher(scheduling.FlavorUnitsWeigher):
     name = 'DiskByInstanceTypeWeigher'
+    kind = 'disk_free'
+    table = 'units_by_mb'
 
     @classmethod
     def from_conf(cls, conf):
         return cls(multiplier=conf.cells.disk_weight_multiplier)
 
-    def weigh_cell(self, candidate, request):
-        return self.weigh_cells([candidate], request)[0]
-
-    def weigh_cells(self, candidates, request):
-        key = str(scheduling.flavor_disk_mb(request.flavor))
-        assigned = request.assigned
-        weights = []
-        for candidate in candidates:
-            units = ((candidate.state.capacities or {}).get('disk_free') or
-                     {}).get('units_by_mb') or {}
-            weights.append(float(units.get(key, 0) -
-                                 assigned.get(candidate.path, 0)))
-        return weights
+    def slot(self, flavor):
+        return scheduling.flavor_disk_mb(flavor)

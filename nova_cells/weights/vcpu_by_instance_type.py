@@ -15,23 +15,14 @@ from nova_cells import scheduling
 __all__ = ['VcpuByInstanceTypeWeigher']
 
 
-class VcpuByInstanceTypeWeigher(scheduling.BaseCellWeigher):
+class VcpuByInstanceTypeWeigher(scheduling.FlavorUnitsWeigher):
     name = 'VcpuByInstanceTypeWeigher'
+    kind = 'vcpu_free'
+    table = 'units_by_vcpus'
 
     @classmethod
     def from_conf(cls, conf):
         return cls(multiplier=conf.cells.vcpu_weight_multiplier)
 
-    def weigh_cell(self, candidate, request):
-        return self.weigh_cells([candidate], request)[0]
-
-    def weigh_cells(self, candidates, request):
-        key = str(request.flavor.get('vcpus'))
-        assigned = request.assigned
-        weights = []
-        for candidate in candidates:
-            units = ((candidate.state.capacities or {}).get('vcpu_free') or
-                     {}).get('units_by_vcpus') or {}
-            weights.append(float(units.get(key, 0) -
-                                 assigned.get(candidate.path, 0)))
-        return weights
+    def slot(self, flavor):
+        return flavor.get('vcpus')
