@@ -57,11 +57,7 @@ def tree(tmp_path_factory):
     with contextlib.ExitStack() as stack:
         tree = ProcessTree(LAYOUT, tmp_path_factory.mktemp('states'), stack,
                            extra=EXTRA)
-        expected = tree.prepare(FLAVORS, LEAF_HOSTS)
-        tree.start()
-        caps = tree.wait_for_top_capacities(expected)
-        assert caps == expected, tree.logs()[-20000:]
-        yield tree
+        yield tree.start_seeded(FLAVORS, LEAF_HOSTS)
 
 
 @pytest.fixture(autouse=True)

@@ -216,11 +216,13 @@ def test_get_capacities_follows_the_compute_rows(
 
         # 10 % of each total is reserved: RAM 4096 - 819.2, disk
         # 102400 - 20480 MB free for new instances.
+        # vcpus (ours, issue 9): 8 free, 1-vcpu flavors, int(8 - 0.8).
         expected = {
             'ram_free': {'total_mb': 4096,
                          'units_by_mb': {'512': 6, '2048': 1}},
             'disk_free': {'total_mb': 102400,
                           'units_by_mb': {'1024': 80, '20480': 4}},
+            'vcpu_free': {'total': 8, 'units_by_vcpus': {'1': 7}},
         }
         assert poll_until(client.get_capacities,
                           lambda caps: caps != {}) == expected

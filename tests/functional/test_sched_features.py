@@ -122,11 +122,7 @@ def tree(tmp_path_factory):
     with contextlib.ExitStack() as stack:
         tree = ProcessTree(LAYOUT, tmp_path_factory.mktemp('sched'), stack,
                            extra=_extra)
-        expected = tree.prepare(FLAVORS, HOSTS)
-        tree.start()
-        caps = tree.wait_for_top_capacities(expected)
-        assert caps == expected, tree.logs()[-20000:]
-        yield tree
+        yield tree.start_seeded(FLAVORS, HOSTS)
 
 
 @pytest.fixture(autouse=True)

@@ -239,6 +239,15 @@ class ProcessTree(object):
         return expected_capacities(
             [h for leaf_hosts in hosts.values() for h in leaf_hosts], flavors)
 
+    def start_seeded(self, flavors, hosts):
+        """:meth:`prepare`, :meth:`start`, then wait until the top holds
+        every leaf's capacities (asserted, with the daemons' logs)."""
+        expected = self.prepare(flavors, hosts)
+        self.start()
+        caps = self.wait_for_top_capacities(expected)
+        assert caps == expected, self.logs()[-20000:]
+        return self
+
     def wait_for_top_capacities(self, expected, timeout=30):
         """Poll the top's ``get_capacities`` until it is ``expected``; the
         caller asserts on the returned value."""
