@@ -149,44 +149,103 @@ class TopUpdate(object):
         self.expected = expected or {}
 
 
+# What the top reads of a row before applying updates to it: the guards'
+# columns (nova's expected states), not the whole row.
+_STATE_COLUMNS = (models.Instance.id, models.Instance.uuid,
+                  models.Instance.vm_state, models.Instance.task_state,
+                  models.Instance.deleted)
+
+
+class _RowState(object):
+    """The guard columns of a row, as the batch has left them so far."""
+
+    def __init__(self, values):
+        self.__dict__.update(values)
+
+
 def apply_top_updates(db, updates):
     """Apply ``updates`` (:class:`TopUpdate`, in order) in ONE transaction:
-    one SELECT for all their rows, the changes, one commit.
+    one SELECT of the rows' guard columns, one batch of UPDATEs (a single
+    round trip on psycopg2), one commit.
 
-    Returns, per update, the new row dict, or the guard error (an
+    Updates of one instance in the batch apply in order: each is checked
+    against the state the earlier ones left, and their columns are merged
+    into one UPDATE of that row.  Returns, per update, a dict of the row's
+    ``id``, ``uuid``, guard columns and the columns written (the whole new
+    row when it was created), or the guard error (an
     ``UnexpectedVMStateError``/``UnexpectedTaskStateError`` instance) when
     it was dropped as out of order.  Any other failure (a duplicate row
     created meanwhile by someone else) raises and writes nothing: the
     caller then applies the updates one by one.
     """
     uuids = sorted({u.uuid for u in updates})
+    now = timeutils.utcnow()
     results = []
+    writes = {}
     with db.writer() as session:
-        rows = {row.uuid: row for row in session.execute(
-            _instance_query('yes').where(
-                models.Instance.uuid.in_(uuids))).scalars()}
+        conn = session.connection()
+        states = {row.uuid: dict(row._mapping) for row in conn.execute(
+            sa.select(*_STATE_COLUMNS).where(
+                models.Instance.uuid.in_(uuids)))}
         for update in updates:
-            row = rows.get(update.uuid)
-            if row is None:
+            state = states.get(update.uuid)
+            if state is None:
                 row = models.Instance(
                     **_only_columns(update.create_values()))
                 row.deleted = 0
                 session.add(row)
-                rows[update.uuid] = row
                 session.flush()
+                states[update.uuid] = row.as_dict()
                 results.append(row.as_dict())
                 continue
             try:
-                _check_expected(row, update.expected.get('expected_vm_state'),
+                _check_expected(_RowState(state),
+                                update.expected.get('expected_vm_state'),
                                 update.expected.get('expected_task_state'))
             except (exception.UnexpectedVMStateError,
                     exception.UnexpectedTaskStateError) as exc:
                 results.append(exc)
                 continue
-            _set_columns(row, update.values)
-            results.append(row.as_dict())
-        session.flush()
+            values = _only_columns(update.values)
+            values['updated_at'] = now
+            state.update(values)
+            writes.setdefault(update.uuid, {}).update(values)
+            results.append(dict(state))
+        _write_rows(conn, writes)
     return results
+
+
+def _write_rows(conn, writes):
+    """``{uuid: values}``: one UPDATE per row, rows with the same columns
+    sent together, in uuid order (concurrent batches lock alike)."""
+    by_columns = {}
+    for uuid in sorted(writes):
+        values = writes[uuid]
+        by_columns.setdefault(tuple(sorted(values)), []).append(
+            dict(values, b_uuid=uuid))
+    for columns, params in by_columns.items():
+        statement = sa.update(models.Instance).where(
+            models.Instance.uuid == sa.bindparam('b_uuid')).values(
+            {name: sa.bindparam(name) for name in columns})
+        _execute_many(conn, statement, params)
+
+
+def _execute_many(conn, statement, params):
+    """``executemany``, in one round trip on psycopg2 (its
+    ``execute_batch``; SQLAlchemy's psycopg2 dialect loops one statement
+    per row for an UPDATE unless the engine is made with
+    ``executemany_mode='values_plus_batch'``, which oslo.db does not
+    offer)."""
+    if len(params) == 1 or conn.dialect.driver != 'psycopg2':
+        conn.execute(statement, params)
+        return
+    # Imported here: psycopg2 is there only where PostgreSQL is used.
+    from psycopg2 import extras
+    compiled = statement.compile(dialect=conn.dialect)
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cursor:
+        extras.execute_batch(cursor, str(compiled), params,
+                             page_size=len(params))
 
 
 def instance_destroy(db, uuid):
