@@ -16,6 +16,7 @@ def test_sync_quick(capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert 'ours (group commit, TopWriter)' in out and 'baseline' in out, out
+    assert 'ours (group commit), 64 handlers' in out, out
     # Nothing lost.  (The last column, instances left with an older value,
     # is a finding the bench reports: updates can be reordered at the top.)
     rows = [line.split() for line in out.splitlines()

@@ -340,6 +340,9 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=8)
     parser.add_argument('--updates', type=int, default=None)
     parser.add_argument('--instances', type=int, default=None)
+    parser.add_argument('--no-durable', action='store_true',
+                        help='(b) with [cells] durable_forwarding = false '
+                        '(nova\'s cast and forget)')
     parser.add_argument('--profile-e2e', action='store_true',
                         help='also profile (b) flat out with yappi (CPU '
                         'time, all threads; slows it down)')
@@ -386,11 +389,14 @@ def main(argv=None):
         db.dispose()
 
     print('\n(b) end to end api -> child -> gc on fake://, api on '
-          'PostgreSQL, %d updates over %d instances' % (e2e_total, count))
+          'PostgreSQL, %d updates over %d instances, durable forwarding '
+          '%s' % (e2e_total, count, 'off' if args.no_durable else 'on'))
     with ThrowawayPG(args.pg_url) as pg, \
             tempfile.TemporaryDirectory() as tmp:
         tree = PGTopCellTree({'api': {'child': {'gc': {}}}}, tmp, pg.url,
-                             overrides={'call_timeout': 10})
+                             overrides={'call_timeout': 10,
+                                        'durable_forwarding':
+                                        not args.no_durable})
         tree.build()
         uuids = seed_instances(tree.cells['api'].db, count)
         tree.start()
