@@ -7,6 +7,7 @@ leave the cell (the original sent the auth token to every cell, §10.4).
 """
 
 import copy
+import functools
 
 from oslo_context import context as oslo_context
 from oslo_utils import timeutils
@@ -16,6 +17,13 @@ __all__ = ['RequestContext', 'get_admin_context']
 _NOVA_KEYS = ('user_id', 'project_id', 'is_admin', 'read_deleted',
               'remote_address', 'timestamp', 'request_id', 'quota_class',
               'user_name', 'service_catalog', 'project_name')
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_timestamp(text):
+    """A context's ISO 8601 timestamp as a naive UTC datetime (cached: the
+    messages of one request carry the same one, hop after hop)."""
+    return timeutils.parse_isotime(text).replace(tzinfo=None)
 
 
 class RequestContext(oslo_context.RequestContext):
@@ -32,7 +40,7 @@ class RequestContext(oslo_context.RequestContext):
         self.read_deleted = read_deleted
         self.remote_address = remote_address
         if isinstance(timestamp, str):
-            timestamp = timeutils.parse_isotime(timestamp).replace(tzinfo=None)
+            timestamp = _parse_timestamp(timestamp)
         self.timestamp = timestamp or timeutils.utcnow()
         self.quota_class = quota_class
         self.service_catalog = list(service_catalog or [])

@@ -85,15 +85,20 @@ MAX_NESTING = 100
 
 def _nesting_exceeds(value, limit):
     """True if lists/objects in ``value`` nest deeper than ``limit``
-    (iterative: a deep document must not exhaust the stack here either)."""
-    stack = [(value, 1)]
-    while stack:
-        value, depth = stack.pop()
+    (iterative, one level at a time: a deep document must not exhaust the
+    stack here either, and every received message pays for this walk)."""
+    level, depth = [value], 1
+    while level:
         if depth > limit:
             return True
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((child, depth + 1) for child in children
-                     if isinstance(child, (dict, list)))
+        deeper = []
+        for container in level:
+            for child in (container.values() if type(container) is dict
+                          else container):
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+        level, depth = deeper, depth + 1
     return False
 
 

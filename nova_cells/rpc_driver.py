@@ -162,8 +162,9 @@ class CellsRPCDriver(BaseCellsDriver):
             target = oslo_messaging.Target(topic=self._topic(message_type),
                                            server=self.host,
                                            exchange=exchange)
-            server = rpc.get_server(self._server_transport, target,
-                                    [endpoint])
+            server = rpc.get_server(
+                self._server_transport, target, [endpoint],
+                serializer=rpc.EnvelopeContextSerializer())
             server.start()
             self._servers.append(server)
             LOG.info('Listening on %s (server %s)', target.topic, self.host)
