@@ -23,13 +23,13 @@ def explain(scheduler, message, build_inst_kwargs, full_path=None):
     path = full_path or str(message.routing_path)
     build_inst_kwargs = scheduler.with_group_members(path, build_inst_kwargs)
     request = scheduler.make_request(ctxt, path, build_inst_kwargs)
-    selection = scheduler.select(request, record_all=True)
-    result = {'cell': path, 'selection': selection.to_dict(),
-              'action': None, 'next': None}
-    if selection.pinned is None and scheduler.wants_plan(request):
-        return _explain_split(scheduler, ctxt, path, result,
+    result = {'cell': path, 'action': None, 'next': None}
+    if scheduler.pin_of(request) is None and scheduler.wants_plan(request):
+        return _explain_split(scheduler, request, result,
                               build_payload.without_hint(build_inst_kwargs,
                                                          'target_cell'))
+    selection = scheduler.select(request, record_all=True)
+    result['selection'] = selection.to_dict()
     target, kwargs, refusal = _next_cell(scheduler, path, selection,
                                          build_inst_kwargs)
     if target is None:
@@ -43,15 +43,15 @@ def explain(scheduler, message, build_inst_kwargs, full_path=None):
     return result
 
 
-def _explain_split(scheduler, ctxt, path, result, build_inst_kwargs):
+def _explain_split(scheduler, request, result, build_inst_kwargs):
     """The plan of a split build: its first pick's diagnosis (every
     verdict, every score), each cell's part, and what each child would do
     with its part."""
+    ctxt, path = request.ctxt, request.routing_path
     try:
-        plan = scheduler.plan(scheduler.make_request(ctxt, path,
-                                                     build_inst_kwargs),
-                              record_all=True)
+        plan = scheduler.plan(request, record_all=True)
     except exception.NoCellsAvailable as exc:
+        result['selection'] = exc.selection.to_dict()
         result['action'] = 'fail: %s' % exc.format_message()
         return result
     result['selection'] = plan.selections[0].to_dict()
@@ -76,11 +76,9 @@ def _explain_split(scheduler, ctxt, path, result, build_inst_kwargs):
 
 
 def _pick_of(selection):
-    picked = selection.picked
+    picked, weight = next(selection.iter_ordered())
     scores = selection.scores.get(picked.path, {})
-    return {'cell': picked.path,
-            'weight': dict((c.path, w) for c, w in selection.ordered)[
-                picked.path],
+    return {'cell': picked.path, 'weight': weight,
             'scores': dict((name, score['weighted'])
                            for name, score in scores.items())}
 

@@ -202,6 +202,10 @@ class CellsScheduler(object):
             build_inst_kwargs,
             lambda uuids: db_instances.instance_cells_by_uuid(db, uuids))
 
+    def pin_of(self, request):
+        """A pre-filter's pin of ``request`` (TargetCellFilter), or None."""
+        return cell_selection.pin_of(request, self.filters)
+
     def select(self, request, record_all=False):
         """Filter and weigh this cell's candidates; ``record_all`` keeps
         every verdict (explain), else only the rejections."""
@@ -237,9 +241,9 @@ class CellsScheduler(object):
         attempts = max(0, self.settings.scheduler_retries) + 1
         for attempt in range(attempts):
             request = self.make_request(ctxt, path, build_inst_kwargs)
-            selection = self.select(request)
-            if selection.pinned is not None:
-                return self._forward_pinned(message, path, selection.pinned,
+            pin = self.pin_of(request)
+            if pin is not None:
+                return self._forward_pinned(message, path, pin,
                                             build_inst_kwargs)
             # NOTE(nova-cells): an unpinned request drops the hint, as
             # nova's filter popped it: a child never sees a target_cell
@@ -248,7 +252,8 @@ class CellsScheduler(object):
             try:
                 if self.wants_plan(request):
                     return self._build_split(message, path, request, kwargs)
-                return self._build_on(message, path, selection, kwargs)
+                return self._build_on(message, path, self.select(request),
+                                      kwargs)
             except exception.NoCellsAvailable as exc:
                 if attempt == attempts - 1:
                     raise

@@ -17,7 +17,7 @@ import random
 
 from nova_cells import scheduling
 
-__all__ = ['Selection', 'select']
+__all__ = ['Selection', 'select', 'pin_of']
 
 
 class Selection(object):
@@ -163,12 +163,14 @@ def _run_filter(plugin, candidate, request):
 
 
 def _prepare(plugin, candidates, request):
-    """A failing ``prepare`` is left for the filter's own verdicts to
-    report (each cell then gets the filter's error, with why)."""
+    """Run the filter's ``prepare``; None, or when it failed the ERROR
+    verdict (with why) of every candidate: the filter can judge none."""
     try:
         plugin.prepare(candidates, request)
-    except Exception:  # noqa - reported by the per-cell verdicts
-        pass
+    except Exception as exc:  # noqa - a faulty filter rejects, with why
+        return scheduling.Verdict(scheduling.ERROR, [
+            'filter failed: %s' % exc]).stamped(plugin.name)
+    return None
 
 
 def _filter_recording_all(selection, filters, request):
@@ -182,10 +184,10 @@ def _filter_recording_all(selection, filters, request):
             for candidate in remaining:
                 selection.verdicts[candidate.path].append(skipped)
             continue
-        _prepare(plugin, remaining, request)
+        failed = _prepare(plugin, remaining, request)
         passed = []
         for candidate in remaining:
-            verdict = _run_filter(plugin, candidate, request)
+            verdict = failed or _run_filter(plugin, candidate, request)
             selection.verdicts[candidate.path].append(verdict)
             if verdict.passed:
                 passed.append(candidate)
@@ -217,8 +219,11 @@ def _filter_fast(selection, filters, request):
             break
         if not plugin.is_applicable(request):
             continue
-        _prepare(plugin, remaining, request)
-        remaining, rejected = _filter_batch(plugin, remaining, request)
+        failed = _prepare(plugin, remaining, request)
+        if failed is not None:
+            remaining, rejected = [], {c.path: failed for c in remaining}
+        else:
+            remaining, rejected = _filter_batch(plugin, remaining, request)
         for path, verdict in rejected.items():
             selection._rejected[path] = (
                 verdict if verdict.plugin == plugin.name
@@ -257,6 +262,17 @@ def _weigh(selection, weighers, remaining, request):
     return totals
 
 
+def pin_of(request, filters):
+    """The first pre-filter's pin of ``request`` (naming its plug-in), or
+    None: looked at before any cell is."""
+    for plugin in filters:
+        pin = plugin.pre_filter(request)
+        if pin is not None:
+            pin.plugin = plugin.name
+            return pin
+    return None
+
+
 def select(candidates, request, filters, weighers, rng=None,
            record_all=True):
     """Return the :class:`Selection` for ``request`` among ``candidates``.
@@ -269,12 +285,9 @@ def select(candidates, request, filters, weighers, rng=None,
     """
     rng = rng or random
     selection = Selection(candidates, record_all)
-    for plugin in filters:
-        pin = plugin.pre_filter(request)
-        if pin is not None:
-            pin.plugin = plugin.name
-            selection.pinned = pin
-            return selection
+    selection.pinned = pin_of(request, filters)
+    if selection.pinned is not None:
+        return selection
     remaining = (_filter_recording_all if record_all else _filter_fast)(
         selection, filters, request)
     totals = _weigh(selection, weighers, remaining, request)

@@ -49,7 +49,8 @@ def plan_build(request, select):
     :param request: a CellRequest with ``planning`` set.
     :param select: ``request -> Selection`` (the scheduler's).
     :raises NoCellsAvailable: the instances do not all fit; the reason
-        says how many did and why the next one did not.
+        says how many did and why the next one did not, and its
+        ``selection`` is that pick's (the diagnosis explain shows).
     """
     plan = Plan()
     wanted = request.num_instances
@@ -58,9 +59,11 @@ def plan_build(request, select):
         plan.selections.append(selection)
         picked = selection.picked
         if picked is None:
-            raise exception.NoCellsAvailable(
+            refusal = exception.NoCellsAvailable(
                 reason='split: only %d of %d instances fit: %s' % (
                     placed, wanted, selection.summary()))
+            refusal.selection = selection
+            raise refusal
         request.assign(picked)
         plan.add(picked)
     return plan

@@ -206,6 +206,34 @@ def test_filter_raising_for_every_cell_leaves_none():
                                       'c1'], 'plugin': 'Boom'}]
 
 
+class BadPrepare(scheduling.BaseCellFilter):
+    """A filter whose look at all the candidates fails."""
+
+    name = 'BadPrepare'
+
+    def prepare(self, candidates, request):
+        raise ValueError('capacities of c2 are not numbers')
+
+    def filter_cell(self, candidate, request):
+        return scheduling.Verdict.ok()
+
+
+@pytest.mark.parametrize('record_all', [True, False])
+def test_a_failing_prepare_is_every_candidates_error_with_why(record_all):
+    after = Recording()
+    cells = [ss.cell('c1'), ss.cell('c2')]
+    result = selection.select(ss.candidates(*cells), ss.request(),
+                              [BadPrepare(), after], [],
+                              record_all=record_all)
+    assert result.picked is None and after.seen == []
+    for path in ('api!c1', 'api!c2'):
+        verdict = result.verdicts_of(path)[-1]
+        assert (verdict.code, verdict.reasons, verdict.plugin) == (
+            scheduling.ERROR,
+            ('filter failed: capacities of c2 are not numbers',),
+            'BadPrepare')
+
+
 def test_filtering_stops_when_nobody_is_left():
     after = Recording()
     result = selection.select(
