@@ -116,8 +116,13 @@ def flavor_units(capacities, flavor):
 
 
 def _units_of(capacities, kind, table, size):
-    return int(((capacities.get(kind) or {}).get(table) or {}).get(
-        str(size), 0))
+    return int(_units_table(capacities, kind, table).get(str(size), 0))
+
+
+def _units_table(capacities, kind, table):
+    """``capacities[kind][table]`` (slot size -> units), ``{}`` when the
+    cell reports none."""
+    return ((capacities or {}).get(kind) or {}).get(table) or {}
 
 
 class GroupSpec(object):
@@ -357,16 +362,21 @@ class FlavorUnitsWeigher(BaseCellWeigher):
         """The flavor's slot size in this table."""
         raise NotImplementedError()
 
+    def units_table(self, candidate):
+        """The candidate's table (slot size as a string -> units)."""
+        return _units_table(candidate.state.capacities, self.kind,
+                            self.table)
+
     def weigh_cell(self, candidate, request):
         return self.weigh_cells([candidate], request)[0]
 
     def weigh_cells(self, candidates, request):
         key = str(self.slot(request.flavor))
-        assigned = request.assigned
-        weights = []
-        for candidate in candidates:
-            units = ((candidate.state.capacities or {}).get(self.kind) or
-                     {}).get(self.table) or {}
-            weights.append(float(units.get(key, 0) -
-                                 assigned.get(candidate.path, 0)))
-        return weights
+        raw = [float(self.units_table(c).get(key, 0)) for c in candidates]
+        if request.assigned:
+            # Planning a split build: what the plan gave a cell is no
+            # longer free there.
+            assigned = request.assigned
+            raw = [units - assigned.get(c.path, 0)
+                   for units, c in zip(raw, candidates)]
+        return raw

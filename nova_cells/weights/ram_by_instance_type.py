@@ -10,27 +10,19 @@ from nova_cells import scheduling
 __all__ = ['RamByInstanceTypeWeigher']
 
 
-class RamByInstanceTypeWeigher(scheduling.BaseCellWeigher):
+class RamByInstanceTypeWeigher(scheduling.FlavorUnitsWeigher):
     name = 'RamByInstanceTypeWeigher'
+    kind = 'ram_free'
+    table = 'units_by_mb'
 
     @classmethod
     def from_conf(cls, conf):
         return cls(multiplier=conf.cells.ram_weight_multiplier)
 
-    def weigh_cell(self, candidate, request):
-        memory_mb = request.flavor.get('memory_mb')
-        units = candidate.state.capacities.get('ram_free', {}).get(
-            'units_by_mb', {})
-        return (units.get(str(memory_mb), 0) -
-                request.assigned.get(candidate.path, 0))
+    def slot(self, flavor):
+        return flavor.get('memory_mb')
 
-    def weigh_cells(self, candidates, request):
-        key = str(request.flavor.get('memory_mb'))
-        raw = [c.state.ram_units_by_mb.get(key, 0) for c in candidates]
-        if request.assigned:
-            # Planning a split build: what the plan gave a cell is no
-            # longer free there.
-            assigned = request.assigned
-            raw = [units - assigned.get(c.path, 0)
-                   for units, c in zip(raw, candidates)]
-        return raw
+    def units_table(self, candidate):
+        # Kept on the cell's state when its capacities arrive: this table
+        # is read for every candidate of every pick.
+        return candidate.state.ram_units_by_mb
