@@ -7,11 +7,28 @@ On the wire a path is always the plain ``!``-joined string.
 
 __all__ = ['PATH_CELL_SEP', 'CELL_ITEM_SEP', 'BLOCK_SYNC_FLAG', 'RoutingPath',
            'split_cell_and_item', 'cell_with_item', 'reverse_path',
-           'response_cell_name_from_path', 'relative_target']
+           'response_cell_name_from_path', 'relative_target',
+           'FORBIDDEN_NAME_CHARS', 'check_cell_name']
 
 PATH_CELL_SEP = '!'
 CELL_ITEM_SEP = '@'
 BLOCK_SYNC_FLAG = '!!'
+
+
+# Characters that separate cells and items in paths (and the '.' nova's
+# transport-level names use): no cell name may hold one.
+FORBIDDEN_NAME_CHARS = (PATH_CELL_SEP, '.', CELL_ITEM_SEP)
+
+
+def check_cell_name(name):
+    """Return why ``name`` cannot be a cell name, or None if it can."""
+    if not name:
+        return 'a cell name must not be empty'
+    bad = [c for c in FORBIDDEN_NAME_CHARS if c in name]
+    if bad:
+        return ('a cell name must not contain %s (they separate cells and '
+                'items in routing paths)' % ' '.join(repr(c) for c in bad))
+    return None
 
 
 class RoutingPath(object):

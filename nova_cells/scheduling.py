@@ -8,12 +8,19 @@ says which plug-in said "no" and why, in the log, in the instance fault and
 in ``explain``.
 """
 
+from nova_cells import routing
+
 __all__ = ['PASS', 'REJECT', 'ERROR', 'Verdict', 'PinResult', 'CellRequest',
            'Candidate', 'BaseCellFilter', 'BaseCellWeigher',
            'FlavorUnitsWeigher', 'GroupSpec',
-           'within', 'leads_to', 'flavor_units', 'flavor_disk_mb']
+           'within', 'leads_to', 'flavor_units', 'flavor_disk_mb',
+           'check_cell_name']
 
 _MB_PER_GB = 1024
+
+#: Why a name cannot be a cell's (None when it can): the rule of the
+#: daemon's own ``[cells] name``, for plug-ins that read cell paths.
+check_cell_name = routing.check_cell_name
 
 PASS = 'pass'
 REJECT = 'reject'

@@ -11,11 +11,15 @@ from oslo_config import cfg
 from nova_cells.conf import cells as cells_conf
 from nova_cells.conf import service as service_conf
 from nova_cells.conf import upgrade_levels
+from nova_cells import routing
 
 __all__ = ['FORBIDDEN_NAME_CHARS', 'ConfigProblem', 'find_problems',
            'check_cell_name']
 
-FORBIDDEN_NAME_CHARS = ('!', '.', '@')
+# The rule is the routing's (one place for the daemon, the CLI and the
+# scheduler's pin options).
+FORBIDDEN_NAME_CHARS = routing.FORBIDDEN_NAME_CHARS
+check_cell_name = routing.check_cell_name
 
 # (group, option, lowest accepted value).  Options whose 0-or-negative value
 # has a documented meaning (db_check_interval, bandwidth_update_interval,
@@ -48,17 +52,6 @@ class ConfigProblem(object):
                                      self.reason)
 
     __repr__ = __str__
-
-
-def check_cell_name(name):
-    """Return why ``name`` cannot be a cell name, or None if it can."""
-    if not name:
-        return 'a cell name must not be empty'
-    bad = [c for c in FORBIDDEN_NAME_CHARS if c in name]
-    if bad:
-        return ('a cell name must not contain %s (they separate cells and '
-                'items in routing paths)' % ' '.join(repr(c) for c in bad))
-    return None
 
 
 def _value_problems(conf):

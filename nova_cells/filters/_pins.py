@@ -7,8 +7,9 @@ once, when the filter is built (``from_conf``): a value that names no cell
 or a malformed path fails there with the option and the value, instead of
 silently matching nothing on every build.
 
-Pure (no configuration object, no project import) so that the start-up
-checks can use the same rules.
+Pure (no configuration object): the daemon's start-up check and SIGHUP
+both reach these rules by building the filters; a cell name follows the
+rule of ``[cells] name`` (``scheduling.check_cell_name``).
 """
 
 from nova_cells import scheduling
@@ -16,7 +17,6 @@ from nova_cells import scheduling
 __all__ = ['parse_paths', 'parse_pin_table', 'parse_path_list',
            'parse_groups', 'leads_to_any', 'describe']
 
-_FORBIDDEN = ('.', '@')
 _SHOWN = 3
 
 
@@ -29,7 +29,7 @@ def _check_path(option, value, path):
         if not name.strip():
             raise _problem(option, value, 'cell path %r has an empty cell '
                            'name' % path)
-        if name != name.strip() or any(c in name for c in _FORBIDDEN):
+        if name != name.strip() or scheduling.check_cell_name(name):
             raise _problem(option, value, 'cell path %r has a cell name a '
                            'cell cannot have (%r)' % (path, name))
     return path
