@@ -80,7 +80,7 @@ def _units(free, total, reserve, slot):
     return int(max(0, free - total * reserve) / slot)
 
 
-def _units_by_mb(hosts, free_key, total_key, slots, reserve):
+def _units_by_slot(hosts, free_key, total_key, slots, reserve):
     return {str(slot): sum(_units(h[free_key], h[total_key], reserve, slot)
                            for h in hosts.values())
             for slot in slots}
@@ -108,20 +108,22 @@ def compute_capacities(compute_nodes, services_by_host, flavors,
     capacities = {
         'ram_free': {
             'total_mb': sum(h['free_ram_mb'] for h in hosts.values()),
-            'units_by_mb': _units_by_mb(hosts, 'free_ram_mb', 'total_ram_mb',
-                                        ram_slots, reserve),
+            'units_by_mb': _units_by_slot(hosts, 'free_ram_mb',
+                                          'total_ram_mb', ram_slots,
+                                          reserve),
         },
         'disk_free': {
             'total_mb': sum(h['free_disk_mb'] for h in hosts.values()),
-            'units_by_mb': _units_by_mb(hosts, 'free_disk_mb',
-                                        'total_disk_mb', disk_slots, reserve),
+            'units_by_mb': _units_by_slot(hosts, 'free_disk_mb',
+                                          'total_disk_mb', disk_slots,
+                                          reserve),
         },
     }
     if any(h['total_vcpus'] for h in hosts.values()):
         capacities['vcpu_free'] = {
             'total': int(sum(h['free_vcpus'] for h in hosts.values())),
-            'units_by_vcpus': _units_by_mb(hosts, 'free_vcpus',
-                                           'total_vcpus', vcpu_slots,
-                                           reserve),
+            'units_by_vcpus': _units_by_slot(hosts, 'free_vcpus',
+                                             'total_vcpus', vcpu_slots,
+                                             reserve),
         }
     return capacities

@@ -98,6 +98,10 @@ def instance_count_by_vm_state(db):
 
 
 def _check_expected(row, expected_vm_state, expected_task_state):
+    """Raise when ``row`` (an ORM row, or a dict of its columns) is not in
+    an expected state (nova's guards against out-of-order updates)."""
+    get = row.get if isinstance(row, dict) else \
+        (lambda field: getattr(row, field))
     for field, expected, error in (
             ('vm_state', expected_vm_state,
              exception.UnexpectedVMStateError),
@@ -107,9 +111,9 @@ def _check_expected(row, expected_vm_state, expected_task_state):
             continue
         allowed = expected if isinstance(expected, (list, tuple, set)) \
             else [expected]
-        actual = getattr(row, field)
+        actual = get(field)
         if actual not in allowed:
-            raise error(instance_uuid=row.uuid, expected=list(allowed),
+            raise error(instance_uuid=get('uuid'), expected=list(allowed),
                         actual=actual)
 
 
@@ -156,13 +160,6 @@ _STATE_COLUMNS = (models.Instance.id, models.Instance.uuid,
                   models.Instance.deleted)
 
 
-class _RowState(object):
-    """The guard columns of a row, as the batch has left them so far."""
-
-    def __init__(self, values):
-        self.__dict__.update(values)
-
-
 def apply_top_updates(db, updates):
     """Apply ``updates`` (:class:`TopUpdate`, in order) in ONE transaction:
     one SELECT of the rows' guard columns, one batch of UPDATEs (a single
@@ -199,7 +196,7 @@ def apply_top_updates(db, updates):
                 results.append(row.as_dict())
                 continue
             try:
-                _check_expected(_RowState(state),
+                _check_expected(state,
                                 update.expected.get('expected_vm_state'),
                                 update.expected.get('expected_task_state'))
             except (exception.UnexpectedVMStateError,
