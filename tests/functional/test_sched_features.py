@@ -258,6 +258,16 @@ def _verdict(candidate, plugin):
     return found
 
 
+def _assert_verdicts(level, plugin, children, code, reasons):
+    """``plugin``'s verdict at ``level`` is ``(code, reasons)`` for each
+    of ``children``."""
+    cands = _candidates(level)
+    for child in children:
+        verdict = _verdict(cands[PATH[child]], plugin)
+        assert (verdict['code'], verdict['reasons']) == (code, reasons), \
+            (child, verdict)
+
+
 def _raw(level, weigher):
     return {path: c['scores'][weigher]['raw']
             for path, c in _candidates(level).items()
@@ -363,20 +373,14 @@ def test_pinning_places_by_project_flavor_and_image(tree):
 
     answer = _explain(tree, by_flavor)
     assert answer['action'] == 'forward to api!c1', answer
-    cands = _candidates(answer)
-    for child in ('c2', 'c3'):
-        verdict = _verdict(cands[PATH[child]], 'FlavorCellsFilter')
-        assert (verdict['code'], verdict['reasons']) == (
-            'reject', ['flavor ft.c1only is pinned to api!c1']), verdict
+    _assert_verdicts(answer, 'FlavorCellsFilter', ('c2', 'c3'), 'reject',
+                     ['flavor ft.c1only is pinned to api!c1'])
 
     answer = _explain(tree, windows)
     assert answer['action'] == 'forward to api!c2', answer
-    cands = _candidates(answer)
-    for child in ('c1', 'c3'):
-        verdict = _verdict(cands[PATH[child]], 'ImagePropertyCellsFilter')
-        assert (verdict['code'], verdict['reasons']) == (
-            'reject', ['image os_distro=windows is pinned to api!c2']), \
-            verdict
+    _assert_verdicts(answer, 'ImagePropertyCellsFilter', ('c1', 'c3'),
+                     'reject', ['image os_distro=windows is pinned to '
+                                'api!c2'])
 
     placed = _build(tree, plain, reserved, pinned, by_flavor, windows)
     assert placed == [{'active@api!c3!g1': 1}, {'active@api!c4': 1},
@@ -535,12 +539,9 @@ def test_anti_affinity_one_cell_each_then_refused(tree):
                      group={'group_policies': ['cell-anti-affinity']})
     fourth.group['group_members'] = list(req.uuids) + fourth.uuids
     answer = _explain(tree, fourth)
-    cands = _candidates(answer)
-    for child in ('c1', 'c2', 'c3'):
-        verdict = _verdict(cands[PATH[child]], 'ServerGroupCellFilter')
-        assert (verdict['code'], verdict['reasons']) == (
-            'reject', ['holds 1 member(s) of server group %s' % uuid]), \
-            verdict
+    _assert_verdicts(answer, 'ServerGroupCellFilter', ('c1', 'c2', 'c3'),
+                     'reject', ['holds 1 member(s) of server group %s'
+                                % uuid])
     (placed,) = _build(tree, fourth)
     _assert_refused(tree, fourth, placed, '0/4 cells are available',
                     '3 holds 1 member(s) of server group %s '
