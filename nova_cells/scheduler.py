@@ -373,7 +373,8 @@ class CellsScheduler(object):
         request (raises NoCellsAvailable when it does not fit)."""
         request.planning = True
         return split_plan.plan_build(
-            request, lambda r: self.select(r, record_all=record_all))
+            request, lambda r: self.select(r, record_all=record_all),
+            keep_selections=record_all)
 
     def _build_split(self, message, path, request, build_inst_kwargs):
         """Send each cell its part of the plan, as a build of its own.

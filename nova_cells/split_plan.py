@@ -19,7 +19,9 @@ __all__ = ['Plan', 'plan_build', 'partition']
 
 class Plan(object):
     """``parts``: ``[(candidate, count)]`` in the order the cells were
-    first picked; ``selections``: the selection of each pick."""
+    first picked; ``selections``: the selection of each pick, when kept
+    (explain shows them; a real build does not hold N selections of M
+    cells each in memory)."""
 
     def __init__(self):
         self.parts = collections.OrderedDict()
@@ -43,11 +45,12 @@ class Plan(object):
                 for path in self.parts]
 
 
-def plan_build(request, select):
+def plan_build(request, select, keep_selections=False):
     """Plan ``request.num_instances`` instances, one pick each.
 
     :param request: a CellRequest with ``planning`` set.
     :param select: ``request -> Selection`` (the scheduler's).
+    :param keep_selections: keep each pick's selection in the plan.
     :raises NoCellsAvailable: the instances do not all fit; the reason
         says how many did and why the next one did not, and its
         ``selection`` is that pick's (the diagnosis explain shows).
@@ -56,7 +59,8 @@ def plan_build(request, select):
     wanted = request.num_instances
     for placed in range(wanted):
         selection = select(request)
-        plan.selections.append(selection)
+        if keep_selections:
+            plan.selections.append(selection)
         picked = selection.picked
         if picked is None:
             refusal = exception.NoCellsAvailable(

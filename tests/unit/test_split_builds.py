@@ -119,6 +119,17 @@ def test_a_plan_follows_free_units_and_takes_what_it_planned_off():
     assert plan.to_dict()[0]['cell'] == 'api!a'
 
 
+def test_a_plan_keeps_its_picks_only_when_asked():
+    request, select = _planner([('a', 5), ('b', 2)], 3)
+    assert split_plan.plan_build(request, select).selections == []
+    request, select = _planner([('a', 5), ('b', 2)], 3)
+    kept = split_plan.plan_build(request, select, keep_selections=True)
+    picked = [s.picked.path for s in kept.selections]
+    assert len(picked) == 3
+    assert {p: picked.count(p) for p in picked} == dict(
+        (c.path, n) for c, n in kept.items())
+
+
 def test_a_plan_that_does_not_fit_is_refused_whole():
     request, select = _planner([('a', 2), ('b', 1)], 4)
     with pytest.raises(exception.NoCellsAvailable) as caught:
