@@ -288,6 +288,12 @@ class BaseCellFilter(object):
     name = None
     policy_rule = None
 
+    @classmethod
+    def from_conf(cls, conf):
+        """Build from the configuration, once at load; a filter with no
+        options of its own needs nothing from it."""
+        return cls()
+
     def pre_filter(self, request):
         """Return a :class:`PinResult` to short-circuit, else None."""
         return None

@@ -32,10 +32,6 @@ def _one_value(value):
 class CellAvailabilityZoneFilter(scheduling.BaseCellFilter):
     name = 'CellAvailabilityZoneFilter'
 
-    @classmethod
-    def from_conf(cls, conf):
-        return cls()
-
     def _wanted(self, request):
         """``((name, value), ...)`` asked for, and an error or None, once
         per request."""

@@ -17,10 +17,6 @@ __all__ = ['CellStateFilter']
 class CellStateFilter(scheduling.BaseCellFilter):
     name = 'CellStateFilter'
 
-    @classmethod
-    def from_conf(cls, conf):
-        return cls()
-
     def filter_cell(self, candidate, request):
         state = candidate.state
         if candidate.is_me or state.accepts_builds:

@@ -17,10 +17,6 @@ class DifferentCellFilter(scheduling.BaseCellFilter):
     name = 'DifferentCellFilter'
     policy_rule = 'cells_scheduler_filter:DifferentCellFilter'
 
-    @classmethod
-    def from_conf(cls, conf):
-        return cls()
-
     def _excluded(self, request):
         cache = getattr(request, '_different_cell', None)
         if cache is None:

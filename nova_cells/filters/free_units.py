@@ -18,10 +18,6 @@ __all__ = ['FreeUnitsFilter']
 class FreeUnitsFilter(scheduling.BaseCellFilter):
     name = 'FreeUnitsFilter'
 
-    @classmethod
-    def from_conf(cls, conf):
-        return cls()
-
     def is_applicable(self, request):
         return request.planning
 

@@ -34,10 +34,6 @@ def _parse_version(text):
 class ImagePropertiesFilter(scheduling.BaseCellFilter):
     name = 'ImagePropertiesFilter'
 
-    @classmethod
-    def from_conf(cls, conf):
-        return cls()
-
     def _requirement(self, request):
         """(SpecifierSet or None, error or None), parsed once per request."""
         cached = getattr(request, '_image_version_requirement', None)

@@ -27,10 +27,6 @@ __all__ = ['ServerGroupCellFilter']
 class ServerGroupCellFilter(scheduling.BaseCellFilter):
     name = 'ServerGroupCellFilter'
 
-    @classmethod
-    def from_conf(cls, conf):
-        return cls()
-
     def is_applicable(self, request):
         group = request.group
         return group is not None and not group.soft

@@ -24,10 +24,6 @@ class TargetCellFilter(scheduling.BaseCellFilter):
     name = 'TargetCellFilter'
     policy_rule = 'cells_scheduler_filter:TargetCellFilter'
 
-    @classmethod
-    def from_conf(cls, conf):
-        return cls()
-
     def _hint(self, request):
         path = request.scheduler_hints.get(HINT)
         if not path or not request.authorize(self.policy_rule):
