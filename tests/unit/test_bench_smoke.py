@@ -42,23 +42,43 @@ def common(route):
     return load_bench('_common')
 
 
-def test_route_quick_fake_rows_print_the_table():
+@pytest.mark.parametrize('backend', ['threading', 'eventlet'])
+def test_route_quick_fake_rows_print_the_table(backend):
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     result = subprocess.run(
         [sys.executable, os.path.join(BENCH_DIR, 'route.py'), '--quick',
-         '--no-rabbit'], capture_output=True, text=True, timeout=120,
-        env=env)
+         '--no-rabbit', '--backend', backend], capture_output=True,
+        text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ['route', 'req/s', 'p50', 'ms']
-    rows = {line[:27].strip(): line[27:].split() for line in lines[1:3]}
+    rows = {line[:27].strip(): line[27:].split() for line in lines[1:4]}
     assert set(rows) == {'builds (3 cells, fake)',
+                         'bare 2-hop round trips/4',
                          '2-hop round trips fake/4'}
     for figures in rows.values():
         assert float(figures[0]) > 0
         assert float(figures[1]) <= float(figures[2])
-    assert '(target 1150/s)' in lines[2]
-    assert 'load average' in lines[3]
+    # Ours is compared with the bare oslo.messaging round trips of the run.
+    assert re.search(r'\d+ %  \(target 1150/s\)$', lines[3]), lines[3]
+    assert 'in-process backend %s' % backend in lines[-1]
+
+
+def test_bare_round_trips_complete_every_call(route):
+    latencies = route.bench_bare_round_trips(3, 4)
+    assert len(latencies) == 12
+    assert 0 < latencies.p_ms(0.5) <= latencies.p_ms(0.99)
+
+
+def test_bare_round_trip_takes_the_four_legs_of_ours(route):
+    legs, leg = [], 0
+    while leg is not None:
+        cell, leg_after = route._BareRoundTrips.ROUTE[leg]
+        legs.append(cell)
+        leg = leg_after
+    # api -> child -> gc (down), gc -> child -> api (the response, up);
+    # the caller's own cast is the first leg's.
+    assert legs == ['child', 'gc', 'child', 'api']
 
 
 def test_forward_message_is_valid_wire_for_the_sink(route):

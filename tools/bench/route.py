@@ -21,9 +21,16 @@ Rows, all measured in one invocation:
   when ``instance_update_at_top`` arrives) minus the cast.
 * builds (3 cells, fake): the same, in one process on ``fake://``
   (:class:`nova_cells.demo.Demo`).
+* bare 2-hop round trips/N: the limit of the next row.  The same N
+  callers and the same four casts (api -> child -> gc, gc -> child -> api)
+  between three plain oslo.messaging RPC servers on ``fake://`` that only
+  cast the message on (:class:`_BareRoundTrips`).
 * 2-hop round trips fake/N: N threads calling the api cell's
   ``MessageRunner.targeted(..., 'api!child!gc', 'bench_noop', {},
   need_response=True)`` in a loop (:class:`nova_cells.inprocess.CellTree`).
+
+The in-process rows run on ``--backend`` (threading, or eventlet as the
+original nova-cells did); the daemons always run threading.
 
 Requests are issued with at most ``--window`` in flight (round trips: one
 per thread).  The daemons, vhosts and databases are the demo's
@@ -38,6 +45,7 @@ them, which SQLite files do not survive (see doc/performance.rst).
         [--transport-url rabbit://guest:guest@127.0.0.1:5672/]
         [--database-url postgresql+psycopg2://postgres@127.0.0.1/postgres]
         [--db-check-interval 60] [--no-rabbit] [--quick] [--profile DIR]
+        [--backend threading|eventlet]
 """
 
 import argparse
@@ -212,34 +220,20 @@ def bench_round_trips(threads, per_thread):
     tree = inprocess.CellTree(LAYOUT, base_dir,
                               overrides={'call_timeout': 60},
                               handler_tables=_noop_tables)
-    latencies = _common.Latencies()
     failures = []
     try:
         tree.build().start()
         runner = tree.cells['api'].runner
         ctxt = _ctxt()
-        for _warm in range(5):
-            runner.targeted(ctxt, TARGET, NOOP, {}, direction='down',
-                            need_response=True)
-        go = threading.Event()
 
-        def caller():
-            go.wait()
-            for _index in range(per_thread):
-                start = time.perf_counter()
-                response = runner.targeted(ctxt, TARGET, NOOP, {},
-                                           direction='down',
-                                           need_response=True)
-                latencies.add(start, time.perf_counter())
-                if response.failure:
-                    failures.append(response.value)
-        workers = [threading.Thread(target=caller, daemon=True)
-                   for _t in range(threads)]
-        for worker in workers:
-            worker.start()
-        go.set()
-        for worker in workers:
-            worker.join()
+        def round_trip():
+            response = runner.targeted(ctxt, TARGET, NOOP, {},
+                                       direction='down', need_response=True)
+            if response.failure:
+                failures.append(response.value)
+        for _warm in range(5):
+            round_trip()
+        latencies = _run_callers(threads, per_thread, round_trip)
     finally:
         tree.close()
         shutil.rmtree(base_dir, ignore_errors=True)
@@ -247,6 +241,134 @@ def bench_round_trips(threads, per_thread):
         raise RuntimeError('%d round trips failed, first: %s'
                            % (len(failures), failures[0]))
     return latencies
+
+
+class _BareRoundTrips(object):
+    """The fake:// limit of a 2-hop round trip: the same four casts as
+    ours (api -> child -> gc, then gc -> child -> api) between three plain
+    oslo.messaging RPC servers, one per cell, with no nova-cells code on
+    the way: each server's endpoint only casts the message on, and the
+    api's completes the caller's slot.  The payload is a targeted
+    message's wire JSON of the same size as ours.
+    """
+
+    # leg -> (server that receives it, the leg it casts on, or None: done)
+    ROUTE = {0: ('child', 1), 1: ('gc', 2), 2: ('child', 3),
+             3: ('api', None)}
+
+    def __init__(self):
+        self.run_id = uuid.uuid4().hex[:8]
+        self._slots = {}
+        self._servers = []
+        self._clients = {}
+
+    def _url(self, cell):
+        return 'fake:///bare-%s-%s' % (self.run_id, cell)
+
+    def _topic(self, cell):
+        return 'bench.bare.%s' % cell
+
+    def start(self):
+        import oslo_messaging
+        from oslo_messaging.rpc import server as rpc_server
+        from nova_cells import conf as cells_conf
+        from nova_cells import rpc
+
+        bench = self
+
+        class Hop(object):
+            @rpc_server.expose
+            def hop(self, ctxt, seq, leg, message):
+                bench._arrived(ctxt, seq, leg, message)
+
+        noop = oslo_messaging.NoOpSerializer()
+        for cell in ('api', 'child', 'gc'):
+            transport = rpc.get_transport(cells_conf.new_config(),
+                                          self._url(cell))
+            server = rpc.get_server(transport, oslo_messaging.Target(
+                topic=self._topic(cell), server='bench'), [Hop()],
+                serializer=noop)
+            server.start()
+            self._servers.append(server)
+            self._clients[cell] = rpc.get_client(transport, oslo_messaging
+                                                 .Target(topic=self._topic(
+                                                     cell)), serializer=noop)
+        return self
+
+    def _cast(self, ctxt, leg, seq, message):
+        cell = self.ROUTE[leg][0]
+        self._clients[cell].cast(ctxt, 'hop', seq=seq, leg=leg,
+                                 message=message)
+
+    def _arrived(self, ctxt, seq, leg, message):
+        next_leg = self.ROUTE[leg][1]
+        if next_leg is None:
+            self._slots.pop(seq).set()
+        else:
+            self._cast(ctxt, next_leg, seq, message)
+
+    def round_trip(self, ctxt, message):
+        done = threading.Event()
+        seq = uuid.uuid4().hex
+        self._slots[seq] = done
+        self._cast(ctxt, 0, seq, message)
+        if not done.wait(60):
+            raise TimeoutError('bare round trip %s lost' % seq)
+
+    def stop(self):
+        for server in self._servers:
+            server.stop()
+        for server in self._servers:
+            server.wait()
+
+
+def _noop_wire_message():
+    """A targeted no-op message's wire JSON, in nova's keys (the fake
+    driver copies the payload on every leg, so its size matters; ours
+    carry the original message again on the two response legs, so the
+    bare payload is if anything the smaller)."""
+    return json.dumps({
+        'message_type': 'targeted', 'ctxt': _ctxt().to_dict(),
+        'method_name': NOOP, 'method_kwargs': {}, 'direction': 'down',
+        'need_response': True, 'fanout': False,
+        'uuid': str(uuid.uuid4()), 'routing_path': 'api',
+        'hop_count': 1, 'max_hop_count': 10, 'target_cell': TARGET})
+
+
+def _run_callers(threads, per_thread, call):
+    """``threads`` callers, ``per_thread`` calls each; the Latencies."""
+    latencies = _common.Latencies()
+    go = threading.Event()
+
+    def caller():
+        go.wait()
+        for _index in range(per_thread):
+            start = time.perf_counter()
+            call()
+            latencies.add(start, time.perf_counter())
+    workers = [threading.Thread(target=caller, daemon=True)
+               for _t in range(threads)]
+    for worker in workers:
+        worker.start()
+    go.set()
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
+def bench_bare_round_trips(threads, per_thread):
+    """The limit row beside ``bench_round_trips``: same callers, same four
+    legs, plain oslo.messaging."""
+    bare = _BareRoundTrips().start()
+    ctxt = {'user_id': 'bench', 'project_id': 'bench', 'is_admin': True}
+    message = _noop_wire_message()
+    try:
+        for _warm in range(5):
+            bare.round_trip(ctxt, message)
+        return _run_callers(threads, per_thread,
+                            lambda: bare.round_trip(ctxt, message))
+    finally:
+        bare.stop()
 
 
 # -- RabbitMQ: the sink, the relay and the forward ----------------------------
@@ -605,10 +727,15 @@ def report(results, threads, out=None):
         lat, errors = results['fake_builds']
         rows.append(_row('builds (3 cells, fake)', lat,
                          note='%d errors' % errors if errors else ''))
+    if 'bare_round_trips' in results:
+        rows.append(_row('bare 2-hop round trips/%d' % threads,
+                         results['bare_round_trips']))
     if 'round_trips' in results:
+        bare = results.get('bare_round_trips')
         rows.append(_row('2-hop round trips fake/%d' % threads,
                          results['round_trips'],
-                         target=TARGETS['round_trips']))
+                         bare.rate() if bare else None,
+                         note='  (target %d/s)' % TARGETS['round_trips']))
     _common.print_table([('route', 27), ('req/s', 8), ('p50 ms', 8),
                          ('p99 ms', 8), ('vs limit', 10)], rows, out)
 
@@ -636,6 +763,10 @@ def main(argv=None):
     parser.add_argument('--no-durable', dest='durable', action='store_false',
                         help='[cells] durable_forwarding = false in the '
                         'daemons (nova\'s cast and forget)')
+    parser.add_argument('--backend', choices=('threading', 'eventlet'),
+                        default='threading',
+                        help='concurrency backend of the in-process '
+                        'fake:// rows (NOVA_CELLS_BACKEND of a daemon)')
     parser.add_argument('--no-rabbit', action='store_true',
                         help='only the fake:// rows')
     parser.add_argument('--quick', action='store_true',
@@ -645,6 +776,10 @@ def main(argv=None):
     parser.add_argument('--relay-hop', nargs=3, help=argparse.SUPPRESS,
                         metavar=('LISTEN', 'NEXT', 'TOPIC'))
     args = parser.parse_args(argv)
+    from nova_cells import _backend
+    _backend.select(args.backend)
+    if args.backend == 'eventlet':
+        _common.install_fast_green_current_thread()
     if args.relay_hop:
         relay_hop(*args.relay_hop)
         return 0
@@ -656,6 +791,8 @@ def main(argv=None):
         threads, per_thread = 4, 5
     results = collections.OrderedDict()
     _say(_common.load_note())
+    results['bare_round_trips'] = bench_bare_round_trips(threads,
+                                                         per_thread)
     results['round_trips'] = bench_round_trips(threads, per_thread)
     results['fake_builds'] = bench_fake_builds(count, window, warmup,
                                                args.timeout)
@@ -663,9 +800,9 @@ def main(argv=None):
         results.update(bench_rabbit(args, count, window, warmup))
     report(results, threads)
     print('%d requests a row, %d in flight, db_check_interval %d, '
-          'durable_forwarding %s; %s' % (
+          'durable_forwarding %s, in-process backend %s; %s' % (
               count, window, args.db_check_interval, args.durable,
-              _common.load_note()))
+              args.backend, _common.load_note()))
     return 0
 
 
