@@ -25,6 +25,7 @@ keys never leave the daemon: :meth:`CellStateManager.cell_get` drops them.
 
 import copy
 import datetime
+import itertools
 import json
 import os
 import threading
@@ -323,6 +324,10 @@ class CellStateManager(object):
         # that waited for a refresh begun after it arrived shares that one.
         self._last_refresh_started = None
         self._listeners = []
+        # Own-capacity reads are numbered so that a slow read finishing
+        # after a newer one never puts its older figures back.
+        self._capacity_reads = itertools.count(1)
+        self._capacity_applied = 0
 
     def add_listener(self, callback):
         """Call ``callback(active_urls)`` after each change of the cell list
@@ -370,12 +375,21 @@ class CellStateManager(object):
             return True
 
     def refresh_own_capacity(self):
-        """Recompute own capacity now (after this cell placed instances)."""
-        with self._lock:
-            self._update_our_capacity()
+        """Recompute own capacity now (after this cell placed instances).
+
+        The database is read outside the lock: message routing, which
+        takes the lock on every hop, never waits for this cell's own
+        capacity read (a refresh after every burst of builds).
+        """
+        self._update_our_capacity()
 
     def _safe_sync(self):
         """Sync if due, sharing a refresh another thread is running.
+
+        When nothing is due and the cells come from the database, the
+        cached view is returned at once, without the lock: every routing
+        step of every message asks, and only a due refresh needs the
+        readers to queue.
 
         A reader that finds a refresh running waits for it (at most
         ``SHARED_REFRESH_WAIT`` seconds, so a hung database cannot stall
@@ -384,6 +398,9 @@ class CellStateManager(object):
         the operator made before the request (``cell enable`` then a build
         saw the cell still disabled).  On a timeout the cached view is used.
         """
+        if self.source.writable and \
+                not self._time_to_sync(timeutils.utcnow()):
+            return
         arrived = time.monotonic()
         if not self._lock.acquire(timeout=SHARED_REFRESH_WAIT):
             LOG.warning('Cell state refresh still running after %ss; using '
@@ -418,16 +435,20 @@ class CellStateManager(object):
                 del registry[name]
 
     def _update_our_capacity(self):
-        services = db_api.service_get_all_by_binary(self.db, 'nova-compute')
+        """Read this cell's hosts and flavors (one read transaction) and
+        set its capacities, unless a newer read has already set them."""
+        ticket = next(self._capacity_reads)
+        nodes, services_by_host, flavors = db_api.capacity_inputs(self.db)
         now = timeutils.utcnow()
         down_time = self.settings.service_down_time
         caps = capacity.compute_capacities(
-            compute_nodes=db_api.compute_node_get_all(self.db),
-            services_by_host={s['host']: s for s in services},
-            flavors=db_api.flavor_get_all(self.db),
-            reserve_percent=self.settings.reserve_percent,
+            compute_nodes=nodes, services_by_host=services_by_host,
+            flavors=flavors, reserve_percent=self.settings.reserve_percent,
             is_up=lambda s: servicegroup.is_up(s, down_time, now))
-        self.my_cell_state.update_capacities(caps, now)
+        with self._lock:
+            if ticket > self._capacity_applied:
+                self._capacity_applied = ticket
+                self.my_cell_state.update_capacities(caps, now)
 
     # -- queries --------------------------------------------------------------
 

@@ -21,7 +21,7 @@ __all__ = ['Database', 'cell_create', 'cell_update', 'cell_delete',
            'cell_get', 'cell_get_all', 'service_get_by_host_and_binary',
            'service_create', 'service_report', 'service_get_all_by_binary',
            'compute_node_get_all', 'compute_nodes_with_services',
-           'flavor_get_all']
+           'capacity_inputs', 'flavor_get_all']
 
 
 @enginefacade.transaction_context_provider
@@ -238,16 +238,30 @@ def compute_node_get_all(db):
         return [row.as_dict() for row in rows.scalars()]
 
 
+def _nodes_and_services(session, binary):
+    nodes = [row.as_dict() for row in
+             session.execute(_live(models.ComputeNode)).scalars()]
+    services = {row.host: row.as_dict() for row in session.execute(
+        _live(models.Service).where(
+            models.Service.binary == binary)).scalars()}
+    return nodes, services
+
+
 def compute_nodes_with_services(db, binary='nova-compute'):
     """``(compute node rows, {host: service row})`` read in one
     transaction: what a host scheduler needs, in one pool checkout."""
     with db.reader() as session:
-        nodes = [row.as_dict() for row in
-                 session.execute(_live(models.ComputeNode)).scalars()]
-        services = {row.host: row.as_dict() for row in session.execute(
-            _live(models.Service).where(
-                models.Service.binary == binary)).scalars()}
-    return nodes, services
+        return _nodes_and_services(session, binary)
+
+
+def capacity_inputs(db, binary='nova-compute'):
+    """``(compute node rows, {host: service row}, flavor rows)`` read in
+    one transaction: what a cell's capacity is computed from."""
+    with db.reader() as session:
+        nodes, services = _nodes_and_services(session, binary)
+        flavors = [row.as_dict() for row in session.execute(
+            _live(models.InstanceTypes)).scalars()]
+    return nodes, services, flavors
 
 
 def flavor_get_all(db):

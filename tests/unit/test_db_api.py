@@ -140,3 +140,17 @@ def test_compute_nodes_and_flavors_are_listed(db):
              n['free_disk_gb']) for n in nodes] == [('a', 4096, 1024, 40, 10)]
     assert [(f['name'], f['memory_mb'], f['root_gb'], f['ephemeral_gb'])
             for f in flavors] == [('small', 2048, 20, 5)]
+
+
+def test_capacity_inputs_read_nodes_services_and_flavors_together(db):
+    helpers.add_compute_service(db, 'a')
+    helpers.add_compute_service(db, 'b', disabled=True)
+    db_api.service_create(db, {'host': 'c', 'binary': 'nova-cells',
+                               'topic': 'cells'})
+    helpers.add_compute_node(db, 'a', 4096, 1024, 40, 10)
+    helpers.add_flavor(db, 'small', 2048, 20, 5)
+    nodes, services, flavors = db_api.capacity_inputs(db)
+    assert nodes == db_api.compute_node_get_all(db)
+    assert flavors == db_api.flavor_get_all(db)
+    assert sorted((host, row['disabled']) for host, row in
+                  services.items()) == [('a', False), ('b', True)]

@@ -261,6 +261,93 @@ def test_a_hung_refresh_leaves_readers_the_cached_view(db, monkeypatch):
     worker.join(10)
 
 
+
+def _gate_capacity_reads(monkeypatch, results):
+    """Make ``db_api.capacity_inputs`` return ``results`` in turn, each
+    read waiting for its own event; returns (entered, release) lists."""
+    from nova_cells.db import api as db_api
+    entered = [threading.Event() for _ in results]
+    release = [threading.Event() for _ in results]
+    calls = iter(range(len(results)))
+
+    def gated(_db, binary='nova-compute'):
+        index = next(calls)
+        entered[index].set()
+        assert release[index].wait(10)
+        return results[index]
+    monkeypatch.setattr(db_api, 'capacity_inputs', gated)
+    return entered, release
+
+
+def _one_host(free_mb):
+    node = {'host': 'h', 'free_ram_mb': free_mb, 'free_disk_gb': 100,
+            'memory_mb': 8192, 'local_gb': 100, 'deleted': 0}
+    service = {'host': 'h', 'disabled': False, 'deleted': 0,
+               'last_seen_up': timeutils.utcnow(),
+               'updated_at': timeutils.utcnow(),
+               'created_at': timeutils.utcnow()}
+    flavor = {'memory_mb': 1024, 'root_gb': 1, 'ephemeral_gb': 0}
+    return [node], {'h': service}, [flavor]
+
+
+def test_routing_does_not_wait_for_an_own_capacity_read(manager,
+                                                        monkeypatch):
+    """A capacity refresh after a burst of builds reads the database;
+    every routing step asks the manager for a neighbour meanwhile."""
+    entered, release = _gate_capacity_reads(monkeypatch, [_one_host(4096)])
+    refresh = threading.Thread(target=manager.refresh_own_capacity)
+    refresh.start()
+    try:
+        assert entered[0].wait(10)
+        answered = []
+        reader = threading.Thread(target=lambda: answered.append(
+            manager.get_child_cell('c1')))
+        reader.start()
+        reader.join(5)
+        assert [c.name for c in answered] == ['c1']
+    finally:
+        release[0].set()
+        refresh.join(10)
+    assert manager.my_cell_state.capacities['ram_free']['total_mb'] == 4096
+
+
+def test_an_older_capacity_read_never_replaces_a_newer_one(manager,
+                                                           monkeypatch):
+    entered, release = _gate_capacity_reads(
+        monkeypatch, [_one_host(1024), _one_host(3072)])
+    older = threading.Thread(target=manager.refresh_own_capacity)
+    older.start()
+    assert entered[0].wait(10)
+    newer = threading.Thread(target=manager.refresh_own_capacity)
+    newer.start()
+    assert entered[1].wait(10)
+    release[1].set()
+    newer.join(10)
+    release[0].set()
+    older.join(10)
+    assert manager.my_cell_state.capacities['ram_free']['total_mb'] == 3072
+
+
+def test_a_due_sync_still_makes_readers_wait_for_it(db):
+    """The lock-free answer is only for a view that is not due: a reader
+    arriving while a due refresh runs gets that refresh's result."""
+    from nova_cells.db import api as db_api
+    source = _GatedSource(db)
+    mgr = _manager(db, source=source, db_check_interval=3600)
+    db_api.cell_create(db, _cell('late', URL_C2, False))
+    worker = _hold_a_refresh(mgr, source)       # the first sync is due
+    found = []
+    reader = threading.Thread(
+        target=lambda: found.append(_names(mgr.get_child_cells())))
+    reader.start()
+    time.sleep(0.2)
+    assert found == []                          # waiting, not answered
+    source.release.set()
+    worker.join(10)
+    reader.join(10)
+    assert found == [['late']]
+
+
 # -- mute detection
 
 @pytest.mark.parametrize('last_seen, mute', [
