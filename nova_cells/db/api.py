@@ -65,19 +65,33 @@ class Database(object):
 
     def writer(self):
         """A context manager yielding a session in a write transaction."""
+        return self._write(self._facade.writer)
+
+    def connection_writer(self):
+        """A context manager yielding a Core connection in a write
+        transaction: for statements that need no ORM (the outbox and the
+        inbox, on every durable hop), at about half a session's CPU."""
+        return self._write(self._facade.writer.connection)
+
+    def _write(self, transaction):
         if self._write_lock is None:
-            return self._facade.writer.using(_DBContext())
-        return self._locked_writer()
+            return transaction.using(_DBContext())
+        return self._locked(transaction)
 
     @contextlib.contextmanager
-    def _locked_writer(self):
+    def _locked(self, transaction):
         with self._write_lock:
-            with self._facade.writer.using(_DBContext()) as session:
-                yield session
+            with transaction.using(_DBContext()) as handle:
+                yield handle
 
     def reader(self):
         """A context manager yielding a session in a read transaction."""
         return self._facade.reader.using(_DBContext())
+
+    def connection_reader(self):
+        """A Core connection in a read transaction (see
+        :meth:`connection_writer`)."""
+        return self._facade.reader.connection.using(_DBContext())
 
     def check_connection(self):
         """Connect once (oslo.db retries per ``max_retries``).

@@ -25,10 +25,10 @@ class Duplicate(Exception):
     (or is being applied) by another delivery."""
 
 
-def _insert_inbox(session, message_uuid, now):
+def _insert_inbox(conn, message_uuid, now):
     try:
-        with session.begin_nested():
-            session.execute(_INBOX.insert().values(
+        with conn.begin_nested():
+            conn.execute(_INBOX.insert().values(
                 message_uuid=message_uuid, created_at=now))
     except db_exc.DBDuplicateEntry:
         raise Duplicate(message_uuid)
@@ -57,16 +57,16 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None):
     """
     now = timeutils.utcnow()
     ids = []
-    with db.writer() as session:
+    with db.connection_writer() as conn:
         if received_uuid is not None:
-            _insert_inbox(session, received_uuid, now)
+            _insert_inbox(conn, received_uuid, now)
         for message_uuid, neighbour, direction, message in entries:
-            existing = session.execute(sa.select(_OUTBOX.c.id).where(
+            existing = conn.execute(sa.select(_OUTBOX.c.id).where(
                 _OUTBOX.c.message_uuid == message_uuid)).scalar()
             if existing is not None:
                 ids.append(existing)
                 continue
-            result = session.execute(_OUTBOX.insert().values(
+            result = conn.execute(_OUTBOX.insert().values(
                 message_uuid=message_uuid, neighbour=neighbour,
                 direction=direction, message=message, attempts=0,
                 created_at=now,
@@ -77,14 +77,14 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None):
 
 def outbox_delete(db, row_ids):
     """Delete the rows with the given ids, in one statement."""
-    with db.writer() as session:
-        session.execute(_OUTBOX.delete().where(_OUTBOX.c.id.in_(row_ids)))
+    with db.connection_writer() as conn:
+        conn.execute(_OUTBOX.delete().where(_OUTBOX.c.id.in_(row_ids)))
 
 
 def outbox_postpone(db, row_id, retry_in):
     """Count a failed attempt and push the next one ``retry_in`` s away."""
-    with db.writer() as session:
-        session.execute(_OUTBOX.update().where(_OUTBOX.c.id == row_id).values(
+    with db.connection_writer() as conn:
+        conn.execute(_OUTBOX.update().where(_OUTBOX.c.id == row_id).values(
             attempts=_OUTBOX.c.attempts + 1,
             next_attempt_at=timeutils.utcnow() + datetime.timedelta(
                 seconds=retry_in)))
@@ -92,26 +92,26 @@ def outbox_postpone(db, row_id, retry_in):
 
 def outbox_all(db):
     """Every unconfirmed message, oldest first, as dicts."""
-    with db.reader() as session:
-        rows = session.execute(sa.select(_OUTBOX).order_by(_OUTBOX.c.id))
+    with db.connection_reader() as conn:
+        rows = conn.execute(sa.select(_OUTBOX).order_by(_OUTBOX.c.id))
         return [dict(row._mapping) for row in rows]
 
 
 def inbox_contains(db, message_uuid):
-    with db.reader() as session:
-        return session.execute(sa.select(_INBOX.c.message_uuid).where(
+    with db.connection_reader() as conn:
+        return conn.execute(sa.select(_INBOX.c.message_uuid).where(
             _INBOX.c.message_uuid == message_uuid)).first() is not None
 
 
 def inbox_add(db, message_uuid):
     """Mark a received message applied. :raises Duplicate: already was."""
-    with db.writer() as session:
-        _insert_inbox(session, message_uuid, timeutils.utcnow())
+    with db.connection_writer() as conn:
+        _insert_inbox(conn, message_uuid, timeutils.utcnow())
 
 
 def inbox_purge(db, older_than_seconds):
     """Forget applied uuids older than the given age; returns how many."""
     limit = timeutils.utcnow() - datetime.timedelta(seconds=older_than_seconds)
-    with db.writer() as session:
-        return session.execute(_INBOX.delete().where(
+    with db.connection_writer() as conn:
+        return conn.execute(_INBOX.delete().where(
             _INBOX.c.created_at < limit)).rowcount
