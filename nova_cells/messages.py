@@ -152,7 +152,9 @@ class _BaseMessage(object):
         try:
             handler = self.runner.handlers.lookup(self.message_type,
                                                   self.method_name)
-            value = handler(self.runner, self, **self._local_kwargs())
+            value = None
+            if self.runner.handlers.applies_here(handler, self.runner):
+                value = handler(self.runner, self, **self._local_kwargs())
             return cells_responses.Response(self.ctxt, str(self.routing_path),
                                             value, False)
         except Exception:

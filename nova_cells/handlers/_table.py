@@ -2,9 +2,30 @@
 
 from nova_cells import exception
 
-__all__ = ['MethodTable', 'HandlerTables', 'UnknownMethod']
+__all__ = ['MethodTable', 'HandlerTables', 'UnknownMethod', 'only_where',
+           'applies_here']
 
 UnknownMethod = exception.UnknownMethod
+
+
+def only_where(predicate):
+    """Mark a handler that has nothing to do in a cell where
+    ``predicate(runner)`` is false: there the message passes through
+    without its arguments being decoded (an instance update crossing a
+    middle cell on its way to the top costs no object deserialization).
+    The handler must still answer None where it does nothing, as it may
+    be called directly."""
+    def mark(func):
+        func.applies_here = predicate
+        return func
+    return mark
+
+
+def applies_here(handler, runner):
+    """False when ``handler`` is marked :func:`only_where` and this
+    runner's cell is not such a place."""
+    predicate = getattr(handler, 'applies_here', None)
+    return predicate is None or bool(predicate(runner))
 
 
 class MethodTable(object):
@@ -46,6 +67,8 @@ class HandlerTables(object):
 
     def table(self, message_type):
         return self._tables[message_type]
+
+    applies_here = staticmethod(applies_here)
 
     def lookup(self, message_type, name):
         """:raises UnknownMethod: for a name not in the type's table."""

@@ -11,6 +11,7 @@ from oslo_utils import timeutils
 
 from nova_cells.db import instances as db_instances
 from nova_cells.handlers._table import MethodTable
+from nova_cells.handlers._table import only_where
 from nova_cells import instances
 
 __all__ = ['TABLE']
@@ -61,6 +62,7 @@ def _at_top(runner):
 
 
 @TABLE.method
+@only_where(_at_top)
 def instance_update_at_top(runner, message, instance):
     """Top only: apply a change from below; ``cell_name`` is the reversed
     routing path (the full path from the top to the cell that sent it)."""
@@ -75,6 +77,7 @@ def instance_update_at_top(runner, message, instance):
 
 
 @TABLE.method
+@only_where(_at_top)
 def instance_destroy_at_top(runner, message, instance):
     """Top only: the instance is gone below."""
     if _at_top(runner):
@@ -82,6 +85,7 @@ def instance_destroy_at_top(runner, message, instance):
 
 
 @TABLE.method
+@only_where(_at_top)
 def instance_fault_create_at_top(runner, message, instance_fault):
     """Top only: record why an instance went wrong below."""
     if _at_top(runner):

@@ -163,6 +163,41 @@ def test_instance_update_at_top_from_a_grandchild(tree):
                    cell_name=GC_PATH)
 
 
+
+class _CountingSerializer(object):
+    """The runner's serializer, counting what it decodes."""
+
+    def __init__(self, real):
+        self.real = real
+        self.decoded = []
+
+    def deserialize_entity(self, ctxt, value):
+        self.decoded.append(value)
+        return self.real.deserialize_entity(ctxt, value)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_a_middle_cell_passes_an_update_up_without_decoding_it(
+        tree, monkeypatch):
+    """``instance_update_at_top`` does nothing below the top: the child
+    forwards the primitive as received and the top alone decodes it."""
+    counters = {}
+    for name in ('child', 'api'):
+        runner = tree.cells[name].runner
+        counters[name] = _CountingSerializer(runner.serializer)
+        monkeypatch.setattr(runner, 'serializer', counters[name])
+    instance_uuid = in_gc_and_top(tree, vm_state='building')
+    update = instance_obj.Instance(uuid=instance_uuid)
+    update.obj_reset_changes()
+    update.vm_state = 'active'
+    tree.cells_api('gc').instance_update_at_top(ADMIN, update)
+    assert top_has(tree, instance_uuid, vm_state='active', cell_name=GC_PATH)
+    assert counters['child'].decoded == []
+    assert counters['api'].decoded
+
+
 def test_instance_destroy_at_top_from_a_grandchild(tree):
     instance_uuid = in_gc_and_top(tree)
     tree.cells_api('gc').instance_destroy_at_top(
