@@ -158,3 +158,40 @@ def test_spawned_processes_are_stopped(common, tmp_path):
         start = time.monotonic()
     assert proc.poll() is not None
     assert time.monotonic() - start < 10
+
+
+def test_process_tree_cpu_counts_a_busy_descendant(common):
+    """A daemon's workers are its children: their CPU counts for it."""
+    child = subprocess.Popen(
+        [sys.executable, '-c',
+         'import time, sys\n'
+         'end = time.process_time() + 0.5\n'
+         'while time.process_time() < end: pass\n'
+         'print("done", flush=True)\n'
+         'sys.stdin.read()'],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == 'done'
+        alone = common.process_tree_cpu_seconds([child.pid])
+        with_parent = common.process_tree_cpu_seconds([os.getpid()])
+        assert alone >= 0.5
+        assert with_parent >= alone
+    finally:
+        child.communicate('', timeout=10)
+
+
+def test_cpu_per_request_names_a_builds_cost_in_relay_requests(route,
+                                                              common):
+    def latencies(count):
+        lat = common.Latencies()
+        for index in range(count):
+            lat.add(float(index), index + 0.01)
+        return lat
+    results = {'relay': latencies(100), 'forward': latencies(100),
+               'builds': (latencies(10), 0),
+               'cpu': {'relay': 0.3, 'builds': 0.45, 'forward': 0.35}}
+    line = route.cpu_per_request(results)
+    assert line == ("CPU ms/request of the chain's processes: relay 3.0, "
+                    "forward 3.5, builds 45.0 (a build costs 15.0 relay "
+                    "requests)")
+    assert route.cpu_per_request({'relay': latencies(3)}) == ''

@@ -180,6 +180,61 @@ class Spawned(object):
         self.stop_all()
 
 
+def _proc_stat(pid):
+    """(parent pid, CPU seconds used) of a live process, from /proc."""
+    with open('/proc/%d/stat' % pid) as stream:
+        text = stream.read()
+    # The command name (field 2) may hold spaces: split after its ')'.
+    fields = text[text.rindex(')') + 2:].split()
+    ticks = os.sysconf('SC_CLK_TCK')
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
+
+
+def process_tree_cpu_seconds(pids):
+    """CPU seconds (user + system) used so far by ``pids`` and all their
+    live descendants (a daemon's workers), or None without /proc."""
+    if not os.path.isdir('/proc'):
+        return None
+    stats = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                stats[int(entry)] = _proc_stat(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue            # gone meanwhile, or not a process
+    children = {}
+    for pid, (parent, _cpu) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo, seen = 0.0, list(pids), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        total += stats[pid][1]
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+class CPUMeter(object):
+    """CPU seconds used by some processes (and their descendants) between
+    :meth:`start` and :meth:`stop`: what a row cost the machine beside
+    what it achieved."""
+
+    def __init__(self):
+        self.used = {}
+        self._started = {}
+
+    def start(self, name, pids):
+        self._started[name] = (list(pids), process_tree_cpu_seconds(pids))
+
+    def stop(self, name):
+        pids, before = self._started.pop(name)
+        after = process_tree_cpu_seconds(pids)
+        if before is not None and after is not None:
+            self.used[name] = after - before
+
+
 def _killpg(proc, signum):
     try:
         os.killpg(proc.pid, signum)

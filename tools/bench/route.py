@@ -596,6 +596,8 @@ def bench_rabbit(args, count, window, warmup):
     run.durable = args.durable
     spawned = _common.Spawned()
     profiler = _Profiler(args.profile)
+    meter = _common.CPUMeter()
+    results['cpu'] = meter.used
     clients, servers = [], []
     with demo_processes.signals_as_exceptions():
         try:
@@ -632,19 +634,23 @@ def bench_rabbit(args, count, window, warmup):
                 relay.cast(ctxt, 'relay', seq=seq, message=payload)
             _warm_up(sink, send_relay, timeout)
             run_chain(sink, send_relay, warmup, window, timeout)
+            meter.start('relay', [proc.pid for proc in spawned.procs])
             results['relay'] = run_chain(sink, send_relay, count, window,
                                          timeout)
+            meter.stop('relay')
             spawned.stop_all()
 
             # The builds, before the sink becomes gc's child.
             run_builds(run, warmup, window, timeout)
             profiler.start('builds', pids)
+            meter.start('builds', pids.values())
             try:
                 results['builds'] = run_builds(
                     run, count, window,
                     max(timeout, demo.build_timeout(count, 3)))
             finally:
                 profiler.stop()
+            meter.stop('builds')
 
             # The forward: sink becomes gc's child (gc restarted to see
             # the row at once, whatever db_check_interval is).
@@ -669,11 +675,13 @@ def bench_rabbit(args, count, window, warmup):
             _warm_up(sink, send_forward, timeout)
             run_chain(sink, send_forward, warmup, window, timeout)
             profiler.start('forward', pids)
+            meter.start('forward', pids.values())
             try:
                 results['forward'] = run_chain(sink, send_forward, count,
                                                window, timeout)
             finally:
                 profiler.stop()
+            meter.stop('forward')
         except Exception as exc:
             _say('failed: %s' % exc)
             if run.daemons:
@@ -738,6 +746,32 @@ def report(results, threads, out=None):
                          note='  (target %d/s)' % TARGETS['round_trips']))
     _common.print_table([('route', 27), ('req/s', 8), ('p50 ms', 8),
                          ('p99 ms', 8), ('vs limit', 10)], rows, out)
+    cpu_line = cpu_per_request(results)
+    if cpu_line:
+        print(cpu_line, file=out)
+
+
+def cpu_per_request(results):
+    """One line: CPU ms per request of each RabbitMQ row's own processes
+    (the three relay hops; the three daemons, workers included), and the
+    builds' as a multiple of the relay's: where a row's rate is bounded by
+    the machine's cores, this is why."""
+    used = results.get('cpu') or {}
+    counts = {'relay': results.get('relay'),
+              'forward': results.get('forward'),
+              'builds': (results.get('builds') or (None,))[0]}
+    per = {name: 1000.0 * used[name] / len(counts[name].samples)
+           for name in ('relay', 'forward', 'builds')
+           if name in used and counts[name] is not None and
+           counts[name].samples}
+    if not per:
+        return ''
+    text = 'CPU ms/request of the chain\'s processes: ' + ', '.join(
+        '%s %.1f' % (name, value) for name, value in per.items())
+    if 'relay' in per and 'builds' in per and per['relay'] > 0:
+        text += ' (a build costs %.1f relay requests)' % (
+            per['builds'] / per['relay'])
+    return text
 
 
 def main(argv=None):
