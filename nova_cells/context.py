@@ -97,8 +97,12 @@ class RequestContext(oslo_context.RequestContext):
         return ctxt
 
     def for_other_cell(self):
-        """Return a copy safe to send to another cell: no auth token, no
-        service catalog."""
+        """Return a context safe to send to another cell: no auth token, no
+        service catalog.  A copy when there is something to drop; this very
+        context when there is not (a message received from another cell,
+        on every hop): callers only read what they get."""
+        if self.auth_token is None and not self.service_catalog:
+            return self
         ctxt = copy.copy(self)
         ctxt.auth_token = None
         ctxt.service_catalog = []

@@ -151,3 +151,18 @@ def test_admin_context():
     assert (ctxt.is_admin, ctxt.user_id, ctxt.project_id,
             ctxt.read_deleted) == (True, None, None, 'yes')
     assert ctxt.request_id.startswith('req-')
+
+
+def test_for_other_cell_copies_only_when_something_must_go():
+    """A context received from another cell has nothing to drop: it is
+    sent on as it is (no copy on every hop); one holding a token or a
+    catalog is copied and the original keeps them."""
+    received = context.RequestContext.from_dict(
+        _user_context().for_other_cell().to_dict())
+    assert received.for_other_cell() is received
+    with_catalog = context.RequestContext(user_id='u', service_catalog=[
+        {'type': 'compute'}])
+    other = with_catalog.for_other_cell()
+    assert other is not with_catalog
+    assert other.service_catalog == []
+    assert with_catalog.service_catalog == [{'type': 'compute'}]
