@@ -154,3 +154,47 @@ def test_capacity_inputs_read_nodes_services_and_flavors_together(db):
     assert flavors == db_api.flavor_get_all(db)
     assert sorted((host, row['disabled']) for host, row in
                   services.items()) == [('a', False), ('b', True)]
+
+
+def _dbapi_connection(session):
+    return session.connection().connection.dbapi_connection
+
+
+def test_a_sqlite_file_keeps_its_connection_between_transactions(db):
+    """oslo.db's NullPool reopened the file (and ran the PRAGMAs) for
+    every transaction; the connection is now kept, PRAGMAs and all."""
+    seen = set()
+    for _ in range(3):
+        with db.reader() as session:
+            seen.add(id(_dbapi_connection(session)))
+            assert session.execute(
+                sa.text('PRAGMA journal_mode')).scalar() == 'wal'
+            assert session.execute(
+                sa.text('PRAGMA busy_timeout')).scalar() == 30000
+    assert len(seen) == 1
+    assert isinstance(db.engine.pool, sa.pool.QueuePool)
+
+
+def test_pooled_sqlite_connections_serve_concurrent_threads(db):
+    import threading
+    errors = []
+
+    def create(index):
+        try:
+            db_api.cell_create(db, {'name': 'c%d' % index,
+                                    'transport_url': 'fake:///c%d' % index,
+                                    'is_parent': False})
+            db_api.cell_get_all(db)
+        except Exception as exc:  # noqa - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert sorted(c['name'] for c in db_api.cell_get_all(db)) == [
+        'c%d' % i for i in range(8)]
+    with pytest.raises(exception.CellExists):      # oslo.db's filters hold
+        db_api.cell_create(db, {'name': 'c0', 'transport_url': 'fake://',
+                                'is_parent': False})

@@ -270,7 +270,10 @@ def run_one(cells, per_cell, base_dir, fake='notify', profile=False,
               if not any(p == name for _n, p, _x in names)]
     template = os.path.join(base_dir, 'template.sqlite')
     from nova_cells.db import migration
-    migration.db_sync(db_api.Database('sqlite:///%s' % template))
+    template_db = db_api.Database('sqlite:///%s' % template)
+    migration.db_sync(template_db)
+    # Closing its connections writes the WAL back into the file copied.
+    template_db.dispose()
     # db_check_interval: a cell re-reads its neighbours and its own
     # capacity at most this often (nova: 60 s); a run at 1,000 cells takes
     # minutes, and those periodic re-reads would land inside whichever
