@@ -46,7 +46,9 @@ class Database(object):
             # our writers here instead of failing on "database is locked".
             self._write_lock = _file_write_lock(connection)
             self._facade.append_on_engine_create(_sqlite_concurrency)
-            self._facade.append_on_engine_create(_pool_sqlite_connections)
+            keep = options.get('max_pool_size') or 1
+            self._facade.append_on_engine_create(
+                lambda engine: _pool_sqlite_connections(engine, keep))
 
     @classmethod
     def from_conf(cls, conf):
@@ -132,9 +134,9 @@ def _sqlite_concurrency(engine):
 
 
 def _pool_sqlite_connections(engine, keep=1):
-    """Keep ``keep`` connections to a SQLite file open between
-    transactions (more are opened when threads need them, and closed when
-    they are done).
+    """Keep up to ``keep`` connections to a SQLite file open between
+    transactions (``[database] max_pool_size`` in a daemon; more are opened
+    when threads need them, and closed when they are done).
 
     oslo.db gives SQLite files a ``NullPool``: every transaction opened the
     file and ran the PRAGMAs of :func:`_sqlite_concurrency` again, which

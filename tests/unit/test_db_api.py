@@ -198,3 +198,15 @@ def test_pooled_sqlite_connections_serve_concurrent_threads(db):
     with pytest.raises(exception.CellExists):      # oslo.db's filters hold
         db_api.cell_create(db, {'name': 'c0', 'transport_url': 'fake://',
                                 'is_parent': False})
+
+
+def test_a_sqlite_pool_keeps_max_pool_size_connections(tmp_path):
+    default = db_api.Database('sqlite:///' + str(tmp_path / 'a.sqlite'))
+    sized = db_api.Database('sqlite:///' + str(tmp_path / 'b.sqlite'),
+                            max_pool_size=3)
+    try:
+        assert default.engine.pool.size() == 1
+        assert sized.engine.pool.size() == 3
+    finally:
+        default.dispose()
+        sized.dispose()
