@@ -66,11 +66,13 @@ class Cell(_Base, _NovaBase):
 
 
 class CellOutbox(_Base):
-    """A message sent to a neighbour and not yet confirmed (0004)."""
+    """A message sent to a neighbour and not yet confirmed (0004; one row
+    per neighbour since 0005)."""
 
     __tablename__ = 'cell_outbox'
     __table_args__ = (
-        UniqueConstraint('message_uuid', name='uniq_cell_outbox0uuid'),
+        UniqueConstraint('message_uuid', 'neighbour',
+                         name='uniq_cell_outbox0uuid0neighbour'),
         Index('cell_outbox_next_attempt_idx', 'next_attempt_at'),
         {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
     )

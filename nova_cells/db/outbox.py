@@ -41,7 +41,8 @@ def outbox_add(db, message_uuid, neighbour, direction, message, retry_in,
     With ``received_uuid``, that received message is marked applied in the
     same transaction: forwarding it and remembering it happen together, so
     a resent copy can neither be forwarded twice nor lost.  A message uuid
-    already in the outbox is not added again (its id is returned).
+    already in the outbox for that neighbour is not added again (its id is
+    returned); a broadcast has one row per neighbour.
 
     :raises Duplicate: ``received_uuid`` was already applied.
     """
@@ -62,7 +63,8 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None):
             _insert_inbox(conn, received_uuid, now)
         for message_uuid, neighbour, direction, message in entries:
             existing = conn.execute(sa.select(_OUTBOX.c.id).where(
-                _OUTBOX.c.message_uuid == message_uuid)).scalar()
+                _OUTBOX.c.message_uuid == message_uuid,
+                _OUTBOX.c.neighbour == neighbour)).scalar()
             if existing is not None:
                 ids.append(existing)
                 continue

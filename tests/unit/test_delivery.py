@@ -339,6 +339,31 @@ def test_a_new_outbox_resends_what_a_stopped_one_left(db, outboxes):
     assert all(driver.recorded_first)
 
 
+
+def test_a_broadcast_to_two_children_survives_a_restart_for_each(
+        db, outboxes):
+    """One message uuid sent to two children is two rows: when child1
+    confirms, child2's copy stays recorded, and a restart resends it
+    (with one row, child2's copy lived only in memory and was lost)."""
+    driver = FakeDriver(db)
+    driver.failing.add('child2')
+    first = outboxes(driver)
+    message = FakeMessage('A')
+    for child in ('child1', 'child2'):
+        first.post(neighbours('down', child), message)
+    assert tree_support.wait_until(
+        lambda: [r['neighbour'] for r in outbox_rows(db)] == ['child2'])
+    assert driver.delivered('child1') == ['A']
+    stop_and_join(first)
+
+    resend = FakeDriver(db)
+    second = outboxes(resend)
+    second.start()
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert resend.delivered('child2') == ['A']
+    assert resend.delivered('child1') == []
+
+
 def test_start_drops_an_unreadable_row(db, outboxes):
     db_outbox.outbox_add(db, new_uuid(), 'child1', 'down', 'not json', 10)
     good = FakeMessage('A')
