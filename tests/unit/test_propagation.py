@@ -118,3 +118,40 @@ def test_messages_are_fanout_casts_with_lists(db):
         'cell_name': 'gc', 'capabilities': {'hypervisor': ['a', 'b']}}
     assert sent[2][1]['method_kwargs'] == {'cell_name': 'gc',
                                            'capacities': {}}
+
+
+def test_pushes_of_a_kind_are_spaced_by_min_interval(monkeypatch):
+    """A steady stream of changes is pushed at most every min_interval;
+    the first push after a quiet spell waits only ``delay``."""
+    import threading
+    import time
+    pushed = []
+    done = threading.Event()
+
+    def record(runner, ctxt):
+        pushed.append(time.monotonic())
+        if len(pushed) == 3:
+            done.set()
+    monkeypatch.setitem(propagation.PUSHES, 'test', record)
+    pusher = propagation.CoalescingPusher(None, delay=0.01,
+                                          min_interval=0.3)
+    start = time.monotonic()
+    while not done.is_set() and time.monotonic() - start < 10:
+        pusher.soon('test', None)
+        time.sleep(0.005)
+    assert len(pushed) >= 3
+    assert pushed[0] - start < 0.25
+    gaps = [b - a for a, b in zip(pushed, pushed[1:])]
+    assert min(gaps) >= 0.28, gaps
+
+
+def test_a_push_after_a_quiet_spell_waits_only_the_delay():
+    clock = [100.0]
+    pusher = propagation.CoalescingPusher(None, delay=0.05, min_interval=2,
+                                          clock=lambda: clock[0])
+    assert pusher._wait('capacities') == 0.05      # never pushed
+    pusher._last['capacities'] = 100.0
+    clock[0] = 100.5
+    assert pusher._wait('capacities') == 1.5       # 2 s after the last
+    clock[0] = 103.0
+    assert pusher._wait('capacities') == 0.05      # quiet long enough
