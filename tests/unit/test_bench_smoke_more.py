@@ -78,6 +78,22 @@ def test_sync_helpers_without_a_server():
     assert sync.pct([1.0, 2.0, 3.0, 4.0], 0.5) == 3.0
 
 
+
+def test_memory_verdict_is_the_idle_daemons_and_names_the_neighbours_cost():
+    memory = load_bench('memory')
+    idle = {'neighbours': 0, 'launcher_rss': 71.0, 'worker_rss': 65.5}
+    loaded = {'neighbours': 1000, 'launcher_rss': 73.0,
+              'worker_rss': 102.0}
+    text = memory.verdict([idle, loaded], 15)
+    assert text.splitlines()[0].startswith(
+        'target: idle RSS <= 80 MB: met (largest idle process 71.0 MB')
+    assert 'with 1000 neighbours: largest process 102.0 MB (32 KB per ' \
+        'neighbour above idle)' in text
+    heavy = dict(idle, worker_rss=81.0)
+    assert ': NOT met (largest idle process 81.0 MB' in memory.verdict(
+        [heavy, loaded], 15)
+
+
 @pytest.mark.parametrize('name', ['sync', 'scale', 'memory'])
 def test_each_bench_has_a_quick_mode(name, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -301,13 +301,30 @@ def main(argv=None):
         if not row['alive'] or row['workers'] != 1:
             print('  !! daemon alive=%s, workers=%d' % (row['alive'],
                                                         row['workers']))
-    worst = max(max(r['launcher_rss'], r['worker_rss']) for r in rows)
-    print('\ntarget: idle RSS <= %.0f MB: %s (largest process %.1f MB; '
-          'settle %.0f s after the first heartbeat)' % (
-              TARGET_MB, 'met' if worst <= TARGET_MB else 'NOT met', worst,
-              settle))
+    print('\n' + verdict(rows, settle))
     print('load average after: %s' % load())
     return 0 if all(r['alive'] for r in rows) else 1
+
+
+def _largest(row):
+    return max(row['launcher_rss'], row['worker_rss'])
+
+
+def verdict(rows, settle):
+    """The target is the idle daemon's (no neighbours); a daemon with
+    neighbours is reported beside it, with what each neighbour costs."""
+    idle, loaded = rows[0], rows[-1]
+    text = ('target: idle RSS <= %.0f MB: %s (largest idle process '
+            '%.1f MB; settle %.0f s after the first heartbeat)' % (
+                TARGET_MB, 'met' if _largest(idle) <= TARGET_MB
+                else 'NOT met', _largest(idle), settle))
+    extra = loaded['neighbours'] - idle['neighbours']
+    if extra > 0:
+        text += ('\nwith %d neighbours: largest process %.1f MB (%.0f KB '
+                 'per neighbour above idle)' % (
+                     loaded['neighbours'], _largest(loaded),
+                     1024.0 * (_largest(loaded) - _largest(idle)) / extra))
+    return text
 
 
 if __name__ == '__main__':
