@@ -229,10 +229,13 @@ class MessageRunner(object):
                                    'exceeds max_message_size %d'
                                    % (size, limit))
 
-    def message_from_json(self, json_message, size_checked=False):
+    def message_from_json(self, json_message):
         """Rebuild a received message; raises MalformedMessage."""
-        if not size_checked:
-            self.check_size(json_message)
+        self.check_size(json_message)
+        return self._parse_sized(json_message)
+
+    def _parse_sized(self, json_message):
+        """:meth:`message_from_json` once the size has been checked."""
         try:
             data = jsonutils.loads(json_message)
         except (TypeError, ValueError) as exc:
@@ -278,7 +281,7 @@ class MessageRunner(object):
             LOG.error('Rejected intercell message: %s', exc)
             return None
         try:
-            message = self.message_from_json(json_message, size_checked=True)
+            message = self._parse_sized(json_message)
         except Exception as exc:
             LOG.error('Rejected intercell message: %s', exc)
             self._answer_rejected(json_message, exc)

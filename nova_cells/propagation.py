@@ -4,8 +4,9 @@ Leaves push on start-up and periodically; a middle cell pushes its
 aggregated view soon after a child reports.  nova pushed once per report,
 so k reports from below meant k messages at every level, and two pushes
 processed out of order at the parent could leave it with the older
-aggregate; :class:`CoalescingPusher` sends one push per short window, always
-computed when it is sent (the newest view).  Parents ask their children to
+aggregate; :class:`CoalescingPusher` sends one push per short window, and
+of one kind at most every ``min_interval`` under a steady stream of
+changes, always computed when it is sent (the newest view).  Parents ask their children to
 announce when they start.  All four are fire-and-forget targeted messages,
 capabilities as lists (sets do not travel in JSON), fanout up so that every
 worker of the parent cell updates its state.

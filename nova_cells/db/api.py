@@ -277,16 +277,19 @@ def service_get_all_by_binary(db, binary):
 
 # -- compute nodes and flavors ----------------------------------------------
 
+def _live_dicts(session, model):
+    return [row.as_dict() for row in
+            session.execute(_live(model)).scalars()]
+
+
 def compute_node_get_all(db):
     """Return every live compute node row."""
     with db.reader() as session:
-        rows = session.execute(_live(models.ComputeNode))
-        return [row.as_dict() for row in rows.scalars()]
+        return _live_dicts(session, models.ComputeNode)
 
 
 def _nodes_and_services(session, binary):
-    nodes = [row.as_dict() for row in
-             session.execute(_live(models.ComputeNode)).scalars()]
+    nodes = _live_dicts(session, models.ComputeNode)
     services = {row.host: row.as_dict() for row in session.execute(
         _live(models.Service).where(
             models.Service.binary == binary)).scalars()}
@@ -305,13 +308,11 @@ def capacity_inputs(db, binary='nova-compute'):
     one transaction: what a cell's capacity is computed from."""
     with db.reader() as session:
         nodes, services = _nodes_and_services(session, binary)
-        flavors = [row.as_dict() for row in session.execute(
-            _live(models.InstanceTypes)).scalars()]
+        flavors = _live_dicts(session, models.InstanceTypes)
     return nodes, services, flavors
 
 
 def flavor_get_all(db):
     """Return every live flavor (``instance_types`` row)."""
     with db.reader() as session:
-        rows = session.execute(_live(models.InstanceTypes))
-        return [row.as_dict() for row in rows.scalars()]
+        return _live_dicts(session, models.InstanceTypes)
