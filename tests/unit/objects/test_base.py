@@ -116,3 +116,61 @@ def test_obj_to_primitive_helper_turns_lists_into_lists():
     plain = base.obj_to_primitive(fakes.service().compute_node)
     assert plain['pci_device_pools'][0]['vendor_id'] == '8086'
     assert plain['host_ip'] == '192.0.2.10'
+
+
+# -- the fast paths of NovaObject (same answers as oslo.versionedobjects) ----
+
+
+def _ovo_what_changed(obj):
+    return ovo_base.VersionedObject.obj_what_changed(obj)
+
+
+def _ovo_attr_is_set(obj, name):
+    return ovo_base.VersionedObject.obj_attr_is_set(obj, name)
+
+
+@pytest.mark.parametrize('make', [fakes.instance, fakes.flavor,
+                                  fakes.compute_node, fakes.service])
+def test_attr_is_set_answers_as_ovo_does(make):
+    obj = make()
+    for name in obj.obj_fields:
+        assert obj.obj_attr_is_set(name) == _ovo_attr_is_set(obj, name)
+    with pytest.raises(AttributeError, match='no attribute'):
+        obj.obj_attr_is_set('no_such_field')
+
+
+def test_attr_is_set_follows_deletion():
+    instance = fakes.instance()
+    assert instance.obj_attr_is_set('host')
+    delattr(instance, 'host')
+    assert not instance.obj_attr_is_set('host')
+
+
+def test_nested_change_shows_on_the_parent():
+    instance = fakes.instance()
+    instance.obj_reset_changes(recursive=True)
+    assert instance.obj_what_changed() == set()
+    instance.flavor.memory_mb += 1
+    assert instance.obj_what_changed() == {'flavor'}
+    assert _ovo_what_changed(instance) == {'flavor'}
+
+
+def test_own_changes_and_nested_changes_together():
+    instance = fakes.instance()
+    instance.obj_reset_changes(recursive=True)
+    instance.host = 'elsewhere'
+    instance.numa_topology.cells[0].id = 7   # a list inside: not seen
+    instance.info_cache.network_info = '[]'
+    assert instance.obj_what_changed() == _ovo_what_changed(instance) == {
+        'host', 'info_cache'}
+
+
+@pytest.mark.parametrize('make', [fakes.instance, fakes.compute_node,
+                                  fakes.flavor])
+def test_what_changed_answers_as_ovo_does(make):
+    obj = make()
+    assert obj.obj_what_changed() >= _ovo_what_changed(obj)
+    assert obj.obj_what_changed() - _ovo_what_changed(obj) <= {
+        'extra_specs', 'projects', 'metadata', 'system_metadata'}
+    obj.obj_reset_changes(recursive=True)
+    assert obj.obj_what_changed() == _ovo_what_changed(obj) == set()
