@@ -1,0 +1,69 @@
+"""The outbox and inbox statements on each real database (SQLite,
+PostgreSQL, MariaDB): a received message is marked once, a second mark
+refuses the whole transaction and leaves the pooled connection usable.
+
+The unit tests check the same on SQLite only; a server database differs
+where it matters here (PostgreSQL aborts a transaction at its first error,
+MariaDB does not), and the mark runs without a savepoint.
+"""
+
+import uuid
+
+import pytest
+
+from nova_cells.db import api as db_api
+from nova_cells.db import outbox as db_outbox
+
+
+@pytest.fixture
+def db(synced_database_url):
+    # One pooled connection: the transaction after a refused one must reuse
+    # the connection that saw the error.
+    database = db_api.Database(synced_database_url, max_pool_size=1,
+                               max_overflow=0)
+    yield database
+    database.dispose()
+
+
+def _new():
+    return str(uuid.uuid4())
+
+
+def test_a_received_message_is_marked_once_with_its_onward_rows(db):
+    received, onward = _new(), _new()
+    ids = db_outbox.outbox_add_many(
+        db, [(onward, 'child1', 'down', '{"a": 1}'),
+             (onward, 'child2', 'down', '{"a": 1}')], 10,
+        received_uuid=received)
+    assert len(set(ids)) == 2
+    assert db_outbox.inbox_contains(db, received)
+
+    with pytest.raises(db_outbox.Duplicate):
+        db_outbox.outbox_add_many(
+            db, [(_new(), 'child3', 'down', '{}')], 10,
+            received_uuid=received)
+    # Nothing of the refused transaction stayed, and the same connection
+    # takes the next one.
+    assert [row['id'] for row in db_outbox.outbox_all(db)] == ids
+    later = db_outbox.outbox_add(db, _new(), 'child3', 'down', '{}', 10)
+    assert [row['id'] for row in db_outbox.outbox_all(db)] == ids + [later]
+
+
+def test_a_second_plain_mark_is_refused_and_the_connection_recovers(db):
+    received = _new()
+    db_outbox.inbox_add(db, received)
+    with pytest.raises(db_outbox.Duplicate):
+        db_outbox.inbox_add(db, received)
+    other = _new()
+    db_outbox.inbox_add(db, other)
+    assert db_outbox.inbox_contains(db, received)
+    assert db_outbox.inbox_contains(db, other)
+    assert not db_outbox.inbox_contains(db, _new())
+
+
+def test_an_onward_row_already_recorded_is_not_added_again(db):
+    message = _new()
+    first = db_outbox.outbox_add(db, message, 'child1', 'down', '{}', 10)
+    again = db_outbox.outbox_add(db, message, 'child1', 'down', '{}', 10)
+    assert again == first
+    assert len(db_outbox.outbox_all(db)) == 1
