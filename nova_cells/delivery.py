@@ -149,15 +149,14 @@ class Inbox(object):
     def receive(self, message):
         """Process ``message`` unless already applied.
 
+        A message that only passes through (:meth:`passes_through`) is not
+        looked up first: its onward row carries the mark, and a copy
+        already forwarded is refused when that row is written.
+
         :raises MessageNotTaken: it could not be applied now (the sender
             keeps it and sends it again).
         """
-        try:
-            seen = db_outbox.inbox_contains(self.db, message.uuid)
-        except _RETRIABLE as exc:
-            raise MessageNotTaken(uuid=message.uuid, reason='database: %s'
-                                  % exc.__class__.__name__)
-        if seen:
+        if not message.passes_through() and self._seen(message):
             LOG.info('%s was already applied here; confirming it again',
                      message.describe())
             return None
@@ -173,6 +172,13 @@ class Inbox(object):
         if not receipt.recorded:
             self._remember(message.uuid)
         return result
+
+    def _seen(self, message):
+        try:
+            return db_outbox.inbox_contains(self.db, message.uuid)
+        except _RETRIABLE as exc:
+            raise MessageNotTaken(uuid=message.uuid, reason='database: %s'
+                                  % exc.__class__.__name__)
 
     def _remember(self, message_uuid):
         try:

@@ -100,6 +100,15 @@ class _BaseMessage(object):
     def source_is_us(self):
         return len(self.routing_path) == 1
 
+    def passes_through(self):
+        """True when this cell's only part in the message is to send it on
+        to a single neighbour: nothing runs here.  Then the onward outbox
+        row, which marks the message received in the same transaction, is
+        the whole effect, and a second copy is refused when that mark is
+        written; :class:`~nova_cells.delivery.Inbox` needs no lookup first.
+        """
+        return False
+
     def describe(self):
         """uuid, method, path and hops: what an operator follows in logs."""
         return ('%s message %s %s(...) path=%s hop=%d/%d'
@@ -231,6 +240,9 @@ class _TargetedMessage(_BaseMessage):
                    self.target_cell))
         return cell
 
+    def passes_through(self):
+        return self.target_cell != self.routing_path
+
     def process(self):
         """Route or run; return a Response at the originator of a call."""
         try:
@@ -244,6 +256,7 @@ class _TargetedMessage(_BaseMessage):
         try:
             self._forward(next_hop)
         except Exception as exc:
+            delivery.note_failure(exc)
             self.runner.slots.close(self.uuid)
             return self._send_response(self._failure(exc))
         if slot is None:
@@ -302,6 +315,19 @@ class _BroadcastMessage(_BaseMessage):
             return [], hops
         return hops, []
 
+    def passes_through(self):
+        if self.need_response or len(self.runner.neighbours(
+                self.direction)) != 1:
+            return False
+        if not self.run_locally:
+            return True
+        handlers = self.runner.handlers
+        try:
+            handler = handlers.lookup(self.message_type, self.method_name)
+        except Exception:  # noqa - unknown here: the usual path says so
+            return False
+        return not handlers.applies_here(handler, self.runner)
+
     def process(self):
         next_hops, cut_off = self._next_hops()
         if not self.need_response:
@@ -338,6 +364,7 @@ class _BroadcastMessage(_BaseMessage):
             try:
                 self.runner.send(cell, self)
             except Exception as exc:
+                delivery.note_failure(exc)
                 LOG.error('%s: sending to %s failed: %s', self.describe(),
                           cell.name, exc)
         return None

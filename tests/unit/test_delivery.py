@@ -756,3 +756,129 @@ def test_order_key_finds_the_instance_in_every_durable_shape():
     assert delivery.order_key({'something': 1}) is None
     assert delivery.lane_of(None) == 0
     assert delivery.lane_of(uuid) == delivery.lane_of(uuid)
+
+
+# -- a cell between two others: messages that only pass through -------------
+
+class ConfirmingDriver(tree_support.RecordingDriver):
+    """Confirms every durable delivery and records it."""
+
+    def __init__(self):
+        super(ConfirmingDriver, self).__init__()
+        self.delivered = []
+
+    def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
+                                timeout):
+        self.delivered.append((cell_state.name, json.loads(text)['uuid']))
+
+
+@pytest.fixture
+def middle(db, tmp_path, monkeypatch):
+    """(child runner between api and gc with an Inbox and an Outbox, its
+    driver, a list of its inbox lookups, {'api': runner, 'gc': runner})."""
+    from nova_cells.db import api as db_api
+    from nova_cells.db import migration
+
+    handler = Handler()
+    tables = tree_support.tables_factory()()
+    tables.table('targeted').method('terminate_instance')(handler)
+    child = tree_support.make_runner(db, 'child', parents=['api'],
+                                     children=['gc'], tables=tables)
+    child.services['db'] = db
+    child.inbox = delivery.Inbox(db)
+    driver = ConfirmingDriver()
+    child.outbox = delivery.Outbox(db, driver, child.neighbour, 0.05)
+    child.outbox.start()
+    lookups = []
+    real_contains = db_outbox.inbox_contains
+
+    def counting_contains(database, message_uuid):
+        lookups.append(message_uuid)
+        return real_contains(database, message_uuid)
+    monkeypatch.setattr(db_outbox, 'inbox_contains', counting_contains)
+    others, databases = {}, []
+    for name, kwargs in (('api', {'children': ['child']}),
+                         ('gc', {'parents': ['child']})):
+        other_db = db_api.Database('sqlite:///' + str(
+            tmp_path / ('%s.sqlite' % name)))
+        migration.db_sync(other_db)
+        databases.append(other_db)
+        others[name] = tree_support.make_runner(other_db, name, **kwargs)
+    yield child, driver, lookups, others, handler
+    stop_and_join(child.outbox)
+    for other_db in databases:
+        other_db.dispose()
+
+
+def _sent_by(runner):
+    return runner.driver.sent[-1][2]
+
+
+def _wait_delivered(driver, count):
+    assert tree_support.wait_until(lambda: len(driver.delivered) >= count)
+    time.sleep(0.1)          # nothing more arrives
+    return list(driver.delivered)
+
+
+def test_a_targeted_message_passing_through_is_forwarded_once_unlooked_up(
+        middle, db):
+    child, driver, lookups, others, _handler = middle
+    others['api'].targeted(ss.ADMIN, 'api!child!gc', 'terminate_instance',
+                           {'tag': 'x'})
+    text = _sent_by(others['api'])
+    message_uuid = json.loads(text)['uuid']
+    assert child.message_from_json(text).passes_through()
+    child.process_json(text)
+    assert _wait_delivered(driver, 1) == [('gc', message_uuid)]
+    assert message_uuid in inbox_uuids(db)
+    # A second copy (the api did not see the confirmation) is refused when
+    # its onward row would be written: nothing is sent twice.
+    assert child.process_json(text) is None
+    assert _wait_delivered(driver, 1) == [('gc', message_uuid)]
+    assert lookups == []
+
+
+def test_a_message_for_this_cell_is_still_looked_up(middle, db):
+    child, driver, lookups, others, handler = middle
+    others['api'].targeted(ss.ADMIN, 'api!child', 'terminate_instance',
+                           {'tag': 'here'})
+    text = _sent_by(others['api'])
+    assert not child.message_from_json(text).passes_through()
+    child.process_json(text)
+    child.process_json(text)
+    assert handler.calls == ['here']
+    assert lookups == [json.loads(text)['uuid']] * 2
+
+
+def test_an_update_passing_up_is_forwarded_once_unlooked_up(middle, db):
+    child, driver, lookups, others, _handler = middle
+    others['gc'].broadcast(ss.ADMIN, 'instance_update_at_top',
+                           {'instance': {'uuid': ONE_INSTANCE}}, 'up',
+                           run_locally=False)
+    text = _sent_by(others['gc'])
+    message_uuid = json.loads(text)['uuid']
+    assert delivery.is_durable(child.message_from_json(text))
+    assert child.message_from_json(text).passes_through()
+    child.process_json(text)
+    child.process_json(text)
+    assert _wait_delivered(driver, 1) == [('api', message_uuid)]
+    assert lookups == []
+
+
+def test_a_forward_that_cannot_be_recorded_is_not_marked(
+        middle, db, monkeypatch):
+    child, driver, lookups, others, _handler = middle
+
+    def database_gone(*args, **kwargs):
+        raise delivery.MessageNotTaken(uuid='x', reason='database: gone')
+    monkeypatch.setattr(db_outbox, 'outbox_add_many', database_gone)
+    others['api'].targeted(ss.ADMIN, 'api!child!gc', 'terminate_instance',
+                           {'tag': 'x'})
+    text = _sent_by(others['api'])
+    with pytest.raises(delivery.MessageNotTaken):
+        child.process_json(text)
+    # Not marked: the api's resend will be forwarded.
+    assert json.loads(text)['uuid'] not in inbox_uuids(db)
+    monkeypatch.undo()
+    child.process_json(text)
+    assert _wait_delivered(driver, 1) == [('gc', json.loads(text)['uuid'])]
