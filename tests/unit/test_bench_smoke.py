@@ -62,6 +62,15 @@ def test_route_quick_fake_rows_print_the_table(backend):
     # Ours is compared with the bare oslo.messaging round trips of the run.
     assert re.search(r'\d+ %  \(target 1150/s\)$', lines[3]), lines[3]
     assert 'in-process backend %s' % backend in lines[-1]
+    # Each cell's database work per build: a leaf writes at least the
+    # instance and its placement, the top at least the update.
+    work = dict((name, (float(tx), float(st))) for name, tx, st in
+                re.findall(r'(\w+) ([\d.]+)/([\d.]+)', lines[4]))
+    assert lines[4].startswith('DB work per build'), lines[4]
+    assert set(work) == {'api', 'child', 'gc', 'all'}
+    assert work['gc'][1] >= 2 and work['api'][1] >= 1
+    assert work['all'][1] == pytest.approx(
+        sum(work[name][1] for name in ('api', 'child', 'gc')), abs=0.2)
 
 
 def test_bare_round_trips_complete_every_call(route):

@@ -185,7 +185,47 @@ class _ComputeHeartbeat(object):
         self._thread.join()
 
 
-def bench_fake_builds(count, window, warmup, timeout):
+class _DatabaseWork(object):
+    """Transactions and statements each cell's engine runs while counting:
+    the database work of a build, a figure that does not move with the
+    machine's load (unlike its CPU time)."""
+
+    def __init__(self, cells):
+        self.engines = {name: cell.db.engine for name, cell in cells.items()}
+        self.counts = collections.Counter()
+
+    def _listeners(self, name):
+        def begin(_conn):
+            self.counts[name, 'transactions'] += 1
+
+        def statement(*_args):
+            self.counts[name, 'statements'] += 1
+        return [('begin', begin), ('before_cursor_execute', statement)]
+
+    def __enter__(self):
+        import sqlalchemy as sa
+        self._attached = [(engine, event, listener)
+                          for name, engine in self.engines.items()
+                          for event, listener in self._listeners(name)]
+        for engine, event, listener in self._attached:
+            sa.event.listen(engine, event, listener)
+        return self
+
+    def __exit__(self, *exc):
+        import sqlalchemy as sa
+        for engine, event, listener in self._attached:
+            sa.event.remove(engine, event, listener)
+
+    def per_build(self, builds):
+        """{cell: (transactions, statements)} per build."""
+        return {name: (self.counts[name, 'transactions'] / builds,
+                       self.counts[name, 'statements'] / builds)
+                for name in self.engines}
+
+
+def bench_fake_builds(count, window, warmup, timeout, db_work=None):
+    """The builds on fake:// in this process; with a ``db_work`` dict, it
+    receives each cell's transactions and statements per build."""
     from nova_cells import demo
     base_dir = tempfile.mkdtemp(prefix='bench-route-')
     tree = demo.Demo(base_dir, topology=_topology(), seed=1)
@@ -195,8 +235,12 @@ def bench_fake_builds(count, window, warmup, timeout):
             raise RuntimeError('capacities did not reach the top (fake)')
         with _ComputeHeartbeat(tree.tree.cells['gc'].db):
             run_builds(tree, warmup, window, timeout)
-            return run_builds(tree, count, window,
-                              max(timeout, demo.build_timeout(count, 3)))
+            with _DatabaseWork(tree.tree.cells) as work:
+                result = run_builds(tree, count, window,
+                                    max(timeout, demo.build_timeout(count, 3)))
+            if db_work is not None:
+                db_work.update(work.per_build(count))
+            return result
     finally:
         tree.close()
         shutil.rmtree(base_dir, ignore_errors=True)
@@ -749,6 +793,23 @@ def report(results, threads, out=None):
     cpu_line = cpu_per_request(results)
     if cpu_line:
         print(cpu_line, file=out)
+    db_line = db_work_per_build(results.get('fake_db'))
+    if db_line:
+        print(db_line, file=out)
+
+
+def db_work_per_build(per_cell):
+    """One line: database transactions and statements per build in each
+    cell of the in-process row (the test bench's polling of the top is
+    included in the api's: a few per build)."""
+    if not per_cell:
+        return ''
+    total_tx = sum(tx for tx, _st in per_cell.values())
+    total_st = sum(st for _tx, st in per_cell.values())
+    return ('DB work per build (in-process builds, transactions/statements):'
+            ' %s; all %.1f/%.1f' % (', '.join(
+                '%s %.1f/%.1f' % (name, tx, st)
+                for name, (tx, st) in per_cell.items()), total_tx, total_st))
 
 
 def cpu_per_request(results):
@@ -828,8 +889,10 @@ def main(argv=None):
     results['bare_round_trips'] = bench_bare_round_trips(threads,
                                                          per_thread)
     results['round_trips'] = bench_round_trips(threads, per_thread)
+    results['fake_db'] = {}
     results['fake_builds'] = bench_fake_builds(count, window, warmup,
-                                               args.timeout)
+                                               args.timeout,
+                                               results['fake_db'])
     if not args.no_rabbit:
         results.update(bench_rabbit(args, count, window, warmup))
     report(results, threads)
