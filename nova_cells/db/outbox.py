@@ -61,24 +61,39 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None):
     :param entries: ``[(message_uuid, neighbour, direction, message)]``.
     """
     now = timeutils.utcnow()
-    ids = []
+    try:
+        with db.connection_writer() as conn:
+            if received_uuid is not None:
+                _insert_inbox(conn, received_uuid, now)
+            return [_insert_outbox(conn, entry, now, retry_in)
+                    for entry in entries]
+    except db_exc.DBDuplicateEntry:
+        # A row is already there: this is the retry of a transaction whose
+        # commit did commit (its answer lost with the connection).  Rare,
+        # so the usual path does not look first.
+        pass
     with db.connection_writer() as conn:
         if received_uuid is not None:
             _insert_inbox(conn, received_uuid, now)
-        for message_uuid, neighbour, direction, message in entries:
-            existing = conn.execute(sa.select(_OUTBOX.c.id).where(
-                _OUTBOX.c.message_uuid == message_uuid,
-                _OUTBOX.c.neighbour == neighbour)).scalar()
-            if existing is not None:
-                ids.append(existing)
-                continue
-            result = conn.execute(_OUTBOX.insert().values(
-                message_uuid=message_uuid, neighbour=neighbour,
-                direction=direction, message=message, attempts=0,
-                created_at=now,
-                next_attempt_at=now + datetime.timedelta(seconds=retry_in)))
-            ids.append(result.inserted_primary_key[0])
-    return ids
+        return [_existing_outbox_id(conn, entry) or
+                _insert_outbox(conn, entry, now, retry_in)
+                for entry in entries]
+
+
+def _insert_outbox(conn, entry, now, retry_in):
+    message_uuid, neighbour, direction, message = entry
+    result = conn.execute(_OUTBOX.insert().values(
+        message_uuid=message_uuid, neighbour=neighbour,
+        direction=direction, message=message, attempts=0, created_at=now,
+        next_attempt_at=now + datetime.timedelta(seconds=retry_in)))
+    return result.inserted_primary_key[0]
+
+
+def _existing_outbox_id(conn, entry):
+    message_uuid, neighbour = entry[0], entry[1]
+    return conn.execute(sa.select(_OUTBOX.c.id).where(
+        _OUTBOX.c.message_uuid == message_uuid,
+        _OUTBOX.c.neighbour == neighbour)).scalar()
 
 
 def outbox_delete(db, row_ids):

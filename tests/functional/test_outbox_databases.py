@@ -67,3 +67,19 @@ def test_an_onward_row_already_recorded_is_not_added_again(db):
     again = db_outbox.outbox_add(db, message, 'child1', 'down', '{}', 10)
     assert again == first
     assert len(db_outbox.outbox_all(db)) == 1
+
+
+def test_a_retried_recording_keeps_the_rows_it_finds_and_adds_the_rest(db):
+    # What a retry finds after a commit whose answer was lost: one of its
+    # rows is already there.  The retry keeps it, adds the other and marks
+    # the received message, all in one transaction.
+    received, kept, added = _new(), _new(), _new()
+    first = db_outbox.outbox_add(db, kept, 'child1', 'down', '{}', 10)
+    ids = db_outbox.outbox_add_many(
+        db, [(kept, 'child1', 'down', '{}'), (added, 'child2', 'down', '{}')],
+        10, received_uuid=received)
+    assert ids[0] == first and ids[1] != first
+    assert sorted((row['message_uuid'], row['neighbour'])
+                  for row in db_outbox.outbox_all(db)) == sorted(
+        [(kept, 'child1'), (added, 'child2')])
+    assert db_outbox.inbox_contains(db, received)
