@@ -26,5 +26,6 @@ def set_lib_defaults():
     import oslo_messaging
 
     cfg.set_defaults(db_options.database_opts,
-                     connection=database.DEFAULT_CONNECTION)
+                     connection=database.DEFAULT_CONNECTION,
+                     max_pool_size=database.DEFAULT_MAX_POOL_SIZE)
     oslo_messaging.set_transport_defaults(control_exchange='nova')

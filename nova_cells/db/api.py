@@ -24,6 +24,12 @@ __all__ = ['Database', 'cell_create', 'cell_update', 'cell_delete',
            'capacity_inputs', 'flavor_get_all']
 
 
+#: Most connections kept open to one SQLite file: it has one writer at a
+#: time, so more buy nothing, and a process holding many cells (the demo,
+#: the ``scale`` bench) would hold many file descriptors.
+SQLITE_POOL_MAX = 5
+
+
 @enginefacade.transaction_context_provider
 class _DBContext(object):
     """A throw-away holder for enginefacade's per-transaction state."""
@@ -46,7 +52,8 @@ class Database(object):
             # our writers here instead of failing on "database is locked".
             self._write_lock = _file_write_lock(connection)
             self._facade.append_on_engine_create(_sqlite_concurrency)
-            keep = options.get('max_pool_size') or 1
+            keep = min(options.get('max_pool_size') or 1,
+                       SQLITE_POOL_MAX)
             self._facade.append_on_engine_create(
                 lambda engine: _pool_sqlite_connections(engine, keep))
 
@@ -135,7 +142,8 @@ def _sqlite_concurrency(engine):
 
 def _pool_sqlite_connections(engine, keep=1):
     """Keep up to ``keep`` connections to a SQLite file open between
-    transactions (``[database] max_pool_size`` in a daemon; more are opened
+    transactions (``[database] max_pool_size`` in a daemon, at most
+    :data:`SQLITE_POOL_MAX`; more are opened
     when threads need them, and closed when they are done).
 
     oslo.db gives SQLite files a ``NullPool``: every transaction opened the

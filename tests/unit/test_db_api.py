@@ -204,9 +204,20 @@ def test_a_sqlite_pool_keeps_max_pool_size_connections(tmp_path):
     default = db_api.Database('sqlite:///' + str(tmp_path / 'a.sqlite'))
     sized = db_api.Database('sqlite:///' + str(tmp_path / 'b.sqlite'),
                             max_pool_size=3)
+    large = db_api.Database('sqlite:///' + str(tmp_path / 'c.sqlite'),
+                            max_pool_size=50)
     try:
         assert default.engine.pool.size() == 1
         assert sized.engine.pool.size() == 3
+        assert large.engine.pool.size() == db_api.SQLITE_POOL_MAX
     finally:
         default.dispose()
         sized.dispose()
+        large.dispose()
+
+
+def test_a_daemon_pools_twenty_connections_unless_told(make_conf):
+    conf = make_conf('')
+    assert conf.database.max_pool_size == 20
+    assert make_conf('[database]\nmax_pool_size = 7\n').database \
+        .max_pool_size == 7
