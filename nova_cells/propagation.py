@@ -6,10 +6,10 @@ so k reports from below meant k messages at every level, and two pushes
 processed out of order at the parent could leave it with the older
 aggregate; :class:`CoalescingPusher` sends one push per short window, and
 of one kind at most every ``min_interval`` under a steady stream of
-changes, always computed when it is sent (the newest view).  Parents ask their children to
-announce when they start.  All four are fire-and-forget targeted messages,
-capabilities as lists (sets do not travel in JSON), fanout up so that every
-worker of the parent cell updates its state.
+changes, always computed when it is sent (the newest view).  Parents ask
+their children to announce when they start.  All four are fire-and-forget
+targeted messages, capabilities as lists (sets do not travel in JSON),
+fanout up so that every worker of the parent cell updates its state.
 """
 
 from concurrent import futures

@@ -10,7 +10,6 @@ messages at once opened a new server connection for most transactions
 import threading
 import uuid
 
-from oslo_utils import timeutils
 import pytest
 import sqlalchemy as sa
 
@@ -32,10 +31,11 @@ def _conf(tmp_path, url, extra=''):
 
 
 def _connections_opened(db):
-    """THREADS threads in ROUNDS bursts: in each, every thread marks a
-    message received in a transaction that waits on the server a little
-    (as a handler's does), so the burst's transactions overlap; then all
-    are done before the next burst, as when a window of builds has passed.
+    """THREADS threads in ROUNDS bursts: in each, every thread runs a
+    transaction that waits on the server a little (as a handler's does),
+    so the burst's transactions overlap, then marks a message received;
+    all are done before the next burst, as when a window of builds has
+    passed.
     How many server connections the engine opened meanwhile."""
     opened = []
     sa.event.listen(db.engine, 'connect', lambda *args: opened.append(1))
@@ -47,10 +47,9 @@ def _connections_opened(db):
             for _ in range(ROUNDS):
                 burst.wait()
                 message_uuid = str(uuid.uuid4())
-                with db.connection_writer() as conn:
+                with db.connection_reader() as conn:
                     conn.execute(sa.text(_SLEEP[db.engine.dialect.name]))
-                    db_outbox._insert_inbox(conn, message_uuid,
-                                            timeutils.utcnow())
+                db_outbox.inbox_add(db, message_uuid)
                 burst.wait()
                 assert db_outbox.inbox_contains(db, message_uuid)
         except Exception as exc:  # noqa - reported below

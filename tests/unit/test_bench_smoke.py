@@ -189,8 +189,8 @@ def test_process_tree_cpu_counts_a_busy_descendant(common):
         child.communicate('', timeout=10)
 
 
-def test_cpu_per_request_names_a_builds_cost_in_relay_requests(route,
-                                                              common):
+def test_cpu_per_request_names_a_builds_cost_in_relay_requests(
+        route, common):
     def latencies(count):
         lat = common.Latencies()
         for index in range(count):

@@ -78,7 +78,6 @@ def test_sync_helpers_without_a_server():
     assert sync.pct([1.0, 2.0, 3.0, 4.0], 0.5) == 3.0
 
 
-
 def test_memory_verdict_is_the_idle_daemons_and_names_the_neighbours_cost():
     memory = load_bench('memory')
     idle = {'neighbours': 0, 'launcher_rss': 71.0, 'worker_rss': 65.5}

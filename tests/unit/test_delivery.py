@@ -339,7 +339,6 @@ def test_a_new_outbox_resends_what_a_stopped_one_left(db, outboxes):
     assert all(driver.recorded_first)
 
 
-
 def test_a_broadcast_to_two_children_survives_a_restart_for_each(
         db, outboxes):
     """One message uuid sent to two children is two rows: when child1
@@ -775,7 +774,8 @@ class ConfirmingDriver(tree_support.RecordingDriver):
 @pytest.fixture
 def middle(db, tmp_path, monkeypatch):
     """(child runner between api and gc with an Inbox and an Outbox, its
-    driver, a list of its inbox lookups, {'api': runner, 'gc': runner})."""
+    driver, a list of its inbox lookups, {'api': runner, 'gc': runner},
+    the child's terminate_instance handler)."""
     from nova_cells.db import api as db_api
     from nova_cells.db import migration
 
