@@ -551,7 +551,10 @@ def _warm_up(sink, send, timeout=30.0):
 
 class _Profiler(object):
     """py-spy record (raw, collapsed stacks) of the daemons during one
-    phase; nothing when py-spy is missing."""
+    phase; nothing when py-spy is missing.  Only the thread holding the
+    GIL is sampled (``--gil``): a daemon's threads mostly wait on locks,
+    sockets and the database, which py-spy does not always tell from
+    running, and those samples would hide where the CPU goes."""
 
     def __init__(self, directory):
         self.directory = directory
@@ -568,7 +571,7 @@ class _Profiler(object):
             out = os.path.join(self.directory, '%s-%s.txt' % (phase, name))
             self.procs.append(subprocess.Popen(
                 [self.tool, 'record', '--format', 'raw', '--subprocesses',
-                 '--rate', '200', '-o', out, '-p', str(pid)],
+                 '--gil', '--rate', '200', '-o', out, '-p', str(pid)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))
         time.sleep(1.0)
