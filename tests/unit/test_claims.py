@@ -6,9 +6,12 @@ one transaction: both or neither.  Concurrent claims never over-commit.
 
 import threading
 
+import pytest
+
 from nova_cells.db import api as db_api
 from nova_cells.db import instances as db_instances
 from nova_cells.db import models
+from nova_cells import exception
 
 
 def _node(db, ram=4096, disk=40, vcpus=4):
@@ -50,6 +53,29 @@ def test_no_room_writes_neither(db):
         db, node_id, 2048, 10, 1, 'u1', {'host': 'h1'}) is None
     assert db_instances.instance_get(db, 'u1')['host'] is None
     assert _node_row(db)['free_ram_mb'] == 1024
+
+
+def test_a_missing_instance_charges_no_node(db):
+    node_id = _node(db)
+    _instance(db, 'u1')
+    db_instances.instance_destroy(db, 'u1')
+    with pytest.raises(exception.InstanceNotFound):
+        db_instances.claim_and_place(db, node_id, 1024, 10, 1, 'u1',
+                                     {'host': 'h1'})
+    node = _node_row(db)
+    assert (node['free_ram_mb'], node['vcpus_used']) == (4096, 0)
+
+
+def test_the_placement_stamps_updated_at_and_keeps_other_columns(db):
+    node_id = _node(db)
+    db_instances.instance_create(db, {'uuid': 'u1', 'vm_state': 'building',
+                                      'display_name': 'vm-1'})
+    row = db_instances.claim_and_place(
+        db, node_id, 1024, 10, 1, 'u1',
+        {'host': 'h1', 'vm_state': 'active', 'not_a_column': 1})
+    assert row['updated_at'] is not None
+    assert row['display_name'] == 'vm-1'
+    assert db_instances.instance_get(db, 'u1')['vm_state'] == 'active'
 
 
 def test_concurrent_claims_never_over_commit(db):
