@@ -14,9 +14,15 @@ everything queued meanwhile, in arrival order, in one transaction with one
 SELECT for all rows; the others wait for their result.  Under no load a
 batch is one update, so nothing waits for a batch to fill.
 
+The inbox marks of the received messages (durable forwarding) are
+written in the batch's transaction too: an update and the record that it
+was applied commit together, and the top spends no transaction of its own
+on each mark.
+
 If a batch fails as a whole (say a row created by someone else between
-the SELECT and the INSERT), its updates are applied again one by one, so
-one bad update cannot take the others down with it.
+the SELECT and the INSERT, or a second copy of a message in the same
+batch), its updates are applied again one by one, so one bad update cannot
+take the others down with it; their marks are then left to the inbox.
 """
 
 import threading
@@ -24,6 +30,7 @@ import threading
 from oslo_log import log as logging
 
 from nova_cells.db import instances as db_instances
+from nova_cells import delivery
 from nova_cells import exception
 from nova_cells import instances
 
@@ -36,11 +43,13 @@ _GUARD_ERRORS = (exception.UnexpectedVMStateError,
 
 
 class _Pending(object):
-    __slots__ = ('instance', 'cell_name', 'done', 'result', 'error')
+    __slots__ = ('instance', 'cell_name', 'receipt', 'done', 'result',
+                 'error')
 
-    def __init__(self, instance, cell_name):
+    def __init__(self, instance, cell_name, receipt=None):
         self.instance = instance
         self.cell_name = cell_name
+        self.receipt = receipt
         self.done = threading.Event()
         self.result = None
         self.error = None
@@ -64,8 +73,10 @@ class TopWriter(object):
 
     def update_at_top(self, instance, cell_name):
         """As :func:`nova_cells.instances.update_at_top` (the row, or None
-        when dropped as out of order), committed before it returns."""
-        pending = _Pending(instance, cell_name)
+        when dropped as out of order), committed before it returns, with
+        the mark of the ``instance_update_at_top`` this thread applies."""
+        pending = _Pending(instance, cell_name, delivery.receipt_to_record(
+            'instance_update_at_top'))
         with self._lock:
             self._queue.append(pending)
             lead = not self._leading
@@ -93,16 +104,20 @@ class TopWriter(object):
                     pending.done.set()
 
     def _apply(self, batch):
+        receipts = [p.receipt for p in batch if p.receipt is not None]
         try:
             results = db_instances.apply_top_updates(
                 self.db, [instances.top_update(p.instance, p.cell_name)
-                          for p in batch])
+                          for p in batch],
+                marks=[receipt.uuid for receipt in receipts])
         except Exception as exc:  # noqa - retried one by one below
             if len(batch) > 1:
                 LOG.info('A batch of %d updates at the top failed (%s); '
                          'applying them one by one', len(batch), exc)
             self._apply_one_by_one(batch)
             return
+        for receipt in receipts:
+            receipt.recorded = True
         for pending, result in zip(batch, results):
             if isinstance(result, _GUARD_ERRORS):
                 LOG.info('Dropping out-of-order update of %s from %s: %s',

@@ -14,7 +14,8 @@ from nova_cells.db import models
 
 __all__ = ['outbox_add', 'outbox_add_many', 'outbox_delete',
            'outbox_postpone', 'outbox_all',
-           'inbox_contains', 'inbox_add', 'inbox_purge', 'Duplicate']
+           'inbox_contains', 'inbox_add', 'inbox_insert', 'inbox_purge',
+           'Duplicate']
 
 _OUTBOX = models.CellOutbox.__table__
 _INBOX = models.CellInbox.__table__
@@ -25,17 +26,23 @@ class Duplicate(Exception):
     (or is being applied) by another delivery."""
 
 
-def _insert_inbox(conn, message_uuid, now):
-    """Mark ``message_uuid`` applied within ``conn``'s transaction.
+def inbox_insert(conn, message_uuids, now=None):
+    """Mark ``message_uuids`` applied within ``conn``'s transaction, with
+    the write that applied them (one statement).
 
     No savepoint: a duplicate ends the whole transaction (its callers let
     :class:`Duplicate` out, which rolls it back), so there is nothing to
-    keep; a savepoint cost two more statements on every durable hop."""
+    keep; a savepoint cost two more statements on every durable hop.
+
+    :raises Duplicate: one of them was already marked.
+    """
+    now = now or timeutils.utcnow()
     try:
-        conn.execute(_INBOX.insert().values(
-            message_uuid=message_uuid, created_at=now))
+        conn.execute(_INBOX.insert(), [
+            {'message_uuid': message_uuid, 'created_at': now}
+            for message_uuid in message_uuids])
     except db_exc.DBDuplicateEntry:
-        raise Duplicate(message_uuid)
+        raise Duplicate(', '.join(message_uuids))
 
 
 def outbox_add(db, message_uuid, neighbour, direction, message, retry_in,
@@ -64,7 +71,7 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None):
     try:
         with db.connection_writer() as conn:
             if received_uuid is not None:
-                _insert_inbox(conn, received_uuid, now)
+                inbox_insert(conn, [received_uuid], now)
             return [_insert_outbox(conn, entry, now, retry_in)
                     for entry in entries]
     except db_exc.DBDuplicateEntry:
@@ -74,7 +81,7 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None):
         pass
     with db.connection_writer() as conn:
         if received_uuid is not None:
-            _insert_inbox(conn, received_uuid, now)
+            inbox_insert(conn, [received_uuid], now)
         return [_existing_outbox_id(conn, entry) or
                 _insert_outbox(conn, entry, now, retry_in)
                 for entry in entries]
@@ -127,7 +134,7 @@ def inbox_contains(db, message_uuid):
 def inbox_add(db, message_uuid):
     """Mark a received message applied. :raises Duplicate: already was."""
     with db.connection_writer() as conn:
-        _insert_inbox(conn, message_uuid, timeutils.utcnow())
+        inbox_insert(conn, [message_uuid])
 
 
 def inbox_purge(db, older_than_seconds):

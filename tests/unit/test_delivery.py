@@ -785,10 +785,10 @@ def middle(db, tmp_path, monkeypatch):
     child = tree_support.make_runner(db, 'child', parents=['api'],
                                      children=['gc'], tables=tables)
     child.services['db'] = db
-    child.inbox = delivery.Inbox(db)
     driver = ConfirmingDriver()
     child.outbox = delivery.Outbox(db, driver, child.neighbour, 0.05)
     child.outbox.start()
+    child.inbox = delivery.Inbox(db, outbox=child.outbox)
     lookups = []
     real_contains = db_outbox.inbox_contains
 
@@ -882,3 +882,87 @@ def test_a_forward_that_cannot_be_recorded_is_not_marked(
     monkeypatch.undo()
     child.process_json(text)
     assert _wait_delivered(driver, 1) == [('gc', json.loads(text)['uuid'])]
+
+
+# -- a handler's posts carry the received message's mark --------------------
+
+class PostingHandler(Handler):
+    """A terminate_instance that reports to the top (a durable message of
+    another method) before it ends, or fails."""
+
+    def __call__(self, runner, message, tag=None):
+        self.calls.append(tag)
+        runner.broadcast(message.ctxt, 'instance_update_at_top',
+                         {'instance': {'uuid': ONE_INSTANCE}}, 'up',
+                         run_locally=False)
+        if self.error is not None:
+            raise self.error
+        return tag
+
+
+@pytest.fixture
+def posting(middle, monkeypatch):
+    """``middle`` whose child's handler posts an update up, with the
+    received uuids each outbox transaction carried and the plain marks."""
+    child, driver, _lookups, others, _handler = middle
+    handler = PostingHandler()
+    child.handlers.table('targeted').method('terminate_instance')(handler)
+    carried, plain_marks = [], []
+    real_add_many, real_inbox_add = (db_outbox.outbox_add_many,
+                                     db_outbox.inbox_add)
+
+    def add_many(database, entries, retry_in, received_uuid=None):
+        carried.append(received_uuid)
+        return real_add_many(database, entries, retry_in, received_uuid)
+
+    def inbox_add(database, message_uuid):
+        plain_marks.append(message_uuid)
+        return real_inbox_add(database, message_uuid)
+    monkeypatch.setattr(db_outbox, 'outbox_add_many', add_many)
+    monkeypatch.setattr(db_outbox, 'inbox_add', inbox_add)
+
+    def receive():
+        others['api'].targeted(ss.ADMIN, 'api!child', 'terminate_instance',
+                               {'tag': 'x'})
+        return _sent_by(others['api'])
+    return child, driver, handler, receive, carried, plain_marks
+
+
+def test_what_a_handler_posts_is_recorded_with_the_mark(posting, db):
+    child, driver, handler, receive, carried, plain_marks = posting
+    text = receive()
+    message_uuid = json.loads(text)['uuid']
+    child.process_json(text)
+    # One transaction: the update going up, and the mark of the message.
+    assert carried == [message_uuid]
+    assert plain_marks == []
+    assert message_uuid in inbox_uuids(db)
+    assert [name for name, _uuid in _wait_delivered(driver, 1)] == ['api']
+    # A second copy is not applied again: nothing more goes up.
+    child.process_json(text)
+    assert handler.calls == ['x']
+    assert len(_wait_delivered(driver, 1)) == 1
+
+
+def test_a_handler_failing_for_now_sends_its_posts_unmarked(posting, db):
+    child, driver, handler, receive, carried, plain_marks = posting
+    text = receive()
+    handler.error = db_exc.DBConnectionError()
+    with pytest.raises(delivery.MessageNotTaken):
+        child.process_json(text)
+    assert carried == [None]
+    assert json.loads(text)['uuid'] not in inbox_uuids(db)
+    # The resend applies it and marks it.
+    handler.error = None
+    child.process_json(text)
+    assert carried == [None, json.loads(text)['uuid']]
+    assert json.loads(text)['uuid'] in inbox_uuids(db)
+
+
+def test_a_handler_posting_nothing_is_marked_alone(posting, db):
+    child, driver, handler, receive, carried, plain_marks = posting
+    child.handlers.table('targeted').method('terminate_instance')(Handler())
+    text = receive()
+    child.process_json(text)
+    assert carried == []
+    assert plain_marks == [json.loads(text)['uuid']]

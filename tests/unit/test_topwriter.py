@@ -56,9 +56,9 @@ def _count_batches(monkeypatch):
     sizes = []
     real = db_instances.apply_top_updates
 
-    def counting(db, updates):
+    def counting(db, updates, marks=()):
         sizes.append(len(updates))
-        return real(db, updates)
+        return real(db, updates, marks)
     monkeypatch.setattr(db_instances, 'apply_top_updates', counting)
     return sizes
 
@@ -87,7 +87,7 @@ def test_concurrent_updates_share_transactions(db, monkeypatch):
 
 
 def test_a_failing_batch_is_applied_one_by_one(db, monkeypatch):
-    def broken(db, updates):
+    def broken(db, updates, marks=()):
         raise RuntimeError('batch refused')
     monkeypatch.setattr(db_instances, 'apply_top_updates', broken)
     writer = topwriter.TopWriter(db)
@@ -97,7 +97,7 @@ def test_a_failing_batch_is_applied_one_by_one(db, monkeypatch):
 
 
 def test_a_failure_of_one_update_reaches_its_caller(db, monkeypatch):
-    def broken(db, updates):
+    def broken(db, updates, marks=()):
         raise RuntimeError('batch refused')
 
     def failing(db, instance, cell_name):
@@ -127,3 +127,93 @@ def test_updates_of_one_instance_in_one_batch_apply_in_order(db):
     assert results[1]['host'] == 'h1' and results[1]['vm_state'] == 'active'
     assert not isinstance(results[2], dict)   # dropped: out of order
     assert _row(db, uuid)['vm_state'] == 'active'
+
+
+# -- the inbox mark rides in the batch's transaction ----------------------
+
+
+class _UpdateAtTop(object):
+    """What Inbox.receive reads of a received ``instance_update_at_top``
+    whose processing is the TopWriter's update."""
+
+    method_name = 'instance_update_at_top'
+
+    def __init__(self, writer, instance, cell_name='api!c1'):
+        self.uuid = str(uuidlib.uuid4())
+        self.writer = writer
+        self.instance = instance
+        self.cell_name = cell_name
+
+    def passes_through(self):
+        return False
+
+    def describe(self):
+        return 'update %s' % self.uuid
+
+    def process(self):
+        return self.writer.update_at_top(self.instance, self.cell_name)
+
+
+def _write_transactions(db):
+    """A list that counts the write transactions begun on ``db``."""
+    import sqlalchemy as sa
+    begun = []
+    sa.event.listen(db.engine, 'begin', lambda conn: begun.append(1))
+    return begun
+
+
+def test_the_mark_commits_with_the_update(db):
+    from nova_cells.db import outbox as db_outbox
+    from nova_cells import delivery
+    writer = topwriter.TopWriter(db)
+    inbox = delivery.Inbox(db)
+    uuid = str(uuidlib.uuid4())
+    message = _UpdateAtTop(writer, _instance(uuid, host='h1'))
+    begun = _write_transactions(db)
+    assert inbox.receive(message)['host'] == 'h1'
+    # The lookup, then the update with its mark: no transaction of the
+    # mark's own.
+    assert len(begun) == 2, begun
+    assert db_outbox.inbox_contains(db, message.uuid)
+    # A second copy is recognised and not applied again.
+    again = _UpdateAtTop(writer, _instance(uuid, host='h2'))
+    again.uuid = message.uuid
+    assert inbox.receive(again) is None
+    assert _row(db, uuid)['host'] == 'h1'
+
+
+def test_a_mark_already_there_refuses_the_batch_and_is_left_to_the_inbox(
+        db, monkeypatch):
+    """Two copies of one message in one batch: the second mark refuses
+    the batch, the updates are applied one by one and the inbox's own mark
+    of the second copy finds it marked (nothing raised, both applied)."""
+    from nova_cells.db import outbox as db_outbox
+    from nova_cells import delivery
+    writer = topwriter.TopWriter(db)
+    uuid = str(uuidlib.uuid4())
+    first = _UpdateAtTop(writer, _instance(uuid, host='h1'))
+    db_outbox.inbox_add(db, first.uuid)    # marked meanwhile elsewhere
+    calls = []
+    real = instances.update_at_top
+
+    def one(db_, instance, cell_name):
+        calls.append(instance.host)
+        return real(db_, instance, cell_name)
+    monkeypatch.setattr(instances, 'update_at_top', one)
+    # Past the lookup (as a copy racing the first delivery would be).
+    monkeypatch.setattr(delivery.Inbox, '_seen', lambda self, m: False)
+    assert delivery.Inbox(db).receive(first)['host'] == 'h1'
+    assert calls == ['h1']                  # applied alone, after the batch
+    assert _row(db, uuid)['host'] == 'h1'
+
+
+def test_updates_outside_a_received_message_are_not_marked(db):
+    from nova_cells.db import outbox as db_outbox
+    writer = topwriter.TopWriter(db)
+    uuid = str(uuidlib.uuid4())
+    writer.update_at_top(_instance(uuid, host='h1'), 'api!c1')
+    with db.connection_reader() as conn:
+        import sqlalchemy as sa
+        count = conn.execute(sa.select(sa.func.count()).select_from(
+            db_outbox._INBOX)).scalar()
+    assert count == 0

@@ -1,0 +1,138 @@
+"""The statements every build runs, on each real database (SQLite,
+PostgreSQL, MariaDB): the leaf's claim of a compute node with the
+instance's placement, and the top's batch of updates with the inbox marks
+of the messages they came in.
+
+Both are Core statements written for speed (a fixed claim statement with
+bound parameters; the marks inserted in the batch's transaction); the unit
+tests check them on SQLite only, and a server database differs where it
+matters here: how it counts the rows an UPDATE matched, and how it ends a
+transaction at its first error (PostgreSQL aborts it, MariaDB does not).
+"""
+
+import threading
+import uuid
+
+import pytest
+
+from nova_cells.db import api as db_api
+from nova_cells.db import instances as db_instances
+from nova_cells.db import models
+from nova_cells.db import outbox as db_outbox
+from nova_cells import exception
+from nova_cells import instances
+from nova_cells.objects import instance as instance_obj
+
+
+@pytest.fixture
+def db(synced_database_url):
+    # One pooled connection (and no overflow): the transaction after a
+    # refused one must reuse the connection that saw the error.
+    database = db_api.Database(synced_database_url, max_pool_size=1,
+                               max_overflow=0)
+    yield database
+    database.dispose()
+
+
+def _new():
+    return str(uuid.uuid4())
+
+
+def _node(db, ram=4096):
+    with db.writer() as session:
+        node = models.ComputeNode(
+            host='h1', hypervisor_hostname='h1', vcpus=8, memory_mb=ram,
+            local_gb=1000, vcpus_used=0, memory_mb_used=0, local_gb_used=0,
+            free_ram_mb=ram, free_disk_gb=1000, hypervisor_type='QEMU',
+            hypervisor_version=1, cpu_info='{}', deleted=0)
+        session.add(node)
+        session.flush()
+        return node.id
+
+
+def _free_ram(db):
+    nodes, _services = db_api.compute_nodes_with_services(db)
+    return nodes[0]['free_ram_mb']
+
+
+def test_a_claim_charges_the_node_and_places_the_instance(db):
+    node_id = _node(db)
+    db_instances.instance_create(db, {'uuid': 'u1', 'vm_state': 'building',
+                                      'display_name': 'vm-1'})
+    row = db_instances.claim_and_place(
+        db, node_id, 1024, 10, 1, 'u1', {'host': 'h1', 'vm_state': 'active'})
+    assert (row['host'], row['vm_state'], row['display_name']) == (
+        'h1', 'active', 'vm-1')
+    assert _free_ram(db) == 3072
+    # No room left for 4 GB: nothing written, and the connection goes on.
+    db_instances.instance_create(db, {'uuid': 'u2', 'vm_state': 'building'})
+    assert db_instances.claim_and_place(
+        db, node_id, 4096, 10, 1, 'u2', {'host': 'h1'}) is None
+    assert db_instances.instance_get(db, 'u2')['host'] is None
+    assert _free_ram(db) == 3072
+
+
+def test_a_claim_for_a_deleted_instance_charges_nothing(db):
+    node_id = _node(db)
+    db_instances.instance_create(db, {'uuid': 'u1', 'vm_state': 'building'})
+    db_instances.instance_destroy(db, 'u1')
+    with pytest.raises(exception.InstanceNotFound):
+        db_instances.claim_and_place(db, node_id, 1024, 10, 1, 'u1',
+                                     {'host': 'h1'})
+    assert _free_ram(db) == 4096
+
+
+def test_concurrent_claims_never_over_commit(synced_database_url):
+    database = db_api.Database(synced_database_url, max_pool_size=8)
+    try:
+        node_id = _node(database, ram=4096)
+        uuids = [_new() for _ in range(10)]
+        for instance_uuid in uuids:
+            db_instances.instance_create(database, {'uuid': instance_uuid,
+                                                    'vm_state': 'building'})
+        placed = []
+
+        def claim(instance_uuid):
+            if db_instances.claim_and_place(database, node_id, 1024, 1, 1,
+                                            instance_uuid, {'host': 'h1'}):
+                placed.append(instance_uuid)
+        threads = [threading.Thread(target=claim, args=(u,)) for u in uuids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(placed) == 4
+        assert _free_ram(database) == 0
+        hosts = [db_instances.instance_get(database, u)['host']
+                 for u in uuids]
+        assert sorted(h for h in hosts if h) == ['h1'] * 4
+    finally:
+        database.dispose()
+
+
+def _update(instance_uuid, **fields):
+    fields.setdefault('vm_state', 'active')
+    return instances.top_update(
+        instance_obj.Instance(uuid=instance_uuid, **fields), 'api!c1')
+
+
+def test_top_updates_commit_with_their_marks(db):
+    first, second = _new(), _new()
+    marks = [_new(), _new()]
+    results = db_instances.apply_top_updates(
+        db, [_update(first, host='h1'), _update(second, host='h2')],
+        marks=marks)
+    assert [r['host'] for r in results] == ['h1', 'h2']
+    assert all(db_outbox.inbox_contains(db, mark) for mark in marks)
+
+    # A batch holding a mark already there writes nothing at all, and the
+    # same connection takes the next transaction.
+    with pytest.raises(db_outbox.Duplicate):
+        db_instances.apply_top_updates(
+            db, [_update(first, host='h3')], marks=[_new(), marks[0]])
+    assert db_instances.instance_get(db, first)['host'] == 'h1'
+    later = _new()
+    db_instances.apply_top_updates(db, [_update(first, host='h4')],
+                                   marks=[later])
+    assert db_instances.instance_get(db, first)['host'] == 'h4'
+    assert db_outbox.inbox_contains(db, later)
