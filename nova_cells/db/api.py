@@ -11,6 +11,7 @@ import threading
 
 from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
+from oslo_db.sqlalchemy import exc_filters
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
@@ -46,6 +47,7 @@ class Database(object):
         self.connection = connection
         self._facade = enginefacade.transaction_context()
         self._facade.configure(connection=connection, **options)
+        self._facade.append_on_engine_create(_name_unnamed_duplicates)
         self._write_lock = None
         if connection.startswith('sqlite') and ':memory:' not in connection:
             # NOTE(nova-cells): SQLite has one writer at a time; serialize
@@ -127,6 +129,40 @@ def _file_write_lock(connection):
     Database object opened on it."""
     with _FILE_LOCKS_GUARD:
         return _FILE_LOCKS.setdefault(connection, threading.Lock())
+
+
+def _name_unnamed_duplicates(engine):
+    """Raise oslo.db's ``DBDuplicateEntry`` for a PostgreSQL unique
+    violation on a constraint whose name has no underscore.
+
+    oslo.db reads the column out of PostgreSQL's constraint name by
+    cutting it at underscores, and raises ``ValueError`` for a name
+    without one, such as nova's ``uuid`` index of ``instances``: a resent
+    build then failed on PostgreSQL instead of finding the row its earlier
+    delivery made.  This listener must run before oslo.db's, which is
+    already registered (``insert=True`` does not order these dialect
+    events), so oslo.db's is registered again after it.
+    """
+    def _duplicate(context):
+        error = context.original_exception
+        diagnostics = getattr(error, 'diag', None)
+        name = getattr(diagnostics, 'constraint_name', None)
+        if getattr(error, 'pgcode', None) == _PG_UNIQUE_VIOLATION and \
+                name and '_' not in name:
+            raise db_exc.DBDuplicateEntry(
+                columns=[name], inner_exception=context.sqlalchemy_exception)
+
+    oslo_handler = exc_filters.handler
+    registered = sa.event.contains(engine, 'handle_error', oslo_handler)
+    if registered:
+        sa.event.remove(engine, 'handle_error', oslo_handler)
+    sa.event.listen(engine, 'handle_error', _duplicate)
+    if registered:
+        sa.event.listen(engine, 'handle_error', oslo_handler, retval=True)
+
+
+# PostgreSQL's SQLSTATE of a unique violation.
+_PG_UNIQUE_VIOLATION = '23505'
 
 
 def _sqlite_concurrency(engine):
@@ -285,42 +321,47 @@ def service_get_all_by_binary(db, binary):
 
 # -- compute nodes and flavors ----------------------------------------------
 
-def _live_dicts(session, model):
-    return [row.as_dict() for row in
-            session.execute(_live(model)).scalars()]
+def _live_dicts(conn, model):
+    """Every live row of ``model`` as a dict, read with Core: the same
+    dicts as ``as_dict()`` of ORM objects, without building and tracking
+    an object per row (a leaf reads every node and service per build)."""
+    table = model.__table__
+    return [dict(row._mapping) for row in conn.execute(
+        sa.select(table).where(table.c.deleted == 0))]
 
 
 def compute_node_get_all(db):
     """Return every live compute node row."""
-    with db.reader() as session:
-        return _live_dicts(session, models.ComputeNode)
+    with db.connection_reader() as conn:
+        return _live_dicts(conn, models.ComputeNode)
 
 
-def _nodes_and_services(session, binary):
-    nodes = _live_dicts(session, models.ComputeNode)
-    services = {row.host: row.as_dict() for row in session.execute(
-        _live(models.Service).where(
-            models.Service.binary == binary)).scalars()}
+def _nodes_and_services(conn, binary):
+    nodes = _live_dicts(conn, models.ComputeNode)
+    table = models.Service.__table__
+    services = {row['host']: row for row in (
+        dict(r._mapping) for r in conn.execute(sa.select(table).where(
+            table.c.deleted == 0, table.c.binary == binary)))}
     return nodes, services
 
 
 def compute_nodes_with_services(db, binary='nova-compute'):
     """``(compute node rows, {host: service row})`` read in one
     transaction: what a host scheduler needs, in one pool checkout."""
-    with db.reader() as session:
-        return _nodes_and_services(session, binary)
+    with db.connection_reader() as conn:
+        return _nodes_and_services(conn, binary)
 
 
 def capacity_inputs(db, binary='nova-compute'):
     """``(compute node rows, {host: service row}, flavor rows)`` read in
     one transaction: what a cell's capacity is computed from."""
-    with db.reader() as session:
-        nodes, services = _nodes_and_services(session, binary)
-        flavors = _live_dicts(session, models.InstanceTypes)
+    with db.connection_reader() as conn:
+        nodes, services = _nodes_and_services(conn, binary)
+        flavors = _live_dicts(conn, models.InstanceTypes)
     return nodes, services, flavors
 
 
 def flavor_get_all(db):
     """Return every live flavor (``instance_types`` row)."""
-    with db.reader() as session:
-        return _live_dicts(session, models.InstanceTypes)
+    with db.connection_reader() as conn:
+        return _live_dicts(conn, models.InstanceTypes)

@@ -1,10 +1,12 @@
 """The statements every build runs, on each real database (SQLite,
-PostgreSQL, MariaDB): the leaf's claim of a compute node with the
-instance's placement, and the top's batch of updates with the inbox marks
-of the messages they came in.
+PostgreSQL, MariaDB): the leaf's new instance row, its read of the nodes
+and services, its claim of a compute node with the instance's placement,
+and the top's batch of updates with the inbox marks of the messages they
+came in.
 
-Both are Core statements written for speed (a fixed claim statement with
-bound parameters; the marks inserted in the batch's transaction); the unit
+All are Core statements written for speed (no ORM objects; a fixed claim
+statement with bound parameters; the marks inserted in the batch's
+transaction); the unit
 tests check them on SQLite only, and a server database differs where it
 matters here: how it counts the rows an UPDATE matched, and how it ends a
 transaction at its first error (PostgreSQL aborts it, MariaDB does not).
@@ -53,6 +55,45 @@ def _node(db, ram=4096):
 def _free_ram(db):
     nodes, _services = db_api.compute_nodes_with_services(db)
     return nodes[0]['free_ram_mb']
+
+
+def test_a_new_instance_row_is_returned_as_stored(db):
+    created = db_instances.instance_create(
+        db, {'uuid': 'u1', 'vm_state': 'building', 'display_name': 'vm-1',
+             'memory_mb': 512, 'not_a_column': 1})
+    stored = db_instances.instance_get(db, 'u1')
+    assert set(created) == set(stored)
+    assert created['id'] == stored['id']
+    for column in ('uuid', 'vm_state', 'display_name', 'memory_mb',
+                   'deleted', 'host'):
+        assert created[column] == stored[column], column
+    with pytest.raises(exception.InstanceExists):
+        db_instances.instance_create(db, {'uuid': 'u1'})
+    # The refused INSERT left the connection usable.
+    assert db_instances.instance_create(db, {'uuid': 'u2'})['id'] != \
+        created['id']
+
+
+def test_a_resent_build_finds_the_row_its_first_delivery_made(db):
+    """On PostgreSQL oslo.db could not name the violated ``uuid`` index
+    and raised ValueError instead of a duplicate entry."""
+    instance = instance_obj.Instance(uuid=_new(), vm_state='building',
+                                     display_name='vm-1')
+    first = instances.create_or_get(db, instance)
+    again = instances.create_or_get(db, instance)
+    assert again['id'] == first['id']
+    assert again['display_name'] == 'vm-1'
+
+
+def test_nodes_and_services_are_read_as_dicts(db):
+    node_id = _node(db)
+    db_api.service_create(db, {'host': 'h1', 'binary': 'nova-compute',
+                               'topic': 'compute', 'report_count': 0,
+                               'deleted': 0})
+    nodes, services = db_api.compute_nodes_with_services(db)
+    assert [(n['id'], n['free_ram_mb']) for n in nodes] == [(node_id, 4096)]
+    assert services['h1']['binary'] == 'nova-compute'
+    assert services['h1']['disabled'] in (False, 0)
 
 
 def test_a_claim_charges_the_node_and_places_the_instance(db):
