@@ -259,6 +259,24 @@ def test_posted_message_is_recorded_sent_by_call_then_cleared(db, outboxes):
     assert not outbox.link_failing('down', 'child1')
 
 
+def test_confirmed_rows_are_deleted_in_batches(db, outboxes, monkeypatch):
+    deletes = []
+    real_delete = db_outbox.outbox_delete
+
+    def counting(database, row_ids):
+        deletes.append(len(row_ids))
+        return real_delete(database, row_ids)
+    monkeypatch.setattr(db_outbox, 'outbox_delete', counting)
+    driver = FakeDriver(db)
+    outbox = outboxes(driver)
+    # Thirty instances: thirty lanes' worth of confirmations at once.
+    post_all(outbox, [FakeMessage(str(i), instance_uuid=new_uuid())
+                      for i in range(30)])
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert sum(deletes) == 30
+    assert len(deletes) <= 5, deletes
+
+
 def test_failed_sends_are_kept_retried_and_never_reordered(db, outboxes):
     driver = FakeDriver(db, fail_times={'A': 3})
     outbox = outboxes(driver)
