@@ -219,8 +219,9 @@ class CellsScheduler(object):
         """Entry point of the ``build_instances`` intercell method."""
         ctxt = message.ctxt
         path = str(message.routing_path)
+        kept_here = set()
         try:
-            self._schedule(message, path, build_inst_kwargs)
+            self._schedule(message, path, build_inst_kwargs, kept_here)
         except Exception as exc:
             if delivery.is_retriable(exc):
                 # Our own database is unusable: not the build's fault.  A
@@ -229,14 +230,22 @@ class CellsScheduler(object):
                 raise
             LOG.error('Build of %s at %s failed: %s',
                       _uuids(build_inst_kwargs), path, exc)
-            self._fail_instances(ctxt, build_inst_kwargs, exc)
+            # Not those an earlier delivery built here: they run.
+            self._fail_instances(ctxt, dict(build_inst_kwargs, instances=[
+                i for i in build_inst_kwargs.get('instances') or []
+                if i.uuid not in kept_here]), exc)
 
-    def _schedule(self, message, path, build_inst_kwargs):
+    def _schedule(self, message, path, build_inst_kwargs, kept_here):
         ctxt = message.ctxt
-        build_inst_kwargs = self._rebuild_ours_here(message, path,
-                                                    build_inst_kwargs)
-        if not build_inst_kwargs.get('instances'):
-            return
+        # A cell without children can only pick itself, where the rows an
+        # earlier delivery made are found and kept anyway (create_or_get):
+        # it looks for them only if it cannot take the build.
+        looked = bool(self.runner.state_manager.get_child_cells())
+        if looked:
+            build_inst_kwargs = self._rebuild_ours_here(
+                message, path, build_inst_kwargs, kept_here)
+            if not build_inst_kwargs.get('instances'):
+                return
         build_inst_kwargs = self.with_group_members(path, build_inst_kwargs)
         attempts = max(0, self.settings.scheduler_retries) + 1
         for attempt in range(attempts):
@@ -255,6 +264,12 @@ class CellsScheduler(object):
                 return self._build_on(message, path, self.select(request),
                                       kwargs)
             except exception.NoCellsAvailable as exc:
+                if not looked:
+                    looked = True
+                    build_inst_kwargs = self._rebuild_ours_here(
+                        message, path, build_inst_kwargs, kept_here)
+                    if not build_inst_kwargs.get('instances'):
+                        return
                 if attempt == attempts - 1:
                     raise
                 LOG.info('No cell for %s at %s (attempt %d/%d): %s',
@@ -262,11 +277,13 @@ class CellsScheduler(object):
                          attempts, exc)
                 self.sleep(max(1, self.settings.scheduler_retry_delay))
 
-    def _rebuild_ours_here(self, message, path, build_inst_kwargs):
+    def _rebuild_ours_here(self, message, path, build_inst_kwargs,
+                           kept_here):
         """A resent build (durable forwarding) may hold instances an
         earlier delivery already built in this cell: they stay here (the
         hand-off adopts their placement) instead of being scheduled again,
-        possibly elsewhere.  Returns the kwargs of the others.
+        possibly elsewhere, and their uuids are added to ``kept_here``.
+        Returns the kwargs of the others.
 
         Not at the top, where nova-api created every row.
         """
@@ -283,6 +300,7 @@ class CellsScheduler(object):
         LOG.info('Build %s: %d instance(s) already built here by an '
                  'earlier delivery stay here', _uuids(build_inst_kwargs),
                  len(ours))
+        kept_here.update(i.uuid for i in ours)
         self._build_here(message.ctxt, path,
                          dict(build_inst_kwargs, instances=ours))
         return dict(build_inst_kwargs,

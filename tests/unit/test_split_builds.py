@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from nova_cells.db import instances as db_instances
+from nova_cells.db import outbox
 from nova_cells import exception
 from nova_cells import explain
 from nova_cells.filters import free_units
@@ -23,6 +24,7 @@ from nova_cells import server_groups
 from nova_cells import split_plan
 from nova_cells.weights import ram_by_instance_type
 from tests.unit import sched_support as ss
+from tests.unit import tree_support
 
 GROUP = '6b1c2f9e-4a53-4e3c-9d55-1f2e3a4b5c6d'
 
@@ -317,3 +319,65 @@ def test_instances_an_earlier_delivery_built_here_stay_here(
             r['uuid'] == row['uuid'] for r in db_instances.instance_get_all(
                 harness.cell(name).db))]
         assert holders == [row['cell_name'].split('!')[-1]], row['uuid']
+
+
+@pytest.fixture
+def one_leaf(tmp_path):
+    """api -> gc1 (4 units of its own)."""
+    with ss.building_tree(tmp_path, {'gc1': [(8192, 16, 200)]},
+                          layout={'api': {'gc1': {}}},
+                          overrides={'scheduler_retries': 0}) as harness:
+        yield harness
+
+
+def _count_lookups(monkeypatch):
+    looked_up = []
+    real = db_instances.instance_cells_by_uuid
+
+    def counting(db, uuids):
+        looked_up.append(sorted(uuids))
+        return real(db, uuids)
+    monkeypatch.setattr(db_instances, 'instance_cells_by_uuid', counting)
+    return looked_up
+
+
+def test_a_leaf_taking_a_build_does_not_look_for_its_rows_first(
+        one_leaf, monkeypatch):
+    looked_up = _count_lookups(monkeypatch)
+    [instance_uuid] = one_leaf.build(1)
+    [row] = one_leaf.wait([instance_uuid])
+    assert (row['vm_state'], row['cell_name']) == ('active', 'api!gc1')
+    assert looked_up == []
+
+
+def test_a_leaf_that_cannot_take_a_resent_build_keeps_what_it_built(
+        one_leaf, monkeypatch):
+    # gc1 built the first instance, then died before it was marked; the
+    # build comes again and gc1 can no longer take it: the instance it
+    # built stays (ACTIVE at the top), only the other one fails.
+    harness = one_leaf
+    gc1 = harness.cell('gc1')
+    the_flavor = ss.flavor()
+    built, other = harness.instances_for(2, the_flavor)
+    db_instances.instance_create(gc1.db, {
+        'uuid': built.uuid, 'project_id': 'demo', 'user_id': 'alice',
+        'vm_state': 'active', 'task_state': None, 'host': 'gc1-host0',
+        'memory_mb': 2048, 'vcpus': 1, 'root_gb': 20})
+    looked_up = _count_lookups(monkeypatch)
+
+    def full(request, record_all=False):
+        raise exception.NoCellsAvailable()
+    monkeypatch.setattr(gc1.scheduler, 'select', full)
+    harness.top.manager.build_instances(
+        ss.USER, ss.build_kwargs([built, other], the_flavor))
+    harness.wait([built.uuid, other.uuid])
+    assert harness.wait_faults([other.uuid])
+    # Everything sent up has been applied at the top (confirmed, cleared).
+    assert tree_support.wait_until(lambda: not any(
+        outbox.outbox_all(c.db) for c in harness.tree.cells.values()))
+    rows = harness.rows([built.uuid, other.uuid])
+    assert [r['vm_state'] for r in rows] == ['active', 'error']
+    assert rows[0]['cell_name'] == 'api!gc1'
+    assert not db_instances.instance_fault_get_by_instance(harness.top.db,
+                                                           built.uuid)
+    assert looked_up == [sorted([built.uuid, other.uuid])]
