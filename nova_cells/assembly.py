@@ -127,9 +127,9 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
         messaging.RunnerSettings.from_conf(conf))
     runner.services['db'] = db
     if conf.cells.durable_forwarding:
+        runner.inbox = delivery.Inbox(db)
         runner.outbox = delivery.Outbox(db, driver, runner.neighbour,
                                         conf.cells.outbox_resend_interval)
-        runner.inbox = delivery.Inbox(db, outbox=runner.outbox)
     runner.services['pusher'] = propagation.CoalescingPusher(runner)
     runner.services['top_writer'] = topwriter.TopWriter(db)
     scheduler = _build_scheduler(conf, runner, exchange_for_url)

@@ -128,16 +128,6 @@ def receipt_to_record(method_name):
     return receipt
 
 
-def _receipt_of_whole_effect():
-    """The receipt of the message this thread has finished applying, to
-    mark with what it posted; None if marked already or if applying
-    failed for now (it must be sent again)."""
-    receipt = getattr(_current, 'receipt', None)
-    if receipt is None or receipt.recorded or receipt.error is not None:
-        return None
-    return receipt
-
-
 def _retry_db(action, what, wait=_DB_WAIT_SECONDS, sleep=time.sleep):
     """Run ``action`` until the database answers, for up to ``wait`` s."""
     deadline = time.monotonic() + wait
@@ -156,17 +146,10 @@ def _retry_db(action, what, wait=_DB_WAIT_SECONDS, sleep=time.sleep):
 
 
 class Inbox(object):
-    """Applies each received durable message once.
+    """Applies each received durable message once."""
 
-    :param outbox: this cell's :class:`Outbox`, if any: the durable
-        messages a handler posts are then recorded together when it
-        returns, with the received message's mark (one transaction for
-        the whole effect, instead of one per post and one for the mark).
-    """
-
-    def __init__(self, db, outbox=None):
+    def __init__(self, db):
         self.db = db
-        self.outbox = outbox
 
     def receive(self, message):
         """Process ``message`` unless already applied.
@@ -185,8 +168,7 @@ class Inbox(object):
         receipt = _Receipt(message.uuid, message.method_name)
         _current.receipt = receipt
         try:
-            with self._whole_effect():
-                result = message.process()
+            result = message.process()
         finally:
             _current.receipt = None
         if receipt.error is not None:
@@ -195,11 +177,6 @@ class Inbox(object):
         if not receipt.recorded:
             self._remember(message.uuid)
         return result
-
-    def _whole_effect(self):
-        if self.outbox is None:
-            return contextlib.nullcontext()
-        return self.outbox.together(mark_received=True)
 
     def _seen(self, message):
         try:
@@ -442,19 +419,13 @@ class Outbox(object):
         self._post_all([(cell_state, message)])
 
     @contextlib.contextmanager
-    def together(self, mark_received=False):
+    def together(self):
         """Record every message this thread posts inside the block in one
         transaction when the block ends (with the received message's
         mark), so that they are forwarded all or none: a split build sent
         as several parts is never half forwarded when the daemon dies.
         Nothing is recorded when the block raises (the received message
         stays unapplied, and its sender sends it again).
-
-        :param mark_received: the block is the received message's whole
-            processing (:class:`Inbox`), so its posts carry its mark
-            whatever their method, unless the processing failed for now
-            (:func:`note_failure`).  Otherwise only posts of the received
-            message's own method carry it (:func:`receipt_to_record`).
         """
         if getattr(_current, 'batch', None) is not None:
             yield                       # already inside a block
@@ -465,15 +436,12 @@ class Outbox(object):
         finally:
             _current.batch = None
         if batch:
-            self._post_all(batch, mark_received)
+            self._post_all(batch)
 
-    def _post_all(self, posts, mark_received=False):
-        if mark_received:
-            receipt = _receipt_of_whole_effect()
-        else:
-            receipt = next((r for r in (receipt_to_record(m.method_name)
-                                        for _c, m in posts)
-                            if r is not None), None)
+    def _post_all(self, posts):
+        receipt = next((r for r in (receipt_to_record(m.method_name)
+                                    for _c, m in posts)
+                        if r is not None), None)
         received = receipt.uuid if receipt is not None else None
         entries = [(message.uuid, cell_state.name, message.direction,
                     message.to_json()) for cell_state, message in posts]

@@ -237,15 +237,11 @@ class CellsScheduler(object):
 
     def _schedule(self, message, path, build_inst_kwargs, kept_here):
         ctxt = message.ctxt
-        # A cell without children can only pick itself, where the rows an
-        # earlier delivery made are found and kept anyway (create_or_get):
-        # it looks for them only if it cannot take the build.
-        looked = bool(self.runner.state_manager.get_child_cells())
-        if looked:
-            build_inst_kwargs = self._rebuild_ours_here(
-                message, path, build_inst_kwargs, kept_here)
-            if not build_inst_kwargs.get('instances'):
-                return
+        build_inst_kwargs = self._rebuild_ours_here(message, path,
+                                                    build_inst_kwargs,
+                                                    kept_here)
+        if not build_inst_kwargs.get('instances'):
+            return
         build_inst_kwargs = self.with_group_members(path, build_inst_kwargs)
         attempts = max(0, self.settings.scheduler_retries) + 1
         for attempt in range(attempts):
@@ -264,12 +260,6 @@ class CellsScheduler(object):
                 return self._build_on(message, path, self.select(request),
                                       kwargs)
             except exception.NoCellsAvailable as exc:
-                if not looked:
-                    looked = True
-                    build_inst_kwargs = self._rebuild_ours_here(
-                        message, path, build_inst_kwargs, kept_here)
-                    if not build_inst_kwargs.get('instances'):
-                        return
                 if attempt == attempts - 1:
                     raise
                 LOG.info('No cell for %s at %s (attempt %d/%d): %s',
@@ -282,8 +272,9 @@ class CellsScheduler(object):
         """A resent build (durable forwarding) may hold instances an
         earlier delivery already built in this cell: they stay here (the
         hand-off adopts their placement) instead of being scheduled again,
-        possibly elsewhere, and their uuids are added to ``kept_here``.
-        Returns the kwargs of the others.
+        possibly elsewhere, and their uuids are added to ``kept_here``
+        once handed off again (a failure of the others does not fail
+        them).  Returns the kwargs of the others.
 
         Not at the top, where nova-api created every row.
         """
@@ -300,9 +291,9 @@ class CellsScheduler(object):
         LOG.info('Build %s: %d instance(s) already built here by an '
                  'earlier delivery stay here', _uuids(build_inst_kwargs),
                  len(ours))
-        kept_here.update(i.uuid for i in ours)
         self._build_here(message.ctxt, path,
                          dict(build_inst_kwargs, instances=ours))
+        kept_here.update(i.uuid for i in ours)
         return dict(build_inst_kwargs,
                     instances=[i for i in instances_ if i.uuid not in here])
 

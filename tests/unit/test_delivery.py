@@ -274,7 +274,8 @@ def test_confirmed_rows_are_deleted_in_batches(db, outboxes, monkeypatch):
                       for i in range(30)])
     assert tree_support.wait_until(lambda: not outbox_rows(db))
     assert sum(deletes) == 30
-    assert len(deletes) <= 5, deletes
+    # Batched: one DELETE for many rows (how many depends on the timing).
+    assert len(deletes) < 15, deletes
 
 
 def test_failed_sends_are_kept_retried_and_never_reordered(db, outboxes):
@@ -803,10 +804,10 @@ def middle(db, tmp_path, monkeypatch):
     child = tree_support.make_runner(db, 'child', parents=['api'],
                                      children=['gc'], tables=tables)
     child.services['db'] = db
+    child.inbox = delivery.Inbox(db)
     driver = ConfirmingDriver()
     child.outbox = delivery.Outbox(db, driver, child.neighbour, 0.05)
     child.outbox.start()
-    child.inbox = delivery.Inbox(db, outbox=child.outbox)
     lookups = []
     real_contains = db_outbox.inbox_contains
 
@@ -902,7 +903,7 @@ def test_a_forward_that_cannot_be_recorded_is_not_marked(
     assert _wait_delivered(driver, 1) == [('gc', json.loads(text)['uuid'])]
 
 
-# -- a handler's posts carry the received message's mark --------------------
+# -- what a handler sends along the way, and the mark ----------------------
 
 class PostingHandler(Handler):
     """A terminate_instance that reports to the top (a durable message of
@@ -946,14 +947,17 @@ def posting(middle, monkeypatch):
     return child, driver, handler, receive, carried, plain_marks
 
 
-def test_what_a_handler_posts_is_recorded_with_the_mark(posting, db):
+def test_what_a_handler_sends_along_the_way_does_not_carry_the_mark(
+        posting, db):
+    """A message of another method is not the received message's whole
+    effect: it is recorded when sent, and the mark once the handler has
+    returned."""
     child, driver, handler, receive, carried, plain_marks = posting
     text = receive()
     message_uuid = json.loads(text)['uuid']
     child.process_json(text)
-    # One transaction: the update going up, and the mark of the message.
-    assert carried == [message_uuid]
-    assert plain_marks == []
+    assert carried == [None]
+    assert plain_marks == [message_uuid]
     assert message_uuid in inbox_uuids(db)
     assert [name for name, _uuid in _wait_delivered(driver, 1)] == ['api']
     # A second copy is not applied again: nothing more goes up.
@@ -973,7 +977,7 @@ def test_a_handler_failing_for_now_sends_its_posts_unmarked(posting, db):
     # The resend applies it and marks it.
     handler.error = None
     child.process_json(text)
-    assert carried == [None, json.loads(text)['uuid']]
+    assert carried == [None, None]
     assert json.loads(text)['uuid'] in inbox_uuids(db)
 
 

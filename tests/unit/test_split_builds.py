@@ -341,15 +341,6 @@ def _count_lookups(monkeypatch):
     return looked_up
 
 
-def test_a_leaf_taking_a_build_does_not_look_for_its_rows_first(
-        one_leaf, monkeypatch):
-    looked_up = _count_lookups(monkeypatch)
-    [instance_uuid] = one_leaf.build(1)
-    [row] = one_leaf.wait([instance_uuid])
-    assert (row['vm_state'], row['cell_name']) == ('active', 'api!gc1')
-    assert looked_up == []
-
-
 def test_a_leaf_that_cannot_take_a_resent_build_keeps_what_it_built(
         one_leaf, monkeypatch):
     # gc1 built the first instance, then died before it was marked; the
@@ -381,3 +372,25 @@ def test_a_leaf_that_cannot_take_a_resent_build_keeps_what_it_built(
     assert not db_instances.instance_fault_get_by_instance(harness.top.db,
                                                            built.uuid)
     assert looked_up == [sorted([built.uuid, other.uuid])]
+
+
+def test_rows_found_here_that_cannot_be_handed_off_again_fail_too(
+        one_leaf, monkeypatch):
+    harness = one_leaf
+    gc1 = harness.cell('gc1')
+    the_flavor = ss.flavor()
+    built, other = harness.instances_for(2, the_flavor)
+    db_instances.instance_create(gc1.db, {
+        'uuid': built.uuid, 'project_id': 'demo', 'user_id': 'alice',
+        'vm_state': 'building', 'task_state': 'scheduling',
+        'memory_mb': 2048, 'vcpus': 1, 'root_gb': 20})
+
+    def broken(ctxt, build_inst_kwargs):
+        raise RuntimeError('hand-off refused')
+    monkeypatch.setattr(gc1.scheduler.handoff, 'build_instances', broken)
+    harness.top.manager.build_instances(
+        ss.USER, ss.build_kwargs([built, other], the_flavor))
+    faults = harness.wait_faults([built.uuid, other.uuid])
+    assert all('hand-off refused' in m for m in faults.values()), faults
+    rows = harness.wait([built.uuid, other.uuid])
+    assert [r['vm_state'] for r in rows] == ['error', 'error']

@@ -184,9 +184,10 @@ def test_the_mark_commits_with_the_update(db):
 
 def test_a_mark_already_there_refuses_the_batch_and_is_left_to_the_inbox(
         db, monkeypatch):
-    """Two copies of one message in one batch: the second mark refuses
-    the batch, the updates are applied one by one and the inbox's own mark
-    of the second copy finds it marked (nothing raised, both applied)."""
+    """A copy of a message whose mark another delivery wrote meanwhile
+    (past the inbox's lookup): the mark refuses the batch, the update is
+    applied alone, and the inbox's own mark finds it marked (nothing
+    raised)."""
     from nova_cells.db import outbox as db_outbox
     from nova_cells import delivery
     writer = topwriter.TopWriter(db)
@@ -217,3 +218,35 @@ def test_updates_outside_a_received_message_are_not_marked(db):
         count = conn.execute(sa.select(sa.func.count()).select_from(
             db_outbox._INBOX)).scalar()
     assert count == 0
+
+
+def test_marks_written_by_another_threads_batch_reach_their_receivers(
+        db, monkeypatch):
+    """Concurrent receivers share batches: the leader writes the others'
+    marks, and none of them marks its message again afterwards."""
+    from nova_cells.db import outbox as db_outbox
+    from nova_cells import delivery
+    sizes = _count_batches(monkeypatch)
+    plain_marks = []
+    monkeypatch.setattr(db_outbox, 'inbox_add',
+                        lambda db_, message_uuid: plain_marks.append(
+                            message_uuid))
+    writer = topwriter.TopWriter(db)
+    inbox = delivery.Inbox(db)
+    messages = [_UpdateAtTop(writer, _instance(str(uuidlib.uuid4()),
+                                               host='h1'))
+                for _ in range(30)]
+    start = threading.Barrier(len(messages))
+
+    def receive(message):
+        start.wait()
+        inbox.receive(message)
+    threads = [threading.Thread(target=receive, args=(m,))
+               for m in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(sizes) == 30 and len(sizes) < 30, sizes
+    assert plain_marks == []
+    assert all(db_outbox.inbox_contains(db, m.uuid) for m in messages)
