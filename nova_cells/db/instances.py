@@ -352,11 +352,13 @@ def claim_and_place(db, node_id, memory_mb, disk_gb, vcpus, uuid, values):
 
 def instance_cells_by_uuid(db, uuids):
     """``{uuid: cell_name}`` of the live instances among ``uuids`` (one
-    query): where a server group's members are, as the top knows it."""
+    query, on a Core connection: every scheduling cell but the top runs it
+    for each build it receives): where a server group's members are, as
+    the top knows it, or which instances a cell already holds."""
     if not uuids:
         return {}
-    query = (sa.select(models.Instance.uuid, models.Instance.cell_name)
-             .where(models.Instance.deleted == 0)
-             .where(models.Instance.uuid.in_(list(uuids))))
-    with db.reader() as session:
-        return {uuid: cell for uuid, cell in session.execute(query)}
+    query = (sa.select(_INSTANCES.c.uuid, _INSTANCES.c.cell_name)
+             .where(_INSTANCES.c.deleted == 0)
+             .where(_INSTANCES.c.uuid.in_(list(uuids))))
+    with db.connection_reader() as conn:
+        return {uuid: cell for uuid, cell in conn.execute(query)}

@@ -85,6 +85,16 @@ def test_a_resent_build_finds_the_row_its_first_delivery_made(db):
     assert again['display_name'] == 'vm-1'
 
 
+def test_the_cells_of_instances_are_read_in_one_query(db):
+    here, there, deleted = _new(), _new(), _new()
+    db_instances.instance_create(db, {'uuid': here, 'cell_name': 'api!c1'})
+    db_instances.instance_create(db, {'uuid': there})
+    db_instances.instance_create(db, {'uuid': deleted})
+    db_instances.instance_destroy(db, deleted)
+    assert db_instances.instance_cells_by_uuid(
+        db, [here, there, deleted, _new()]) == {here: 'api!c1', there: None}
+
+
 def test_nodes_and_services_are_read_as_dicts(db):
     node_id = _node(db)
     db_api.service_create(db, {'host': 'h1', 'binary': 'nova-compute',
