@@ -332,7 +332,13 @@ class _Clearer(object):
                 self._delete(ids)
             elif self._stopping:
                 return
-            time.sleep(self.interval)
+            self._pause()
+
+    def _pause(self):
+        """Let confirmations gather for ``interval`` s; a stop ends the
+        pause at once (the rows confirmed by then are still deleted)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopping, self.interval)
 
     def _delete(self, ids):
         try:

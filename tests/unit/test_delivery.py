@@ -988,3 +988,17 @@ def test_a_handler_posting_nothing_is_marked_alone(posting, db):
     child.process_json(text)
     assert carried == []
     assert plain_marks == [json.loads(text)['uuid']]
+
+
+def test_stopping_the_clearer_does_not_wait_out_its_pause(db):
+    clearer = delivery._Clearer(db, interval=30)
+    row_id = db_outbox.outbox_add(db, new_uuid(), 'child1', 'down', '{}', 10)
+    clearer.clear(row_id)
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    # Now pausing for 30 s; confirmed meanwhile, then stopped.
+    later = db_outbox.outbox_add(db, new_uuid(), 'child1', 'down', '{}', 10)
+    clearer.clear(later)
+    clearer.stop(timeout=10)
+    # Ended well before its 30 s pause would have.
+    assert not clearer._thread.is_alive()
+    assert outbox_rows(db) == []
