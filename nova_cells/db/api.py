@@ -321,13 +321,15 @@ def service_get_all_by_binary(db, binary):
 
 # -- compute nodes and flavors ----------------------------------------------
 
-def _live_dicts(conn, model):
-    """Every live row of ``model`` as a dict, read with Core: the same
-    dicts as ``as_dict()`` of ORM objects, without building and tracking
-    an object per row (a leaf reads every node and service per build)."""
+def _live_dicts(conn, model, **equal):
+    """Every live row of ``model`` (with the columns in ``equal`` at those
+    values) as a dict, read with Core: the same dicts as ``as_dict()`` of
+    ORM objects, without building and tracking an object per row (a leaf
+    reads every node and service per build)."""
     table = model.__table__
     return [dict(row._mapping) for row in conn.execute(
-        sa.select(table).where(table.c.deleted == 0))]
+        sa.select(table).where(table.c.deleted == 0, *(
+            table.c[name] == value for name, value in equal.items())))]
 
 
 def compute_node_get_all(db):
@@ -338,10 +340,8 @@ def compute_node_get_all(db):
 
 def _nodes_and_services(conn, binary):
     nodes = _live_dicts(conn, models.ComputeNode)
-    table = models.Service.__table__
-    services = {row['host']: row for row in (
-        dict(r._mapping) for r in conn.execute(sa.select(table).where(
-            table.c.deleted == 0, table.c.binary == binary)))}
+    services = {row['host']: row for row in _live_dicts(
+        conn, models.Service, binary=binary)}
     return nodes, services
 
 

@@ -10,6 +10,7 @@ import pytest
 from tests.functional import fixtures
 from tests.functional.fixtures import daemon_factory  # noqa: F401
 from tests.functional.fixtures import database_url  # noqa: F401
+from tests.functional.fixtures import one_connection_db  # noqa: F401
 from tests.functional.fixtures import db_backend  # noqa: F401
 from tests.functional.fixtures import rabbit_url  # noqa: F401
 from tests.functional.fixtures import sqlite_url  # noqa: F401

@@ -621,6 +621,18 @@ def synced_database_url(database_url):
 
 
 @pytest.fixture
+def one_connection_db(synced_database_url):
+    """A Database on ``synced_database_url`` with one pooled connection
+    and no overflow: the transaction after a refused one reuses the
+    connection that saw the error."""
+    from nova_cells.db import api as db_api
+    database = db_api.Database(synced_database_url, max_pool_size=1,
+                               max_overflow=0)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path):
     with throwaway_database('sqlite', tmp_path) as url:
         yield url

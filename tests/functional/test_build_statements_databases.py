@@ -27,13 +27,8 @@ from nova_cells.objects import instance as instance_obj
 
 
 @pytest.fixture
-def db(synced_database_url):
-    # One pooled connection (and no overflow): the transaction after a
-    # refused one must reuse the connection that saw the error.
-    database = db_api.Database(synced_database_url, max_pool_size=1,
-                               max_overflow=0)
-    yield database
-    database.dispose()
+def db(one_connection_db):
+    return one_connection_db
 
 
 def _new():

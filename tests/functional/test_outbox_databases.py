@@ -11,18 +11,12 @@ import uuid
 
 import pytest
 
-from nova_cells.db import api as db_api
 from nova_cells.db import outbox as db_outbox
 
 
 @pytest.fixture
-def db(synced_database_url):
-    # One pooled connection: the transaction after a refused one must reuse
-    # the connection that saw the error.
-    database = db_api.Database(synced_database_url, max_pool_size=1,
-                               max_overflow=0)
-    yield database
-    database.dispose()
+def db(one_connection_db):
+    return one_connection_db
 
 
 def _new():

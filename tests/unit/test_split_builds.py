@@ -341,6 +341,16 @@ def _count_lookups(monkeypatch):
     return looked_up
 
 
+def _one_built_earlier(harness, the_flavor, **state):
+    """Two instances at the top, the first with a row in gc1 in ``state``
+    (an earlier delivery of their build made it)."""
+    built, other = harness.instances_for(2, the_flavor)
+    db_instances.instance_create(harness.cell('gc1').db, dict(
+        state, uuid=built.uuid, project_id='demo', user_id='alice',
+        memory_mb=2048, vcpus=1, root_gb=20))
+    return built, other
+
+
 def test_a_leaf_that_cannot_take_a_resent_build_keeps_what_it_built(
         one_leaf, monkeypatch):
     # gc1 built the first instance, then died before it was marked; the
@@ -349,11 +359,8 @@ def test_a_leaf_that_cannot_take_a_resent_build_keeps_what_it_built(
     harness = one_leaf
     gc1 = harness.cell('gc1')
     the_flavor = ss.flavor()
-    built, other = harness.instances_for(2, the_flavor)
-    db_instances.instance_create(gc1.db, {
-        'uuid': built.uuid, 'project_id': 'demo', 'user_id': 'alice',
-        'vm_state': 'active', 'task_state': None, 'host': 'gc1-host0',
-        'memory_mb': 2048, 'vcpus': 1, 'root_gb': 20})
+    built, other = _one_built_earlier(harness, the_flavor, vm_state='active',
+                                      task_state=None, host='gc1-host0')
     looked_up = _count_lookups(monkeypatch)
 
     def full(request, record_all=False):
@@ -379,11 +386,9 @@ def test_rows_found_here_that_cannot_be_handed_off_again_fail_too(
     harness = one_leaf
     gc1 = harness.cell('gc1')
     the_flavor = ss.flavor()
-    built, other = harness.instances_for(2, the_flavor)
-    db_instances.instance_create(gc1.db, {
-        'uuid': built.uuid, 'project_id': 'demo', 'user_id': 'alice',
-        'vm_state': 'building', 'task_state': 'scheduling',
-        'memory_mb': 2048, 'vcpus': 1, 'root_gb': 20})
+    built, other = _one_built_earlier(harness, the_flavor,
+                                      vm_state='building',
+                                      task_state='scheduling')
 
     def broken(ctxt, build_inst_kwargs):
         raise RuntimeError('hand-off refused')
