@@ -12,7 +12,8 @@ import functools
 from oslo_context import context as oslo_context
 from oslo_utils import timeutils
 
-__all__ = ['RequestContext', 'get_admin_context']
+__all__ = ['RequestContext', 'WireContext', 'check_wire_ctxt',
+           'get_admin_context']
 
 _NOVA_KEYS = ('user_id', 'project_id', 'is_admin', 'read_deleted',
               'remote_address', 'timestamp', 'request_id', 'quota_class',
@@ -107,6 +108,62 @@ class RequestContext(oslo_context.RequestContext):
         ctxt.auth_token = None
         ctxt.service_catalog = []
         return ctxt
+
+
+class WireContext(object):
+    """A received message's ``ctxt``, kept as the dict it came in.
+
+    A cell that only passes a message on never reads its context; building
+    a :class:`RequestContext` from the dict (oslo.context's ``from_dict``, a
+    timestamp) and turning it back into one for the next hop cost more than
+    the rest of the hop's own work.  So a received message holds this until
+    something reads ``message.ctxt``, and sends this dict on, made safe for
+    another cell as :meth:`RequestContext.for_other_cell` would.
+
+    The dict is checked on receipt (:func:`check_wire_ctxt`), so that a
+    context which would not rebuild is rejected where it arrives, as before.
+    """
+
+    __slots__ = ('values',)
+
+    def __init__(self, values):
+        check_wire_ctxt(values)
+        if values.get('request_id') is None or \
+                values.get('timestamp') is None:
+            # Rebuilt once here, as every hop did before: the first cell
+            # fills them in, and the next cells see the same ones.
+            values = RequestContext.from_dict(values).to_dict()
+        if values.get('auth_token') is not None or \
+                values.get('service_catalog'):
+            values = dict(values, auth_token=None, service_catalog=[])
+        self.values = values
+
+    def to_dict(self):
+        """A copy: oslo.messaging's tracing writes into an envelope's."""
+        return dict(self.values)
+
+    def for_other_cell(self):
+        return self
+
+    def rebuild(self):
+        """The :class:`RequestContext`, for whatever reads it."""
+        return RequestContext.from_dict(self.values)
+
+
+def check_wire_ctxt(values):
+    """Raise ValueError or TypeError where :meth:`RequestContext.from_dict`
+    and ``to_dict`` would fail on ``values``: a timestamp that is not an ISO
+    8601 text, a service catalog that is not a list."""
+    if not isinstance(values, dict):
+        raise TypeError('ctxt must be an object')
+    timestamp = values.get('timestamp')
+    if timestamp is not None:
+        if not isinstance(timestamp, str):
+            raise TypeError('ctxt timestamp must be a text')
+        _parse_timestamp(timestamp)
+    catalog = values.get('service_catalog')
+    if catalog is not None and not isinstance(catalog, list):
+        raise TypeError('ctxt service_catalog must be a list')
 
 
 def get_admin_context(read_deleted='no'):

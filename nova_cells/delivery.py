@@ -241,7 +241,7 @@ class _Item(object):
     @classmethod
     def from_row(cls, row):
         data = jsonutils.loads(row['message'])
-        ctxt = cells_context.RequestContext.from_dict(data.get('ctxt') or {})
+        ctxt = cells_context.WireContext(data.get('ctxt') or {})
         kwargs = data.get('method_kwargs')
         lane = lane_of(order_key(kwargs) if isinstance(kwargs, dict)
                        else None)
@@ -472,7 +472,7 @@ class Outbox(object):
             lane = lane_of(order_key(message.method_kwargs))
             self._link(message.direction, entry[1], lane).push(_Item(
                 row_id, message.uuid, message.message_type, entry[3],
-                message.ctxt, lane))
+                message.outgoing_context(), lane))
 
     def deliver(self, link, item):
         """One attempt; True when the neighbour confirmed."""

@@ -15,6 +15,7 @@ import uuid as uuidlib
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 
+from nova_cells import context as cells_context
 from nova_cells import delivery
 from nova_cells import exception
 from nova_cells import responses as cells_responses
@@ -79,7 +80,10 @@ class _BaseMessage(object):
                  routing_path=None, hop_count=0, max_hop_count=None,
                  serialized_kwargs=False):
         self.runner = runner
-        self.ctxt = ctxt
+        if isinstance(ctxt, cells_context.WireContext):
+            self._wire_ctxt, self._ctxt = ctxt, None
+        else:
+            self._wire_ctxt, self._ctxt = None, ctxt
         self.method_name = method_name
         self.method_kwargs = method_kwargs
         self.direction = direction
@@ -96,6 +100,25 @@ class _BaseMessage(object):
         # True when built here by runner.targeted/broadcast/continue_targeted
         # (not received): a failure to send is then returned to the caller.
         self.originated_here = not serialized_kwargs
+
+    @property
+    def ctxt(self):
+        """The request context; a received message's is rebuilt from its
+        wire dict the first time something here reads it."""
+        ctxt = self._ctxt
+        if ctxt is None:
+            ctxt = self._ctxt = self._wire_ctxt.rebuild()
+        return ctxt
+
+    def outgoing_context(self):
+        """The context to send on: a received message's as it came (made
+        safe, :class:`~nova_cells.context.WireContext`), whether or not it
+        was read here, so that every cell on the way forwards the same one;
+        one made here, without what must not leave the cell.  Its
+        ``to_dict()`` is the ``ctxt`` of the wire and of the envelope."""
+        if self._wire_ctxt is not None:
+            return self._wire_ctxt
+        return self._ctxt.for_other_cell()
 
     def source_is_us(self):
         return len(self.routing_path) == 1
@@ -127,7 +150,7 @@ class _BaseMessage(object):
     def to_dict(self):
         """nova's message JSON keys, in nova's order (§4.2)."""
         return {'message_type': self.message_type,
-                'ctxt': self.ctxt.for_other_cell().to_dict(),
+                'ctxt': self.outgoing_context().to_dict(),
                 'method_name': self.method_name,
                 'method_kwargs': self._wire_kwargs(),
                 'direction': self.direction,
@@ -178,7 +201,7 @@ class _BaseMessage(object):
     def _respond(self, responses, target_path):
         """Send ``responses`` (JSON strings) back along ``target_path``."""
         message = _ResponseMessage(
-            self.runner, self.ctxt, 'parse_responses',
+            self.runner, self.outgoing_context(), 'parse_responses',
             {'orig_message': self.to_json(), 'responses': responses},
             _opposite(self.direction), target_cell=target_path,
             response_uuid=self.uuid, serialized_kwargs=True)

@@ -263,7 +263,7 @@ class MessageRunner(object):
 
     def _build(self, message_type, data):
         kwargs = {k: data[k] for k in messages.wire_kwargs(message_type)}
-        ctxt = cells_context.RequestContext.from_dict(data['ctxt'])
+        ctxt = cells_context.WireContext(data['ctxt'])
         message_cls = messages.MESSAGE_CLASSES[message_type]
         return message_cls(self, ctxt, serialized_kwargs=True, **kwargs)
 

@@ -219,7 +219,7 @@ class CellsRPCDriver(BaseCellsDriver):
         client = self._client_for(cell_state, message.message_type)
         if message.fanout:
             client = client.prepare(fanout=True)
-        client.cast(message.ctxt.for_other_cell(), 'process_message',
+        client.cast(message.outgoing_context(), 'process_message',
                     **self._process_message_args(cell_state, message))
 
     def _process_message_args(self, cell_state, message):

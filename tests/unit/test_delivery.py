@@ -162,6 +162,9 @@ class FakeMessage(object):
         self.ctxt = ss.ADMIN
         self.neighbour = neighbour
 
+    def outgoing_context(self):
+        return self.ctxt.for_other_cell()
+
     def to_json(self):
         return jsonutils.dumps({'message_type': self.message_type,
                                 'ctxt': self.ctxt.to_dict(),

@@ -1,0 +1,167 @@
+"""A received message's context stays its wire dict until read.
+
+A middle cell forwards the ``ctxt`` it received (without the auth token and
+the service catalog) instead of rebuilding a RequestContext and turning it
+back into a dict; the cell that runs the method rebuilds it.
+"""
+
+import json
+import uuid as uuidlib
+
+import pytest
+
+from nova_cells import context
+from nova_cells import exception
+from nova_cells import handlers
+from nova_cells import messaging
+
+from tests.unit import tree_support
+
+
+def _wire_ctxt(**overrides):
+    values = context.RequestContext(user_id='alice', project_id='p1',
+                                    roles=['member']).to_dict()
+    values.update(overrides)
+    return values
+
+
+def _targeted(target, ctxt, method='whoami', routing_path='api'):
+    return json.dumps({
+        'message_type': 'targeted', 'ctxt': ctxt, 'method_name': method,
+        'method_kwargs': {}, 'direction': 'down', 'need_response': False,
+        'fanout': False, 'uuid': str(uuidlib.uuid4()),
+        'routing_path': routing_path, 'hop_count': 1, 'max_hop_count': 10,
+        'target_cell': target})
+
+
+@pytest.fixture
+def seen():
+    return []
+
+
+@pytest.fixture
+def child(db, seen):
+    """A middle cell: parent api, child gc; ``whoami`` records the
+    context its handler got."""
+    def tables():
+        built = handlers.default_tables()
+
+        def whoami(runner, message):
+            seen.append(message.ctxt)
+            return runner.our_name
+        built.table('targeted').method('whoami')(whoami)
+        return built
+    return tree_support.make_runner(db, 'child', parents=('api',),
+                                    children=('gc',), tables=tables())
+
+
+def _forwarded_ctxt(runner):
+    (name, message_type, text), = runner.driver.sent
+    assert (name, message_type) == ('gc', 'targeted')
+    return json.loads(text)['ctxt']
+
+
+def test_a_middle_cell_forwards_the_context_it_received(child, monkeypatch):
+    rebuilt = []
+    original = context.RequestContext.from_dict.__func__
+
+    def counting(cls, values):
+        rebuilt.append(values)
+        return original(cls, values)
+    monkeypatch.setattr(context.RequestContext, 'from_dict',
+                        classmethod(counting))
+    received = _wire_ctxt(extra_key_of_a_newer_cell='kept')
+
+    assert child.process_json(_targeted('api!child!gc', received)) is None
+
+    assert _forwarded_ctxt(child) == received
+    assert rebuilt == []
+
+
+def test_what_must_not_leave_a_cell_is_dropped_when_passing_through(child):
+    received = _wire_ctxt(auth_token='secret-token',
+                          service_catalog=[{'type': 'compute'}])
+
+    child.process_json(_targeted('api!child!gc', received))
+
+    forwarded = _forwarded_ctxt(child)
+    assert forwarded['auth_token'] is None
+    assert forwarded['service_catalog'] == []
+    assert dict(forwarded, auth_token='secret-token',
+                service_catalog=[{'type': 'compute'}]) == received
+
+
+def test_a_context_without_request_id_gets_one_once(child):
+    received = _wire_ctxt()
+    del received['request_id']
+
+    child.process_json(_targeted('api!child!gc', received))
+
+    forwarded = _forwarded_ctxt(child)
+    assert forwarded['request_id'].startswith('req-')
+    assert forwarded['user_id'] == 'alice'
+
+
+def test_the_cell_that_runs_the_method_reads_a_full_context(child, seen):
+    child.process_json(_targeted('api!child', _wire_ctxt(),
+                                 routing_path='api'))
+
+    ctxt, = seen
+    assert isinstance(ctxt, context.RequestContext)
+    assert (ctxt.user_id, ctxt.project_id) == ('alice', 'p1')
+    assert ctxt.roles == ['member']
+
+
+def test_the_envelope_carries_the_forwarded_context(child):
+    captured = []
+    child.driver.on_send = lambda name, message: captured.append(
+        message.outgoing_context().to_dict())
+    received = _wire_ctxt(auth_token='secret-token')
+
+    child.process_json(_targeted('api!child!gc', received))
+
+    envelope, = captured
+    assert envelope == _forwarded_ctxt(child)
+    envelope['tracing'] = 'written by oslo.messaging'
+    assert 'tracing' not in _forwarded_ctxt(child)
+
+
+@pytest.mark.parametrize('bad', [
+    pytest.param({'timestamp': 'yesterday'}, id='timestamp-not-iso'),
+    pytest.param({'timestamp': 12}, id='timestamp-not-text'),
+    pytest.param({'service_catalog': 'compute'}, id='catalog-not-a-list'),
+])
+def test_a_context_that_would_not_rebuild_is_rejected_on_arrival(child, bad):
+    text = _targeted('api!child!gc', _wire_ctxt(**bad))
+
+    with pytest.raises(exception.MalformedMessage):
+        child.message_from_json(text)
+    assert child.process_json(text) is None
+    assert child.driver.sent == []
+
+
+@pytest.mark.parametrize('values', [
+    {'timestamp': 'yesterday'}, {'timestamp': 12},
+    {'service_catalog': 'compute'}, {'service_catalog': 7},
+    {'timestamp': '2026-12-06T07:12:57.365738'}, {}, {'roles': ['a']},
+])
+def test_what_the_arrival_check_accepts_rebuilds(values):
+    # Stricter at most: a text catalog rebuilt as a list of letters before.
+    try:
+        context.RequestContext.from_dict(values).to_dict()
+        rebuilds = True
+    except (TypeError, ValueError, AttributeError):
+        rebuilds = False
+    try:
+        context.check_wire_ctxt(values)
+        accepted = True
+    except (TypeError, ValueError):
+        accepted = False
+    assert rebuilds or not accepted
+    assert accepted or 'service_catalog' in values or not rebuilds
+
+
+def test_runner_module_keeps_rejecting_non_object_contexts(child):
+    text = _targeted('api!child!gc', ['not', 'an', 'object'])
+    with pytest.raises(messaging.MalformedMessage):
+        child.message_from_json(text)
