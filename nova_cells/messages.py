@@ -45,6 +45,9 @@ _EXTRA_KEYS = {'targeted': (('target_cell', str),),
                'broadcast': (),
                'response': (('target_cell', str), ('response_uuid', str))}
 
+_WIRE_KEYS = {message_type: _COMMON_KEYS + extra
+              for message_type, extra in _EXTRA_KEYS.items()}
+
 
 def _check_wire(data):
     """Return the message type of ``data`` or raise MalformedMessage."""
@@ -53,7 +56,7 @@ def _check_wire(data):
     if message_type not in MESSAGE_TYPES:
         raise MalformedMessage(uuid=msg_uuid, reason='unknown message_type '
                                '%r' % (message_type,))
-    for key, kind in _COMMON_KEYS + _EXTRA_KEYS[message_type]:
+    for key, kind in _WIRE_KEYS[message_type]:
         value = data.get(key)
         if not isinstance(value, kind) or (kind is int and
                                            isinstance(value, bool)):
@@ -289,7 +292,8 @@ class _TargetedMessage(_BaseMessage):
     def _forward(self, next_hop):
         if self.hop_count >= self.max_hop_count:
             raise exception.CellMaxHopCountReached(hop_count=self.hop_count)
-        LOG.debug('Forwarding %s to %s', self.describe(), next_hop.name)
+        if LOG.isEnabledFor(logging.DEBUG):
+            LOG.debug('Forwarding %s to %s', self.describe(), next_hop.name)
         self.runner.send(next_hop, self)
 
     def _wait_one(self, slot, next_hop):

@@ -165,3 +165,23 @@ def test_runner_module_keeps_rejecting_non_object_contexts(child):
     text = _targeted('api!child!gc', ['not', 'an', 'object'])
     with pytest.raises(messaging.MalformedMessage):
         child.message_from_json(text)
+
+
+@pytest.mark.parametrize('text, within', [
+    ('{"a": [1, {"b": []}]}', True),
+    ('[' * 5 + ']' * 5, False),
+    (b'{"a": "{[{["}', False),
+    (b'{"a": "x"}', True),
+])
+def test_a_text_with_few_brackets_needs_no_nesting_walk(text, within):
+    assert messaging._brackets_within(text, 4) is within
+
+
+def test_a_deep_message_is_still_refused(child):
+    deep = {'x': 0}
+    for _level in range(messaging.MAX_NESTING + 1):
+        deep = {'x': deep}
+    text = _targeted('api!child!gc', _wire_ctxt(deep=deep))
+    with pytest.raises(messaging.MalformedMessage) as info:
+        child.message_from_json(text)
+    assert 'nested deeper' in str(info.value)
