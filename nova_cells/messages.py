@@ -57,9 +57,9 @@ def _check_wire(data):
         raise MalformedMessage(uuid=msg_uuid, reason='unknown message_type '
                                '%r' % (message_type,))
     for key, kind in _WIRE_KEYS[message_type]:
+        # Exact types, as JSON gives them (a bool is not an int here).
         value = data.get(key)
-        if not isinstance(value, kind) or (kind is int and
-                                           isinstance(value, bool)):
+        if type(value) is not kind:
             raise MalformedMessage(uuid=msg_uuid, reason='%s must be %s, not '
                                    '%r' % (key, kind.__name__, value))
     if data['direction'] not in _DIRECTIONS:
@@ -96,8 +96,8 @@ class _BaseMessage(object):
         self.hop_count = hop_count + 1
         self.max_hop_count = (runner.settings.max_hop_count
                               if max_hop_count is None else max_hop_count)
-        self.routing_path = routing.RoutingPath.parse(routing_path).append(
-            runner.our_name)
+        self.routing_path = routing.RoutingPath.parse_and_append(
+            routing_path, runner.our_name)
         self.is_broadcast = False
         self._kwargs_are_primitive = serialized_kwargs
         # True when built here by runner.targeted/broadcast/continue_targeted
@@ -467,7 +467,12 @@ check_wire = _check_wire
 opposite = _opposite
 
 
+_CONSTRUCTOR_KEYS = {
+    message_type: tuple(k for k, _t in keys if k != 'ctxt')
+    for message_type, keys in _WIRE_KEYS.items()}
+
+
 def wire_kwargs(message_type):
-    """The constructor keywords a received message of this type carries."""
-    return ([k for k, _t in _COMMON_KEYS if k != 'ctxt'] +
-            [k for k, _t in _EXTRA_KEYS[message_type]])
+    """The constructor keywords a received message of this type carries
+    (a tuple made once per type)."""
+    return _CONSTRUCTOR_KEYS[message_type]

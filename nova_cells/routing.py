@@ -46,6 +46,18 @@ class RoutingPath(object):
         """Parse the wire form; empty or None gives the empty path."""
         return cls(text or ())
 
+    @classmethod
+    def parse_and_append(cls, text, cell_name):
+        """``parse(text).append(cell_name)`` as one new path (every
+        message a cell receives or makes builds one)."""
+        path = cls.__new__(cls)
+        if isinstance(text, str):
+            cells = tuple(text.split(PATH_CELL_SEP)) if text else ()
+        else:
+            cells = tuple(text or ())
+        path._cells = cells + (cell_name,)
+        return path
+
     @property
     def cells(self):
         return self._cells

@@ -21,6 +21,14 @@ def test_parse_and_str_round_trip(text, cells):
     assert routing.RoutingPath.parse(str(path)) == path
 
 
+@pytest.mark.parametrize('text', ['api', 'api!c1', '', None,
+                                  routing.RoutingPath(['api', 'c1'])])
+def test_parse_and_append_is_parse_then_append(text):
+    joined = routing.RoutingPath.parse_and_append(text, 'g1')
+    assert joined == routing.RoutingPath.parse(text).append('g1')
+    assert joined.last == 'g1'
+
+
 def test_path_is_immutable_append_and_reversed_return_new_paths():
     path = routing.RoutingPath.parse('api!c1')
     longer = path.append('g1')
