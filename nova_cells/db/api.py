@@ -7,6 +7,7 @@ here reads configuration.  Rows leave this module as dicts (nova's
 """
 
 import contextlib
+import functools
 import threading
 
 from oslo_db import exception as db_exc
@@ -326,10 +327,18 @@ def _live_dicts(conn, model, **equal):
     values) as a dict, read with Core: the same dicts as ``as_dict()`` of
     ORM objects, without building and tracking an object per row (a leaf
     reads every node and service per build)."""
-    table = model.__table__
+    columns = tuple(sorted(equal))
     return [dict(row._mapping) for row in conn.execute(
-        sa.select(table).where(table.c.deleted == 0, *(
-            table.c[name] == value for name, value in equal.items())))]
+        _live_rows_statement(model.__table__, columns),
+        {'l_' + name: equal[name] for name in columns})]
+
+
+@functools.lru_cache(maxsize=64)
+def _live_rows_statement(table, columns):
+    """The SELECT of :func:`_live_dicts`, built once per table and set
+    of filtered columns, with bound parameters ``l_<column>``."""
+    return sa.select(table).where(table.c.deleted == 0, *(
+        table.c[name] == sa.bindparam('l_' + name) for name in columns))
 
 
 def compute_node_get_all(db):

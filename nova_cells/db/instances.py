@@ -23,6 +23,10 @@ __all__ = ['INSTANCE_COLUMNS', 'instance_create', 'instance_get',
            'apply_top_updates']
 
 INSTANCE_COLUMNS = frozenset(c.name for c in models.Instance.__table__.columns)
+_INSTANCES = models.Instance.__table__
+# Its columns are those of the values it is run with (built once: see
+# _claim_statement).
+_INSTANCE_INSERT = _INSTANCES.insert()
 
 
 def _only_columns(values):
@@ -49,8 +53,7 @@ def instance_create(db, values):
     values.setdefault('deleted', 0)
     try:
         with db.connection_writer() as conn:
-            result = conn.execute(models.Instance.__table__.insert().values(
-                values))
+            result = conn.execute(_INSTANCE_INSERT, values)
             row = dict.fromkeys(INSTANCE_COLUMNS)
             row.update(result.last_inserted_params())
             row['id'] = result.inserted_primary_key[0]
@@ -319,7 +322,15 @@ def _claim_statement():
 
 
 _CLAIM = _claim_statement()
-_INSTANCES = models.Instance.__table__
+_LIVE_BY_UUID = (_INSTANCES.c.uuid == sa.bindparam('b_uuid'),
+                 _INSTANCES.c.deleted == 0)
+# SET takes the columns of the parameters given with it (not b_uuid).
+_PLACE = sa.update(_INSTANCES).where(*_LIVE_BY_UUID)
+_PLACED_ROW = sa.select(_INSTANCES).where(*_LIVE_BY_UUID)
+_CELLS_BY_UUID = (sa.select(_INSTANCES.c.uuid, _INSTANCES.c.cell_name)
+                  .where(_INSTANCES.c.deleted == 0)
+                  .where(_INSTANCES.c.uuid.in_(
+                      sa.bindparam('b_uuids', expanding=True))))
 
 
 def claim_and_place(db, node_id, memory_mb, disk_gb, vcpus, uuid, values):
@@ -342,12 +353,10 @@ def claim_and_place(db, node_id, memory_mb, disk_gb, vcpus, uuid, values):
                                  'c_disk': disk_gb, 'c_vcpus': vcpus,
                                  'c_now': now}).rowcount != 1:
             return None
-        live = (_INSTANCES.c.uuid == uuid, _INSTANCES.c.deleted == 0)
-        if conn.execute(sa.update(_INSTANCES).where(*live).values(
-                values)).rowcount != 1:
+        if conn.execute(_PLACE, dict(values, b_uuid=uuid)).rowcount != 1:
             raise exception.InstanceNotFound(instance_id=uuid)
-        return dict(conn.execute(sa.select(_INSTANCES).where(
-            *live)).one()._mapping)
+        return dict(conn.execute(_PLACED_ROW,
+                                 {'b_uuid': uuid}).one()._mapping)
 
 
 def instance_cells_by_uuid(db, uuids):
@@ -357,8 +366,6 @@ def instance_cells_by_uuid(db, uuids):
     the top knows it, or which instances a cell already holds."""
     if not uuids:
         return {}
-    query = (sa.select(_INSTANCES.c.uuid, _INSTANCES.c.cell_name)
-             .where(_INSTANCES.c.deleted == 0)
-             .where(_INSTANCES.c.uuid.in_(list(uuids))))
     with db.connection_reader() as conn:
-        return {uuid: cell for uuid, cell in conn.execute(query)}
+        return {uuid: cell for uuid, cell in conn.execute(
+            _CELLS_BY_UUID, {'b_uuids': list(uuids)})}

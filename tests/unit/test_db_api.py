@@ -221,3 +221,15 @@ def test_a_daemon_pools_twenty_connections_unless_told(make_conf):
     assert conf.database.max_pool_size == 20
     assert make_conf('[database]\nmax_pool_size = 7\n').database \
         .max_pool_size == 7
+
+
+def test_services_of_each_binary_are_read_with_their_own_value(db):
+    # The live-rows statement is built once per filtered column and run
+    # with the value bound: reading another binary must not see the first.
+    helpers.add_compute_service(db, 'a')
+    db_api.service_create(db, {'host': 'c', 'binary': 'nova-cells',
+                               'topic': 'cells'})
+    _nodes, compute = db_api.compute_nodes_with_services(db)
+    _nodes, cells = db_api.compute_nodes_with_services(db, 'nova-cells')
+    _nodes, none = db_api.compute_nodes_with_services(db, 'nova-conductor')
+    assert (sorted(compute), sorted(cells), none) == (['a'], ['c'], {})
