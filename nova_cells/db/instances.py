@@ -7,6 +7,8 @@ written in one transaction, which is what protects the top from
 out-of-order updates (reference §4.12).
 """
 
+import functools
+
 from oslo_db import exception as db_exc
 from oslo_utils import timeutils
 import sqlalchemy as sa
@@ -171,6 +173,19 @@ _STATE_COLUMNS = (models.Instance.id, models.Instance.uuid,
                   models.Instance.deleted)
 
 
+_STATES_BY_UUID = sa.select(*_STATE_COLUMNS).where(
+    models.Instance.uuid.in_(sa.bindparam('s_uuids', expanding=True)))
+
+
+@functools.lru_cache(maxsize=256)
+def _update_by_uuid(columns):
+    """The UPDATE of ``columns`` of one row by ``b_uuid``, built once per
+    set of columns (the top runs one per batch of updates)."""
+    return sa.update(models.Instance).where(
+        models.Instance.uuid == sa.bindparam('b_uuid')).values(
+        {name: sa.bindparam(name) for name in columns})
+
+
 def apply_top_updates(db, updates, marks=()):
     """Apply ``updates`` (:class:`TopUpdate`, in order) in ONE transaction:
     one SELECT of the rows' guard columns, one batch of UPDATEs (a single
@@ -196,8 +211,7 @@ def apply_top_updates(db, updates, marks=()):
     with db.writer() as session:
         conn = session.connection()
         states = {row.uuid: dict(row._mapping) for row in conn.execute(
-            sa.select(*_STATE_COLUMNS).where(
-                models.Instance.uuid.in_(uuids)))}
+            _STATES_BY_UUID, {'s_uuids': uuids})}
         for update in updates:
             state = states.get(update.uuid)
             if state is None:
@@ -237,10 +251,7 @@ def _write_rows(conn, writes):
         by_columns.setdefault(tuple(sorted(values)), []).append(
             dict(values, b_uuid=uuid))
     for columns, params in by_columns.items():
-        statement = sa.update(models.Instance).where(
-            models.Instance.uuid == sa.bindparam('b_uuid')).values(
-            {name: sa.bindparam(name) for name in columns})
-        _execute_many(conn, statement, params)
+        _execute_many(conn, _update_by_uuid(columns), params)
 
 
 def _execute_many(conn, statement, params):
@@ -254,11 +265,17 @@ def _execute_many(conn, statement, params):
         return
     # Imported here: psycopg2 is there only where PostgreSQL is used.
     from psycopg2 import extras
-    compiled = statement.compile(dialect=conn.dialect)
     raw = conn.connection.dbapi_connection
     with raw.cursor() as cursor:
-        extras.execute_batch(cursor, str(compiled), params,
-                             page_size=len(params))
+        extras.execute_batch(cursor, _compiled_text(statement, conn.dialect),
+                             params, page_size=len(params))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_text(statement, dialect):
+    """The SQL of a statement made once (:func:`_update_by_uuid`), for a
+    dialect, compiled once."""
+    return str(statement.compile(dialect=dialect))
 
 
 def instance_destroy(db, uuid):

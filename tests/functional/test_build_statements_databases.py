@@ -182,3 +182,17 @@ def test_top_updates_commit_with_their_marks(db):
                                    marks=[later])
     assert db_instances.instance_get(db, first)['host'] == 'h4'
     assert db_outbox.inbox_contains(db, later)
+
+
+def test_batches_of_updates_to_several_rows_write_each_row(db):
+    # Same columns for both rows: one batched UPDATE (execute_batch on
+    # PostgreSQL), its statement and SQL made once and reused next batch.
+    rows = [_new(), _new()]
+    db_instances.apply_top_updates(db, [_update(u) for u in rows])
+    for host in ('h1', 'h2'):
+        results = db_instances.apply_top_updates(
+            db, [_update(rows[0], host=host + 'a'),
+                 _update(rows[1], host=host + 'b')])
+        assert [r['host'] for r in results] == [host + 'a', host + 'b']
+        assert [db_instances.instance_get(db, u)['host'] for u in rows] == [
+            host + 'a', host + 'b']
