@@ -301,15 +301,24 @@ def service_report(db, service_id):
     :raises ServiceNotFound: if the row was deleted meanwhile.
     """
     now = timeutils.utcnow()
-    with db.writer() as session:
-        row = session.get(models.Service, service_id)
-        if row is None or row.deleted:
+    with db.connection_writer() as conn:
+        if conn.execute(_SERVICE_REPORT, {'s_id': service_id,
+                                          'last_seen_up': now,
+                                          'updated_at': now}).rowcount != 1:
             raise exception.ServiceNotFound(service_id=service_id)
-        row.report_count = (row.report_count or 0) + 1
-        row.last_seen_up = now
-        row.updated_at = now
-        session.flush()
-        return row.as_dict()
+        return dict(conn.execute(_SERVICE_BY_ID,
+                                 {'s_id': service_id}).one()._mapping)
+
+
+# A heartbeat of every service, every report_interval: two Core statements
+# built once (the ORM's load and flush cost a forwarding cell more CPU than
+# many of the messages it passed on).
+_SERVICES = models.Service.__table__
+_LIVE_SERVICE = (_SERVICES.c.id == sa.bindparam('s_id'),
+                 _SERVICES.c.deleted == 0)
+_SERVICE_REPORT = sa.update(_SERVICES).where(*_LIVE_SERVICE).values(
+    report_count=sa.func.coalesce(_SERVICES.c.report_count, 0) + 1)
+_SERVICE_BY_ID = sa.select(_SERVICES).where(*_LIVE_SERVICE)
 
 
 def service_get_all_by_binary(db, binary):

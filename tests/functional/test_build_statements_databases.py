@@ -196,3 +196,16 @@ def test_batches_of_updates_to_several_rows_write_each_row(db):
         assert [r['host'] for r in results] == [host + 'a', host + 'b']
         assert [db_instances.instance_get(db, u)['host'] for u in rows] == [
             host + 'a', host + 'b']
+
+
+def test_a_heartbeat_bumps_the_count_and_stamps_the_time(db):
+    service = db_api.service_create(db, {'host': 'hb', 'binary': 'nova-cells',
+                                         'topic': 'cells'})
+    first = db_api.service_report(db, service['id'])
+    second = db_api.service_report(db, service['id'])
+    assert (first['report_count'], second['report_count']) == (1, 2)
+    assert first['last_seen_up'] is not None
+    assert second['last_seen_up'] >= first['last_seen_up']
+    assert second['updated_at'] == second['last_seen_up']
+    with pytest.raises(exception.ServiceNotFound):
+        db_api.service_report(db, service['id'] + 1000)
