@@ -154,14 +154,15 @@ class Inbox(object):
     def receive(self, message):
         """Process ``message`` unless already applied.
 
-        A message that only passes through (:meth:`passes_through`) is not
-        looked up first: its onward row carries the mark, and a copy
-        already forwarded is refused when that row is written.
+        A message that only passes through, or whose handler here writes
+        its mark with its effect (:meth:`finds_its_copies`), is not looked
+        up first: a copy already applied is refused when the mark is
+        written.
 
         :raises MessageNotTaken: it could not be applied now (the sender
             keeps it and sends it again).
         """
-        if not message.passes_through() and self._seen(message):
+        if not message.finds_its_copies() and self._seen(message):
             LOG.info('%s was already applied here; confirming it again',
                      message.describe())
             return None

@@ -135,6 +135,22 @@ class _BaseMessage(object):
         """
         return False
 
+    def finds_its_copies(self):
+        """True when a second copy of this message is refused where its
+        effect is written, so that :class:`~nova_cells.delivery.Inbox`
+        need not look it up first: it passes through (the onward row
+        carries the mark), or its handler here writes the mark with its
+        effect (:func:`~nova_cells.handlers._table.records_its_receipt`).
+        """
+        if self.passes_through():
+            return True
+        handlers = self.runner.handlers
+        try:
+            handler = handlers.lookup(self.message_type, self.method_name)
+        except Exception:  # noqa - unknown here: the usual path says so
+            return False
+        return handlers.records_receipt_here(handler, self.runner)
+
     def describe(self):
         """uuid, method, path and hops: what an operator follows in logs."""
         return ('%s message %s %s(...) path=%s hop=%d/%d'

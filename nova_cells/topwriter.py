@@ -20,9 +20,10 @@ was applied commit together, and the top spends no transaction of its own
 on each mark.
 
 If a batch fails as a whole (say a row created by someone else between
-the SELECT and the INSERT, or a second copy of a message in the same
-batch), its updates are applied again one by one, so one bad update cannot
-take the others down with it; their marks are then left to the inbox.
+the SELECT and the INSERT, or a second copy of a message already applied,
+which the inbox did not look up first), its updates are applied again one
+by one, each with its mark, so one bad update cannot take the others down
+with it and a copy is found and not applied twice.
 """
 
 import threading
@@ -30,6 +31,7 @@ import threading
 from oslo_log import log as logging
 
 from nova_cells.db import instances as db_instances
+from nova_cells.db import outbox as db_outbox
 from nova_cells import delivery
 from nova_cells import exception
 from nova_cells import instances
@@ -128,7 +130,45 @@ class TopWriter(object):
     def _apply_one_by_one(self, batch):
         for pending in batch:
             try:
-                pending.result = instances.update_at_top(
-                    self.db, pending.instance, pending.cell_name)
+                pending.result = self._apply_alone(pending)
             except Exception as exc:  # noqa - the caller sees its own error
                 pending.error = exc
+
+    def _apply_alone(self, pending):
+        """One update in a transaction of its own, with its mark.
+
+        The inbox does not look an update up before it comes here
+        (``records_its_receipt``): a second copy of a message already
+        applied is found by its mark, here, and not applied again.  An
+        update that fails even alone (a row created meanwhile by another
+        writer) takes nova's path, after a look at the inbox.
+        """
+        receipt = pending.receipt
+        if receipt is None:
+            return instances.update_at_top(self.db, pending.instance,
+                                           pending.cell_name)
+        try:
+            result, = db_instances.apply_top_updates(
+                self.db, [instances.top_update(pending.instance,
+                                               pending.cell_name)],
+                marks=[receipt.uuid])
+        except db_outbox.Duplicate:
+            return self._already_applied(receipt)
+        except Exception:  # noqa - nova's path below
+            if db_outbox.inbox_contains(self.db, receipt.uuid):
+                return self._already_applied(receipt)
+            return instances.update_at_top(self.db, pending.instance,
+                                           pending.cell_name)
+        receipt.recorded = True
+        if isinstance(result, _GUARD_ERRORS):
+            LOG.info('Dropping out-of-order update of %s from %s: %s',
+                     pending.instance.uuid, pending.cell_name, result)
+            return None
+        return result
+
+    @staticmethod
+    def _already_applied(receipt):
+        LOG.info('Update %s was already applied here; confirming it again',
+                 receipt.uuid)
+        receipt.recorded = True
+        return None

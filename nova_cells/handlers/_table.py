@@ -3,7 +3,7 @@
 from nova_cells import exception
 
 __all__ = ['MethodTable', 'HandlerTables', 'UnknownMethod', 'only_where',
-           'applies_here']
+           'applies_here', 'records_its_receipt', 'records_receipt_here']
 
 UnknownMethod = exception.UnknownMethod
 
@@ -26,6 +26,25 @@ def applies_here(handler, runner):
     runner's cell is not such a place."""
     predicate = getattr(handler, 'applies_here', None)
     return predicate is None or bool(predicate(runner))
+
+
+def records_its_receipt(predicate):
+    """Mark a handler whose write, in a cell where ``predicate(runner)``
+    holds, carries the received durable message's inbox mark in its own
+    transaction, and finds a second copy of the message there (the mark
+    refused, nothing applied).  There the inbox need not look the message
+    up before running it (:class:`nova_cells.delivery.Inbox`)."""
+    def mark(func):
+        func.records_receipt_here = predicate
+        return func
+    return mark
+
+
+def records_receipt_here(handler, runner):
+    """True when ``handler`` is marked :func:`records_its_receipt` and
+    this runner's cell is such a place."""
+    predicate = getattr(handler, 'records_receipt_here', None)
+    return predicate is not None and bool(predicate(runner))
 
 
 class MethodTable(object):
@@ -69,6 +88,7 @@ class HandlerTables(object):
         return self._tables[message_type]
 
     applies_here = staticmethod(applies_here)
+    records_receipt_here = staticmethod(records_receipt_here)
 
     def lookup(self, message_type, name):
         """:raises UnknownMethod: for a name not in the type's table."""

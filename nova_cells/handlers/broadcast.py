@@ -12,6 +12,7 @@ from oslo_utils import timeutils
 from nova_cells.db import instances as db_instances
 from nova_cells.handlers._table import MethodTable
 from nova_cells.handlers._table import only_where
+from nova_cells.handlers._table import records_its_receipt
 from nova_cells import instances
 
 __all__ = ['TABLE']
@@ -61,8 +62,14 @@ def _at_top(runner):
     return not runner.state_manager.get_parent_cells()
 
 
+def _top_writer_marks(runner):
+    """The top's TopWriter writes each update with its message's mark."""
+    return _at_top(runner) and runner.services.get('top_writer') is not None
+
+
 @TABLE.method
 @only_where(_at_top)
+@records_its_receipt(_top_writer_marks)
 def instance_update_at_top(runner, message, instance):
     """Top only: apply a change from below; ``cell_name`` is the reversed
     routing path (the full path from the top to the cell that sent it)."""

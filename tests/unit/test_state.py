@@ -261,7 +261,6 @@ def test_a_hung_refresh_leaves_readers_the_cached_view(db, monkeypatch):
     worker.join(10)
 
 
-
 def _gate_capacity_reads(monkeypatch, results):
     """Make ``db_api.capacity_inputs`` return ``results`` in turn, each
     read waiting for its own event; returns (entered, release) lists."""

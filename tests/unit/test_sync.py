@@ -163,6 +163,45 @@ def test_instance_update_at_top_from_a_grandchild(tree):
                    cell_name=GC_PATH)
 
 
+def test_the_top_applies_an_update_unlooked_up_and_a_copy_never(
+        tree, monkeypatch):
+    """The top's inbox does not look an update up before the TopWriter
+    writes it with its mark; a copy that comes again later (its
+    confirmation lost) is found by that mark and not applied over a newer
+    state."""
+    from nova_cells.db import outbox as db_outbox
+    api_db = tree.cells['api'].db
+    lookups = []
+    real_contains = db_outbox.inbox_contains
+
+    def counting(database, message_uuid):
+        if database is api_db:
+            lookups.append(message_uuid)
+        return real_contains(database, message_uuid)
+    monkeypatch.setattr(db_outbox, 'inbox_contains', counting)
+    sent_up = []
+    child_driver = tree.cells['child'].driver
+    real_deliver = child_driver.deliver_message_to_cell
+
+    def recording(cell_state, message_type, text, ctxt, timeout):
+        sent_up.append(text)
+        return real_deliver(cell_state, message_type, text, ctxt, timeout)
+    monkeypatch.setattr(child_driver, 'deliver_message_to_cell', recording)
+
+    instance_uuid = in_gc_and_top(tree, vm_state='building')
+    for state in ('active', 'stopped'):
+        update = instance_obj.Instance(uuid=instance_uuid)
+        update.obj_reset_changes()
+        update.vm_state = state
+        tree.cells_api('gc').instance_update_at_top(ADMIN, update)
+        assert top_has(tree, instance_uuid, vm_state=state)
+    first_copy = [t for t in sent_up if '"active"' in t]
+    assert len(first_copy) == 1
+    assert lookups == []
+
+    assert tree.cells['api'].runner.process_json(first_copy[0]) is None
+    assert row(tree, 'api', instance_uuid)['vm_state'] == 'stopped'
+
 
 class _CountingSerializer(object):
     """The runner's serializer, counting what it decodes."""

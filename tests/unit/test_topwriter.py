@@ -144,8 +144,9 @@ class _UpdateAtTop(object):
         self.instance = instance
         self.cell_name = cell_name
 
-    def passes_through(self):
-        return False
+    def finds_its_copies(self):
+        # As the real message at a top with a TopWriter (records_its_receipt)
+        return True
 
     def describe(self):
         return 'update %s' % self.uuid
@@ -171,9 +172,9 @@ def test_the_mark_commits_with_the_update(db):
     message = _UpdateAtTop(writer, _instance(uuid, host='h1'))
     begun = _write_transactions(db)
     assert inbox.receive(message)['host'] == 'h1'
-    # The lookup, then the update with its mark: no transaction of the
-    # mark's own.
-    assert len(begun) == 2, begun
+    # The update with its mark, and nothing else: no lookup first, no
+    # transaction of the mark's own.
+    assert len(begun) == 1, begun
     assert db_outbox.inbox_contains(db, message.uuid)
     # A second copy is recognised and not applied again.
     again = _UpdateAtTop(writer, _instance(uuid, host='h2'))
@@ -182,29 +183,48 @@ def test_the_mark_commits_with_the_update(db):
     assert _row(db, uuid)['host'] == 'h1'
 
 
-def test_a_mark_already_there_refuses_the_batch_and_is_left_to_the_inbox(
-        db, monkeypatch):
-    """A copy of a message whose mark another delivery wrote meanwhile
-    (past the inbox's lookup): the mark refuses the batch, the update is
-    applied alone, and the inbox's own mark finds it marked (nothing
-    raised)."""
-    from nova_cells.db import outbox as db_outbox
+def test_a_copy_already_marked_is_not_applied_again(db, monkeypatch):
+    """A copy of a message another delivery applied (the inbox does not
+    look first): the mark refuses the batch, the update alone refuses it
+    again, and the copy is confirmed without being applied over the newer
+    state."""
     from nova_cells import delivery
     writer = topwriter.TopWriter(db)
     uuid = str(uuidlib.uuid4())
+    inbox = delivery.Inbox(db)
     first = _UpdateAtTop(writer, _instance(uuid, host='h1'))
-    db_outbox.inbox_add(db, first.uuid)    # marked meanwhile elsewhere
+    assert inbox.receive(first)['host'] == 'h1'
+    writer.update_at_top(_instance(uuid, host='h2'), 'api!c1')   # newer
     calls = []
-    real = instances.update_at_top
+    monkeypatch.setattr(instances, 'update_at_top',
+                        lambda *args: calls.append(args))
+    monkeypatch.setattr(delivery.Inbox, '_seen', lambda self, m: 1 / 0)
 
-    def one(db_, instance, cell_name):
-        calls.append(instance.host)
-        return real(db_, instance, cell_name)
-    monkeypatch.setattr(instances, 'update_at_top', one)
-    # Past the lookup (as a copy racing the first delivery would be).
-    monkeypatch.setattr(delivery.Inbox, '_seen', lambda self, m: False)
-    assert delivery.Inbox(db).receive(first)['host'] == 'h1'
-    assert calls == ['h1']                  # applied alone, after the batch
+    assert inbox.receive(first) is None
+    assert _row(db, uuid)['host'] == 'h2'
+    assert calls == []
+
+
+def test_an_update_that_fails_alone_takes_novas_path_unless_marked(
+        db, monkeypatch):
+    """An update whose batch and single write both fail for another
+    reason goes through nova's update_at_top, after a look at the inbox:
+    applied when unmarked, skipped when its mark is there."""
+    from nova_cells.db import outbox as db_outbox
+    from nova_cells import delivery
+
+    def failing(*_args, **_kwargs):
+        raise RuntimeError('row created meanwhile')
+    monkeypatch.setattr(topwriter.db_instances, 'apply_top_updates', failing)
+    writer = topwriter.TopWriter(db)
+    inbox = delivery.Inbox(db)
+    uuid = str(uuidlib.uuid4())
+    fresh = _UpdateAtTop(writer, _instance(uuid, host='h1'))
+    assert inbox.receive(fresh)['host'] == 'h1'
+    assert db_outbox.inbox_contains(db, fresh.uuid)    # marked by the inbox
+    marked = _UpdateAtTop(writer, _instance(uuid, host='h9'))
+    db_outbox.inbox_add(db, marked.uuid)
+    assert inbox.receive(marked) is None
     assert _row(db, uuid)['host'] == 'h1'
 
 
