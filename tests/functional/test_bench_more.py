@@ -35,3 +35,19 @@ def test_memory_quick(capsys):
     assert status == 0, out
     assert 'worker, 10 neighbours' in out, out
     assert '!!' not in out, out
+
+
+def test_statements_quick_beside_a_baseline_tree(capsys):
+    statements = load_bench('statements')
+
+    status = statements.main(['--quick', '--baseline', 'HEAD'])
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    rows = [line for line in out.splitlines()
+            if line.startswith(('leaf:', 'durable hop:', 'top:', 'heartbeat'))]
+    assert len(rows) == 5, out
+    for row in rows:
+        cells = row.split()
+        assert float(cells[-3]) > 0 and float(cells[-2]) > 0, row
+        assert cells[-1].endswith('x'), row
