@@ -169,3 +169,19 @@ def test_scale_runs_on_both_backends(scale, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert '3/3' in out and 'q cpu s' in out, out
+
+
+def test_hop_quick_prints_every_kind_of_hop(capsys):
+    hop = load_bench('hop')
+
+    assert hop.main(['--quick']) == 0
+
+    out = capsys.readouterr().out
+    rows = {line.rsplit(None, 1)[0].strip(): float(line.split()[-1])
+            for line in out.splitlines()
+            if line.startswith(('targeted,', 'response,', 'sending'))}
+    assert set(rows) == {'targeted, passing through',
+                         'response, passing through',
+                         'targeted, at its target',
+                         'sending it on (fake:// cast)'}, out
+    assert all(cpu > 0 for cpu in rows.values()), out

@@ -6,16 +6,18 @@ machine is often busy), RabbitMQ vhosts (through
 management API) and helper processes that cannot outlive the bench.
 """
 
+import json
 import math
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 __all__ = ['percentile', 'Latencies', 'Window', 'print_table', 'load_note',
-           'RabbitVhosts', 'Spawned']
+           'RabbitVhosts', 'Spawned', 'BaselineTree']
 
 
 def percentile(samples, fraction):
@@ -267,3 +269,39 @@ def install_fast_green_current_thread():
         return [thread] if thread is not None else []
 
     green_threading.__dict__['__patched_enumerate'] = matching_thread
+
+
+class BaselineTree(object):
+    """An older commit of this repository, checked out in a temporary git
+    worktree, to measure beside the working tree in the same invocation.
+
+    :meth:`run_json` runs a bench script (the current one: same rows) in a
+    child process with the old tree first on ``PYTHONPATH``, with
+    ``--json``; the script prints its rows as JSON on its last line.
+    """
+
+    REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+
+    def __init__(self, rev):
+        self.rev = rev
+        self.path = tempfile.mkdtemp(prefix='bench-baseline-')
+
+    def __enter__(self):
+        subprocess.run(['git', '-C', self.REPO, 'worktree', 'add',
+                        '--detach', self.path, self.rev], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(['git', '-C', self.REPO, 'worktree', 'remove',
+                        '--force', self.path], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    def run_json(self, script, args):
+        env = dict(os.environ, PYTHONPATH=self.path, PYTHONWARNINGS='ignore')
+        out = subprocess.run(
+            [sys.executable, os.path.abspath(script)] + list(args) +
+            ['--json'], env=env, check=True, capture_output=True,
+            text=True).stdout
+        return [tuple(row) for row in json.loads(out.splitlines()[-1])]

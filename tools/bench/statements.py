@@ -20,9 +20,7 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
@@ -33,8 +31,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 import sync  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 NODES = 10
 
 
@@ -136,33 +132,6 @@ def measure(admin_url, calls):
             db.dispose()
 
 
-class BaselineTree(object):
-    """A detached git worktree of ``rev`` in a temporary directory."""
-
-    def __init__(self, rev):
-        self.rev = rev
-        self.path = tempfile.mkdtemp(prefix='bench-statements-')
-
-    def __enter__(self):
-        subprocess.run(['git', '-C', REPO, 'worktree', 'add', '--detach',
-                        self.path, self.rev], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run(['git', '-C', REPO, 'worktree', 'remove', '--force',
-                        self.path], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-
-    def measure(self, admin_url, calls):
-        env = dict(os.environ, PYTHONPATH=self.path, PYTHONWARNINGS='ignore')
-        out = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), '--calls',
-             str(calls), '--database-url', admin_url, '--json'],
-            env=env, check=True, capture_output=True, text=True).stdout
-        return [tuple(row) for row in json.loads(out.splitlines()[-1])]
-
-
 def _best(runs):
     """Per row, the lowest CPU of the rounds (the least disturbed)."""
     return [(name, min(run[index][1] for run in runs))
@@ -204,9 +173,11 @@ def main(argv=None):
     print('statements: %s' % _common.load_note())
     ours, theirs = [], []
     if args.baseline:
-        with BaselineTree(args.baseline) as tree:
+        with _common.BaselineTree(args.baseline) as tree:
             for _round in range(rounds):
-                theirs.append(tree.measure(args.database_url, calls))
+                theirs.append(tree.run_json(__file__, [
+                    '--calls', str(calls),
+                    '--database-url', args.database_url]))
                 ours.append(measure(args.database_url, calls))
     else:
         ours = [measure(args.database_url, calls) for _r in range(rounds)]
