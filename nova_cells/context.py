@@ -22,9 +22,10 @@ _NOVA_KEYS = ('user_id', 'project_id', 'is_admin', 'read_deleted',
 
 @functools.lru_cache(maxsize=4096)
 def _parse_timestamp(text):
-    """A context's ISO 8601 timestamp as a naive UTC datetime (cached: the
-    messages of one request carry the same one, hop after hop)."""
-    return timeutils.parse_isotime(text).replace(tzinfo=None)
+    """A context's ISO 8601 timestamp as a naive UTC datetime, an offset
+    applied (cached: the messages of one request carry the same one, hop
+    after hop)."""
+    return timeutils.normalize_time(timeutils.parse_isotime(text))
 
 
 class RequestContext(oslo_context.RequestContext):
@@ -117,8 +118,16 @@ class WireContext(object):
     a :class:`RequestContext` from the dict (oslo.context's ``from_dict``, a
     timestamp) and turning it back into one for the next hop cost more than
     the rest of the hop's own work.  So a received message holds this until
-    something reads ``message.ctxt``, and sends this dict on, made safe for
-    another cell as :meth:`RequestContext.for_other_cell` would.
+    something reads ``message.ctxt``, and sends on what the rebuild would
+    have sent, without rebuilding:
+
+    * a dict already in the form our ``to_dict()`` gives (every message
+      from a nova-cells or nova cell of the same keys) goes on as it came,
+      without its auth token and service catalog
+      (:meth:`RequestContext.for_other_cell`);
+    * any other (a key we do not know, which may hold a credential; no
+      request id; a timestamp, ``is_admin`` or ``read_deleted`` not in
+      nova's form) is rebuilt once, here, as every hop did before.
 
     The dict is checked on receipt (:func:`check_wire_ctxt`), so that a
     context which would not rebuild is rejected where it arrives, as before.
@@ -128,10 +137,7 @@ class WireContext(object):
 
     def __init__(self, values):
         check_wire_ctxt(values)
-        if values.get('request_id') is None or \
-                values.get('timestamp') is None:
-            # Rebuilt once here, as every hop did before: the first cell
-            # fills them in, and the next cells see the same ones.
+        if not _in_wire_form(values):
             values = RequestContext.from_dict(values).to_dict()
         if values.get('auth_token') is not None or \
                 values.get('service_catalog'):
@@ -150,10 +156,34 @@ class WireContext(object):
         return RequestContext.from_dict(self.values)
 
 
+# The keys of our to_dict(): nova's (reference section 4.2).
+_WIRE_KEYS = frozenset(RequestContext(overwrite=False).to_dict())
+_READ_DELETED = ('no', 'yes', 'only')
+
+
+def _in_wire_form(values):
+    """True when ``values`` would come out of a rebuild as it is (but for
+    keys it lacks, which the next rebuild fills with the same defaults)."""
+    timestamp = values.get('timestamp')
+    request_id = values.get('request_id')
+    return (values.keys() <= _WIRE_KEYS and
+            type(request_id) is str and bool(request_id) and
+            type(values.get('is_admin')) is bool and
+            values.get('read_deleted') in _READ_DELETED and
+            type(timestamp) is str and
+            _canonical_timestamp(timestamp) == timestamp)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_timestamp(text):
+    """The timestamp as our to_dict() writes it (naive UTC isoformat)."""
+    return _parse_timestamp(text).isoformat()
+
+
 def check_wire_ctxt(values):
     """Raise ValueError or TypeError where :meth:`RequestContext.from_dict`
     and ``to_dict`` would fail on ``values``: a timestamp that is not an ISO
-    8601 text, a service catalog that is not a list."""
+    8601 text, a service catalog that is neither empty nor a list."""
     if not isinstance(values, dict):
         raise TypeError('ctxt must be an object')
     timestamp = values.get('timestamp')
@@ -162,7 +192,7 @@ def check_wire_ctxt(values):
             raise TypeError('ctxt timestamp must be a text')
         _parse_timestamp(timestamp)
     catalog = values.get('service_catalog')
-    if catalog is not None and not isinstance(catalog, list):
+    if catalog and not isinstance(catalog, list):
         raise TypeError('ctxt service_catalog must be a list')
 
 

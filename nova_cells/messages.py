@@ -203,9 +203,13 @@ class _BaseMessage(object):
         try:
             handler = self.runner.handlers.lookup(self.message_type,
                                                   self.method_name)
-            value = None
-            if self.runner.handlers.applies_here(handler, self.runner):
-                value = handler(self.runner, self, **self._local_kwargs())
+            if not self.runner.handlers.applies_here(handler, self.runner):
+                # Nothing to do here (an update on its way to the top):
+                # neither its arguments nor its context are rebuilt.
+                return cells_responses.Response(
+                    self._ctxt or self._wire_ctxt, str(self.routing_path),
+                    None, False)
+            value = handler(self.runner, self, **self._local_kwargs())
             return cells_responses.Response(self.ctxt, str(self.routing_path),
                                             value, False)
         except Exception:

@@ -128,11 +128,21 @@ class TopWriter(object):
             pending.result = result
 
     def _apply_one_by_one(self, batch):
+        handled = set()
         for pending in batch:
+            receipt = pending.receipt
             try:
+                if receipt is not None and receipt.uuid in handled:
+                    # A second copy in this batch: the first may have taken
+                    # nova's path, whose mark the inbox writes only later.
+                    pending.result = self._already_applied(receipt)
+                    continue
                 pending.result = self._apply_alone(pending)
             except Exception as exc:  # noqa - the caller sees its own error
-                pending.error = exc
+                pending.error = exc     # (a copy may still apply it)
+                continue
+            if receipt is not None:
+                handled.add(receipt.uuid)
 
     def _apply_alone(self, pending):
         """One update in a transaction of its own, with its mark.

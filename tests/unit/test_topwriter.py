@@ -270,3 +270,57 @@ def test_marks_written_by_another_threads_batch_reach_their_receivers(
     assert sum(sizes) == 30 and len(sizes) < 30, sizes
     assert plain_marks == []
     assert all(db_outbox.inbox_contains(db, m.uuid) for m in messages)
+
+
+def _copies(instance_uuid, hosts, message_uuid):
+    from nova_cells import delivery
+    return [topwriter._Pending(_instance(instance_uuid, host=host), 'api!c1',
+                               delivery._Receipt(message_uuid,
+                                                 'instance_update_at_top'))
+            for host in hosts]
+
+
+def _on_novas_path_only(monkeypatch, fail_first=False):
+    """Batches and single writes fail; nova's path counts its calls (and
+    fails the first, if asked)."""
+    def failing(*_args, **_kwargs):
+        raise RuntimeError('row created meanwhile')
+    monkeypatch.setattr(topwriter.db_instances, 'apply_top_updates', failing)
+    calls = []
+    real = instances.update_at_top
+
+    def counting(db_, instance, cell_name):
+        calls.append(instance.host)
+        if fail_first and len(calls) == 1:
+            raise RuntimeError('database went away')
+        return real(db_, instance, cell_name)
+    monkeypatch.setattr(instances, 'update_at_top', counting)
+    return calls
+
+
+def test_two_copies_in_one_batch_apply_once_on_novas_path(db, monkeypatch):
+    calls = _on_novas_path_only(monkeypatch)
+    writer = topwriter.TopWriter(db)
+    uuid = str(uuidlib.uuid4())
+    batch = _copies(uuid, ['h1', 'h1'], str(uuidlib.uuid4()))
+
+    writer._apply_one_by_one(batch)
+
+    assert calls == ['h1']
+    assert [p.error for p in batch] == [None, None]
+    assert batch[1].result is None and batch[1].receipt.recorded
+
+
+def test_a_copy_after_one_that_failed_is_applied(db, monkeypatch):
+    # The failed first copy is resent by its sender: the second, confirmed
+    # as applied without being so, would have lost the update.
+    calls = _on_novas_path_only(monkeypatch, fail_first=True)
+    writer = topwriter.TopWriter(db)
+    uuid = str(uuidlib.uuid4())
+    batch = _copies(uuid, ['h1', 'h1'], str(uuidlib.uuid4()))
+
+    writer._apply_one_by_one(batch)
+
+    assert calls == ['h1', 'h1']
+    assert isinstance(batch[0].error, RuntimeError)
+    assert batch[1].error is None and batch[1].result['host'] == 'h1'

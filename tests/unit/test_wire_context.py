@@ -70,12 +70,46 @@ def test_a_middle_cell_forwards_the_context_it_received(child, monkeypatch):
         return original(cls, values)
     monkeypatch.setattr(context.RequestContext, 'from_dict',
                         classmethod(counting))
-    received = _wire_ctxt(extra_key_of_a_newer_cell='kept')
+    received = _wire_ctxt()
 
     assert child.process_json(_targeted('api!child!gc', received)) is None
 
     assert _forwarded_ctxt(child) == received
     assert rebuilt == []
+
+
+def test_a_key_we_do_not_know_is_not_passed_on(child):
+    # It may hold a credential (a service token): the context is rebuilt,
+    # as every hop did before, and only nova's keys go on.
+    received = _wire_ctxt(service_token='secret', auth_token_info={'x': 1})
+
+    child.process_json(_targeted('api!child!gc', received))
+
+    forwarded = _forwarded_ctxt(child)
+    assert 'service_token' not in forwarded
+    assert 'auth_token_info' not in forwarded
+    assert forwarded['user_id'] == 'alice'
+
+
+@pytest.mark.parametrize('field, sent, forwarded', [
+    ('timestamp', '2026-12-06T07:12:57.365738+00:00',
+     '2026-12-06T07:12:57.365738'),
+    ('timestamp', '2026-12-06T12:12:57.365738+05:00',
+     '2026-12-06T07:12:57.365738'),
+    ('is_admin', None, False),
+    ('read_deleted', None, 'no'),
+])
+def test_values_not_in_novas_form_are_rebuilt_before_going_on(
+        child, field, sent, forwarded):
+    child.process_json(_targeted('api!child!gc', _wire_ctxt(**{field: sent})))
+
+    assert _forwarded_ctxt(child)[field] == forwarded
+
+
+def test_an_empty_request_id_gets_a_new_one(child):
+    child.process_json(_targeted('api!child!gc', _wire_ctxt(request_id='')))
+
+    assert _forwarded_ctxt(child)['request_id'].startswith('req-')
 
 
 def test_what_must_not_leave_a_cell_is_dropped_when_passing_through(child):
@@ -130,6 +164,7 @@ def test_the_envelope_carries_the_forwarded_context(child):
     pytest.param({'timestamp': 'yesterday'}, id='timestamp-not-iso'),
     pytest.param({'timestamp': 12}, id='timestamp-not-text'),
     pytest.param({'service_catalog': 'compute'}, id='catalog-not-a-list'),
+    pytest.param({'service_catalog': 7}, id='catalog-a-number'),
 ])
 def test_a_context_that_would_not_rebuild_is_rejected_on_arrival(child, bad):
     text = _targeted('api!child!gc', _wire_ctxt(**bad))
@@ -185,3 +220,74 @@ def test_a_deep_message_is_still_refused(child):
     with pytest.raises(messaging.MalformedMessage) as info:
         child.message_from_json(text)
     assert 'nested deeper' in str(info.value)
+
+
+def test_an_update_passing_a_middle_cell_is_not_rebuilt(db, monkeypatch):
+    """A broadcast whose handler does nothing here (an instance update on
+    its way to the top) goes on without its context being rebuilt."""
+    rebuilt = []
+    original = context.RequestContext.from_dict.__func__
+
+    def counting(cls, values):
+        rebuilt.append(values)
+        return original(cls, values)
+    middle = tree_support.make_runner(db, 'child', parents=('api',),
+                                      children=('gc',))
+    received = _wire_ctxt()
+    text = json.dumps({
+        'message_type': 'broadcast', 'ctxt': received,
+        'method_name': 'instance_update_at_top',
+        'method_kwargs': {'instance': {'uuid': str(uuidlib.uuid4())}},
+        'direction': 'up', 'need_response': False, 'fanout': False,
+        'uuid': str(uuidlib.uuid4()), 'routing_path': 'gc', 'hop_count': 1,
+        'max_hop_count': 10})
+    monkeypatch.setattr(context.RequestContext, 'from_dict',
+                        classmethod(counting))
+
+    assert middle.process_json(text) is None
+
+    (name, message_type, sent), = middle.driver.sent
+    assert (name, message_type) == ('api', 'broadcast')
+    assert json.loads(sent)['ctxt'] == received
+    assert rebuilt == []
+
+
+def _update_from(child_name):
+    return json.dumps({
+        'message_type': 'broadcast', 'ctxt': _wire_ctxt(),
+        'method_name': 'instance_update_at_top',
+        'method_kwargs': {'instance': {'uuid': str(uuidlib.uuid4())}},
+        'direction': 'up', 'need_response': False, 'fanout': False,
+        'uuid': str(uuidlib.uuid4()), 'routing_path': child_name,
+        'hop_count': 1, 'max_hop_count': 10})
+
+
+def test_the_top_looks_an_update_up_unless_its_writer_marks_it(db):
+    from nova_cells import topwriter
+    top = tree_support.make_runner(db, 'api', children=('child',))
+    text = _update_from('child')
+
+    assert not top.message_from_json(text).finds_its_copies()
+    top.services['top_writer'] = topwriter.TopWriter(db)
+    assert top.message_from_json(text).finds_its_copies()
+
+
+def test_an_answer_carries_no_token_back(db):
+    target = tree_support.make_runner(db, 'gc', parents=('child',))
+    received = _wire_ctxt(auth_token='secret-token',
+                          service_catalog=[{'type': 'compute'}])
+    text = json.dumps({
+        'message_type': 'targeted', 'ctxt': received, 'method_name': 'whoami',
+        'method_kwargs': {}, 'direction': 'down', 'need_response': True,
+        'fanout': False, 'uuid': str(uuidlib.uuid4()),
+        'routing_path': 'api!child', 'hop_count': 2, 'max_hop_count': 10,
+        'target_cell': 'api!child!gc'})
+
+    target.process_json(text)
+
+    (name, message_type, sent), = target.driver.sent
+    assert (name, message_type) == ('child', 'response')
+    answer = json.loads(sent)
+    assert answer['ctxt']['auth_token'] is None
+    assert answer['ctxt']['service_catalog'] == []
+    assert 'secret-token' not in answer['method_kwargs']['orig_message']
