@@ -144,12 +144,18 @@ class _BaseMessage(object):
         """
         if self.passes_through():
             return True
-        handlers = self.runner.handlers
+        handler = self._handler_or_none()
+        return handler is not None and \
+            self.runner.handlers.records_receipt_here(handler, self.runner)
+
+    def _handler_or_none(self):
+        """This cell's handler of the method, or None when unknown here
+        (processing the message then says so, in the usual way)."""
         try:
-            handler = handlers.lookup(self.message_type, self.method_name)
+            return self.runner.handlers.lookup(self.message_type,
+                                               self.method_name)
         except Exception:  # noqa - unknown here: the usual path says so
-            return False
-        return handlers.records_receipt_here(handler, self.runner)
+            return None
 
     def describe(self):
         """uuid, method, path and hops: what an operator follows in logs."""
@@ -368,12 +374,9 @@ class _BroadcastMessage(_BaseMessage):
             return False
         if not self.run_locally:
             return True
-        handlers = self.runner.handlers
-        try:
-            handler = handlers.lookup(self.message_type, self.method_name)
-        except Exception:  # noqa - unknown here: the usual path says so
-            return False
-        return not handlers.applies_here(handler, self.runner)
+        handler = self._handler_or_none()
+        return handler is not None and \
+            not self.runner.handlers.applies_here(handler, self.runner)
 
     def process(self):
         next_hops, cut_off = self._next_hops()

@@ -6,6 +6,7 @@ machine is often busy), RabbitMQ vhosts (through
 management API) and helper processes that cannot outlive the bench.
 """
 
+import argparse
 import json
 import math
 import os
@@ -17,7 +18,8 @@ import threading
 import time
 
 __all__ = ['percentile', 'Latencies', 'Window', 'print_table', 'load_note',
-           'RabbitVhosts', 'Spawned', 'BaselineTree']
+           'RabbitVhosts', 'Spawned', 'BaselineTree', 'add_beside_arguments',
+           'measure_beside', 'print_beside', 'cpu_us_per_call']
 
 
 def percentile(samples, fraction):
@@ -305,3 +307,62 @@ class BaselineTree(object):
             ['--json'], env=env, check=True, capture_output=True,
             text=True).stdout
         return [tuple(row) for row in json.loads(out.splitlines()[-1])]
+
+
+def _best(runs):
+    """Per row, the lowest CPU of the rounds (the least disturbed)."""
+    return [(name, min(run[index][1] for run in runs))
+            for index, (name, _cpu) in enumerate(runs[0])]
+
+
+def add_beside_arguments(parser, rounds):
+    """``--rounds``, ``--baseline REV``, ``--quick`` and the child's
+    ``--json``: the options of a bench measured beside an older commit."""
+    parser.add_argument('--rounds', type=int, default=rounds)
+    parser.add_argument('--baseline', metavar='REV',
+                        help='git revision measured beside this tree')
+    parser.add_argument('--quick', action='store_true',
+                        help='a few calls, one round (smoke test)')
+    parser.add_argument('--json', action='store_true', help=argparse.SUPPRESS)
+
+
+def cpu_us_per_call(call, calls, warmup=100):
+    """This process's CPU microseconds per ``call()``, after a warm-up."""
+    for _warm in range(min(warmup, calls)):
+        call()
+    start = time.process_time()
+    for _index in range(calls):
+        call()
+    return 1e6 * (time.process_time() - start) / calls
+
+
+def measure_beside(baseline_rev, rounds, measure, script, child_args):
+    """``(ours, theirs)``: per row ``(name, CPU us)``, the best of
+    ``rounds`` runs of ``measure()`` in this tree and, with
+    ``baseline_rev``, of ``script child_args --json`` run from that
+    commit's worktree, the two taking turns (theirs is None without)."""
+    ours, theirs = [], []
+    if baseline_rev:
+        with BaselineTree(baseline_rev) as tree:
+            for _round in range(rounds):
+                theirs.append(tree.run_json(script, child_args))
+                ours.append(measure())
+    else:
+        ours = [measure() for _round in range(rounds)]
+    return _best(ours), (_best(theirs) if theirs else None)
+
+
+def print_beside(title, ours, theirs, rev, digits=0, out=None):
+    """The rows of :func:`measure_beside`: CPU us per row, and beside it
+    the baseline's and the speed-up when there is one."""
+    rows = []
+    for index, (name, cpu) in enumerate(ours):
+        row = [name, '%.*f' % (digits, cpu)]
+        if theirs:
+            before = theirs[index][1]
+            row += ['%.*f' % (digits, before), '%.2fx' % (before / cpu)]
+        rows.append(row)
+    header = [(title, 34), ('us CPU', 8)]
+    if theirs:
+        header += [(rev[:10], 11), ('speed-up', 9)]
+    print_table(header, rows, out)

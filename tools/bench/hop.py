@@ -28,7 +28,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,15 +42,6 @@ def _targeted(route, routing_path, hop_count):
         'need_response': True, 'fanout': False, 'uuid': str(uuid.uuid4()),
         'routing_path': routing_path, 'hop_count': hop_count,
         'max_hop_count': 10, 'target_cell': route.TARGET})
-
-
-def _cpu_per_message(call, messages):
-    for _warm in range(min(200, messages)):
-        call()
-    start = time.process_time()
-    for _index in range(messages):
-        call()
-    return 1e6 * (time.process_time() - start) / messages
 
 
 def measure(messages):
@@ -80,13 +70,13 @@ def measure(messages):
         gc_state = child.runner.neighbour('down', 'gc')
         received = child.runner.message_from_json(down)
         return [
-            ('targeted, passing through', _cpu_per_message(
+            ('targeted, passing through', _common.cpu_us_per_call(
                 lambda: child.runner.process_json(down), messages)),
-            ('response, passing through', _cpu_per_message(
+            ('response, passing through', _common.cpu_us_per_call(
                 lambda: child.runner.process_json(answer), messages)),
-            ('targeted, at its target', _cpu_per_message(
+            ('targeted, at its target', _common.cpu_us_per_call(
                 lambda: gc.runner.process_json(at_gc), messages)),
-            ('sending it on (fake:// cast)', _cpu_per_message(
+            ('sending it on (fake:// cast)', _common.cpu_us_per_call(
                 lambda: cast(gc_state, received), messages)),
         ]
     finally:
@@ -94,34 +84,10 @@ def measure(messages):
         shutil.rmtree(base_dir, ignore_errors=True)
 
 
-def _best(runs):
-    return [(name, min(run[index][1] for run in runs))
-            for index, (name, _cpu) in enumerate(runs[0])]
-
-
-def report(ours, baseline, rev, out=None):
-    rows = []
-    for index, (name, cpu) in enumerate(ours):
-        row = [name, '%.1f' % cpu]
-        if baseline:
-            before = baseline[index][1]
-            row += ['%.1f' % before, '%.2fx' % (before / cpu)]
-        rows.append(row)
-    header = [('hop', 32), ('us CPU', 8)]
-    if baseline:
-        header += [(rev[:10], 11), ('speed-up', 9)]
-    _common.print_table(header, rows, out)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--messages', type=int, default=5000)
-    parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument('--baseline', metavar='REV',
-                        help='git revision measured beside this tree')
-    parser.add_argument('--quick', action='store_true',
-                        help='a few messages, one round (smoke test)')
-    parser.add_argument('--json', action='store_true', help=argparse.SUPPRESS)
+    _common.add_beside_arguments(parser, rounds=3)
     args = parser.parse_args(argv)
     messages, rounds = args.messages, args.rounds
     if args.quick:
@@ -130,17 +96,11 @@ def main(argv=None):
         print(json.dumps(measure(messages)))
         return 0
     print('hop: %s' % _common.load_note())
-    ours, theirs = [], []
-    if args.baseline:
-        with _common.BaselineTree(args.baseline) as tree:
-            for _round in range(rounds):
-                theirs.append(tree.run_json(__file__, [
-                    '--messages', str(messages)]))
-                ours.append(measure(messages))
-    else:
-        ours = [measure(messages) for _r in range(rounds)]
-    report(_best(ours), _best(theirs) if theirs else None,
-           args.baseline or '')
+    ours, theirs = _common.measure_beside(
+        args.baseline, rounds, lambda: measure(messages), __file__,
+        ['--messages', str(messages)])
+    _common.print_beside('hop', ours, theirs, args.baseline or '',
+                         digits=1)
     print('%d messages a row, single thread, best of %d rounds'
           % (messages, rounds))
     return 0

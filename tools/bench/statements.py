@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import sys
-import time
 import uuid
 
 import sqlalchemy as sa
@@ -103,15 +102,6 @@ def _rows(db, node_id, service_id):
     ]
 
 
-def _cpu_per_call(call, calls):
-    for _warm in range(min(100, calls)):
-        call()
-    start = time.process_time()
-    for _index in range(calls):
-        call()
-    return 1e6 * (time.process_time() - start) / calls
-
-
 def measure(admin_url, calls):
     """``[(row, CPU us per call)]`` for the nova_cells on sys.path."""
     from nova_cells.db import api as db_api
@@ -126,43 +116,18 @@ def measure(admin_url, calls):
             service_id = db_api.service_create(db, {
                 'host': 'cells', 'binary': 'nova-cells',
                 'topic': 'cells'})['id']
-            return [(name, _cpu_per_call(call, calls))
+            return [(name, _common.cpu_us_per_call(call, calls))
                     for name, call in _rows(db, node_id, service_id)]
         finally:
             db.dispose()
 
 
-def _best(runs):
-    """Per row, the lowest CPU of the rounds (the least disturbed)."""
-    return [(name, min(run[index][1] for run in runs))
-            for index, (name, _cpu) in enumerate(runs[0])]
-
-
-def report(ours, baseline, rev, out=None):
-    rows = []
-    for index, (name, cpu) in enumerate(ours):
-        row = [name, '%.0f' % cpu]
-        if baseline:
-            before = baseline[index][1]
-            row += ['%.0f' % before, '%.2fx' % (before / cpu)]
-        rows.append(row)
-    header = [('call', 34), ('us CPU', 8)]
-    if baseline:
-        header += [(rev[:10], 11), ('speed-up', 9)]
-    _common.print_table(header, rows, out)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--calls', type=int, default=1000)
-    parser.add_argument('--rounds', type=int, default=2)
-    parser.add_argument('--baseline', metavar='REV',
-                        help='git revision measured beside this tree')
     parser.add_argument('--database-url', default=sync.PG_ADMIN_URL,
                         help='PostgreSQL server (its admin database)')
-    parser.add_argument('--quick', action='store_true',
-                        help='a few calls, one round (smoke test)')
-    parser.add_argument('--json', action='store_true', help=argparse.SUPPRESS)
+    _common.add_beside_arguments(parser, rounds=2)
     args = parser.parse_args(argv)
     calls, rounds = args.calls, args.rounds
     if args.quick:
@@ -171,18 +136,11 @@ def main(argv=None):
         print(json.dumps(measure(args.database_url, calls)))
         return 0
     print('statements: %s' % _common.load_note())
-    ours, theirs = [], []
-    if args.baseline:
-        with _common.BaselineTree(args.baseline) as tree:
-            for _round in range(rounds):
-                theirs.append(tree.run_json(__file__, [
-                    '--calls', str(calls),
-                    '--database-url', args.database_url]))
-                ours.append(measure(args.database_url, calls))
-    else:
-        ours = [measure(args.database_url, calls) for _r in range(rounds)]
-    report(_best(ours), _best(theirs) if theirs else None,
-           args.baseline or '')
+    ours, theirs = _common.measure_beside(
+        args.baseline, rounds, lambda: measure(args.database_url, calls),
+        __file__, ['--calls', str(calls), '--database-url',
+                   args.database_url])
+    _common.print_beside('call', ours, theirs, args.baseline or '')
     print('%d calls a row, best of %d rounds, %d nodes'
           % (calls, rounds, NODES))
     return 0
