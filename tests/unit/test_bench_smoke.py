@@ -64,9 +64,13 @@ def test_route_quick_fake_rows_print_the_table(backend):
     assert 'in-process backend %s' % backend in lines[-1]
     # Each cell's database work per build: a leaf writes at least the
     # instance and its placement, the top at least the update.
+    bare_cpu, ours_cpu = re.match(
+        r'CPU ms per 2-hop round trip of this process: bare ([\d.]+), '
+        r'ours ([\d.]+)$', lines[4]).groups()
+    assert float(bare_cpu) > 0 and float(ours_cpu) > 0, lines[4]
     work = dict((name, (float(tx), float(st))) for name, tx, st in
-                re.findall(r'(\w+) ([\d.]+)/([\d.]+)', lines[4]))
-    assert lines[4].startswith('DB work per build'), lines[4]
+                re.findall(r'(\w+) ([\d.]+)/([\d.]+)', lines[5]))
+    assert lines[5].startswith('DB work per build'), lines[5]
     assert set(work) == {'api', 'child', 'gc', 'all'}
     assert work['gc'][1] >= 2 and work['api'][1] >= 1
     assert work['all'][1] == pytest.approx(
@@ -77,6 +81,21 @@ def test_bare_round_trips_complete_every_call(route):
     latencies = route.bench_bare_round_trips(3, 4)
     assert len(latencies) == 12
     assert 0 < latencies.p_ms(0.5) <= latencies.p_ms(0.99)
+    assert latencies.cpu_seconds > 0
+
+
+def test_cpu_per_round_trip_of_the_in_process_rows(route, common):
+    def latencies(count, cpu):
+        lat = common.Latencies()
+        for index in range(count):
+            lat.add(float(index), index + 0.01)
+        lat.cpu_seconds = cpu
+        return lat
+    results = {'bare_round_trips': latencies(100, 0.1),
+               'round_trips': latencies(100, 0.25)}
+    assert route.cpu_per_round_trip(results) == (
+        'CPU ms per 2-hop round trip of this process: bare 1.00, ours 2.50')
+    assert route.cpu_per_round_trip({}) == ''
 
 
 def test_bare_round_trip_takes_the_four_legs_of_ours(route):

@@ -380,7 +380,9 @@ def _noop_wire_message():
 
 
 def _run_callers(threads, per_thread, call):
-    """``threads`` callers, ``per_thread`` calls each; the Latencies."""
+    """``threads`` callers, ``per_thread`` calls each; the Latencies,
+    with ``cpu_seconds``: this process's CPU (all its threads) while they
+    ran, the whole tree of cells being in this process."""
     latencies = _common.Latencies()
     go = threading.Event()
 
@@ -394,9 +396,11 @@ def _run_callers(threads, per_thread, call):
                for _t in range(threads)]
     for worker in workers:
         worker.start()
+    started = time.process_time()
     go.set()
     for worker in workers:
         worker.join()
+    latencies.cpu_seconds = time.process_time() - started
     return latencies
 
 
@@ -793,9 +797,9 @@ def report(results, threads, out=None):
                          note='  (target %d/s)' % TARGETS['round_trips']))
     _common.print_table([('route', 27), ('req/s', 8), ('p50 ms', 8),
                          ('p99 ms', 8), ('vs limit', 10)], rows, out)
-    cpu_line = cpu_per_request(results)
-    if cpu_line:
-        print(cpu_line, file=out)
+    for line in (cpu_per_request(results), cpu_per_round_trip(results)):
+        if line:
+            print(line, file=out)
     db_line = db_work_per_build(results.get('fake_db'))
     if db_line:
         print(db_line, file=out)
@@ -813,6 +817,21 @@ def db_work_per_build(per_cell):
             ' %s; all %.1f/%.1f' % (', '.join(
                 '%s %.1f/%.1f' % (name, tx, st)
                 for name, (tx, st) in per_cell.items()), total_tx, total_st))
+
+
+def cpu_per_round_trip(results):
+    """One line: CPU ms per round trip of the in-process rows (the
+    process's, all its threads): what bounds them when the process holds
+    one core (its GIL)."""
+    per = [(name, 1000.0 * latencies.cpu_seconds / len(latencies))
+           for name, latencies in (('bare', results.get('bare_round_trips')),
+                                   ('ours', results.get('round_trips')))
+           if getattr(latencies, 'cpu_seconds', None) is not None and
+           len(latencies)]
+    if not per:
+        return ''
+    return 'CPU ms per 2-hop round trip of this process: ' + ', '.join(
+        '%s %.2f' % item for item in per)
 
 
 def cpu_per_request(results):
