@@ -157,7 +157,7 @@ class WireContext(object):
 
 
 # The keys of our to_dict(): nova's (reference section 4.2).
-_WIRE_KEYS = frozenset(RequestContext(overwrite=False).to_dict())
+_CTXT_KEYS = frozenset(RequestContext(overwrite=False).to_dict())
 _READ_DELETED = ('no', 'yes', 'only')
 
 
@@ -166,7 +166,7 @@ def _in_wire_form(values):
     keys it lacks, which the next rebuild fills with the same defaults)."""
     timestamp = values.get('timestamp')
     request_id = values.get('request_id')
-    return (values.keys() <= _WIRE_KEYS and
+    return (values.keys() <= _CTXT_KEYS and
             type(request_id) is str and bool(request_id) and
             type(values.get('is_admin')) is bool and
             values.get('read_deleted') in _READ_DELETED and

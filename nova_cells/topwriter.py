@@ -121,11 +121,7 @@ class TopWriter(object):
         for receipt in receipts:
             receipt.recorded = True
         for pending, result in zip(batch, results):
-            if isinstance(result, _GUARD_ERRORS):
-                LOG.info('Dropping out-of-order update of %s from %s: %s',
-                         pending.instance.uuid, pending.cell_name, result)
-                result = None
-            pending.result = result
+            pending.result = self._row_or_dropped(pending, result)
 
     def _apply_one_by_one(self, batch):
         handled = set()
@@ -170,6 +166,12 @@ class TopWriter(object):
             return instances.update_at_top(self.db, pending.instance,
                                            pending.cell_name)
         receipt.recorded = True
+        return self._row_or_dropped(pending, result)
+
+    @staticmethod
+    def _row_or_dropped(pending, result):
+        """An update's result from ``apply_top_updates``: its row, or None
+        (logged) when its guard dropped it as out of order."""
         if isinstance(result, _GUARD_ERRORS):
             LOG.info('Dropping out-of-order update of %s from %s: %s',
                      pending.instance.uuid, pending.cell_name, result)

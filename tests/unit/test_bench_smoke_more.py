@@ -185,3 +185,12 @@ def test_hop_quick_prints_every_kind_of_hop(capsys):
                          'targeted, at its target',
                          'sending it on (fake:// cast)'}, out
     assert all(cpu > 0 for cpu in rows.values()), out
+
+
+def test_a_baseline_that_is_no_revision_is_a_clear_error():
+    common = load_bench('_common')
+    with pytest.raises(SystemExit) as info:
+        with common.BaselineTree('no-such-revision-here'):
+            pass
+    assert "cannot check out the baseline 'no-such-revision-here'" in str(
+        info.value)

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -287,12 +288,17 @@ class BaselineTree(object):
 
     def __init__(self, rev):
         self.rev = rev
-        self.path = tempfile.mkdtemp(prefix='bench-baseline-')
+        self.path = None
 
     def __enter__(self):
-        subprocess.run(['git', '-C', self.REPO, 'worktree', 'add',
-                        '--detach', self.path, self.rev], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.path = tempfile.mkdtemp(prefix='bench-baseline-')
+        added = subprocess.run(['git', '-C', self.REPO, 'worktree', 'add',
+                                '--detach', self.path, self.rev],
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise SystemExit('cannot check out the baseline %r: %s'
+                             % (self.rev, added.stderr.strip()))
         return self
 
     def __exit__(self, *exc):
