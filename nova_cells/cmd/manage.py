@@ -417,7 +417,8 @@ def _flavor_object(db, name):
             return flavor_obj.Flavor(**{k: row[k] for k in (
                 'id', 'name', 'memory_mb', 'vcpus', 'root_gb', 'ephemeral_gb',
                 'flavorid', 'swap', 'rxtx_factor', 'vcpu_weight', 'disabled',
-                'is_public', 'description')}, extra_specs={})
+                'is_public')}, description=row.get('description'),
+                extra_specs={})
     raise exception.NovaCellsException('Flavor %s not found' % name)
 
 

@@ -13,6 +13,7 @@ from oslo_db import exception as db_exc
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from nova_cells.db import columns
 from nova_cells.db import models
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
@@ -32,7 +33,9 @@ _INSTANCE_INSERT = _INSTANCES.insert()
 
 
 def _only_columns(values):
-    return {k: v for k, v in values.items() if k in INSTANCE_COLUMNS}
+    """The instance columns of ``values``, in their columns' types (a
+    nova ``Instance``'s ``cleaned`` is a boolean, its column an integer)."""
+    return columns.for_table(_INSTANCES, values)
 
 
 def _instance_query(read_deleted='no'):
@@ -250,8 +253,8 @@ def _write_rows(conn, writes):
         values = writes[uuid]
         by_columns.setdefault(tuple(sorted(values)), []).append(
             dict(values, b_uuid=uuid))
-    for columns, params in by_columns.items():
-        _execute_many(conn, _update_by_uuid(columns), params)
+    for names, params in by_columns.items():
+        _execute_many(conn, _update_by_uuid(names), params)
 
 
 def _execute_many(conn, statement, params):

@@ -18,7 +18,16 @@ from sqlalchemy.dialects import mysql
 __all__ = ['BASE', 'Cell', 'Service', 'ComputeNode', 'InstanceTypes',
            'Instance', 'InstanceFault', 'InstanceAction',
            'InstanceActionEvent', 'Migration', 'TaskLog', 'KeyPair',
-           'BlockDeviceMapping', 'BandwidthUsage']
+           'BlockDeviceMapping', 'BandwidthUsage', 'InstanceExtra',
+           'InstanceSystemMetadata', 'InstanceMetadata', 'InstanceInfoCache',
+           'InstanceIdMapping', 'S3Image', 'SecurityGroup',
+           'SecurityGroupInstanceAssociation', 'SecurityGroupIngressRule',
+           'SecurityGroupDefaultRule', 'Tag', 'ConsoleAuthToken']
+
+
+# nova's MediumText: TEXT, MEDIUMTEXT on MySQL (where nova's migrations
+# gave a column more than TEXT's 64 KB).
+_MEDIUM_TEXT = Text().with_variant(mysql.MEDIUMTEXT(), 'mysql')
 
 
 class _Base(orm.DeclarativeBase):
@@ -187,7 +196,9 @@ class InstanceTypes(_Base, _NovaBase):
     vcpu_weight = Column(Integer)
     disabled = Column(Boolean, default=False)
     is_public = Column(Boolean, default=True)
-    description = Column(Text)
+    # NOTE(nova-cells): no ``description``: nova's cell ``instance_types``
+    # never had one (in Stein it exists only in the API database's
+    # ``flavors``), and this model must read a table nova created.
 
 
 class Instance(_Base, _NovaBase):
@@ -455,3 +466,195 @@ class BandwidthUsage(_Base, _NovaBase):
     bw_out = Column(BigInteger)
     last_ctr_in = Column(BigInteger)
     last_ctr_out = Column(BigInteger)
+
+
+# -- an instance's other rows (revision 0006) ---------------------------------
+#
+# What nova's compute API writes beside the ``instances`` row when a cell
+# builds an instance, and what ``instance_destroy`` soft-deletes with it:
+# nova-conductor and nova-compute read them next (the flavor from
+# ``instance_extra``, the ``create`` action, the block devices).  Columns,
+# types and indexes as nova Stein's; no foreign keys here (nova's own
+# databases have theirs).
+
+class InstanceExtra(_Base, _NovaBase):
+    """Serialized parts of an instance (flavor, NUMA, PCI requests...)."""
+
+    __tablename__ = 'instance_extra'
+    __table_args__ = (
+        Index('instance_extra_idx', 'instance_uuid'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False)
+    instance_uuid = Column(String(36), nullable=False)
+    numa_topology = Column(Text)
+    pci_requests = Column(Text)
+    flavor = Column(Text)
+    vcpu_model = Column(Text)
+    migration_context = Column(Text)
+    keypairs = Column(Text)
+    device_metadata = Column(Text)
+    trusted_certs = Column(Text)
+
+
+class InstanceSystemMetadata(_Base, _NovaBase):
+    """One ``system_metadata`` key of an instance (image properties...)."""
+
+    __tablename__ = 'instance_system_metadata'
+    __table_args__ = (
+        Index('instance_uuid', 'instance_uuid'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True)
+    key = Column(String(255), nullable=False)
+    value = Column(String(255))
+    instance_uuid = Column(String(36), nullable=False)
+
+
+class InstanceMetadata(_Base, _NovaBase):
+    """One user ``metadata`` key of an instance."""
+
+    __tablename__ = 'instance_metadata'
+    __table_args__ = (
+        Index('instance_metadata_instance_uuid_idx', 'instance_uuid'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True)
+    key = Column(String(255))
+    value = Column(String(255))
+    instance_uuid = Column(String(36))
+
+
+class InstanceInfoCache(_Base, _NovaBase):
+    """An instance's network info, as nova-compute caches it."""
+
+    __tablename__ = 'instance_info_caches'
+    __table_args__ = (
+        UniqueConstraint('instance_uuid',
+                         name='uniq_instance_info_caches0instance_uuid'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    network_info = Column(_MEDIUM_TEXT)
+    instance_uuid = Column(String(36), nullable=False)
+
+
+class InstanceIdMapping(_Base, _NovaBase):
+    """The integer behind an instance's EC2 id (``i-%08x``)."""
+
+    __tablename__ = 'instance_id_mappings'
+    __table_args__ = (
+        Index('ix_instance_id_mappings_uuid', 'uuid'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False,
+                autoincrement=True)
+    uuid = Column(String(36), nullable=False)
+
+
+class S3Image(_Base, _NovaBase):
+    """The integer behind an image's EC2 id (``ami-%08x``)."""
+
+    __tablename__ = 's3_images'
+    __table_args__ = (
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False,
+                autoincrement=True)
+    uuid = Column(String(36), nullable=False)
+
+
+class SecurityGroup(_Base, _NovaBase):
+    """A nova-network security group (with neutron only ``default``,
+    which nova ensures for the project on every instance create)."""
+
+    __tablename__ = 'security_groups'
+    __table_args__ = (
+        UniqueConstraint('project_id', 'name', 'deleted',
+                         name='uniq_security_groups0project_id0name0deleted'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True)
+    name = Column(String(255))
+    description = Column(String(255))
+    user_id = Column(String(255))
+    project_id = Column(String(255))
+
+
+class SecurityGroupInstanceAssociation(_Base, _NovaBase):
+    """A security group of an instance (nova-network)."""
+
+    __tablename__ = 'security_group_instance_association'
+    __table_args__ = (
+        Index('security_group_instance_association_instance_uuid_idx',
+              'instance_uuid'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False)
+    security_group_id = Column(Integer)
+    instance_uuid = Column(String(36))
+
+
+class SecurityGroupIngressRule(_Base, _NovaBase):
+    """A rule of a security group (``security_group_rules``)."""
+
+    __tablename__ = 'security_group_rules'
+    __table_args__ = ({'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},)
+    id = Column(Integer, primary_key=True)
+    parent_group_id = Column(Integer)
+    protocol = Column(String(255))
+    from_port = Column(Integer)
+    to_port = Column(Integer)
+    cidr = Column(String(43))
+    group_id = Column(Integer)
+
+
+class SecurityGroupDefaultRule(_Base, _NovaBase):
+    """A rule copied into every new ``default`` group."""
+
+    __tablename__ = 'security_group_default_rules'
+    __table_args__ = ({'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},)
+    id = Column(Integer, primary_key=True, nullable=False)
+    protocol = Column(String(5))
+    from_port = Column(Integer)
+    to_port = Column(Integer)
+    cidr = Column(String(43))
+
+
+class Tag(_Base):
+    """A tag of an instance (no soft delete: nova deletes tags)."""
+
+    __tablename__ = 'tags'
+    __table_args__ = (
+        Index('tags_tag_idx', 'tag'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    resource_id = Column(String(36), primary_key=True, nullable=False)
+    tag = Column(String(80), primary_key=True, nullable=False)
+
+
+class ConsoleAuthToken(_Base):
+    """A console token of an instance (no soft delete, as nova's)."""
+
+    __tablename__ = 'console_auth_tokens'
+    __table_args__ = (
+        UniqueConstraint('token_hash',
+                         name='uniq_console_auth_tokens0token_hash'),
+        Index('console_auth_tokens_instance_uuid_idx', 'instance_uuid'),
+        Index('console_auth_tokens_host_expires_idx', 'host', 'expires'),
+        Index('console_auth_tokens_token_hash_idx', 'token_hash'),
+        Index('console_auth_tokens_token_hash_instance_uuid_idx',
+              'token_hash', 'instance_uuid'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    id = Column(Integer, primary_key=True, nullable=False)
+    created_at = Column(DateTime, default=lambda: timeutils.utcnow())
+    updated_at = Column(DateTime, onupdate=lambda: timeutils.utcnow())
+    token_hash = Column(String(255), nullable=False)
+    console_type = Column(String(255), nullable=False)
+    host = Column(String(255), nullable=False)
+    port = Column(Integer, nullable=False)
+    internal_access_path = Column(String(255))
+    instance_uuid = Column(String(36), nullable=False)
+    expires = Column(Integer, nullable=False)
+    access_url_base = Column(String(255))
