@@ -14,7 +14,7 @@ __all__ = [
     'CellRoutingInconsistency', 'NoCellsAvailable', 'ConfigNotValid',
     'InstanceNotFound', 'InstanceExists', 'UnexpectedVMStateError',
     'UnexpectedTaskStateError', 'NoValidHost', 'MalformedMessage',
-    'UnknownMethod',
+    'UnknownMethod', 'SecurityGroupNotFoundForProject',
 ]
 
 
@@ -113,6 +113,11 @@ class ConfigNotValid(NovaCellsException):
 
 class InstanceNotFound(NotFound):
     msg_fmt = 'Instance %(instance_id)s could not be found.'
+
+
+class SecurityGroupNotFoundForProject(NotFound):
+    msg_fmt = ('Security group %(security_group_id)s not found for project '
+               '%(project_id)s.')
 
 
 class InstanceExists(NovaCellsException):

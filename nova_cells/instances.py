@@ -20,8 +20,7 @@ from nova_cells.objects import instance as instance_obj
 
 __all__ = ['to_db_values', 'from_db_row', 'expected_states',
            'top_update', 'update_at_top', 'destroy_at_top',
-           'fault_create_at_top', 'EXPECTED_TASK_STATES', 'local_copy',
-           'adopt_placement', 'create_or_get']
+           'fault_create_at_top', 'EXPECTED_TASK_STATES']
 
 LOG = logging.getLogger(__name__)
 
@@ -170,45 +169,3 @@ def fault_create_at_top(db, fault):
             values[key] = timeutils.normalize_time(
                 timeutils.parse_isotime(values[key]))
     return db_instances.instance_fault_create(db, values)
-
-
-# Fields never copied from the request's instance into a new local row.
-_NOT_COPIED = ('id', 'name', 'info_cache', 'security_groups', 'flavor',
-               'pci_requests', 'ec2_ids', 'keypairs', 'cell_name')
-
-
-def local_copy(source, flavor):
-    """The row a cell creates for a build it takes: the request's
-    instance, building and not yet placed."""
-    instance = instance_obj.Instance()
-    for name in source.fields:
-        if name not in _NOT_COPIED and source.obj_attr_is_set(name):
-            setattr(instance, name, getattr(source, name))
-    if flavor is not None and not isinstance(flavor, dict):
-        instance.flavor = flavor
-    instance.vm_state = 'building'
-    instance.task_state = 'scheduling'
-    instance.host = None
-    instance.node = None
-    return instance
-
-
-def adopt_placement(instance, row):
-    """A resent build finds its row already placed: carry the placement,
-    so the hand-off reports it instead of claiming a second host."""
-    if row.get('host'):
-        for key in ('host', 'node', 'vm_state', 'task_state', 'power_state',
-                    'launched_at', 'launched_on'):
-            if key in row:
-                setattr(instance, key, row[key])
-
-
-def create_or_get(db, instance):
-    """Create the row; a resent build finds it instead (idempotent)."""
-    values = to_db_values(instance)
-    values.pop('id', None)
-    values.pop('deleted', None)
-    try:
-        return db_instances.instance_create(db, values)
-    except exception.InstanceExists:
-        return db_instances.instance_get(db, instance.uuid)

@@ -23,12 +23,13 @@ from oslo_utils import timeutils
 
 from nova_cells import build_payload
 from nova_cells.db import instances as db_instances
+from nova_cells.db import new_instances as db_new_instances
 from nova_cells import delivery
 from nova_cells import dry_run
 from nova_cells import exception
 from nova_cells.filters import cell_state
 from nova_cells.filters import free_units
-from nova_cells import instances
+from nova_cells.local import new_instance
 from nova_cells.objects import instance as instance_obj
 from nova_cells import plugins
 from nova_cells import routing
@@ -51,18 +52,20 @@ class SchedulerSettings(object):
 
     def __init__(self, scheduler_retries=10, scheduler_retry_delay=2,
                  split_builds_by_capacity=False,
-                 server_group_cell_level=False):
+                 server_group_cell_level=False, use_neutron=True):
         self.scheduler_retries = scheduler_retries
         self.scheduler_retry_delay = scheduler_retry_delay
         self.split_builds_by_capacity = split_builds_by_capacity
         self.server_group_cell_level = server_group_cell_level
+        self.use_neutron = use_neutron
 
     @classmethod
     def from_conf(cls, conf):
         return cls(conf.cells.scheduler_retries,
                    conf.cells.scheduler_retry_delay,
                    conf.cells.split_builds_by_capacity,
-                   conf.cells.server_group_cell_level)
+                   conf.cells.server_group_cell_level,
+                   conf.use_neutron)
 
 
 def _primitive_flavor(flavor):
@@ -446,24 +449,42 @@ class CellsScheduler(object):
         self.handoff.build_instances(ctxt, kwargs)
 
     def _create_instances_here(self, ctxt, build_inst_kwargs):
-        """Create the rows in this cell and tell the top where they are
-        (unless the hand-off reports each outcome at once anyway: one
-        update up the tree per instance instead of two)."""
+        """Write the instances' rows in this cell as nova's compute API
+        did (:mod:`nova_cells.local.new_instance`) and tell the top where
+        they are (unless the hand-off reports each outcome at once anyway:
+        one update up the tree per instance instead of two).
+
+        :returns: the instances as nova-conductor gets them.
+        """
         tell_top = not self.handoff.reports_every_outcome
         db = self.runner.services['db']
-        flavor = (build_inst_kwargs.get('filter_properties') or {}).get(
-            'instance_type')
+        news = new_instance.prepare(ctxt, build_inst_kwargs,
+                                    self.settings.use_neutron)
+        if not news:
+            return []
+        shared = db_new_instances.shared_rows(
+            db, ctxt.project_id, ctxt.user_id, news[0].security_groups,
+            news[0].image_refs)
         created = []
-        for source in build_inst_kwargs.get('instances') or []:
-            instance = instances.local_copy(source, flavor)
-            row = instances.create_or_get(db, instance)
-            instance.id = row['id']
-            instances.adopt_placement(instance, row)
-            instance.obj_reset_changes(['id'])
+        for new in news:
+            rows = db_new_instances.create_or_load(db, new, shared)
+            instance = new_instance.as_loaded(rows)
+            self._bdms_to_top(ctxt, rows)
             if tell_top:
                 topsync.instance_update_at_top(self.runner, ctxt, instance)
             created.append(instance)
         return created
+
+    def _bdms_to_top(self, ctxt, rows):
+        """A disk with a device name goes up as nova's compute cell sent
+        it (``bdm_update_or_create_at_top``); one without is not found
+        again by name at the top, so nova did not send it."""
+        if not rows.created:
+            return
+        for bdm in rows.bdms:
+            if bdm.get('device_name') is not None:
+                topsync.bdm_update_or_create_at_top(self.runner, ctxt, bdm,
+                                                    create=True)
 
     # -- explaining -----------------------------------------------------------
 

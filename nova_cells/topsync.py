@@ -8,7 +8,8 @@ database directly.  Either way the caller need not know where it is.
 from nova_cells import instances
 
 __all__ = ['instance_update_at_top', 'instance_destroy_at_top',
-           'instance_fault_create_at_top', 'is_top']
+           'instance_fault_create_at_top', 'bdm_update_or_create_at_top',
+           'is_top']
 
 
 def is_top(runner):
@@ -38,3 +39,14 @@ def instance_fault_create_at_top(runner, ctxt, fault):
         return instances.fault_create_at_top(runner.services['db'], fault)
     _up(runner, ctxt, 'instance_fault_create_at_top',
         {'instance_fault': fault})
+
+
+def bdm_update_or_create_at_top(runner, ctxt, bdm, create=None):
+    """A disk of an instance built here, for the top's copy (``bdm``: its
+    columns, a plain dict as nova's cells manager sent it).  Nothing to do
+    at the top itself: the rows written here are the top's."""
+    if is_top(runner):
+        return
+    _up(runner, ctxt, 'bdm_update_or_create_at_top',
+        {'bdm': {k: v for k, v in bdm.items() if k != 'id'},
+         'create': create})

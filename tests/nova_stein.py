@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 
 __all__ = ['REFERENCE', 'SCHEMAS', 'schema_sql', 'create_database',
-           'table_columns', 'leaf_rows']
+           'table_columns', 'leaf_rows', 'wire_sample']
 
 REFERENCE = pathlib.Path(__file__).parent / 'reference' / 'nova_stein'
 SCHEMAS = {'main': 'main_db_schema.sql', 'api': 'api_db_schema.sql'}
@@ -146,3 +146,12 @@ def leaf_rows():
         data = json.load(handle)
     (rows,) = data.values()
     return rows
+
+
+def wire_sample(key):
+    """The parsed message of a captured wire sample (``key`` as in
+    ``wire_samples.json``: ``targeted/build_instances/down``, ...), or an
+    ``oslo/...`` sample's oslo message."""
+    path = REFERENCE.parent / 'wire_samples.json'
+    sample = json.loads(path.read_text())['samples'][key]
+    return sample.get('message') or sample['oslo_message']

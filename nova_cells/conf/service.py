@@ -57,6 +57,20 @@ Enable periodic tasks.
 If set to true, this option allows services to periodically run tasks on the
 manager (``_update_our_parents``, ``_heal_instances``).
 """),
+    cfg.BoolOpt('use_neutron',
+                default=True,
+                deprecated_for_removal=True,
+                deprecated_since='17.0.0',
+                deprecated_reason='nova-network is deprecated, as are '
+                                  'its security groups.',
+                help="""
+Whether the cell's networking is neutron (as nova's option of this name).
+
+A cell that builds an instance records its security groups in the cell's
+database only with nova-network (``False``): with neutron the groups live
+on the instance's ports, and only the project's ``default`` group is made
+in the database, as nova did.
+"""),
     cfg.IntOpt('periodic_fuzzy_delay',
                default=60,
                min=0,

@@ -29,6 +29,8 @@ __all__ = ['BuiltinHandoff', 'POWER_STATE_RUNNING']
 LOG = logging.getLogger(__name__)
 
 POWER_STATE_RUNNING = 1
+_PLACEMENT_FIELDS = ('host', 'node', 'vm_state', 'task_state', 'power_state',
+                     'launched_at', 'launched_on')
 
 
 def _needs(flavor):
@@ -58,7 +60,11 @@ class BuiltinHandoff(BaseHandoff):
         flavor = build_inst_kwargs['filter_properties']['instance_type']
         for instance in build_inst_kwargs['instances']:
             if instance.obj_attr_is_set('host') and instance.host:
-                # Placed by an earlier copy of this build: report again.
+                # Placed by an earlier copy of this build: report the
+                # placement again (read from the row, so marked changed
+                # here for the top to apply it).
+                for key in _PLACEMENT_FIELDS:
+                    setattr(instance, key, getattr(instance, key))
                 topsync.instance_update_at_top(self.runner, ctxt, instance)
                 continue
             try:

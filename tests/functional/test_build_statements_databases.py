@@ -17,13 +17,20 @@ import uuid
 
 import pytest
 
+from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells.db import instances as db_instances
 from nova_cells.db import models
+from nova_cells.db import new_instances
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
 from nova_cells import instances
+from nova_cells.local import new_instance
+from nova_cells.objects import base as objects_base
 from nova_cells.objects import instance as instance_obj
+from tests import nova_stein
+
+objects_base.register_all()
 
 
 @pytest.fixture
@@ -69,15 +76,54 @@ def test_a_new_instance_row_is_returned_as_stored(db):
         created['id']
 
 
-def test_a_resent_build_finds_the_row_its_first_delivery_made(db):
+def _sample_build():
+    """The original's build message (two instances of a real nova-api
+    request: booleans, datetimes, nested objects, a block device)."""
+    message = nova_stein.wire_sample('targeted/build_instances/down')
+    kwargs = objects_base.NovaObjectSerializer().deserialize_entity(
+        None, message['method_kwargs']['build_inst_kwargs'])
+    for instance in kwargs['instances']:
+        instance.uuid = _new()
+    return cells_context.RequestContext.from_dict(message['ctxt']), kwargs
+
+
+def _leaf_writes(db, ctxt, kwargs):
+    news = new_instance.prepare(ctxt, kwargs)
+    shared = new_instances.shared_rows(db, ctxt.project_id, ctxt.user_id,
+                                       [], news[0].image_refs)
+    return [new_instances.create_or_load(db, new, shared) for new in news]
+
+
+def test_a_leaf_writes_every_row_of_a_real_nova_build(db):
+    """Every field a real nova Instance carries lands in its column's type
+    (PostgreSQL refused the boolean ``cleaned`` in an integer column)."""
+    ctxt, kwargs = _sample_build()
+    created = _leaf_writes(db, ctxt, kwargs)
+    for rows in created:
+        stored = db_instances.instance_get(db, rows.row['uuid'])
+        assert (stored['vm_state'], stored['task_state'],
+                stored['cleaned'], stored['locked']) == (
+            'building', 'scheduling', 0, False)
+        loaded = new_instances.load(db, rows.row['uuid'])
+        assert loaded.extra['flavor'] == rows.extra['flavor']
+        assert len(loaded.system_metadata) == 7
+        assert [b['source_type'] for b in loaded.bdms] == ['image']
+        assert loaded.info_cache['network_info'] == '[]'
+
+
+def test_a_resent_build_finds_the_rows_its_first_delivery_made(db):
     """On PostgreSQL oslo.db could not name the violated ``uuid`` index
-    and raised ValueError instead of a duplicate entry."""
-    instance = instance_obj.Instance(uuid=_new(), vm_state='building',
-                                     display_name='vm-1')
-    first = instances.create_or_get(db, instance)
-    again = instances.create_or_get(db, instance)
-    assert again['id'] == first['id']
-    assert again['display_name'] == 'vm-1'
+    and raised ValueError instead of a duplicate entry; and every row of
+    the instance is written once."""
+    ctxt, kwargs = _sample_build()
+    first = _leaf_writes(db, ctxt, kwargs)
+    again = _leaf_writes(db, ctxt, kwargs)
+    assert [r.created for r in again] == [False, False]
+    assert [r.row['id'] for r in again] == [r.row['id'] for r in first]
+    assert [r.mapping_id for r in again] == [r.mapping_id for r in first]
+    loaded = new_instances.load(db, first[0].row['uuid'])
+    assert len(loaded.bdms) == 1
+    assert len(loaded.system_metadata) == 7
 
 
 def test_the_cells_of_instances_are_read_in_one_query(db):

@@ -2,10 +2,11 @@
 
     python tests/unit/objects/make_golden.py [path/to/wire_samples.json]
 
-The default source is ``tests/reference/wire_samples.json``, the original's
-captured messages as copied into this repository.  Every ``nova_object`` primitive found anywhere in it is kept,
-nested ones too, also inside JSON strings (``message_json``,
-``orig_message``, ``responses``, AMQP bodies).  Identical primitives are
+The default source is ``tests/reference/wire_samples.json``, the
+original's captured messages as copied into this repository.  Every
+``nova_object`` primitive found anywhere in it is kept, nested ones too,
+also inside JSON strings (``message_json``, ``orig_message``,
+``responses``, AMQP bodies).  Identical primitives are
 stored once, with where each was first seen and how often.  The fixture
 is committed, so the wire tests need not decode the samples each run.
 """
