@@ -281,18 +281,67 @@ def _compiled_text(statement, dialect):
     return str(statement.compile(dialect=dialect))
 
 
-def instance_destroy(db, uuid):
-    """Soft-delete an instance; :raises InstanceNotFound:."""
+def deleted_by_compute(row, now):
+    """What a compute host writes of an instance it deleted, before
+    nova's ``destroy()``: ``deleted`` (an ERROR instance stays ERROR), no
+    task, the termination time."""
+    return {'vm_state': row['vm_state'] if row['vm_state'] == 'error'
+            else 'deleted', 'task_state': None,
+            'terminated_at': row['terminated_at'] or now}
+
+
+# Rows nova's instance_destroy soft-deleted with the instance, by the
+# column naming it; tags and console tokens it deleted.  Not the actions:
+# nova kept them for operators ("what happened to this instance").
+_SOFT_DELETED_WITH = tuple((model.__table__, 'instance_uuid') for model in (
+    models.SecurityGroupInstanceAssociation, models.InstanceInfoCache,
+    models.InstanceMetadata, models.InstanceFault, models.InstanceExtra,
+    models.InstanceSystemMetadata, models.BlockDeviceMapping,
+    models.Migration)) + ((models.InstanceIdMapping.__table__, 'uuid'),)
+_DELETED_WITH = ((models.Tag.__table__, 'resource_id'),
+                 (models.ConsoleAuthToken.__table__, 'instance_uuid'))
+
+
+def _soft_delete_statement(table, column):
+    """oslo.db's ``soft_delete()``: ``deleted`` = the row's id, the time
+    of deletion, ``updated_at`` left as it was."""
+    return (sa.update(table)
+            .where(table.c[column] == sa.bindparam('d_uuid'),
+                   table.c.deleted == 0)
+            .values(deleted=table.c.id, deleted_at=sa.bindparam('d_now'),
+                    updated_at=table.c.updated_at))
+
+
+_DESTROY = tuple(_soft_delete_statement(t, c)
+                 for t, c in _SOFT_DELETED_WITH) + tuple(
+    sa.delete(t).where(t.c[c] == sa.bindparam('d_uuid'))
+    for t, c in _DELETED_WITH)
+
+
+def instance_destroy(db, uuid, compute_deleted=False):
+    """Soft-delete an instance and its other rows, as nova's
+    ``instance_destroy``: the row keeps its state (the top destroys what
+    a cell below says is gone, and nova's top changed nothing else).
+
+    :param compute_deleted: first write what the compute host writes
+        (:func:`deleted_by_compute`), for a cell that plays it.
+    :returns: the row as it was left.
+    :raises InstanceNotFound:
+    """
     now = timeutils.utcnow()
     with db.writer() as session:
-        row = _get_row(session, uuid)
-        row.deleted = row.id
-        row.deleted_at = now
-        row.terminated_at = row.terminated_at or now
-        row.vm_state = row.vm_state if row.vm_state == 'error' else 'deleted'
-        row.task_state = None
-        session.flush()
-        return row.as_dict()
+        row = _get_row(session, uuid).as_dict()
+        values = {'updated_at': row['updated_at']}
+        if compute_deleted:
+            values.update(deleted_by_compute(row, now), updated_at=now)
+        values.update(deleted=row['id'], deleted_at=now)
+        conn = session.connection()
+        conn.execute(sa.update(_INSTANCES).where(
+            _INSTANCES.c.id == row['id']).values(values))
+        for statement in _DESTROY:
+            conn.execute(statement, {'d_uuid': uuid, 'd_now': now})
+        row.update(values)
+        return row
 
 
 def instance_fault_create(db, values):

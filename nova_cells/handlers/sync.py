@@ -63,7 +63,14 @@ def _soft_delete(runner, ctxt, row):
 
 
 def _hard_delete(runner, ctxt, row):
-    gone = db_instances.instance_destroy(runner.services['db'], row['uuid'])
+    """nova's local delete: the end state saved (sent up), then the
+    instance destroyed (the top soft-deletes its copy)."""
+    gone = db_instances.instance_destroy(runner.services['db'], row['uuid'],
+                                         compute_deleted=True)
+    update = instances.from_db_row(row)
+    for key in ('vm_state', 'task_state', 'terminated_at'):
+        setattr(update, key, gone[key])
+    topsync.instance_update_at_top(runner, ctxt, update)
     topsync.instance_destroy_at_top(runner, ctxt,
                                     instances.from_db_row(gone))
 

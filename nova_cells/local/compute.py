@@ -192,12 +192,17 @@ class BuiltinComputeHandoff(object):
         topsync.instance_update_at_top(self.runner, ctxt, instance)
 
     def destroy(self, ctxt, instance):
-        row = db_instances.instance_destroy(self.db, instance.uuid)
-        instance.deleted = True
-        instance.vm_state = row['vm_state']
-        instance.task_state = None
-        instance.deleted_at = row['deleted_at'] or timeutils.utcnow()
+        """As nova-compute: the instance's end state is saved (and so sent
+        to the top), then it is destroyed (and the top destroys its copy,
+        which only soft-deletes it)."""
+        row = db_instances.instance_destroy(self.db, instance.uuid,
+                                            compute_deleted=True)
+        for key in ('vm_state', 'task_state', 'terminated_at'):
+            setattr(instance, key, row[key])
         LOG.info('Instance %s deleted', instance.uuid)
+        topsync.instance_update_at_top(self.runner, ctxt, instance)
+        instance.deleted = True
+        instance.deleted_at = row['deleted_at'] or timeutils.utcnow()
         topsync.instance_destroy_at_top(self.runner, ctxt, instance)
         if row.get('host'):
             self._release(ctxt, row)

@@ -114,8 +114,13 @@ def test_actions_reach_their_end_state_at_the_top(request, tmp_path, stack):
         _wait_top(tree, uuid, vm_state='active', power_state=1,
                   task_state=None)
         cells_api.terminate_instance(CTXT, acting, [])
+        # The end state first (saved below, sent up), then the destroy
+        # (the top soft-deletes its copy, as the original's).
         row = _wait_top(tree, uuid, vm_state='deleted', task_state=None)
-        assert row['deleted']
+        row = fixtures.poll_until(lambda: _top_row(tree, uuid),
+                                  lambda r: r['deleted'] == r['id'],
+                                  timeout=DEADLINE, interval=0.05)
+        assert row['deleted'] == row['id'], row
     child_row = [r for r in fixtures.table_rows(tree['child'].db_url,
                                                 'instances')
                  if r['uuid'] == uuid][0]

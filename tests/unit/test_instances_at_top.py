@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from nova_cells.db import instances as db_instances
+from nova_cells.db import models
 from nova_cells import instances
 from nova_cells.objects import instance as instance_obj
 
@@ -203,12 +204,53 @@ def test_destroy_of_a_missing_row_is_fine(db):
     assert instances.destroy_at_top(db, _uuid()) is None
 
 
-def test_destroy_soft_deletes_the_row(db):
+def test_destroy_soft_deletes_the_row_as_the_original(db):
+    """nova's top only soft-deleted: the state, termination time and
+    update time stay as they were."""
     row = seed(db, vm_state='active')
     destroyed = instances.destroy_at_top(db, row['uuid'])
-    assert destroyed['deleted'] == row['id']
-    assert destroyed['vm_state'] == 'deleted'
+    stored, = [r for r in db_instances.instance_get_all(db, 'yes')
+               if r['uuid'] == row['uuid']]
+    assert stored['deleted'] == destroyed['deleted'] == row['id']
+    assert stored['deleted_at'] is not None
+    assert (stored['vm_state'], stored['task_state'], stored['terminated_at'],
+            stored['updated_at']) == (
+        'active', row['task_state'], row['terminated_at'],
+        row['updated_at'])
     assert instances.destroy_at_top(db, row['uuid']) is None, 'twice is fine'
+
+
+def test_destroy_soft_deletes_the_instances_other_rows(db):
+    row = seed(db, vm_state='active')
+    uuid = row['uuid']
+    with db.writer() as session:
+        for model in (models.InstanceExtra, models.InstanceInfoCache,
+                      models.InstanceSystemMetadata, models.InstanceMetadata,
+                      models.BlockDeviceMapping, models.InstanceFault):
+            values = {'instance_uuid': uuid, 'deleted': 0}
+            if model in (models.InstanceSystemMetadata,
+                         models.InstanceMetadata):
+                values.update(key='k', value='v')
+            if model is models.InstanceFault:
+                values['code'] = 500
+            session.add(model(**values))
+        session.add(models.InstanceIdMapping(uuid=uuid, deleted=0))
+        session.add(models.InstanceAction(instance_uuid=uuid, deleted=0,
+                                          action='create'))
+        session.add(models.Tag(resource_id=uuid, tag='t'))
+    instances.destroy_at_top(db, uuid)
+    with db.reader() as session:
+        def live(model, column='instance_uuid'):
+            return session.query(model).filter(
+                getattr(model, column) == uuid, model.deleted == 0).count()
+        assert [live(m) for m in (
+            models.InstanceExtra, models.InstanceInfoCache,
+            models.InstanceSystemMetadata, models.InstanceMetadata,
+            models.BlockDeviceMapping, models.InstanceFault)] == [0] * 6
+        assert live(models.InstanceIdMapping, 'uuid') == 0
+        # Kept for operators, as nova kept them.
+        assert live(models.InstanceAction) == 1
+        assert session.query(models.Tag).count() == 0
 
 
 @pytest.mark.parametrize('created_at, expected', [
