@@ -101,10 +101,9 @@ class CellFlavors(object):
 # -- nova's API database ------------------------------------------------------
 
 # The columns read of nova's API tables (tests/reference/nova_stein/
-# api_db_schema.sql); a metadata of their own, so they are never part of
-# the cell's schema or migrations.
-# Typed as nova's models are, so that values come back as Python's (SQLite
-# keeps booleans as 0 and 1).
+# api_db_schema.sql), in a metadata of their own so that they are never
+# part of the cell's schema or migrations, and typed as nova's models are
+# so that values come back as Python's (SQLite keeps booleans as 0 and 1).
 _API_TABLES = sa.MetaData()
 _FLAVORS = sa.Table(
     'flavors', _API_TABLES,
