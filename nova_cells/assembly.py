@@ -1,10 +1,11 @@
 """Wiring one cell's parts together, the same way for the daemon, the demo
 and the in-process test tree (dependency injection, no globals).
 
-    database -> state manager -> intercell driver -> message runner
-             -> manager (the 'cells' RPC endpoint)
+    database (+ flavor reader) -> state manager -> intercell driver
+             -> message runner -> manager (the 'cells' RPC endpoint)
 """
 
+from nova_cells.db import flavors as flavor_source
 from nova_cells import delivery
 from nova_cells import endpoints
 from nova_cells import handlers
@@ -42,6 +43,7 @@ class CellParts(object):
         self.endpoints = [manager]
         self.db = db
         self.state_manager = state_manager
+        self.flavors = state_manager.flavors
         self.driver = driver
         self.runner = runner
         self.manager = manager
@@ -59,6 +61,12 @@ class CellParts(object):
     def stop_outbox(self):
         if self.runner.outbox is not None:
             self.runner.outbox.stop()
+
+    def close(self):
+        """Release what the assembly opened itself: the flavor reader's
+        engine (nova's API database); the cell's database belongs to
+        whoever passed it in."""
+        self.flavors.dispose()
 
     def reload_settings(self):
         """Apply mutable options (SIGHUP)."""
@@ -111,11 +119,17 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
                serializer=None):
     """Assemble a cell from its configuration and database.
 
+    The flavor reader is chosen here, once: nova's API database when
+    ``[api_database] connection`` is set, else the cell's own
+    ``instance_types`` (:mod:`nova_cells.db.flavors`); :meth:`CellParts.close`
+    releases it.
+
     :param exchange_for_url: see :class:`nova_cells.rpc_driver.CellsRPCDriver`.
     :param handler_tables: intercell method tables (default: built-in).
     :param serializer: object serializer (default: nova's primitives).
     """
-    state_manager = state.make_state_manager(conf, db)
+    state_manager = state.make_state_manager(
+        conf, db, flavors=flavor_source.from_conf(conf, db))
     driver = rpc_driver.CellsRPCDriver(
         conf, exchange_for_url,
         signing=signing.LinkSigning(conf.cells.signing))

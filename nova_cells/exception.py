@@ -15,6 +15,7 @@ __all__ = [
     'InstanceNotFound', 'InstanceExists', 'UnexpectedVMStateError',
     'UnexpectedTaskStateError', 'NoValidHost', 'MalformedMessage',
     'UnknownMethod', 'SecurityGroupNotFoundForProject',
+    'FlavorsUnavailable',
 ]
 
 
@@ -148,6 +149,14 @@ class MalformedMessage(NovaCellsException):
 class UnknownMethod(NovaCellsException):
     msg_fmt = "Unknown %(message_type)s method '%(method)s'"
     expected = True
+
+
+class FlavorsUnavailable(NovaCellsException):
+    """The flavors could not be read (nova's API database down, or not
+    nova's API database); a later read may succeed."""
+
+    msg_fmt = 'Cannot read the flavors from %(where)s: %(reason)s'
+    recoverable = True
 
 
 # -- queries (services, compute nodes, actions, keypairs) -------------------

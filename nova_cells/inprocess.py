@@ -177,6 +177,7 @@ class CellTree(object):
         self._rpc_servers = {}
         self.stop()
         for cell in self.cells.values():
+            cell.close()
             cell.db.dispose()
         manager = impl_fake.FakeExchangeManager
         prefix = 'nova.%s-' % self.run_id

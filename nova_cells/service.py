@@ -55,7 +55,7 @@ class CellsService(oslo_service.Service):
         self._started = []
         self._steps = [
             _Step('database', self._start_database, self._stop_database),
-            _Step('cell state', self._start_state),
+            _Step('cell state', self._start_state, self._stop_state),
             _Step('intercell servers', self._start_intercell,
                   self._stop_intercell),
             _Step('outbox', self._start_outbox, self._stop_outbox),
@@ -130,7 +130,11 @@ class CellsService(oslo_service.Service):
 
     def _start_state(self):
         self.cell = assembly.build_cell(self.conf, self.db)
+        LOG.info('Flavors are read from %s', self.cell.flavors.where)
         self.cell.state_manager.sync(force=True)
+
+    def _stop_state(self):
+        self.cell.close()
 
     def _start_intercell(self):
         self.cell.driver.start_servers(self.cell.runner)

@@ -36,6 +36,7 @@ from oslo_utils import timeutils
 
 from nova_cells import capacity
 from nova_cells.db import api as db_api
+from nova_cells.db import flavors as flavor_source
 from nova_cells import exception
 from nova_cells import servicegroup
 from nova_cells import signing
@@ -310,13 +311,18 @@ class CellStateManager(object):
     ``sync_before``); writes sync after (``sync_after``).
     """
 
-    def __init__(self, my_name, my_capabilities, source, db, settings):
+    def __init__(self, my_name, my_capabilities, source, db, settings,
+                 flavors=None):
+        """:param flavors: where this cell's flavors are read from (see
+            :mod:`nova_cells.db.flavors`); default: the cell's own
+            ``instance_types``."""
         self.my_cell_state = CellState(my_name, is_me=True)
         self.my_cell_state.capabilities = parse_capabilities(my_capabilities)
         self.parent_cells = {}
         self.child_cells = {}
         self.source = source
         self.db = db
+        self.flavors = flavors or flavor_source.CellFlavors(db)
         self.settings = settings
         self.last_cell_db_check = _NEVER
         self._lock = threading.RLock()
@@ -435,10 +441,22 @@ class CellStateManager(object):
                 del registry[name]
 
     def _update_our_capacity(self):
-        """Read this cell's hosts and flavors (one read transaction) and
-        set its capacities, unless a newer read has already set them."""
+        """Read this cell's flavors and hosts and set its capacities,
+        unless a newer read has already set them.
+
+        Flavors that cannot be read (nova's API database down) leave the
+        previous capacities as they were, with one log line: a cell whose
+        hosts are unchanged is better described by its last figures than
+        by none, and its routing goes on either way.
+        """
         ticket = next(self._capacity_reads)
-        nodes, services_by_host, flavors = db_api.capacity_inputs(self.db)
+        try:
+            flavors = self.flavors.get_all()
+        except exception.FlavorsUnavailable as exc:
+            LOG.error('%s; keeping the capacities computed before',
+                      exc.format_message())
+            return
+        nodes, services_by_host = db_api.compute_nodes_with_services(self.db)
         now = timeutils.utcnow()
         down_time = self.settings.service_down_time
         caps = capacity.compute_capacities(
@@ -569,8 +587,10 @@ def _add_capacities(total, other):
             total[key] = total.get(key, 0) + value
 
 
-def make_state_manager(conf, db):
+def make_state_manager(conf, db, flavors=None):
     """Build the state manager ``conf`` asks for (file or DB source).
+
+    :param flavors: the flavor reader (see :class:`CellStateManager`).
 
     :raises oslo_config.cfg.ConfigFilesNotFoundError: if ``cells_config``
         names a file that cannot be found.
@@ -584,4 +604,5 @@ def make_state_manager(conf, db):
             raise cfg.ConfigFilesNotFoundError([conf.cells.cells_config])
         source = FileCellSource(path)
     return CellStateManager(conf.cells.name, conf.cells.capabilities, source,
-                            db, StateSettings.from_conf(conf))
+                            db, StateSettings.from_conf(conf),
+                            flavors=flavors)

@@ -30,6 +30,7 @@ from nova_cells.cmd import table
 from nova_cells.conf import validation
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
+from nova_cells.db import flavors as flavor_source
 from nova_cells.db import migration
 from nova_cells import exception
 from nova_cells import explain as explain_view
@@ -129,7 +130,9 @@ def _add_explain_parser(subparsers):
     explain = subparsers.add_parser(
         'explain', help='dry-run a build: where would it go, and why')
     explain.add_argument('--flavor', required=True,
-                         help='flavor name or flavorid (this cell\'s DB)')
+                         help='flavor name or flavorid (nova\'s API database '
+                              'when [api_database] connection is set, else '
+                              'this cell\'s instance_types)')
     explain.add_argument('--image-property', action='append', default=[],
                          metavar='KEY=VALUE', dest='image_properties')
     explain.add_argument('--hint', action='append', default=[],
@@ -143,7 +146,9 @@ def _add_explain_parser(subparsers):
                          help='instances in the request (split builds)')
     explain.add_argument('--extra-spec', action='append', default=[],
                          metavar='KEY=VALUE', dest='extra_specs',
-                         help='flavor extra spec, e.g. cells:az=az1')
+                         help='flavor extra spec, e.g. cells:az=az1, '
+                              'added to the flavor\'s own (a key it has '
+                              'is replaced)')
     explain.add_argument('--group-policy',
                          help='server group policy, e.g. cell-anti-affinity')
     explain.add_argument('--group-member', action='append', default=[],
@@ -384,8 +389,12 @@ def _pairs(items):
 
 def explain(db, args, conf=None):
     """Ask the local nova-cells for a dry run of a one-instance build."""
-    flavor = _flavor_object(db, args.flavor)
-    flavor.extra_specs = _pairs(args.extra_specs)
+    flavors = flavor_source.from_conf(conf, db)
+    try:
+        flavor = _find_flavor(flavors, args.flavor)
+    finally:
+        flavors.dispose()
+    flavor.extra_specs.update(_pairs(args.extra_specs))
     instances = [_dry_run_instance(flavor, args.project)
                  for _ in range(args.count)]
     ctxt = cells_context.RequestContext(
@@ -411,15 +420,18 @@ def explain(db, args, conf=None):
         print(explain_view.render_text(result))
 
 
-def _flavor_object(db, name):
-    for row in db_api.flavor_get_all(db):
+def _find_flavor(flavors, name):
+    """The flavor called ``name`` (or with that flavorid), from where the
+    daemon reads them too (:mod:`nova_cells.db.flavors`), with its own
+    extra specs: the dry run carries what nova-api would send."""
+    for row in flavors.get_all():
         if name in (row['name'], row['flavorid']):
-            return flavor_obj.Flavor(**{k: row[k] for k in (
-                'id', 'name', 'memory_mb', 'vcpus', 'root_gb', 'ephemeral_gb',
-                'flavorid', 'swap', 'rxtx_factor', 'vcpu_weight', 'disabled',
-                'is_public')}, description=row.get('description'),
-                extra_specs={})
-    raise exception.NovaCellsException('Flavor %s not found' % name)
+            return flavor_obj.Flavor(
+                extra_specs=dict(row['extra_specs']),
+                description=row['description'],
+                **{k: row[k] for k in flavor_source.FLAVOR_KEYS})
+    raise exception.NovaCellsException('Flavor %s not found in %s'
+                                       % (name, flavors.where))
 
 
 def _dry_run_instance(flavor, project_id):

@@ -8,6 +8,7 @@ the in-process demo build one ``ConfigOpts`` per cell the same way.
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from nova_cells.conf import api_database
 from nova_cells.conf import cells
 from nova_cells.conf import database
 from nova_cells.conf import messaging
@@ -21,6 +22,7 @@ _REGISTRARS = (
     cells.register_opts,
     upgrade_levels.register_opts,
     database.register_opts,
+    api_database.register_opts,
     messaging.register_opts,
 )
 

@@ -2,6 +2,7 @@
 
 import copy
 
+from nova_cells.conf import api_database
 from nova_cells.conf import cells
 from nova_cells.conf import database
 from nova_cells.conf import service
@@ -16,6 +17,7 @@ def list_opts():
         ('DEFAULT', copy.deepcopy(service.ALL_OPTS)),
         (cells.cells_group, copy.deepcopy(cells.ALL_OPTS)),
         (upgrade_levels.upgrade_group, copy.deepcopy(upgrade_levels.ALL_OPTS)),
+        (api_database.api_db_group, copy.deepcopy(api_database.ALL_OPTS)),
     ]
 
 

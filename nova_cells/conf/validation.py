@@ -7,14 +7,18 @@ daemon and ``nova-cells-manage`` refuse to start while any rule fails.
 """
 
 from oslo_config import cfg
+from sqlalchemy.engine import url as sa_url
+from sqlalchemy import exc as sa_exc
 
+from nova_cells.conf import api_database
 from nova_cells.conf import cells as cells_conf
 from nova_cells.conf import service as service_conf
 from nova_cells.conf import upgrade_levels
 from nova_cells import routing
+from nova_cells import transport_url
 
 __all__ = ['FORBIDDEN_NAME_CHARS', 'ConfigProblem', 'find_problems',
-           'check_cell_name']
+           'check_cell_name', 'database_url_problem']
 
 # The rule is the routing's (one place for the daemon, the CLI and the
 # scheduler's pin options).
@@ -58,7 +62,8 @@ def _value_problems(conf):
     """Options whose value oslo.config cannot even parse (bad type/choice)."""
     groups = ((None, service_conf.ALL_OPTS),
               ('cells', cells_conf.ALL_OPTS),
-              ('upgrade_levels', upgrade_levels.ALL_OPTS))
+              ('upgrade_levels', upgrade_levels.ALL_OPTS),
+              ('api_database', api_database.ALL_OPTS))
     problems = []
     for group, opts in groups:
         section = conf[group] if group else conf
@@ -117,6 +122,34 @@ def _cells_problems(conf):
     return problems
 
 
+def database_url_problem(url):
+    """Why SQLAlchemy could not make an engine of ``url``, or None.
+
+    Not a URL, a dialect SQLAlchemy does not know, a driver that is not
+    installed (``mysql://`` wants MySQLdb; nova's deployments say
+    ``mysql+pymysql://``): no waiting fixes these, so they are refused
+    at start-up.  Nothing is connected to: a server that is down is a
+    runtime matter.
+    """
+    try:
+        sa_url.make_url(url).get_dialect().import_dbapi()
+    except (sa_exc.ArgumentError, ImportError, ValueError) as exc:
+        return _short(exc)
+    return None
+
+
+def _api_database_problems(conf):
+    connection = conf.api_database.connection
+    if not connection:
+        return []
+    reason = database_url_problem(connection)
+    if reason is None:
+        return []
+    # The option is secret: the value shown is the masked URL.
+    return [ConfigProblem('api_database', 'connection',
+                          transport_url.mask(connection), reason)]
+
+
 def find_problems(conf):
     """Return every :class:`ConfigProblem` of ``conf`` (empty when valid).
 
@@ -126,4 +159,5 @@ def find_problems(conf):
     problems = _value_problems(conf)
     if problems:
         return problems
-    return _bound_problems(conf) + _cells_problems(conf)
+    return (_bound_problems(conf) + _cells_problems(conf) +
+            _api_database_problems(conf))

@@ -22,8 +22,7 @@ from nova_cells import exception
 __all__ = ['Database', 'cell_create', 'cell_update', 'cell_delete',
            'cell_get', 'cell_get_all', 'service_get_by_host_and_binary',
            'service_create', 'service_report', 'service_get_all_by_binary',
-           'compute_node_get_all', 'compute_nodes_with_services',
-           'capacity_inputs', 'flavor_get_all']
+           'compute_node_get_all', 'compute_nodes_with_services']
 
 
 #: Most connections kept open to one SQLite file: it has one writer at a
@@ -329,7 +328,7 @@ def service_get_all_by_binary(db, binary):
         return [row.as_dict() for row in rows.scalars()]
 
 
-# -- compute nodes and flavors ----------------------------------------------
+# -- compute nodes -----------------------------------------------------------
 
 def _live_dicts(conn, model, **equal):
     """Every live row of ``model`` (with the columns in ``equal`` at those
@@ -365,21 +364,8 @@ def _nodes_and_services(conn, binary):
 
 def compute_nodes_with_services(db, binary='nova-compute'):
     """``(compute node rows, {host: service row})`` read in one
-    transaction: what a host scheduler needs, in one pool checkout."""
+    transaction: what a host scheduler and the capacity refresh need, in
+    one pool checkout (the flavors come from :mod:`nova_cells.db.flavors`,
+    possibly from another database)."""
     with db.connection_reader() as conn:
         return _nodes_and_services(conn, binary)
-
-
-def capacity_inputs(db, binary='nova-compute'):
-    """``(compute node rows, {host: service row}, flavor rows)`` read in
-    one transaction: what a cell's capacity is computed from."""
-    with db.connection_reader() as conn:
-        nodes, services = _nodes_and_services(conn, binary)
-        flavors = _live_dicts(conn, models.InstanceTypes)
-    return nodes, services, flavors
-
-
-def flavor_get_all(db):
-    """Return every live flavor (``instance_types`` row)."""
-    with db.connection_reader() as conn:
-        return _live_dicts(conn, models.InstanceTypes)

@@ -67,6 +67,18 @@ OTHER_DEFAULTS = [
     ('DEFAULT', 'report_interval', 10),
     ('DEFAULT', 'service_down_time', 60),
     ('DEFAULT', 'rpc_response_timeout', 60),
+    # nova's [api_database] (nova/conf/database.py): unset connection,
+    # oslo.db's engine defaults.
+    ('api_database', 'connection', None),
+    ('api_database', 'connection_parameters', ''),
+    ('api_database', 'sqlite_synchronous', True),
+    ('api_database', 'mysql_sql_mode', 'TRADITIONAL'),
+    ('api_database', 'connection_recycle_time', 3600),
+    ('api_database', 'max_pool_size', None),
+    ('api_database', 'max_overflow', None),
+    ('api_database', 'pool_timeout', None),
+    ('api_database', 'connection_debug', 0),
+    ('api_database', 'connection_trace', False),
 ]
 
 
@@ -173,6 +185,47 @@ def test_each_invalid_value_gives_one_problem_naming_it(make_conf, text,
 ])
 def test_documented_edge_values_are_accepted(make_conf, text):
     assert validation.find_problems(make_conf(text)) == []
+
+
+def test_the_api_database_connection_is_secret_and_idle_timeout_its_old_name(
+        make_conf):
+    conf = make_conf('[api_database]\nidle_timeout = 60\n')
+    assert conf.api_database.connection_recycle_time == 60
+    assert conf._get_opt_info('connection', 'api_database')['opt'].secret
+
+
+@pytest.mark.parametrize('url', [
+    pytest.param('sqlite:////var/lib/nova/nova_api.sqlite', id='sqlite'),
+    pytest.param('mysql+pymysql://nova:secret@db/nova_api', id='pymysql'),
+    pytest.param('postgresql+psycopg2://nova:secret@db/nova_api',
+                 id='psycopg2'),
+])
+def test_a_usable_api_database_url_is_accepted(make_conf, url):
+    """Nothing connects: these servers do not exist."""
+    conf = make_conf('[api_database]\nconnection = %s\n' % url)
+    assert validation.find_problems(conf) == []
+
+
+@pytest.mark.parametrize('url, masked, reason', [
+    pytest.param('nova_api', 'nova_api', 'Could not parse', id='not-a-url'),
+    pytest.param('nosuch://nova:secret@db/nova_api',
+                 'nosuch://nova:***@db/nova_api', "Can't load plugin",
+                 id='unknown-dialect'),
+    pytest.param('mysql://nova:secret@db/nova_api',
+                 'mysql://nova:***@db/nova_api', "No module named 'MySQLdb'",
+                 id='driver-not-installed'),
+    pytest.param('postgresql://nova:secret@db:port/nova_api',
+                 'postgresql://nova:***@db:port/nova_api', 'invalid literal',
+                 id='bad-port'),
+])
+def test_an_unusable_api_database_url_is_one_problem_without_the_password(
+        make_conf, url, masked, reason):
+    conf = make_conf('[api_database]\nconnection = %s\n' % url)
+    problems = validation.find_problems(conf)
+    assert [(p.group, p.name, p.value) for p in problems] == [
+        ('api_database', 'connection', masked)]
+    assert reason in problems[0].reason
+    assert 'secret' not in str(problems[0])
 
 
 def test_several_problems_are_all_reported(make_conf):

@@ -131,27 +131,21 @@ def test_service_get_all_by_binary_includes_disabled(db):
         ('a', False), ('b', True)]
 
 
-def test_compute_nodes_and_flavors_are_listed(db):
+def test_compute_nodes_are_listed(db):
     helpers.add_compute_node(db, 'a', 4096, 1024, 40, 10)
-    helpers.add_flavor(db, 'small', 2048, 20, 5)
     nodes = db_api.compute_node_get_all(db)
-    flavors = db_api.flavor_get_all(db)
     assert [(n['host'], n['memory_mb'], n['free_ram_mb'], n['local_gb'],
              n['free_disk_gb']) for n in nodes] == [('a', 4096, 1024, 40, 10)]
-    assert [(f['name'], f['memory_mb'], f['root_gb'], f['ephemeral_gb'])
-            for f in flavors] == [('small', 2048, 20, 5)]
 
 
-def test_capacity_inputs_read_nodes_services_and_flavors_together(db):
+def test_nodes_and_compute_services_are_read_together(db):
     helpers.add_compute_service(db, 'a')
     helpers.add_compute_service(db, 'b', disabled=True)
     db_api.service_create(db, {'host': 'c', 'binary': 'nova-cells',
                                'topic': 'cells'})
     helpers.add_compute_node(db, 'a', 4096, 1024, 40, 10)
-    helpers.add_flavor(db, 'small', 2048, 20, 5)
-    nodes, services, flavors = db_api.capacity_inputs(db)
+    nodes, services = db_api.compute_nodes_with_services(db)
     assert nodes == db_api.compute_node_get_all(db)
-    assert flavors == db_api.flavor_get_all(db)
     assert sorted((host, row['disabled']) for host, row in
                   services.items()) == [('a', False), ('b', True)]
 

@@ -43,13 +43,16 @@ def global_conf():
     cfg.CONF.clear()
 
 
-def _write_conf(tmp_path, connection, url=LOCAL_URL):
+def _write_conf(tmp_path, connection, url=LOCAL_URL, api_connection=None):
     path = tmp_path / 'cells.conf'
-    path.write_text('[DEFAULT]\ntransport_url = %s\nstate_path = %s\n'
-                    'debug = true\n'
-                    '[cells]\nname = cell1\ncell_type = api\n'
-                    '[database]\nconnection = %s\nmax_retries = 1\n'
-                    'retry_interval = 0\n' % (url, tmp_path, connection))
+    text = ('[DEFAULT]\ntransport_url = %s\nstate_path = %s\n'
+            'debug = true\n'
+            '[cells]\nname = cell1\ncell_type = api\n'
+            '[database]\nconnection = %s\nmax_retries = 1\n'
+            'retry_interval = 0\n' % (url, tmp_path, connection))
+    if api_connection:
+        text += '[api_database]\nconnection = %s\n' % api_connection
+    path.write_text(text)
     return str(path)
 
 
@@ -158,16 +161,50 @@ def test_daemon_preflight_masks_the_database_url(
     _assert_clean(caplog, capsys)
 
 
+# nova's API database, unreachable, and two values refused at start-up:
+# a driver that is not installed, and a URL SQLAlchemy cannot parse.
+UNREACHABLE_API_DB = UNREACHABLE_DB.replace('nova_cells', 'nova_api')
+REFUSED_API_CONNECTIONS = [
+    'mysql://nova:%s@db.example.org/nova_api' % PASSWORD,
+    'mysql+pymysql//nova:%s@db.example.org/nova_api' % PASSWORD,
+]
+
+
+def test_manage_explain_masks_an_unreachable_api_database(
+        tmp_path, synced_sqlite, global_conf, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    path = _write_conf(tmp_path, synced_sqlite,
+                       api_connection=UNREACHABLE_API_DB)
+    assert _manage(path, 'explain', '--flavor', 'm1.small') == 2
+    _out, err = _assert_clean(caplog, capsys)
+    assert 'Cannot read the flavors from the API database' in err
+
+
+@pytest.mark.parametrize('api_connection', REFUSED_API_CONNECTIONS)
+def test_a_refused_api_database_connection_is_masked(
+        tmp_path, synced_sqlite, global_conf, caplog, capsys,
+        api_connection):
+    caplog.set_level(logging.DEBUG)
+    path = _write_conf(tmp_path, synced_sqlite,
+                       api_connection=api_connection)
+    # (The daemon runs the same check: tests/functional/test_api_flavors.)
+    assert _manage(path, 'cell', 'list') == 2
+    _out, err = _assert_clean(caplog, capsys)
+    assert err.startswith('nova-cells-manage: invalid configuration: '
+                          '[api_database] connection = ')
+
+
 def test_daemon_option_dump_masks_urls(tmp_path, synced_sqlite, caplog,
                                        capsys):
     """The DEBUG dump of every option at start-up (service.start)."""
     caplog.set_level(logging.DEBUG)
     conf = cells_conf.new_config(
-        ['--config-file', _write_conf(tmp_path, UNREACHABLE_DB)])
+        ['--config-file', _write_conf(tmp_path, UNREACHABLE_DB,
+                                      api_connection=UNREACHABLE_API_DB)])
     conf.log_opt_values(logging.getLogger('nova_cells.service'),
                         logging.DEBUG)
     assert 'transport_url' in caplog.text
-    assert 'connection' in caplog.text
+    assert 'api_database.connection' in caplog.text
     _assert_clean(caplog, capsys)
 
 

@@ -261,9 +261,16 @@ def test_a_hung_refresh_leaves_readers_the_cached_view(db, monkeypatch):
     worker.join(10)
 
 
-def _gate_capacity_reads(monkeypatch, results):
-    """Make ``db_api.capacity_inputs`` return ``results`` in turn, each
-    read waiting for its own event; returns (entered, release) lists."""
+class _OneFlavor(object):
+    """A flavor reader with one 1 GB flavor."""
+
+    def get_all(self):
+        return [{'memory_mb': 1024, 'root_gb': 1, 'ephemeral_gb': 0}]
+
+
+def _gate_capacity_reads(monkeypatch, manager, results):
+    """Make the manager's reads of its hosts return ``results`` in turn,
+    each read waiting for its own event; returns (entered, release)."""
     from nova_cells.db import api as db_api
     entered = [threading.Event() for _ in results]
     release = [threading.Event() for _ in results]
@@ -274,7 +281,8 @@ def _gate_capacity_reads(monkeypatch, results):
         entered[index].set()
         assert release[index].wait(10)
         return results[index]
-    monkeypatch.setattr(db_api, 'capacity_inputs', gated)
+    monkeypatch.setattr(db_api, 'compute_nodes_with_services', gated)
+    manager.flavors = _OneFlavor()
     return entered, release
 
 
@@ -285,15 +293,15 @@ def _one_host(free_mb):
                'last_seen_up': timeutils.utcnow(),
                'updated_at': timeutils.utcnow(),
                'created_at': timeutils.utcnow()}
-    flavor = {'memory_mb': 1024, 'root_gb': 1, 'ephemeral_gb': 0}
-    return [node], {'h': service}, [flavor]
+    return [node], {'h': service}
 
 
 def test_routing_does_not_wait_for_an_own_capacity_read(manager,
                                                         monkeypatch):
     """A capacity refresh after a burst of builds reads the database;
     every routing step asks the manager for a neighbour meanwhile."""
-    entered, release = _gate_capacity_reads(monkeypatch, [_one_host(4096)])
+    entered, release = _gate_capacity_reads(monkeypatch, manager,
+                                            [_one_host(4096)])
     refresh = threading.Thread(target=manager.refresh_own_capacity)
     refresh.start()
     try:
@@ -313,7 +321,7 @@ def test_routing_does_not_wait_for_an_own_capacity_read(manager,
 def test_an_older_capacity_read_never_replaces_a_newer_one(manager,
                                                            monkeypatch):
     entered, release = _gate_capacity_reads(
-        monkeypatch, [_one_host(1024), _one_host(3072)])
+        monkeypatch, manager, [_one_host(1024), _one_host(3072)])
     older = threading.Thread(target=manager.refresh_own_capacity)
     older.start()
     assert entered[0].wait(10)
