@@ -13,6 +13,9 @@ set to ERROR at the top *with an instance fault saying why* (the diagnosis
 of the last attempt, in the k8s form "0/4 cells are available: ...";
 §10.24); a TargetCellFilter pin is acted on here, not inside the filter
 (§10.5 of the style guide); a pinned path outside the subtree is refused.
+A cell of ours that a pinned build passes through and that cannot route
+it on fails its instances at the top with a fault (nova logged it and
+lost it).
 """
 
 import contextlib
@@ -330,21 +333,46 @@ class CellsScheduler(object):
             return path, _without_target(build_inst_kwargs)
         name = routing.RoutingPath.parse(pin.path)[
             len(routing.RoutingPath.parse(path))]
-        child = self.runner.state_manager.get_child_cell(name)
-        if child is None:
-            raise exception.NoCellsAvailable(
-                reason='target_cell %s: %s has no child %s'
-                % (pin.path, path, name))
-        if not child.accepts_builds:
-            raise exception.NoCellsAvailable(
-                reason='target_cell %s: %s is %s in %s%s' % (
-                    pin.path, name, child.admin_state, path,
-                    ': %s' % child.admin_state_reason
-                    if child.admin_state_reason else ''))
+        self.check_pinned_child(pin.path, path, name)
         next_path = '%s!%s' % (path, name)
         if next_path == pin.path:
             return next_path, _without_target(build_inst_kwargs)
         return next_path, build_inst_kwargs
+
+    def check_pinned_child(self, target, path, name):
+        """Raise NoCellsAvailable unless this cell (at ``path``) has a
+        child ``name`` that takes builds: the next cell of a build pinned
+        to ``target``.  Checked here for the first step, and by each cell
+        of ours that the build passes through for the next one
+        (:mod:`nova_cells.handlers.targeted`)."""
+        child = self.runner.state_manager.get_child_cell(name)
+        if child is None:
+            raise exception.NoCellsAvailable(
+                reason='target_cell %s: %s has no child %s'
+                % (target, path, name))
+        if not child.accepts_builds:
+            raise exception.NoCellsAvailable(
+                reason='target_cell %s: %s is %s in %s%s' % (
+                    target, name, child.admin_state, path,
+                    ': %s' % child.admin_state_reason
+                    if child.admin_state_reason else ''))
+
+    def fail_unrouted(self, message, build_inst_kwargs, exc):
+        """A pinned build passing through this cell cannot go on (unknown
+        or refused child, hop limit, failed send): every instance to ERROR
+        at the top with a fault saying why.
+
+        With durable forwarding the failure's updates are recorded with
+        the received build's mark, in one transaction: a second copy of
+        the build finds the mark and sends nothing again.
+        """
+        if not isinstance(exc, exception.NoCellsAvailable):
+            exc = exception.NoCellsAvailable(reason='target_cell %s: %s' % (
+                message.target_cell, getattr(exc, 'message', None) or exc))
+        LOG.error('Build %s cannot go on from %s: %s',
+                  _uuids(build_inst_kwargs), message.routing_path, exc)
+        with self._all_or_nothing(as_effect=True):
+            self._fail_instances(message.ctxt, build_inst_kwargs, exc)
 
     def _build_on(self, message, path, selection, build_inst_kwargs):
         if selection.picked is None:
@@ -401,11 +429,13 @@ class CellsScheduler(object):
                 self._send_part(message, path, candidate, dict(
                     build_inst_kwargs, instances=part))
 
-    def _all_or_nothing(self):
+    def _all_or_nothing(self, as_effect=False):
         """With durable forwarding, the parts are recorded in the outbox
-        in one transaction, with the received build's mark."""
+        in one transaction, with the received build's mark (whatever their
+        method with ``as_effect``, :meth:`~nova_cells.delivery.Outbox.
+        together`)."""
         outbox = self.runner.outbox
-        return (outbox.together() if outbox is not None
+        return (outbox.together(as_effect=as_effect) if outbox is not None
                 else contextlib.nullcontext())
 
     def _send_part(self, message, path, candidate, kwargs):
