@@ -155,13 +155,13 @@ def test_build_goes_to_the_best_child(db):
 
 
 @pytest.mark.parametrize('ctxt, hints, expected_target, forwarded_hints', [
-    # A pin below a child goes one level at a time, hint kept, so that each
-    # level checks its own child exists; at the last level it is dropped.
+    # A pin below a child goes as nova's top cell sent it: one message to
+    # the full pinned path, through the child, hint dropped (nova's filter
+    # popped it); the child only routes it.
     pytest.param(ss.ADMIN, {'target_cell': 'api!c1!g3',
                             'different_cell': ['api!c2']},
-                 ('c1', 'api!c1'), {'target_cell': 'api!c1!g3',
-                                    'different_cell': ['api!c2']},
-                 id='admin-pinned-below-child-hop-by-hop'),
+                 ('c1', 'api!c1!g3'), {'different_cell': ['api!c2']},
+                 id='admin-pinned-below-child-full-path'),
     pytest.param(ss.ADMIN, {'target_cell': 'api!c1',
                             'different_cell': ['api!c2']},
                  ('c1', 'api!c1'), {'different_cell': ['api!c2']},
@@ -525,6 +525,26 @@ def test_target_cell_hint(tree, ctxt, check):
     assert_active_in(tree, rows, CHILD1_LEAVES | CHILD2_LEAVES)
     assert all(check(r['cell_name']) for r in rows), \
         [r['cell_name'] for r in rows]
+
+
+def test_a_pinned_build_is_not_scheduled_by_the_cell_between(
+        tree, monkeypatch):
+    """The api cell sends it to api!child2!gc3 in one message; child2
+    only routes it (scheduling it there is what lost it when child2 was
+    an original nova-cells)."""
+    child2 = tree.cell('child2').scheduler
+    scheduled = []
+    schedule = child2.build_instances
+
+    def spy(message, build_inst_kwargs):
+        scheduled.append(str(message.routing_path))
+        return schedule(message, build_inst_kwargs)
+    monkeypatch.setattr(child2, 'build_instances', spy)
+    uuids = tree.build(2, ctxt=ss.ADMIN,
+                       hints={'target_cell': 'api!child2!gc3'})
+    rows = tree.wait(uuids)
+    assert_active_in(tree, rows, {'api!child2!gc3'})
+    assert scheduled == []
 
 
 @pytest.mark.parametrize('path', [
