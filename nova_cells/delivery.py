@@ -121,9 +121,17 @@ def receipt_to_record(method_name):
     instances it builds) is not the whole effect, so the receipt waits for
     the handler to finish.
     """
+    receipt = _unmarked_receipt()
+    if receipt is None or receipt.method_name != method_name:
+        return None
+    return receipt
+
+
+def _unmarked_receipt():
+    """The receipt of the message this thread is applying, when it is not
+    marked applied yet (else None)."""
     receipt = getattr(_current, 'receipt', None)
-    if receipt is None or receipt.recorded or \
-            receipt.method_name != method_name:
+    if receipt is None or receipt.recorded:
         return None
     return receipt
 
@@ -426,13 +434,18 @@ class Outbox(object):
         self._post_all([(cell_state, message)])
 
     @contextlib.contextmanager
-    def together(self):
+    def together(self, as_effect=False):
         """Record every message this thread posts inside the block in one
         transaction when the block ends (with the received message's
         mark), so that they are forwarded all or none: a split build sent
         as several parts is never half forwarded when the daemon dies.
         Nothing is recorded when the block raises (the received message
         stays unapplied, and its sender sends it again).
+
+        ``as_effect``: the block's messages are the received message's
+        whole effect here even though their method is another (a build
+        that cannot go on fails its instances at the top): they carry its
+        mark, so that a second copy finds it and sends nothing again.
         """
         if getattr(_current, 'batch', None) is not None:
             yield                       # already inside a block
@@ -443,12 +456,15 @@ class Outbox(object):
         finally:
             _current.batch = None
         if batch:
-            self._post_all(batch)
+            self._post_all(batch, as_effect)
 
-    def _post_all(self, posts):
-        receipt = next((r for r in (receipt_to_record(m.method_name)
-                                    for _c, m in posts)
-                        if r is not None), None)
+    def _post_all(self, posts, as_effect=False):
+        if as_effect:
+            receipt = _unmarked_receipt()
+        else:
+            receipt = next((r for r in (receipt_to_record(m.method_name)
+                                        for _c, m in posts)
+                            if r is not None), None)
         received = receipt.uuid if receipt is not None else None
         entries = [(message.uuid, cell_state.name, message.direction,
                     message.to_json()) for cell_state, message in posts]

@@ -1,9 +1,13 @@
 """A build's dry run (``explain_build``): what each cell would do with it.
 
 The scheduler's own steps, run with every verdict and score recorded
-(``record_all``), down the tree one nested call per level, building and
-changing nothing: the same checks as a build, so that ``explain`` never
-promises what a build would refuse.
+(``record_all``), down the tree one nested call per cell that schedules,
+building and changing nothing: the same checks as a build, so that
+``explain`` never promises what a build would refuse.  A pinned build's
+nested call goes, as the build does, straight to the pinned cell; the
+cells of ours it passes through check it on the way as they check the
+build (:func:`~nova_cells.handlers._table.guards_its_route`), and a
+refusal comes back as the next cell's error.
 """
 
 from nova_cells import build_payload

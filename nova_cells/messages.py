@@ -298,9 +298,10 @@ class _TargetedMessage(_BaseMessage):
     def process(self):
         """Route or run; return a Response at the originator of a call."""
         try:
+            self._check_onward()
             next_hop = self._next_hop()
         except Exception as exc:
-            return self._send_response(self._failure(exc))
+            return self._cannot_go_on(exc)
         if next_hop.is_me:
             return self._send_response(self.process_locally())
         waiting = self.need_response and self.source_is_us()
@@ -310,10 +311,55 @@ class _TargetedMessage(_BaseMessage):
         except Exception as exc:
             delivery.note_failure(exc)
             self.runner.slots.close(self.uuid)
-            return self._send_response(self._failure(exc))
+            return self._cannot_go_on(exc)
         if slot is None:
             return None
         return self._wait_one(slot, next_hop)
+
+    def _route_guard(self):
+        return self.runner.handlers.route_guard(self._handler_or_none())
+
+    def _check_onward(self):
+        """A received message going on toward a deeper target: its
+        handler's route guard (:func:`~nova_cells.handlers._table.
+        guards_its_route`) checks the next neighbour's name first, before
+        the lookup, so that an unknown one is refused with the guard's own
+        reason.  Nothing for a message that is for this cell, or that this
+        cell originated (its sender checked already)."""
+        if self.originated_here or not self.passes_through():
+            return
+        here = len(self.routing_path)
+        if len(self.target_cell) <= here or \
+                not self.target_cell.startswith(self.routing_path):
+            return          # not routable at all: _next_hop says why
+        guard = self._route_guard()
+        if guard is not None:
+            guard.onward(self.runner, self, self.target_cell[here])
+
+    def _cannot_go_on(self, exc):
+        """Routing failed here.  A received cast whose handler guards its
+        route runs the guard's ``refused``, so that the failure is seen
+        where it matters (nova only logged it); a retriable error is not
+        a refusal (the sender sends the message again).  Then the failure
+        is answered, returned or logged, as for any message."""
+        if not (self.originated_here or self.need_response or
+                delivery.is_retriable(exc)):
+            self._refused(exc)
+        return self._send_response(self._failure(exc))
+
+    def _refused(self, exc):
+        guard = self._route_guard()
+        if guard is None or guard.refused is None:
+            return
+        try:
+            guard.refused(self.runner, self, exc, **self._local_kwargs())
+        except Exception as hook_exc:
+            # A database that cannot record the failure now: the sender
+            # keeps the message and sends it again.
+            delivery.note_failure(hook_exc)
+            if not delivery.is_retriable(hook_exc):
+                LOG.exception('%s cannot go on, and failing it visibly '
+                              'failed too', self.describe())
 
     def _forward(self, next_hop):
         if self.hop_count >= self.max_hop_count:

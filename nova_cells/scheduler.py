@@ -13,6 +13,9 @@ set to ERROR at the top *with an instance fault saying why* (the diagnosis
 of the last attempt, in the k8s form "0/4 cells are available: ...";
 §10.24); a TargetCellFilter pin is acted on here, not inside the filter
 (§10.5 of the style guide); a pinned path outside the subtree is refused.
+A pinned build travels as nova's did, one message to the full pinned
+path, but a cell of ours it passes through that cannot route it on fails
+its instances at the top with a fault (nova logged it and lost it).
 """
 
 import contextlib
@@ -301,53 +304,82 @@ class CellsScheduler(object):
                     instances=[i for i in instances_ if i.uuid not in here])
 
     def _forward_pinned(self, message, path, pin, build_inst_kwargs):
-        """Follow a target_cell pin one level at a time.
+        """Send a build pinned by ``target_cell`` straight to the pinned
+        cell, as nova's top cell did: one targeted ``build_instances`` to
+        the full pinned path, without the hint (nova's filter popped it
+        before sending), so that the pinned cell schedules within its own
+        subtree and the cells between only route it.
 
-        The build goes to the next cell on the pinned path with the hint
-        kept, so that each level checks that its child exists (and the
-        caller's right to the hint) and a wrong path ends in ERROR with a
-        fault instead of a lost cast.
+        Not one level at a time: an original nova-cells on the way would
+        schedule the build, and its TargetCellFilter re-originates the
+        message from its own name, which it cannot route (the build was
+        lost).  This cell checks its own child on the path; a cell of ours
+        further down that cannot route the build fails its instances at
+        the top with a fault (:meth:`fail_unrouted`).
         """
         LOG.info('Build %s pinned to %s by %s', _uuids(build_inst_kwargs),
                  pin.path, pin.plugin)
-        next_path, kwargs = self.pinned_hop(pin, path, build_inst_kwargs)
-        if next_path == path:
+        target, kwargs = self.pinned_hop(pin, path, build_inst_kwargs)
+        if target == path:
             return self._build_here(message.ctxt, path, kwargs)
         response = self.runner.continue_targeted(
-            message, next_path, 'build_instances',
-            {'build_inst_kwargs': kwargs})
+            message, target, 'build_instances', {'build_inst_kwargs': kwargs})
         if response is not None and response.failure:
             raise exception.NoCellsAvailable(
                 reason='target_cell %s: %s' % (pin.path, response.value))
 
     def pinned_hop(self, pin, path, build_inst_kwargs):
-        """``(next path, kwargs)`` of a pinned build at ``path``: here, or
-        the child on the pinned path, with the hint kept until the pinned
-        cell (which schedules within its own subtree, as nova's).
+        """``(target, kwargs)`` of a pinned build at ``path``: here, or the
+        pinned cell itself (one message to the full path), without the
+        hint either way.
 
-        :raises NoCellsAvailable: that child is unknown here, or disabled
-            or draining.  Used by the build and by explain alike, so that
-            explain never promises what the build would refuse.
+        :raises NoCellsAvailable: this cell's child on the pinned path is
+            unknown, or disabled or draining.  Used by the build and by
+            explain alike, so that explain never promises what the build
+            would refuse.
         """
+        kwargs = _without_target(build_inst_kwargs)
         if pin.path == path:
-            return path, _without_target(build_inst_kwargs)
+            return path, kwargs
         name = routing.RoutingPath.parse(pin.path)[
             len(routing.RoutingPath.parse(path))]
+        self.check_pinned_child(pin.path, path, name)
+        return pin.path, kwargs
+
+    def check_pinned_child(self, target, path, name):
+        """Raise NoCellsAvailable unless this cell (at ``path``) has a
+        child ``name`` that takes builds: the next cell of a build pinned
+        to ``target``.  Checked here for the first step, and by each cell
+        of ours that the build passes through for the next one
+        (:mod:`nova_cells.handlers.targeted`)."""
         child = self.runner.state_manager.get_child_cell(name)
         if child is None:
             raise exception.NoCellsAvailable(
                 reason='target_cell %s: %s has no child %s'
-                % (pin.path, path, name))
+                % (target, path, name))
         if not child.accepts_builds:
             raise exception.NoCellsAvailable(
                 reason='target_cell %s: %s is %s in %s%s' % (
-                    pin.path, name, child.admin_state, path,
+                    target, name, child.admin_state, path,
                     ': %s' % child.admin_state_reason
                     if child.admin_state_reason else ''))
-        next_path = '%s!%s' % (path, name)
-        if next_path == pin.path:
-            return next_path, _without_target(build_inst_kwargs)
-        return next_path, build_inst_kwargs
+
+    def fail_unrouted(self, message, build_inst_kwargs, exc):
+        """A pinned build passing through this cell cannot go on (unknown
+        or refused child, hop limit, failed send): every instance to ERROR
+        at the top with a fault saying why.
+
+        With durable forwarding the failure's updates are recorded with
+        the received build's mark, in one transaction: a second copy of
+        the build finds the mark and sends nothing again.
+        """
+        if not isinstance(exc, exception.NoCellsAvailable):
+            exc = exception.NoCellsAvailable(reason='target_cell %s: %s' % (
+                message.target_cell, getattr(exc, 'message', None) or exc))
+        LOG.error('Build %s cannot go on from %s: %s',
+                  _uuids(build_inst_kwargs), message.routing_path, exc)
+        with self._all_or_nothing(as_effect=True):
+            self._fail_instances(message.ctxt, build_inst_kwargs, exc)
 
     def _build_on(self, message, path, selection, build_inst_kwargs):
         if selection.picked is None:
@@ -404,11 +436,13 @@ class CellsScheduler(object):
                 self._send_part(message, path, candidate, dict(
                     build_inst_kwargs, instances=part))
 
-    def _all_or_nothing(self):
+    def _all_or_nothing(self, as_effect=False):
         """With durable forwarding, the parts are recorded in the outbox
-        in one transaction, with the received build's mark."""
+        in one transaction, with the received build's mark (whatever their
+        method with ``as_effect``, :meth:`~nova_cells.delivery.Outbox.
+        together`)."""
         outbox = self.runner.outbox
-        return (outbox.together() if outbox is not None
+        return (outbox.together(as_effect=as_effect) if outbox is not None
                 else contextlib.nullcontext())
 
     def _send_part(self, message, path, candidate, kwargs):

@@ -3,7 +3,8 @@
 from nova_cells import exception
 
 __all__ = ['MethodTable', 'HandlerTables', 'UnknownMethod', 'only_where',
-           'applies_here', 'records_its_receipt', 'records_receipt_here']
+           'applies_here', 'records_its_receipt', 'records_receipt_here',
+           'guards_its_route', 'RouteGuard', 'route_guard']
 
 UnknownMethod = exception.UnknownMethod
 
@@ -45,6 +46,47 @@ def records_receipt_here(handler, runner):
     this runner's cell is such a place."""
     predicate = getattr(handler, 'records_receipt_here', None)
     return predicate is not None and bool(predicate(runner))
+
+
+class RouteGuard(object):
+    """What a cell routing a message on toward a deeper target checks
+    first, and does when the message cannot go on (see
+    :func:`guards_its_route`)."""
+
+    __slots__ = ('onward', 'refused')
+
+    def __init__(self, onward, refused=None):
+        self.onward = onward
+        self.refused = refused
+
+
+def guards_its_route(onward, refused=None):
+    """Mark a handler whose message is checked by every cell that passes
+    it on toward a deeper ``target_cell``, and fails visibly where it
+    cannot go on.
+
+    nova's middle cells routed any targeted message blindly, and one that
+    could not be routed was logged and lost: a build pinned through an
+    unknown child stayed in "scheduling" for good.  Here:
+
+    * ``onward(runner, message, name)`` raises when the received message
+      must not be sent on to the neighbour ``name`` (a build to a child
+      that is disabled or draining); its error is the routing failure;
+    * ``refused(runner, message, exc, **method_kwargs)``, when given, runs
+      in the cell where a received cast cannot go on (that refusal, an
+      unknown neighbour, the hop limit, a send that failed), so that the
+      failure reaches whoever waits for its effect (a build's instances go
+      to ERROR at the top with a fault saying why).
+    """
+    def mark(func):
+        func.route_guard = RouteGuard(onward, refused)
+        return func
+    return mark
+
+
+def route_guard(handler):
+    """The :class:`RouteGuard` of ``handler``, or None."""
+    return getattr(handler, 'route_guard', None)
 
 
 class MethodTable(object):
@@ -89,6 +131,7 @@ class HandlerTables(object):
 
     applies_here = staticmethod(applies_here)
     records_receipt_here = staticmethod(records_receipt_here)
+    route_guard = staticmethod(route_guard)
 
     def lookup(self, message_type, name):
         """:raises UnknownMethod: for a name not in the type's table."""

@@ -1,5 +1,6 @@
 """Targeted message handlers: run in the one cell a message is for (§4.11)."""
 
+from nova_cells.handlers._table import guards_its_route
 from nova_cells.handlers._table import MethodTable
 from nova_cells import propagation
 
@@ -42,13 +43,29 @@ def announce_capacities(runner, message):
     propagation.tell_parents_our_capacities(runner, message.ctxt)
 
 
+def _build_may_go_to(runner, message, name):
+    """A build passing through (pinned deeper, sent to the full path as
+    nova's top cell sent it) goes on only to a child that takes builds."""
+    runner.services['scheduler'].check_pinned_child(
+        str(message.target_cell), str(message.routing_path), name)
+
+
+def _build_refused(runner, message, exc, build_inst_kwargs):
+    """A build that cannot go on from here: ERROR at the top, with a
+    fault saying why (nova logged it; the instances stayed building)."""
+    runner.services['scheduler'].fail_unrouted(message, build_inst_kwargs,
+                                               exc)
+
+
 @TABLE.method
+@guards_its_route(_build_may_go_to, _build_refused)
 def build_instances(runner, message, build_inst_kwargs):
     """Schedule a build in this cell (pick a child or build here)."""
     runner.services['scheduler'].build_instances(message, build_inst_kwargs)
 
 
 @TABLE.method
+@guards_its_route(_build_may_go_to)
 def explain_build(runner, message, build_inst_kwargs, full_path=None):
     """Dry run of a build from this cell down (nova-cells addition)."""
     return runner.services['scheduler'].explain(message, build_inst_kwargs,

@@ -311,8 +311,9 @@ def test_user_context_gets_the_same_state_verdicts(disabled_child1):
 
 def test_explain_of_a_pin_through_a_disabled_child_says_fail(
         disabled_child1):
-    """explain follows a pin hop by hop, with the build's own checks: it
-    never promises a build the scheduler would refuse."""
+    """explain checks a pin as the build does (here the api cell's own
+    child on the path): it never promises a build that would be
+    refused."""
     result = _explain(disabled_child1, hints={'target_cell':
                                               'api!child1!gc1'})
     assert result['next'] is None
@@ -320,10 +321,35 @@ def test_explain_of_a_pin_through_a_disabled_child_says_fail(
     assert 'child1 is disabled in api: maintenance' in result['action']
 
 
-def test_explain_of_a_pin_through_enabled_cells_goes_hop_by_hop(harness):
+def test_explain_of_a_pin_goes_straight_to_the_pinned_cell(harness):
+    """As the build: one message to the full pinned path, which child2
+    only routes (no dry run of its own there)."""
     result = _explain(harness, hints={'target_cell': 'api!child2!gc4'})
-    assert result['action'] == 'forward to api!child2', result
+    assert result['action'] == 'forward to api!child2!gc4', result
     below = result['next']
-    assert below['cell'] == 'api!child2'
-    assert below['action'] == 'forward to api!child2!gc4', below
-    assert below['next']['action'] == 'build here'
+    assert (below['cell'], below['action']) == ('api!child2!gc4',
+                                                'build here'), below
+
+
+def test_pin_to_a_draining_grandchild_is_refused_by_the_middle_cell(
+        disabled_child1):
+    """The api cell sends the build to api!child2!gc3; child2, which
+    drains gc3, does not route it on and says why at the top."""
+    uuids = disabled_child1.build(1, ctxt=ss.ADMIN,
+                                  hints={'target_cell': 'api!child2!gc3'})
+    (row,) = disabled_child1.wait(uuids)
+    assert row['vm_state'] == 'error', row
+    (message,) = disabled_child1.wait_faults(uuids).values()
+    assert message == ('No cells available matching scheduling criteria. '
+                       'target_cell api!child2!gc3: gc3 is draining in '
+                       'api!child2'), message
+
+
+def test_explain_of_a_pin_refused_by_a_middle_cell_says_why(
+        disabled_child1):
+    result = _explain(disabled_child1, hints={'target_cell':
+                                              'api!child2!gc3'})
+    assert result['action'] == 'forward to api!child2!gc3', result
+    below = result['next']
+    assert below['cell'] == 'api!child2!gc3'
+    assert 'gc3 is draining in api!child2' in below['error'], below

@@ -27,6 +27,7 @@ from nova_cells.db import instances as db_instances
 from nova_cells.db import models
 from nova_cells.db import outbox as db_outbox
 from nova_cells import delivery
+from nova_cells import scheduler
 from nova_cells import state
 from tests.unit import sched_support as ss
 from tests.unit import tree_support
@@ -904,6 +905,66 @@ def test_a_forward_that_cannot_be_recorded_is_not_marked(
     monkeypatch.undo()
     child.process_json(text)
     assert _wait_delivered(driver, 1) == [('gc', json.loads(text)['uuid'])]
+
+
+# -- a pinned build passing through a middle cell --------------------------
+
+@pytest.fixture
+def build_middle(middle, monkeypatch):
+    """``middle`` with a scheduler, as every daemon has (a pinned build
+    passes through it); yields (child, driver, inbox lookups, [(received
+    uuid, [neighbours])] per outbox transaction, a function casting a
+    build from the api cell to a target and returning its JSON)."""
+    child, driver, lookups, others, _handler = middle
+    child.services['scheduler'] = scheduler.CellsScheduler(
+        child, [], [], None, ss.cell_policy())
+    carried = []
+    real_add_many = db_outbox.outbox_add_many
+
+    def add_many(database, entries, retry_in, received_uuid=None):
+        carried.append((received_uuid, [entry[1] for entry in entries]))
+        return real_add_many(database, entries, retry_in, received_uuid)
+    monkeypatch.setattr(db_outbox, 'outbox_add_many', add_many)
+
+    def cast(target):
+        the_flavor = ss.flavor()
+        made = [ss.new_instance(child.services['db'], the_flavor, 'vm',
+                                ss.ADMIN)]
+        others['api'].targeted(ss.ADMIN, target, 'build_instances',
+                               {'build_inst_kwargs': ss.build_kwargs(
+                                   made, the_flavor)})
+        return _sent_by(others['api'])
+    return child, driver, lookups, carried, cast
+
+
+def test_a_pinned_build_passing_through_is_recorded_and_sent_on_once(
+        build_middle, db):
+    child, driver, lookups, carried, cast = build_middle
+    text = cast('api!child!gc!ggc')
+    message_uuid = json.loads(text)['uuid']
+    child.process_json(text)
+    child.process_json(text)
+    assert _wait_delivered(driver, 1) == [('gc', message_uuid)]
+    assert carried[0] == (message_uuid, ['gc'])
+    assert lookups == []
+
+
+def test_a_pinned_build_that_cannot_go_on_fails_its_instances_once(
+        build_middle, db):
+    """The failure's two updates up carry the build's mark in their one
+    transaction: a second copy of the build (its sender saw no
+    confirmation) finds the mark and sends nothing again."""
+    child, driver, lookups, carried, cast = build_middle
+    text = cast('api!child!nope!ggc')
+    message_uuid = json.loads(text)['uuid']
+    child.process_json(text)
+    assert carried == [(message_uuid, ['api', 'api'])]
+    assert message_uuid in inbox_uuids(db)
+    first = _wait_delivered(driver, 2)
+    child.process_json(text)
+    assert _wait_delivered(driver, 2) == first
+    assert [name for name, _uuid in first] == ['api', 'api']
+    assert lookups == []
 
 
 # -- what a handler sends along the way, and the mark ----------------------

@@ -17,6 +17,7 @@ import pytest
 from nova_cells import conf as nc_conf
 from nova_cells.db import api as db_api
 from nova_cells.db import instances as db_instances
+from nova_cells.db import migration
 from nova_cells.filters import different_cell
 from nova_cells.filters import image_properties
 from nova_cells.filters import target_cell
@@ -154,13 +155,13 @@ def test_build_goes_to_the_best_child(db):
 
 
 @pytest.mark.parametrize('ctxt, hints, expected_target, forwarded_hints', [
-    # A pin below a child goes one level at a time, hint kept, so that each
-    # level checks its own child exists; at the last level it is dropped.
+    # A pin below a child goes as nova's top cell sent it: one message to
+    # the full pinned path, through the child, hint dropped (nova's filter
+    # popped it); the child only routes it.
     pytest.param(ss.ADMIN, {'target_cell': 'api!c1!g3',
                             'different_cell': ['api!c2']},
-                 ('c1', 'api!c1'), {'target_cell': 'api!c1!g3',
-                                    'different_cell': ['api!c2']},
-                 id='admin-pinned-below-child-hop-by-hop'),
+                 ('c1', 'api!c1!g3'), {'different_cell': ['api!c2']},
+                 id='admin-pinned-below-child-full-path'),
     pytest.param(ss.ADMIN, {'target_cell': 'api!c1',
                             'different_cell': ['api!c2']},
                  ('c1', 'api!c1'), {'different_cell': ['api!c2']},
@@ -325,6 +326,124 @@ def test_failed_hand_off_is_an_error_with_fault(db):
     assert len(rows) == 1, 'a retried build finds its row (idempotent)'
 
 
+# -- a pinned build passing through a middle cell ---------------------------
+
+@pytest.fixture
+def top(tmp_path):
+    """A stand-alone api cell (child ``child``) over its own database: what
+    it casts is what a middle cell ``child`` receives."""
+    api_db = db_api.Database('sqlite:///' + str(tmp_path / 'api.sqlite'))
+    migration.db_sync(api_db)
+    yield tree_support.make_runner(api_db, 'api', children=('child',))
+    api_db.dispose()
+
+
+def cast_by(top, target, method_name, method_kwargs, max_hop_count=10,
+            need_response=False):
+    """The JSON ``top`` casts to ``target`` (as nova's top cell sends a
+    pinned build: one message to the full path)."""
+    top.settings.max_hop_count = max_hop_count
+    top.targeted(ss.ADMIN, target, method_name, method_kwargs,
+                 need_response=need_response)
+    return top.driver.sent[-1][2]
+
+
+def middle_cell(db, gc1_state=None, reason=None):
+    """``child`` between ``api`` and ``gc1`` (in state ``gc1_state``)."""
+    runner, sched, _sleeps = standalone(db, name='child', parents=('api',),
+                                        children=('gc1',))
+    if gc1_state is not None:
+        db_api.cell_update(db, 'gc1', {'state': gc1_state,
+                                       'state_reason': reason})
+        runner.state_manager.sync(force=True)
+    return runner, sched
+
+
+def one_build(db):
+    the_flavor = ss.flavor()
+    made = [ss.new_instance(db, the_flavor, 'vm-0', ss.ADMIN)]
+    return made[0].uuid, ss.build_kwargs(made, the_flavor)
+
+
+def test_a_pinned_build_passing_through_is_only_routed(db, top):
+    """Appended to the path, one more hop, nothing else changed: the
+    middle cell neither schedules nor touches the build."""
+    runner, sched = middle_cell(db)
+    _uuid, kwargs = one_build(db)
+    text = cast_by(top, 'api!child!gc1!ggc', 'build_instances',
+                   {'build_inst_kwargs': kwargs})
+    runner.process_json(text)
+    (name, kind, forwarded), = sent(runner)
+    assert (name, kind) == ('gc1', 'targeted')
+    assert forwarded == dict(json.loads(text), routing_path='api!child',
+                             hop_count=2)
+    assert sched.handoff.calls == []
+
+
+@pytest.mark.parametrize('target, gc1_state, reason, max_hops, why', [
+    pytest.param('api!child!nope!ggc', None, None, 10,
+                 'target_cell api!child!nope!ggc: api!child has no child '
+                 'nope', id='unknown-child'),
+    pytest.param('api!child!gc1!ggc', 'disabled', 'maintenance', 10,
+                 'target_cell api!child!gc1!ggc: gc1 is disabled in '
+                 'api!child: maintenance', id='disabled-child'),
+    pytest.param('api!child!gc1', 'draining', None, 10,
+                 'target_cell api!child!gc1: gc1 is draining in api!child',
+                 id='draining-child-is-the-target'),
+    pytest.param('api!child!gc1!ggc', None, None, 2,
+                 'target_cell api!child!gc1!ggc: Cell message has reached '
+                 'maximum hop count: 2', id='hop-limit'),
+])
+def test_a_pinned_build_that_cannot_go_on_fails_at_the_top(
+        db, top, target, gc1_state, reason, max_hops, why):
+    """nova's middle cell logged it and the instance stayed building."""
+    runner, sched = middle_cell(db, gc1_state, reason)
+    instance_uuid, kwargs = one_build(db)
+    runner.process_json(cast_by(top, target, 'build_instances',
+                                {'build_inst_kwargs': kwargs},
+                                max_hop_count=max_hops))
+    assert forwarded_builds(runner) == [] and sched.handoff.calls == []
+    ups = [(n, m) for n, kind, m in sent(runner) if kind == 'broadcast']
+    assert [(n, m['method_name'], m['direction']) for n, m in ups] == [
+        ('api', 'instance_update_at_top', 'up'),
+        ('api', 'instance_fault_create_at_top', 'up')]
+    update = ups[0][1]['method_kwargs']['instance']['nova_object.data']
+    assert update == {'uuid': instance_uuid, 'vm_state': 'error',
+                      'task_state': None}
+    fault = ups[1][1]['method_kwargs']['instance_fault']
+    assert (fault['instance_uuid'], fault['message']) == (
+        instance_uuid, '%s %s' % (NO_CELLS, why))
+
+
+def test_other_messages_still_pass_a_disabled_child(db, top):
+    """Only builds are kept out of a disabled child: actions and queries
+    for what it already holds still reach it."""
+    runner, _sched = middle_cell(db, 'disabled', 'maintenance')
+    runner.process_json(cast_by(top, 'api!child!gc1', 'record',
+                                {'tag': 'x'}))
+    (name, kind, forwarded), = sent(runner)
+    assert (name, kind, forwarded['method_name']) == ('gc1', 'targeted',
+                                                      'record')
+
+
+def test_explain_passing_a_disabled_child_is_answered_why(db, top):
+    """explain travels as the build does, with the same check on the way:
+    it never promises what the build would be refused."""
+    runner, _sched = middle_cell(db, 'disabled', 'maintenance')
+    _uuid, kwargs = one_build(db)
+    runner.process_json(cast_by(
+        top, 'api!child!gc1!ggc', 'explain_build',
+        {'build_inst_kwargs': kwargs, 'full_path': 'api!child!gc1!ggc'},
+        need_response=True))
+    (name, kind, answer), = sent(runner)
+    assert (name, kind) == ('api', 'response')
+    (response,) = [json.loads(r) for r in
+                   answer['method_kwargs']['responses']]
+    assert response['failure'] and response['cell_name'] == 'api!child'
+    assert 'gc1 is disabled in api!child: maintenance' in json.dumps(
+        response['value'])
+
+
 # -- end to end in a tree -----------------------------------------------------
 
 MED, BIG, SMALL = (65536, 32, 800), (131072, 64, 1600), (32768, 16, 400)
@@ -406,6 +525,26 @@ def test_target_cell_hint(tree, ctxt, check):
     assert_active_in(tree, rows, CHILD1_LEAVES | CHILD2_LEAVES)
     assert all(check(r['cell_name']) for r in rows), \
         [r['cell_name'] for r in rows]
+
+
+def test_a_pinned_build_is_not_scheduled_by_the_cell_between(
+        tree, monkeypatch):
+    """The api cell sends it to api!child2!gc3 in one message; child2
+    only routes it (scheduling it there is what lost it when child2 was
+    an original nova-cells)."""
+    child2 = tree.cell('child2').scheduler
+    scheduled = []
+    schedule = child2.build_instances
+
+    def spy(message, build_inst_kwargs):
+        scheduled.append(str(message.routing_path))
+        return schedule(message, build_inst_kwargs)
+    monkeypatch.setattr(child2, 'build_instances', spy)
+    uuids = tree.build(2, ctxt=ss.ADMIN,
+                       hints={'target_cell': 'api!child2!gc3'})
+    rows = tree.wait(uuids)
+    assert_active_in(tree, rows, {'api!child2!gc3'})
+    assert scheduled == []
 
 
 @pytest.mark.parametrize('path', [
