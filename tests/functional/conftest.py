@@ -14,6 +14,7 @@ from tests.functional.fixtures import one_connection_db  # noqa: F401
 from tests.functional.fixtures import db_backend  # noqa: F401
 from tests.functional.fixtures import rabbit_url  # noqa: F401
 from tests.functional.fixtures import sqlite_url  # noqa: F401
+from tests.functional.fixtures import stack  # noqa: F401
 from tests.functional.fixtures import synced_database_url  # noqa: F401
 from tests.functional.fixtures import synced_sqlite_url  # noqa: F401
 

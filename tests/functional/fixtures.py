@@ -50,7 +50,7 @@ __all__ = [
     # fixtures
     'rabbit_url', 'db_backend', 'database_url', 'synced_database_url',
     'sqlite_url', 'synced_sqlite_url',
-    'daemon_factory', 'DAEMONS_KEY',
+    'daemon_factory', 'DAEMONS_KEY', 'stack',
 ]
 
 BIN_DIR = os.path.dirname(sys.executable)
@@ -661,3 +661,11 @@ def daemon_factory(request, tmp_path):
     yield start
     for daemon in daemons:
         daemon.kill()
+
+
+@pytest.fixture
+def stack():
+    """An ``ExitStack`` closed when the test ends, pass or fail: what a
+    test registers on it (daemons, vhosts, databases, servers) goes."""
+    with contextlib.ExitStack() as exit_stack:
+        yield exit_stack

@@ -21,13 +21,10 @@ oslo.messaging RPC server plays nova-conductor and receives it.
 """
 
 import collections
-import contextlib
 import queue
 import time
 import uuid as uuidlib
 
-import oslo_messaging
-from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 import pytest
 
 from tests.functional import fixtures
@@ -35,7 +32,6 @@ from tests.functional import tree_support
 from tests.functional.tree_support import Flavor
 from tests.functional.tree_support import ProcessTree
 
-from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 
 pytestmark = pytest.mark.functional
@@ -83,12 +79,6 @@ def _report(what, value):
 
 def _flavor_of(index):
     return TINY if index % 4 == 3 else SMALL
-
-
-@pytest.fixture
-def stack():
-    with contextlib.ExitStack() as stack:
-        yield stack
 
 
 def _wait_for_capacities(tree, expected, timeout=30):
@@ -216,39 +206,6 @@ CONDUCTOR_ARGS = {'instances', 'image', 'filter_properties',
                   'security_groups', 'request_spec', 'host_lists'}
 
 
-class FakeConductor(object):
-    """The compute-task endpoint of nova-conductor, recording its casts."""
-
-    target = oslo_messaging.Target(namespace='compute_task', version='1.19')
-
-    def __init__(self):
-        self.calls = queue.Queue()
-
-    def build_instances(self, ctxt, **kwargs):
-        self.calls.put((ctxt, kwargs))
-
-
-@contextlib.contextmanager
-def fake_conductor(url):
-    """A test-side oslo.messaging RPC server on topic ``conductor``."""
-    conf = cells_conf.new_config()
-    transport = oslo_messaging.get_rpc_transport(conf, url=url)
-    endpoint = FakeConductor()
-    server = oslo_messaging.get_rpc_server(
-        transport,
-        oslo_messaging.Target(topic='conductor', server='x',
-                              namespace='compute_task', version='1.19'),
-        [endpoint], executor='threading',
-        access_policy=rpc_dispatcher.DefaultRPCAccessPolicy)
-    server.start()
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-        server.wait()
-        transport.cleanup()
-
-
 def test_child_hands_the_build_to_its_conductor(request, tmp_path, stack):
     tree = ProcessTree(
         {'api': {'child': {}}}, tmp_path, stack,
@@ -260,7 +217,8 @@ def test_child_hands_the_build_to_its_conductor(request, tmp_path, stack):
     tree.wire(cli=False)
     for cell in tree.cells.values():
         tree_support.seed_flavors(cell.db_url, FLAVORS)
-    conductor = stack.enter_context(fake_conductor(tree['child'].url))
+    conductor = stack.enter_context(
+        tree_support.fake_conductor(tree['child'].url))
     tree.start()
 
     api = tree['api']

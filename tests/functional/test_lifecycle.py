@@ -44,12 +44,6 @@ def _extra(driver):
     return extra
 
 
-@pytest.fixture
-def stack():
-    with contextlib.ExitStack() as stack:
-        yield stack
-
-
 def _tree(request, tmp_path, stack, driver):
     tree = ProcessTree(LAYOUT, tmp_path, stack, extra=_extra(driver),
                        request=request)

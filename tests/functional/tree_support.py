@@ -24,12 +24,14 @@ import contextlib
 import dataclasses
 import json
 import pathlib
+import queue
 import time
 import typing
 import uuid as uuidlib
 
 import kombu
 import oslo_messaging
+from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_utils import timeutils
 import pytest
 import sqlalchemy as sa
@@ -52,6 +54,7 @@ __all__ = [
     'cells_api', 'IMAGE', 'expected_capacities',
     'amqp_url', 'publish_raw', 'oslo_envelope', 'cells_message',
     'AmqpCapture', 'decode_envelope', 'queue_state', 'INTERCELL_TOPICS',
+    'FakeConductor', 'fake_conductor',
 ]
 
 # Seconds a daemon gets to answer its first ping.
@@ -467,6 +470,41 @@ IMAGE = {'id': '155d900f-4e14-4e4c-a73d-069cbf4541e6', 'name': 'cirros',
          'container_format': 'bare', 'disk_format': 'qcow2', 'min_disk': 0,
          'min_ram': 0, 'size': 25165824, 'status': 'active',
          'properties': {}}
+
+
+# -- nova-conductor, as a cell's hand-off meets it ---------------------------
+
+class FakeConductor(object):
+    """The compute-task endpoint of nova-conductor, recording its casts."""
+
+    target = oslo_messaging.Target(namespace='compute_task', version='1.19')
+
+    def __init__(self):
+        self.calls = queue.Queue()
+
+    def build_instances(self, ctxt, **kwargs):
+        self.calls.put((ctxt, kwargs))
+
+
+@contextlib.contextmanager
+def fake_conductor(url):
+    """A test-side oslo.messaging RPC server on topic ``conductor``."""
+    conf = cells_conf.new_config()
+    transport = oslo_messaging.get_rpc_transport(conf, url=url)
+    endpoint = FakeConductor()
+    server = oslo_messaging.get_rpc_server(
+        transport,
+        oslo_messaging.Target(topic='conductor', server='x',
+                              namespace='compute_task', version='1.19'),
+        [endpoint], executor='threading',
+        access_policy=rpc_dispatcher.DefaultRPCAccessPolicy)
+    server.start()
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        server.wait()
+        transport.cleanup()
 
 
 # -- the cells RPC API, as nova-api uses it -----------------------------------

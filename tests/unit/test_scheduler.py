@@ -16,12 +16,14 @@ import pytest
 
 from nova_cells import conf as nc_conf
 from nova_cells.db import api as db_api
+from nova_cells.db import bdm as db_bdm
 from nova_cells.db import instances as db_instances
 from nova_cells.db import migration
 from nova_cells.filters import different_cell
 from nova_cells.filters import image_properties
 from nova_cells.filters import target_cell
 from nova_cells.local import BaseHandoff
+from nova_cells.objects import block_device
 from nova_cells.objects import instance as instance_obj
 from nova_cells import rpc
 from nova_cells import rpcapi
@@ -222,6 +224,40 @@ def test_leaf_builds_here_and_tells_the_top(db):
             m['method_kwargs']['instance']['nova_object.data']['uuid'])
            for _n, kind, m in sent(runner) if kind == 'broadcast']
     assert ups == [('instance_update_at_top', u) for u in uuids]
+
+
+def test_a_volume_backed_build_keeps_its_volume_and_tells_the_top(db):
+    """Boot from volume: the leaf writes the volume's block device (with
+    the size the API cell set), hands the instance off, and sends the
+    disk up (it has a device name, so nova's compute cell sent it)."""
+    runner, sched, _sleeps = standalone(db, name='gc', parents=('child',))
+    the_flavor = ss.flavor()
+    # Not in this database yet (a leaf's rows are its own, not the API's).
+    made = [instance_obj.Instance(
+        uuid='9a0dbd3e-8f64-4c35-a8c5-0f7bbf3b7f21', display_name='vm-bfv',
+        project_id=ss.USER.project_id, user_id=ss.USER.user_id,
+        vm_state='building', task_state='scheduling', flavor=the_flavor,
+        metadata={}, system_metadata={}, image_ref='')]
+    kwargs = ss.build_kwargs(made, the_flavor)
+    volume = '0b5a1d93-93e5-4bb9-9d64-4a3d8f2a1c11'
+    kwargs['block_device_mapping'] = block_device.BlockDeviceMappingList(
+        objects=[block_device.BlockDeviceMapping(
+            source_type='volume', destination_type='volume',
+            volume_id=volume, volume_size=8, boot_index=0,
+            device_name='/dev/vda', delete_on_termination=False)])
+    runner.targeted(ss.USER, runner.state_manager.get_my_state(),
+                    'build_instances', {'build_inst_kwargs': kwargs})
+    (_ctxt, handed), = sched.handoff.calls
+    assert [i.uuid for i in handed['instances']] == [made[0].uuid]
+    stored, = db_bdm.bdm_get_all_by_instance(db, made[0].uuid)
+    assert (stored['volume_id'], stored['volume_size'],
+            stored['device_name'], stored['source_type']) == (
+        volume, 8, '/dev/vda', 'volume')
+    ups = [m['method_kwargs'] for _n, kind, m in sent(runner)
+           if kind == 'broadcast' and
+           m['method_name'] == 'bdm_update_or_create_at_top']
+    assert [(u['create'], u['bdm']['volume_id'], u['bdm']['instance_uuid'])
+            for u in ups] == [(True, volume, made[0].uuid)]
 
 
 # -- retries and failure ------------------------------------------------------
