@@ -331,8 +331,16 @@ def lane_of(key, lanes=LANES):
     return zlib.crc32(str(key).encode('utf-8')) % lanes
 
 
+def _too_large(exc):
+    """The neighbour refused the message for its size (raised here, or its
+    remote error through oslo.messaging)."""
+    return (isinstance(exc, exception.MessageTooLarge) or
+            getattr(exc, 'exc_type', None) == 'MessageTooLarge')
+
+
 class _Item(object):
-    __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt', 'lane')
+    __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt', 'lane',
+                 'reported')
 
     def __init__(self, row_id, uuid, message_type, json_message, ctxt,
                  lane=0):
@@ -342,6 +350,7 @@ class _Item(object):
         self.json = json_message
         self.ctxt = ctxt
         self.lane = lane
+        self.reported = False
 
     @classmethod
     def from_row(cls, row):
@@ -603,6 +612,14 @@ class Outbox(object):
         return True
 
     def _not_confirmed(self, link, item, exc):
+        if _too_large(exc) and not item.reported:
+            item.reported = True
+            LOG.error('Message %s was refused by %s as too large (%s); it '
+                      'stays in the outbox, sent again every %d s, until '
+                      'the neighbour takes it (its [cells] '
+                      'max_message_size) or an operator removes it',
+                      item.uuid, link.name, str(exc).splitlines()[0],
+                      self.resend_interval)
         log = LOG.warning if link.failures % 30 == 0 else LOG.debug
         log('Message %s to %s not confirmed (%s: %s); sending it again in '
             '%d s', item.uuid, link.name, exc.__class__.__name__,

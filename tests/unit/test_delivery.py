@@ -11,6 +11,7 @@ failing link skipped by the scheduler and its queue delivered later).
 
 import datetime
 import json
+import logging
 import threading
 import time
 import uuid
@@ -27,6 +28,7 @@ from nova_cells.db import instances as db_instances
 from nova_cells.db import models
 from nova_cells.db import outbox as db_outbox
 from nova_cells import delivery
+from nova_cells import exception
 from nova_cells import scheduler
 from nova_cells import state
 from tests.unit import sched_support as ss
@@ -339,6 +341,31 @@ def test_unknown_neighbour_is_kept(db, outboxes):
         lambda: outbox.link_failing('down', 'gone'))
     assert driver.attempts == []
     assert len(outbox_rows(db)) == 1
+
+
+class TooLargeDriver(FakeDriver):
+    """The neighbour refuses every message for its size."""
+
+    def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
+                                timeout):
+        with self.lock:
+            self.attempts.append((cell_state.name, 'refused', False))
+        raise exception.MessageTooLarge(size=len(text), limit=64)
+
+
+def test_a_message_refused_as_too_large_stays_and_is_reported(db, outboxes,
+                                                              caplog):
+    """Never counted as delivered: kept, sent again, one ERROR line."""
+    driver = TooLargeDriver()
+    outbox = outboxes(driver)
+    with caplog.at_level(logging.ERROR, logger='nova_cells.delivery'):
+        message = FakeMessage('A')
+        post_all(outbox, [message])
+        assert tree_support.wait_until(lambda: len(driver.attempts) >= 3)
+    assert [r['message_uuid'] for r in outbox_rows(db)] == [message.uuid]
+    lines = [r.getMessage() for r in caplog.records
+             if r.levelno == logging.ERROR]
+    assert len(lines) == 1 and 'refused by child1 as too large' in lines[0]
 
 
 def test_a_new_outbox_resends_what_a_stopped_one_left(db, outboxes):
