@@ -7,7 +7,8 @@ the local PostgreSQL, as ``tests/functional/test_faults.py``::
     python tools/faults.py [--count 5000] [--rate 60] [--scenario NAME]...
                            [--no-durable]
 
-Scenarios: kill-child, restart-broker, api-db-outage (default: all).
+Scenarios: kill-child, restart-broker, api-db-outage, kill-api,
+stop-child, drain-gc (default: all).
 Prints the counts of each run; exits 1 if any run lost or doubled a build.
 """
 
@@ -44,7 +45,8 @@ def main(argv=None):
         base = tempfile.mkdtemp(prefix='nc-faults-%s-' % scenario)
         with contextlib.ExitStack() as stack:
             tree = fault_scenarios.build_tree(base, stack,
-                                              durable=args.durable)
+                                              durable=args.durable,
+                                              scenario=scenario)
             outcome = fault_scenarios.run_scenario(
                 tree, scenario, args.count, rate=args.rate,
                 settle_timeout=max(240, 3 * args.count / args.rate)

@@ -10,7 +10,17 @@ daemons, real RabbitMQ (a vhost per cell), the api cell on PostgreSQL:
   stop_app`` / ``start_app``: every queue that is not durable is gone,
   every connection drops);
 * ``api-db-outage``: the api cell's database refuses connections for a few
-  seconds (``ALLOW_CONNECTIONS false`` and its sessions terminated).
+  seconds (``ALLOW_CONNECTIONS false`` and its sessions terminated);
+* ``kill-api``: the api cell's daemon is SIGKILLed mid-burst and restarted
+  2 s later (nova-api's casts wait in its queue meanwhile; those it had
+  taken but not yet journalled were lost before the journal);
+* ``stop-child``: the child is frozen (SIGSTOP) for 30 s mid-burst, so the
+  api resends what it does not confirm and the copies reach the child with
+  the first ones when it resumes;
+* ``drain-gc``: the grandchild is drained at the child for 8 s while the
+  child's scheduler retries (20 times, a second apart) for longer than the
+  api's resend interval: copies of a build arrive while the first is still
+  being scheduled.
 
 Afterwards every instance must exist exactly once at the top and once in
 the grandchild, with a host, and none may be left in scheduling.
@@ -18,6 +28,8 @@ the grandchild, with a host, and none may be left in scheduling.
 
 import collections
 import contextlib
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -31,7 +43,7 @@ from tests.functional import tree_support
 from tests.functional.tree_support import Flavor
 from tests.functional.tree_support import ProcessTree
 
-__all__ = ['SCENARIOS', 'run_scenario', 'Outcome']
+__all__ = ['SCENARIOS', 'IN_CI', 'run_scenario', 'Outcome']
 
 LAYOUT = {'api': {'child': {'gc': {}}}}
 TINY = Flavor(1, 'm1.tiny', 512, 1, 1)
@@ -169,6 +181,36 @@ def _api_db_outage(tree, events, seconds=5.0):
     events.append('api database back at %.1f s' % _since(events))
 
 
+def _kill_api(tree, events, pause=2.0):
+    tree.kill('api')
+    events.append('api SIGKILLed at %.1f s' % _since(events))
+    time.sleep(pause)
+    tree.start_cell('api', wait=False)
+    events.append('api restarted at %.1f s' % _since(events))
+
+
+def _stop_child(tree, events, seconds=30.0):
+    daemon = tree['child'].daemon
+    os.killpg(daemon.pid, signal.SIGSTOP)
+    events.append('child stopped at %.1f s' % _since(events))
+    try:
+        time.sleep(seconds)
+    finally:
+        os.killpg(daemon.pid, signal.SIGCONT)
+    events.append('child resumed at %.1f s' % _since(events))
+
+
+def _drain_gc(tree, events, seconds=8.0):
+    child = tree['child']
+    fixtures.run_manage(child.conf, 'cell', 'drain', '--cell_name', 'gc',
+                        check=True)
+    events.append('gc drained at %.1f s' % _since(events))
+    time.sleep(seconds)
+    fixtures.run_manage(child.conf, 'cell', 'enable', '--cell_name', 'gc',
+                        check=True)
+    events.append('gc enabled at %.1f s' % _since(events))
+
+
 def _since(events):
     return time.monotonic() - events.started
 
@@ -177,21 +219,39 @@ class _Events(list):
     started = 0.0
 
 
-# (fault, [fraction of the builds sent when it strikes, ...])
+# (fault, [fraction of the builds sent when it strikes, ...], options
+# of the tree beside EXTRA)
 SCENARIOS = {
-    'kill-child': (_kill_child, [0.3, 0.6]),
-    'restart-broker': (_restart_broker, [0.4]),
-    'api-db-outage': (_api_db_outage, [0.4]),
+    'kill-child': (_kill_child, [0.3, 0.6], {}),
+    'restart-broker': (_restart_broker, [0.4], {}),
+    'api-db-outage': (_api_db_outage, [0.4], {}),
+    'kill-api': (_kill_api, [0.4], {}),
+    'stop-child': (_stop_child, [0.3], {}),
+    'drain-gc': (_drain_gc, [0.3], {'cells': {'scheduler_retries': 20,
+                                              'scheduler_retry_delay': 1}}),
 }
+
+
+# The scenarios CI runs at 1,000 builds.  Not yet ``kill-api``: nova-api's
+# cast is acknowledged by oslo.messaging before the api daemon journals it,
+# and a kill in that moment still loses a build (1 of 300 measured); it
+# runs in tools/faults.py until the cells topic is consumed with
+# acknowledgements after the journal (issue 21).
+IN_CI = ('api-db-outage', 'drain-gc', 'kill-child', 'restart-broker',
+         'stop-child')
 
 
 # -- a run --------------------------------------------------------------------
 
 
-def build_tree(base_dir, stack, request=None, durable=True):
-    """Start the 3-cell tree; ``durable=False`` casts and forgets, as
-    nova did (the baseline ``tools/faults.py --no-durable`` shows)."""
+def build_tree(base_dir, stack, request=None, durable=True, scenario=None):
+    """Start the 3-cell tree (with ``scenario``'s options); ``durable=
+    False`` casts and forgets, as nova did (the baseline ``tools/faults.py
+    --no-durable`` shows)."""
     extra = {section: dict(options) for section, options in EXTRA.items()}
+    overrides = SCENARIOS[scenario][2] if scenario else {}
+    for section, options in overrides.items():
+        extra.setdefault(section, {}).update(options)
     extra['cells']['durable_forwarding'] = durable
     tree = ProcessTree(LAYOUT, base_dir, stack,
                        backends={'api': 'postgresql'}, extra=extra,
@@ -247,7 +307,7 @@ def _outboxes(tree):
 def run_scenario(tree, scenario, count, rate=60.0, settle_timeout=240):
     """Send ``count`` builds, strike at the scenario's moments, wait for
     the top to settle (or time out) and count what is where."""
-    fault, moments = SCENARIOS[scenario]
+    fault, moments, _options = SCENARIOS[scenario]
     strikes = [int(count * m) for m in moments]
     events = _Events()
     events.started = time.monotonic()
