@@ -20,7 +20,9 @@ daemons, real RabbitMQ (a vhost per cell), the api cell on PostgreSQL:
 * ``drain-gc``: the grandchild is drained at the child for 8 s while the
   child's scheduler retries (20 times, a second apart) for longer than the
   api's resend interval: copies of a build arrive while the first is still
-  being scheduled.
+  being scheduled;
+* ``two-daemons``: two daemons per cell on one database and vhost
+  (active/active), one of the child's SIGKILLed mid-burst for good.
 
 Afterwards every instance must exist exactly once at the top and once in
 the grandchild, with a host, and none may be left in scheduling.
@@ -211,6 +213,19 @@ def _drain_gc(tree, events, seconds=8.0):
     events.append('gc enabled at %.1f s' % _since(events))
 
 
+def _kill_a_child_daemon(tree, events):
+    """Of two daemons per cell, one of the child's is SIGKILLed and stays
+    dead: the other takes its share, and what it held."""
+    tree['child'].daemon.kill()
+    events.append('one of the 2 child daemons SIGKILLed at %.1f s'
+                  % _since(events))
+
+
+def _two_daemons_per_cell(tree):
+    for name in tree.cells:
+        tree.add_daemon(name)
+
+
 def _since(events):
     return time.monotonic() - events.started
 
@@ -229,7 +244,10 @@ SCENARIOS = {
     'stop-child': (_stop_child, [0.3], {}),
     'drain-gc': (_drain_gc, [0.3], {'cells': {'scheduler_retries': 20,
                                               'scheduler_retry_delay': 1}}),
+    'two-daemons': (_kill_a_child_daemon, [0.4], {}),
 }
+# What a scenario does to the tree once it is up (before the builds).
+SETUPS = {'two-daemons': _two_daemons_per_cell}
 
 
 # The scenarios CI runs at 1,000 builds.  Not yet ``kill-api``: nova-api's
@@ -260,6 +278,8 @@ def build_tree(base_dir, stack, request=None, durable=True, scenario=None):
     tree.start()
     caps = tree.wait_for_top_capacities(expected, timeout=60)
     assert caps == expected, tree.logs()[-5000:]
+    if scenario in SETUPS:
+        SETUPS[scenario](tree)
     return tree
 
 

@@ -406,11 +406,13 @@ class Daemon(object):
     behind; :meth:`kill` does that and the fixture always calls it.
     """
 
-    def __init__(self, conf, log_dir, backend='threading'):
+    def __init__(self, conf, log_dir, backend='threading', label=None):
         self.conf = conf
         self.backend = backend
         self.log_dir = pathlib.Path(log_dir)
         stem = 'nova-cells-%s-%s' % (conf.name, backend)
+        if label:
+            stem += '-' + label
         self.stdout_path = self.log_dir / (stem + '.stdout.log')
         self.stderr_path = self.log_dir / (stem + '.stderr.log')
         self.proc = None

@@ -95,6 +95,7 @@ class TreeCell(object):
     backend: str = 'sqlite'
     conf: fixtures.CellConf = None
     daemon: fixtures.Daemon = None
+    more_daemons: list = dataclasses.field(default_factory=list)
 
     @property
     def is_leaf(self):
@@ -295,8 +296,34 @@ class ProcessTree(object):
 
     def kill_all(self):
         for cell in self.cells.values():
-            if cell.daemon is not None:
-                cell.daemon.kill()
+            for daemon in [cell.daemon] + cell.more_daemons:
+                if daemon is not None:
+                    daemon.kill()
+
+    def add_daemon(self, name, wait=True):
+        """Another daemon for cell ``name``: the same database, vhost and
+        options, another host (active/active, as operators run for
+        availability).  Killed with the tree."""
+        cell = self.cells[name]
+        label = str(len(cell.more_daemons) + 2)
+        directory = self.base_dir / cell.name / ('daemon-' + label)
+        directory.mkdir(parents=True, exist_ok=True)
+        extra = self.extra(cell) if callable(self.extra) else self.extra
+        conf = fixtures.write_cells_conf(
+            directory, cell.url, cell.db_url, name=cell.name,
+            cell_type='api' if cell.parent is None else 'compute',
+            debug=self.debug, extra=extra,
+            host='%s-%s' % (cell.conf.host, label))
+        daemon = fixtures.Daemon(conf, self.base_dir, label=label).start()
+        cell.more_daemons.append(daemon)
+        if wait:
+            # Either daemon answers a ping of the shared topic: wait for
+            # this one's own word that it serves.
+            started = fixtures.poll_until(
+                lambda: daemon.running() and 'nova-cells started' in
+                daemon.log(), bool, timeout=START_TIMEOUT, interval=0.2)
+            assert started, daemon.log()
+        return daemon
 
     def logs(self):
         return '\n'.join('=== %s ===\n%s' % (c.name, c.daemon.log())
