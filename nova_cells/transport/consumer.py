@@ -167,8 +167,14 @@ class Consumer(object):
 
     def _on_message(self, message):
         info = message.delivery_info
-        self.on_delivery(Delivery(message.channel, info['delivery_tag'],
-                                  message.body, info.get('redelivered')))
+        delivery = Delivery(message.channel, info['delivery_tag'],
+                            message.body, info.get('redelivered'))
+        try:
+            self.on_delivery(delivery)
+        except Exception:  # noqa - a bug must not stop the consumer
+            LOG.exception('Intercell message could not be queued; '
+                          'dropping it')
+            self.settle(delivery)
 
     def _release(self):
         conn, self._conn, self._channel = self._conn, None, None
@@ -181,13 +187,14 @@ class Consumer(object):
         while not self._closing.is_set():
             try:
                 self._serve()
-            except _CONNECTION_ERRORS as exc:
+            except Exception as exc:  # noqa - reconnect, whatever it was
                 self._release()
                 if self._closing.is_set():
                     break
                 LOG.warning('Intercell consumer lost the broker %s (%s: %s); '
                             'reconnecting', transport_url.mask(self.url),
-                            exc.__class__.__name__, exc)
+                            exc.__class__.__name__, exc,
+                            exc_info=not isinstance(exc, _CONNECTION_ERRORS))
                 if not self._reconnect():
                     break
                 LOG.info('Intercell consumer reconnected to %s',

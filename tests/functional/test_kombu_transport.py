@@ -390,3 +390,38 @@ def test_oversized_messages_are_refused_at_send_and_dropped_on_receipt(
     assert state == (0, 1)
     assert 'exceeds max_message_size 4096' in mid.daemon.log()
     assert capture.wait_for(_is_noop, timeout=0.5) is None
+
+
+# -- the broker going away ------------------------------------------------
+
+def test_the_consumer_reconnects_after_the_broker_drops_it(caplog):
+    with fixtures.rabbit_vhost() as url:
+        conf = _conf(url, {})
+        conf.set_override('rabbit_retry_interval', 1,
+                          group='oslo_messaging_rabbit')
+        driver = kombu_driver.KombuCellsDriver(conf)
+        runner = _Runner()
+        driver.start_servers(runner)
+        try:
+            subprocess.run(['rabbitmqctl', '-q', 'close_all_connections',
+                            '-p', url.rsplit('/', 1)[1], 'ft outage'],
+                           check=True, timeout=60, capture_output=True)
+            # Sent until the consumer is back (the publisher reconnects
+            # by itself; the shared queue may be gone with its consumer
+            # when the queues are transient, so a send may be returned).
+
+            def delivered():
+                try:
+                    driver.deliver_message_to_cell(
+                        _Cell(url), 'targeted', json.dumps({'n': 1}),
+                        cells_context.get_admin_context(), 5)
+                except errors.NotTaken:
+                    return False
+                return runner.arrived.wait(1)
+            assert fixtures.poll_until(delivered, bool, timeout=30)
+        finally:
+            driver.stop_servers()
+    lost = [r for r in caplog.records
+            if 'Intercell consumer lost the broker' in r.getMessage()]
+    assert len(lost) == 1, [r.getMessage() for r in caplog.records]
+    assert 'guest:***@' in lost[0].getMessage()
