@@ -62,6 +62,8 @@ class CellParts(object):
     def stop_outbox(self):
         if self.runner.outbox is not None:
             self.runner.outbox.stop()
+        if self.runner.inbox is not None:
+            self.runner.inbox.stop()
 
     def close(self):
         """Release what the assembly opened itself: the flavor reader's

@@ -32,6 +32,7 @@ import zlib
 from oslo_db import exception as db_exc
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
+from oslo_utils import uuidutils
 import sqlalchemy.exc as sa_exc
 
 from nova_cells import context as cells_context
@@ -70,6 +71,9 @@ LANES = 16
 _DB_WAIT_SECONDS = 60.0
 # Applied uuids are remembered this long (a resend comes within minutes).
 INBOX_KEEP_SECONDS = 24 * 3600
+# A claim not renewed for this long is its dead daemon's (renewed every
+# third of it while the message is applied).
+CLAIM_STALE_SECONDS = 60
 
 _current = threading.local()
 
@@ -154,26 +158,64 @@ def _retry_db(action, what, wait=_DB_WAIT_SECONDS, sleep=time.sleep):
 
 
 class Inbox(object):
-    """Applies each received durable message once."""
+    """Applies each received durable message once.
 
-    def __init__(self, db):
+    Before a message whose effect is not one transaction is applied here
+    (a build this cell schedules, with its retries; a leaf's rows and
+    hand-off), it is *claimed* (``cell_claims``, one transaction with the
+    look at the inbox), and the claim is renewed while it is applied.  A
+    copy that arrives meanwhile (the sender gave up waiting and sent it
+    again) finds the live claim and is not applied: it is refused with
+    :class:`MessageNotTaken`, so its sender keeps it and finds it applied
+    later.  A claim no longer renewed (its daemon died) is taken over
+    after ``stale_after`` seconds; one left by this daemon, by a delivery
+    that no thread is applying any more, at once.
+
+    :param owner: this daemon's claim token (a fresh one by default).
+    :param stale_after: seconds without renewal after which a claim is
+        another daemon's no more.
+    """
+
+    def __init__(self, db, owner=None, stale_after=CLAIM_STALE_SECONDS):
         self.db = db
+        self.owner = owner or 'nova-cells-%s' % uuidutils.generate_uuid()
+        self.stale_after = stale_after
+        self._applying = collections.Counter()
+        self._lock = threading.Lock()
+        self._keeper = None
+        self._stopping = threading.Event()
 
     def receive(self, message):
         """Process ``message`` unless already applied.
 
         A message that only passes through, or whose handler here writes
-        its mark with its effect (:meth:`finds_its_copies`), is not looked
-        up first: a copy already applied is refused when the mark is
-        written.
+        its mark with its effect (:meth:`finds_its_copies`), is neither
+        looked up nor claimed first: a copy already applied is refused
+        when the mark is written, in the effect's own transaction.
 
         :raises MessageNotTaken: it could not be applied now (the sender
-            keeps it and sends it again).
+            keeps it and sends it again), or a copy is being applied here.
         """
-        if not message.finds_its_copies() and self._seen(message):
+        if message.finds_its_copies():
+            return self._apply(message)
+        claim = self._claim(message)
+        if claim.applied:
             LOG.info('%s was already applied here; confirming it again',
                      message.describe())
             return None
+        if not claim.mine:
+            LOG.info('%s is being applied here by %s; its copy waits',
+                     message.describe(), claim.holder)
+            raise MessageNotTaken(uuid=message.uuid,
+                                  reason='a copy is being applied')
+        with self._applying_it(message.uuid):
+            try:
+                return self._apply(message)
+            except MessageNotTaken:
+                self._release(message.uuid)
+                raise
+
+    def _apply(self, message):
         receipt = _Receipt(message.uuid, message.method_name)
         _current.receipt = receipt
         try:
@@ -187,12 +229,66 @@ class Inbox(object):
             self._remember(message.uuid)
         return result
 
-    def _seen(self, message):
+    def _claim(self, message):
         try:
-            return db_outbox.inbox_contains(self.db, message.uuid)
+            return db_outbox.claim(self.db, message.uuid, self.owner,
+                                   self.stale_after, self._left_over)
         except _RETRIABLE as exc:
             raise MessageNotTaken(uuid=message.uuid, reason='database: %s'
                                   % exc.__class__.__name__)
+
+    def _left_over(self, message_uuid):
+        """A claim of this daemon that none of its threads is applying
+        (a delivery that ended without a mark: taken over at once)."""
+        with self._lock:
+            return not self._applying[message_uuid]
+
+    @contextlib.contextmanager
+    def _applying_it(self, message_uuid):
+        with self._lock:
+            self._applying[message_uuid] += 1
+            self._start_keeper()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._applying[message_uuid] -= 1
+                if not self._applying[message_uuid]:
+                    del self._applying[message_uuid]
+
+    def _start_keeper(self):
+        """The thread renewing this daemon's live claims (started with
+        the first claim; caller holds the lock)."""
+        if self._keeper is None and not self._stopping.is_set():
+            self._keeper = threading.Thread(target=self._keep, daemon=True,
+                                            name='inbox-claims')
+            self._keeper.start()
+
+    def _keep(self):
+        while not self._stopping.wait(self.stale_after / 3.0):
+            with self._lock:
+                uuids = list(self._applying)
+            if not uuids:
+                continue
+            try:
+                db_outbox.claims_renew(self.db, self.owner, uuids)
+            except Exception as exc:  # noqa - tried again next round
+                LOG.warning('Could not renew %d claim(s): %s', len(uuids),
+                            exc.__class__.__name__)
+
+    def _release(self, message_uuid):
+        try:
+            db_outbox.claim_release(self.db, message_uuid, self.owner)
+        except Exception as exc:  # noqa - taken over when stale anyway
+            LOG.warning('Could not release the claim of %s: %s',
+                        message_uuid, exc.__class__.__name__)
+
+    def stop(self, timeout=5.0):
+        """Stop renewing claims (the daemon is stopping)."""
+        self._stopping.set()
+        keeper = self._keeper
+        if keeper is not None:
+            keeper.join(timeout)
 
     def _remember(self, message_uuid):
         try:
@@ -235,8 +331,16 @@ def lane_of(key, lanes=LANES):
     return zlib.crc32(str(key).encode('utf-8')) % lanes
 
 
+def _too_large(exc):
+    """The neighbour refused the message for its size (raised here, or its
+    remote error through oslo.messaging)."""
+    return (isinstance(exc, exception.MessageTooLarge) or
+            getattr(exc, 'exc_type', None) == 'MessageTooLarge')
+
+
 class _Item(object):
-    __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt', 'lane')
+    __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt', 'lane',
+                 'reported')
 
     def __init__(self, row_id, uuid, message_type, json_message, ctxt,
                  lane=0):
@@ -246,6 +350,7 @@ class _Item(object):
         self.json = json_message
         self.ctxt = ctxt
         self.lane = lane
+        self.reported = False
 
     @classmethod
     def from_row(cls, row):
@@ -507,6 +612,14 @@ class Outbox(object):
         return True
 
     def _not_confirmed(self, link, item, exc):
+        if _too_large(exc) and not item.reported:
+            item.reported = True
+            LOG.error('Message %s was refused by %s as too large (%s); it '
+                      'stays in the outbox, sent again every %d s, until '
+                      'the neighbour takes it (its [cells] '
+                      'max_message_size) or an operator removes it',
+                      item.uuid, link.name, str(exc).splitlines()[0],
+                      self.resend_interval)
         log = LOG.warning if link.failures % 30 == 0 else LOG.debug
         log('Message %s to %s not confirmed (%s: %s); sending it again in '
             '%d s', item.uuid, link.name, exc.__class__.__name__,

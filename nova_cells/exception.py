@@ -14,7 +14,7 @@ __all__ = [
     'CellRoutingInconsistency', 'NoCellsAvailable', 'ConfigNotValid',
     'InstanceNotFound', 'InstanceExists', 'UnexpectedVMStateError',
     'UnexpectedTaskStateError', 'NoValidHost', 'MalformedMessage',
-    'UnknownMethod', 'SecurityGroupNotFoundForProject',
+    'UnknownMethod', 'SecurityGroupNotFoundForProject', 'MessageTooLarge',
     'FlavorsUnavailable',
 ]
 
@@ -144,6 +144,14 @@ class NoValidHost(NovaCellsException):
 
 class MalformedMessage(NovaCellsException):
     msg_fmt = 'Malformed intercell message %(uuid)s: %(reason)s'
+
+
+class MessageTooLarge(MalformedMessage):
+    """Over the receiver's ``max_message_size``: refused unparsed, and
+    raised to the sender (a durable message is kept, not confirmed)."""
+
+    msg_fmt = ('Malformed intercell message ?: message of %(size)d bytes '
+               'exceeds max_message_size %(limit)d')
 
 
 class UnknownMethod(NovaCellsException):

@@ -238,9 +238,7 @@ class MessageRunner(object):
         limit = self.settings.max_message_size
         size = _wire_size(json_message, limit)
         if size is not None and size > limit:
-            raise MalformedMessage(uuid='?', reason='message of %d bytes '
-                                   'exceeds max_message_size %d'
-                                   % (size, limit))
+            raise exception.MessageTooLarge(size=size, limit=limit)
 
     def message_from_json(self, json_message):
         """Rebuild a received message; raises MalformedMessage."""
@@ -290,10 +288,12 @@ class MessageRunner(object):
         """
         try:
             self.check_size(json_message)
-        except MalformedMessage as exc:
-            # Not parsed, not even to answer: that is the point of the limit.
+        except exception.MessageTooLarge as exc:
+            # Not parsed, not even to answer: that is the point of the
+            # limit.  Raised, so that a sender waiting for a confirmation
+            # keeps it (and reports it) instead of counting it delivered.
             LOG.error('Rejected intercell message: %s', exc)
-            return None
+            raise
         try:
             message = self._parse_sized(json_message)
         except Exception as exc:

@@ -20,6 +20,7 @@ import oslo_messaging
 from oslo_messaging.rpc import server as rpc_server
 
 from nova_cells import delivery
+from nova_cells import exception
 from nova_cells import rpc
 from nova_cells import signing as link_signing
 from nova_cells import transport_url
@@ -105,11 +106,13 @@ class InterCellRPCDispatcher(object):
 
     @rpc_server.expose
     @oslo_messaging.expected_exceptions(link_signing.MessageRefused,
-                                        delivery.MessageNotTaken)
+                                        delivery.MessageNotTaken,
+                                        exception.MessageTooLarge)
     def process_message(self, _ctxt, message, signature=None):
         """Decode and process one message; errors are logged, not raised,
-        but for the two below, which tell a calling sender to keep the
-        message (already logged here; expected: no traceback).
+        but for the three below, which tell a calling sender to keep the
+        message (already logged here; expected: no traceback): refused by
+        signing, not applied now, or over ``max_message_size``.
 
         ``signature`` is only sent on signed links (nova-cells beyond nova;
         see :mod:`nova_cells.signing`).  A message refused by the link's

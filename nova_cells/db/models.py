@@ -15,8 +15,9 @@ from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Enum, Float,
                         Index, Integer, String, Text, UniqueConstraint)
 from sqlalchemy.dialects import mysql
 
-__all__ = ['BASE', 'Cell', 'Service', 'ComputeNode', 'InstanceTypes',
-           'Instance', 'InstanceFault', 'InstanceAction',
+__all__ = ['BASE', 'Cell', 'CellOutbox', 'CellInbox', 'CellClaim',
+           'Service', 'ComputeNode', 'InstanceTypes', 'Instance',
+           'InstanceFault', 'InstanceAction',
            'InstanceActionEvent', 'Migration', 'TaskLog', 'KeyPair',
            'BlockDeviceMapping', 'BandwidthUsage', 'InstanceExtra',
            'InstanceSystemMetadata', 'InstanceMetadata', 'InstanceInfoCache',
@@ -106,6 +107,20 @@ class CellInbox(_Base):
     )
     message_uuid = Column(String(36), primary_key=True)
     created_at = Column(DateTime, nullable=False)
+
+
+class CellClaim(_Base):
+    """A received message being applied here, and by whom (0007): a copy
+    arriving meanwhile waits instead of being applied a second time."""
+
+    __tablename__ = 'cell_claims'
+    __table_args__ = (
+        Index('cell_claims_claimed_at_idx', 'claimed_at'),
+        {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
+    )
+    message_uuid = Column(String(36), primary_key=True)
+    claimed_by = Column(String(64), nullable=False)
+    claimed_at = Column(DateTime, nullable=False)
 
 
 class Service(_Base, _NovaBase):

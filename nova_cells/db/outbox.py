@@ -1,5 +1,6 @@
-"""``cell_outbox`` and ``cell_inbox``: what a cell has sent and not yet seen
-confirmed, and what it has already applied (revision 0004).
+"""``cell_outbox``, ``cell_inbox`` and ``cell_claims``: what a cell has sent
+and not yet seen confirmed, what it has already applied (revision 0004),
+and what it is applying now (0007).
 
 Rows leave as plain tuples/dicts; nothing here reads configuration.
 """
@@ -15,10 +16,11 @@ from nova_cells.db import models
 __all__ = ['outbox_add', 'outbox_add_many', 'outbox_delete',
            'outbox_postpone', 'outbox_all',
            'inbox_contains', 'inbox_add', 'inbox_insert', 'inbox_purge',
-           'Duplicate']
+           'Duplicate', 'claim', 'claims_renew', 'claim_release', 'Claim']
 
 _OUTBOX = models.CellOutbox.__table__
 _INBOX = models.CellInbox.__table__
+_CLAIMS = models.CellClaim.__table__
 
 # The statements of every durable hop, built once with bound parameters:
 # building an expression and its cache key for each message cost more CPU
@@ -149,8 +151,99 @@ def inbox_add(db, message_uuid):
 
 
 def inbox_purge(db, older_than_seconds):
-    """Forget applied uuids older than the given age; returns how many."""
+    """Forget applied uuids, and claims, older than the given age; returns
+    how many uuids."""
     limit = timeutils.utcnow() - datetime.timedelta(seconds=older_than_seconds)
     with db.connection_writer() as conn:
+        conn.execute(_CLAIMS.delete().where(_CLAIMS.c.claimed_at < limit))
         return conn.execute(_INBOX.delete().where(
             _INBOX.c.created_at < limit)).rowcount
+
+
+# -- claims: what is being applied, and by whom -----------------------------
+
+class Claim(object):
+    """What :func:`claim` found: ``applied`` (the message is in the
+    inbox), ``mine`` (this owner may apply it now), or ``holder`` (whose
+    live claim it is; the copy must wait)."""
+
+    __slots__ = ('applied', 'mine', 'holder')
+
+    def __init__(self, applied=False, mine=False, holder=None):
+        self.applied = applied
+        self.mine = mine
+        self.holder = holder
+
+
+_CLAIM_INSERT = _CLAIMS.insert()
+_CLAIM_LOOKUP = sa.select(_CLAIMS.c.claimed_by, _CLAIMS.c.claimed_at).where(
+    _CLAIMS.c.message_uuid == sa.bindparam('c_uuid'))
+_CLAIM_TAKE = _CLAIMS.update().where(
+    _CLAIMS.c.message_uuid == sa.bindparam('c_uuid'),
+    _CLAIMS.c.claimed_by == sa.bindparam('c_old_owner'),
+    _CLAIMS.c.claimed_at == sa.bindparam('c_old_at')).values(
+    claimed_by=sa.bindparam('c_owner'), claimed_at=sa.bindparam('c_now'))
+_CLAIMS_RENEW = _CLAIMS.update().where(
+    _CLAIMS.c.claimed_by == sa.bindparam('c_owner'),
+    _CLAIMS.c.message_uuid.in_(sa.bindparam('c_uuids', expanding=True))
+).values(claimed_at=sa.bindparam('c_now'))
+_CLAIM_DELETE = _CLAIMS.delete().where(
+    _CLAIMS.c.message_uuid == sa.bindparam('c_uuid'),
+    _CLAIMS.c.claimed_by == sa.bindparam('c_owner'))
+
+
+def claim(db, message_uuid, owner, stale_after, is_stale_mine):
+    """Claim a received message before applying it, in one transaction
+    that also looks at the inbox.
+
+    :param owner: this daemon's claim token.
+    :param stale_after: seconds after which another owner's claim that
+        was not renewed is taken over (its daemon died).
+    :param is_stale_mine: ``(uuid) -> bool``: whether a claim of this very
+        owner is left over (not being applied by any of its threads).
+    :returns: a :class:`Claim`.
+    """
+    try:
+        return _claim(db, message_uuid, owner, stale_after, is_stale_mine)
+    except db_exc.DBDuplicateEntry:
+        # Claimed by another delivery between the look and the insert
+        # (rolled back, PostgreSQL's transaction being over): look again.
+        return _claim(db, message_uuid, owner, stale_after, is_stale_mine)
+
+
+def _claim(db, message_uuid, owner, stale_after, is_stale_mine):
+    now = timeutils.utcnow()
+    with db.connection_writer() as conn:
+        if conn.execute(_INBOX_LOOKUP, {'i_uuid': message_uuid}).first():
+            return Claim(applied=True)
+        held = conn.execute(_CLAIM_LOOKUP, {'c_uuid': message_uuid}).first()
+        if held is None:
+            conn.execute(_CLAIM_INSERT, {'message_uuid': message_uuid,
+                                         'claimed_by': owner,
+                                         'claimed_at': now})
+            return Claim(mine=True)
+        old_owner, old_at = held
+        taken_over = (is_stale_mine(message_uuid) if old_owner == owner
+                      else old_at < now - datetime.timedelta(
+                          seconds=stale_after))
+        if not taken_over:
+            return Claim(holder=old_owner)
+        updated = conn.execute(_CLAIM_TAKE, {
+            'c_uuid': message_uuid, 'c_old_owner': old_owner,
+            'c_old_at': old_at, 'c_owner': owner, 'c_now': now}).rowcount
+        return Claim(mine=True) if updated == 1 else Claim(holder=old_owner)
+
+
+def claims_renew(db, owner, message_uuids):
+    """Keep this owner's claims of ``message_uuids`` alive."""
+    with db.connection_writer() as conn:
+        conn.execute(_CLAIMS_RENEW, {'c_owner': owner,
+                                     'c_uuids': list(message_uuids),
+                                     'c_now': timeutils.utcnow()})
+
+
+def claim_release(db, message_uuid, owner):
+    """Give up a claim (the message was not applied: a copy may go on)."""
+    with db.connection_writer() as conn:
+        conn.execute(_CLAIM_DELETE, {'c_uuid': message_uuid,
+                                     'c_owner': owner})

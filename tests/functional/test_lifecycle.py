@@ -8,13 +8,11 @@
   the child's vhost, and receives ``stop_instance`` with nova's arguments.
 """
 
-import contextlib
 import queue
 import time
 import uuid as uuidlib
 
 import oslo_messaging
-from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 import pytest
 
 from tests.functional import fixtures
@@ -22,7 +20,6 @@ from tests.functional import tree_support
 from tests.functional.tree_support import Flavor
 from tests.functional.tree_support import ProcessTree
 
-from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells.objects import instance as instance_obj
 
@@ -137,22 +134,10 @@ class FakeCompute(object):
         self.calls.put(('start_instance', ctxt, kwargs))
 
 
-@contextlib.contextmanager
 def fake_compute(url, host):
-    conf = cells_conf.new_config()
-    transport = oslo_messaging.get_rpc_transport(conf, url=url)
-    endpoint = FakeCompute()
-    server = oslo_messaging.get_rpc_server(
-        transport, oslo_messaging.Target(topic='compute', server=host),
-        [endpoint], executor='threading',
-        access_policy=rpc_dispatcher.DefaultRPCAccessPolicy)
-    server.start()
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-        server.wait()
-        transport.cleanup()
+    return tree_support.nova_rpc_server(
+        url, oslo_messaging.Target(topic='compute', server=host),
+        FakeCompute())
 
 
 def test_child_casts_novas_compute_method_to_the_host(request, tmp_path,

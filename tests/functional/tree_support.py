@@ -54,7 +54,7 @@ __all__ = [
     'cells_api', 'IMAGE', 'expected_capacities',
     'amqp_url', 'publish_raw', 'oslo_envelope', 'cells_message',
     'AmqpCapture', 'decode_envelope', 'queue_state', 'INTERCELL_TOPICS',
-    'FakeConductor', 'fake_conductor',
+    'FakeConductor', 'fake_conductor', 'nova_rpc_server',
 ]
 
 # Seconds a daemon gets to answer its first ping.
@@ -487,16 +487,14 @@ class FakeConductor(object):
 
 
 @contextlib.contextmanager
-def fake_conductor(url):
-    """A test-side oslo.messaging RPC server on topic ``conductor``."""
+def nova_rpc_server(url, target, endpoint):
+    """A test-side oslo.messaging RPC server playing a nova service on
+    ``url`` (``target``: its topic, server, namespace, version), stopped
+    when the block ends."""
     conf = cells_conf.new_config()
     transport = oslo_messaging.get_rpc_transport(conf, url=url)
-    endpoint = FakeConductor()
     server = oslo_messaging.get_rpc_server(
-        transport,
-        oslo_messaging.Target(topic='conductor', server='x',
-                              namespace='compute_task', version='1.19'),
-        [endpoint], executor='threading',
+        transport, target, [endpoint], executor='threading',
         access_policy=rpc_dispatcher.DefaultRPCAccessPolicy)
     server.start()
     try:
@@ -505,6 +503,14 @@ def fake_conductor(url):
         server.stop()
         server.wait()
         transport.cleanup()
+
+
+def fake_conductor(url):
+    """nova-conductor's compute-task endpoint on topic ``conductor``."""
+    return nova_rpc_server(
+        url, oslo_messaging.Target(topic='conductor', server='x',
+                                   namespace='compute_task',
+                                   version='1.19'), FakeConductor())
 
 
 # -- the cells RPC API, as nova-api uses it -----------------------------------

@@ -32,6 +32,7 @@ import pytest
 from nova_cells import context
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
+from nova_cells import exception
 from nova_cells import messaging
 from tests.unit.test_messaging import _wire
 from tests.unit import test_wire_golden
@@ -346,7 +347,11 @@ def test_message_over_the_limit_is_rejected_unparsed(cells, size, char,
     text = json.dumps(data, ensure_ascii=ensure_ascii)
     nbytes = len(text.encode('utf-8'))
     _sent(small)
-    assert small.process_json(text) is None
+    if nbytes > SMALL_LIMIT:
+        with pytest.raises(exception.MessageTooLarge):
+            small.process_json(text)
+    else:
+        assert small.process_json(text) is None
     sent = _sent(small)
     recorded = [c for c, m, k in cells.recorder.calls
                 if m == 'record' and k['tag'].startswith(tag + '|')]
@@ -374,7 +379,8 @@ def test_huge_garbage_reason_is_the_size_not_the_json(cells, size,
     assert str(info.value).endswith(
         'message of %d bytes exceeds max_message_size %d'
         % (len(text), SMALL_LIMIT))
-    assert cells.small.process_json(text) is None
+    with pytest.raises(exception.MessageTooLarge):
+        cells.small.process_json(text)
     assert _sent(cells.small) == []
 
 
@@ -396,7 +402,12 @@ def test_size_limit_is_exact(cells, caplog, extra, rejected):
     _sent(runner)
     del cells.recorder.calls[:]
     with caplog.at_level(logging.DEBUG, logger='nova_cells.messaging'):
-        assert runner.process_json(text) is None
+        if rejected:
+            # Raised to the sender: a durable message stays unconfirmed.
+            with pytest.raises(exception.MessageTooLarge):
+                runner.process_json(text)
+        else:
+            assert runner.process_json(text) is None
     sent = _sent(runner)
     lines = [r.getMessage() for r in caplog.records
              if 'exceeds max_message_size' in r.getMessage()]
@@ -434,6 +445,15 @@ def test_default_limit_is_8_mib_and_read_from_conf(make_conf):
     assert messaging.RunnerSettings.from_conf(conf).max_message_size == 2048
 
 
+def _process_refused_or_none(runner, text):
+    """Process hostile ``text``: None, or refused as too large (raised to
+    its sender, which keeps a durable message unconfirmed)."""
+    try:
+        assert runner.process_json(text) is None
+    except exception.MessageTooLarge:
+        pass
+
+
 def test_hostile_batch_stays_in_bounded_memory(cells):
     """8 MiB + 1 messages (the default limit) are rejected without being
     parsed: parsing one would allocate more than the bound by itself (the
@@ -452,7 +472,7 @@ def test_hostile_batch_stays_in_bounded_memory(cells):
     try:
         for _round in range(3):
             for text in batch:
-                assert runner.process_json(text) is None
+                _process_refused_or_none(runner, text)
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

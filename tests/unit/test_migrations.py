@@ -29,7 +29,7 @@ def test_models_match_migrated_schema(db):
 
 
 def test_db_version_is_head_after_sync(db):
-    assert migration.head_version() == '0006'
+    assert migration.head_version() == '0007'
     assert migration.db_version(db) == migration.head_version()
 
 
@@ -68,7 +68,8 @@ def test_migrated_tables(db):
                       'instance_actions_events', 'migrations', 'task_log',
                       'key_pairs', 'block_device_mapping',
                       'bw_usage_cache', 'cell_outbox', 'cell_inbox',
-                      'instance_extra', 'instance_system_metadata',
+                      'cell_claims', 'instance_extra',
+                      'instance_system_metadata',
                       'instance_metadata', 'instance_info_caches',
                       'instance_id_mappings', 's3_images', 'security_groups',
                       'security_group_instance_association',
@@ -148,7 +149,7 @@ def test_db_sync_adopts_a_database_nova_created(tmp_path):
 
         assert migration.db_version(nova_db) == migration.head_version()
         assert set(after) - set(before) == {'alembic_version', 'cell_outbox',
-                                            'cell_inbox'}
+                                            'cell_inbox', 'cell_claims'}
         changed = {t for t in before if before[t] != after[t]}
         assert changed == {'cells'}
         assert set(after['cells']) - set(before['cells']) == \
@@ -182,7 +183,8 @@ SHARED = sorted(t.name for t in models.BASE.metadata.sorted_tables
 
 def test_most_of_our_tables_are_novas():
     ours = {t.name for t in models.BASE.metadata.sorted_tables}
-    assert ours - set(SHARED) == {'cell_outbox', 'cell_inbox'}
+    assert ours - set(SHARED) == {'cell_outbox', 'cell_inbox',
+                                  'cell_claims'}
 
 
 @pytest.mark.parametrize('table', SHARED)

@@ -23,6 +23,17 @@ __all__ = ['percentile', 'Latencies', 'Window', 'print_table', 'load_note',
            'measure_beside', 'print_beside', 'cpu_us_per_call']
 
 
+def wire_sample(key):
+    """A message of the original captured on the wire
+    (``tests/reference/wire_samples.json``, keyed as there), parsed."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), 'tests', 'reference',
+        'wire_samples.json')
+    with open(path) as handle:
+        sample = json.load(handle)['samples'][key]
+    return sample.get('message') or sample['oslo_message']
+
+
 def percentile(samples, fraction):
     """Nearest-rank percentile of ``samples`` (``fraction`` in 0..1)."""
     if not samples:

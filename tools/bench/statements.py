@@ -55,6 +55,39 @@ def _seed_nodes(db, models):
                             ).scalars().first()
 
 
+def _leaf_writer(db, db_instances):
+    """``write(uuid)``: what a leaf writes for one instance it builds, in
+    the tree being measured: nova's rows of an instance (the instance,
+    its extra, system metadata, info cache, EC2 mapping, block device and
+    action: ``nova_cells.db.new_instances``) where the tree has them, else
+    the instance row alone (the trees before issue 20)."""
+    try:
+        from nova_cells import context as cells_context
+        from nova_cells.db import new_instances
+        from nova_cells.local import new_instance
+        from nova_cells.objects import base as objects_base
+    except ImportError:
+        return lambda instance_uuid: db_instances.instance_create(db, {
+            'uuid': instance_uuid, 'vm_state': 'building', 'memory_mb': 1,
+            'vcpus': 1, 'root_gb': 1, 'project_id': 'p', 'user_id': 'u'})
+    objects_base.register_all()
+    message = _common.wire_sample('targeted/build_instances/down')
+    ctxt = cells_context.RequestContext.from_dict(message['ctxt'])
+    serializer = objects_base.NovaObjectSerializer()
+    kwargs = serializer.deserialize_entity(
+        None, message['method_kwargs']['build_inst_kwargs'])
+    kwargs['instances'] = kwargs['instances'][:1]
+    template, = new_instance.prepare(ctxt, kwargs)
+    shared = new_instances.shared_rows(db, ctxt.project_id, ctxt.user_id,
+                                       [], template.image_refs)
+
+    def write(instance_uuid):
+        kwargs['instances'][0].uuid = instance_uuid
+        new, = new_instance.prepare(ctxt, kwargs)
+        new_instances.create_or_load(db, new, shared)
+    return write
+
+
 def _rows(db, node_id, service_id):
     """``{row name: call}``; each call is what one build asks of it."""
     from nova_cells.db import api as db_api
@@ -66,11 +99,11 @@ def _rows(db, node_id, service_id):
     def new_uuid():
         return str(uuid.uuid4())
 
+    create = _leaf_writer(db, db_instances)
+
     def create_and_place():
         instance_uuid = new_uuid()
-        db_instances.instance_create(db, {
-            'uuid': instance_uuid, 'vm_state': 'building', 'memory_mb': 1,
-            'vcpus': 1, 'root_gb': 1, 'project_id': 'p', 'user_id': 'u'})
+        create(instance_uuid)
         db_instances.claim_and_place(db, node_id, 1, 1, 1, instance_uuid, {
             'host': 'h0', 'node': 'h0', 'vm_state': 'active',
             'task_state': None})
@@ -86,7 +119,7 @@ def _rows(db, node_id, service_id):
             marks=[new_uuid()])
 
     return [
-        ('leaf: instance row + claim', create_and_place),
+        ('leaf: new instance rows + claim', create_and_place),
         ('leaf: nodes + services', lambda: db_api.compute_nodes_with_services(
             db)),
         ('scheduling cell: cells by uuid',
