@@ -189,8 +189,11 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
             self._dispatcher.receive(decoded.message, decoded.signature)
         except cells_delivery.MessageNotTaken:
             return lanes_mod.RETRY          # logged by the runner
-        except link_signing.MessageRefused as exc:
-            failure = exc                   # logged by the dispatcher
+        except (link_signing.MessageRefused,
+                exception.MessageTooLarge) as exc:
+            # Logged by the dispatcher or the runner; acknowledged: it
+            # would be refused again (a caller gets the error).
+            failure = exc
         except Exception as exc:  # noqa - a poison message is dropped
             LOG.exception('Intercell message %s failed; dropping it',
                           delivery.uuid)

@@ -372,6 +372,12 @@ def test_a_poison_message_is_logged_once_and_acked(caplog):
     assert caplog.text.count('failed; dropping it') == 1
 
 
+def test_a_message_too_large_is_acked_without_a_traceback(caplog):
+    runner = _Runner(kombu_driver.exception.MessageTooLarge(size=9, limit=1))
+    outcome, _item = _processed(runner, envelope.encode_cast(_message(), {}))
+    assert outcome == lanes.ACK and 'Traceback' not in caplog.text
+
+
 def test_a_call_is_answered_once_processed():
     inner = {'method': 'process_message', 'args': {'message': _message()},
              'version': '1.0', '_msg_id': 'id1', '_reply_q': 'reply_q1'}
