@@ -11,6 +11,7 @@ from nova_cells import endpoints
 from nova_cells import handlers
 from nova_cells.local import compute
 from nova_cells import heal
+from nova_cells import lost_builds
 from nova_cells import manager as cells_manager
 from nova_cells import messaging
 from nova_cells.objects import base as objects_base
@@ -153,7 +154,8 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
     if conf.cells.durable_forwarding:
         runner.inbox = delivery.Inbox(db)
         runner.outbox = delivery.Outbox(db, driver, runner.neighbour,
-                                        conf.cells.outbox_resend_interval)
+                                        conf.cells.outbox_resend_interval,
+                                        loopback=runner.process_own)
     runner.services['pusher'] = propagation.CoalescingPusher(runner)
     runner.services['top_writer'] = topwriter.TopWriter(db)
     scheduler = _build_scheduler(conf, runner, exchange_for_url)
@@ -162,7 +164,9 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
         conf, state_manager, runner,
         parent_update_interval=conf.cells.parent_update_interval,
         heal_interval=conf.cells.heal_interval,
-        heal_settings=heal.HealSettings.from_conf(conf))
+        heal_settings=heal.HealSettings.from_conf(conf),
+        lost_builds=lost_builds.LostBuilds(db,
+                                           conf.cells.scheduling_timeout))
     parts = CellParts(conf, db, state_manager, driver, runner, manager,
                       scheduler)
     parts.endpoints.extend(endpoints.build_endpoints(parts))

@@ -39,7 +39,7 @@ from nova_cells import context as cells_context
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
 
-__all__ = ['DURABLE_METHODS', 'is_durable', 'Outbox', 'Inbox',
+__all__ = ['DURABLE_METHODS', 'is_durable', 'Outbox', 'Inbox', 'SELF',
            'note_failure', 'receipt_to_record', 'MessageNotTaken']
 
 LOG = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ _RETRIABLE = (db_exc.DBConnectionError, db_exc.DBDeadlock,
 
 # Sender threads per neighbour link (messages of one instance share one).
 LANES = 16
+# The "direction" of the journal's rows: messages a cell sent itself.
+SELF = 'self'
+
 
 # How long an unusable database may hold a post before it gives up.
 _DB_WAIT_SECONDS = 60.0
@@ -481,11 +484,13 @@ class Outbox(object):
         between two attempts.
     """
 
-    def __init__(self, db, driver, find_neighbour, resend_interval=10):
+    def __init__(self, db, driver, find_neighbour, resend_interval=10,
+                 loopback=None):
         self.db = db
         self.driver = driver
         self.find_neighbour = find_neighbour
         self.resend_interval = resend_interval
+        self.loopback = loopback
         self.stopping = False
         self._links = {}
         self._lock = threading.Lock()
@@ -596,10 +601,40 @@ class Outbox(object):
                 row_id, message.uuid, message.message_type, entry[3],
                 message.outgoing_context(), lane))
 
+    # -- the journal: messages this cell sends itself ------------------------
+
+    def journal(self, message):
+        """Record ``message``, which this cell originated for itself (a
+        build nova-api cast), before anything happens to it: a daemon
+        killed while applying it finds it again at start, and applies it
+        then (:meth:`start`; the inbox refuses it if it was applied).
+        Returns the row's id, for :meth:`journal_done` or
+        :meth:`journal_retry`."""
+        entry = (message.uuid, message.runner.our_name, SELF,
+                 message.to_json())
+        return _retry_db(lambda: db_outbox.outbox_add_many(
+            self.db, [entry], self.resend_interval), message.uuid)[0]
+
+    def journal_done(self, row_id):
+        """The journalled message was applied (or found applied)."""
+        self._clearer.clear(row_id)
+
+    def journal_retry(self, row_id, message):
+        """It could not be applied now: apply it again later, from here."""
+        lane = lane_of(order_key(message.method_kwargs))
+        self._link(SELF, message.runner.our_name, lane).push(_Item(
+            row_id, message.uuid, message.message_type, message.to_json(),
+            message.outgoing_context(), lane))
+
     def deliver(self, link, item):
-        """One attempt; True when the neighbour confirmed."""
-        cell = self.find_neighbour(link.direction, link.name)
+        """One attempt; True when the neighbour confirmed (for the
+        journal, when this cell applied it)."""
         try:
+            if link.direction == SELF:
+                self.loopback(item.json)
+                self._clearer.clear(item.row_id)
+                return True
+            cell = self.find_neighbour(link.direction, link.name)
             if cell is None:
                 raise exception.CellNotFound(cell_name=link.name)
             self.driver.deliver_message_to_cell(

@@ -35,10 +35,11 @@ class CellsManager(periodic_task.PeriodicTasks):
 
     def __init__(self, conf, state_manager, msg_runner,
                  parent_update_interval=60, heal_interval=60,
-                 heal_settings=None):
+                 heal_settings=None, lost_builds=None):
         super(CellsManager, self).__init__(conf)
         self.state_manager = state_manager
         self.msg_runner = msg_runner
+        self.lost_builds = lost_builds
         self.healer = heal.Healer(msg_runner, heal_settings)
         msg_runner.services['healer'] = self.healer
         # NOTE(nova-cells): nova's _update_our_parents ran every 60 s with no
@@ -73,15 +74,17 @@ class CellsManager(periodic_task.PeriodicTasks):
 
     @expose
     def build_instances(self, ctxt, build_inst_kwargs):
-        """Schedule a build from this cell: a targeted message to myself.
+        """Schedule a build from this cell: a targeted message to myself,
+        journalled before anything else happens to it (durable forwarding:
+        oslo.messaging acknowledged nova-api's cast before this runs, and a
+        daemon killed while scheduling lost it).
 
         Older payloads (flavor dict before 1.30, instance dicts before
         1.32, primitive BDMs before 1.34) are upgraded to objects first.
         """
         kwargs = build_payload.upgrade(build_inst_kwargs)
-        my_state = self.state_manager.get_my_state()
-        self.msg_runner.targeted(ctxt, my_state, 'build_instances',
-                                 {'build_inst_kwargs': kwargs})
+        self.msg_runner.targeted_to_myself_durably(
+            ctxt, 'build_instances', {'build_inst_kwargs': kwargs})
 
     @expose
     def explain_build(self, ctxt, build_inst_kwargs):
@@ -141,6 +144,16 @@ class CellsManager(periodic_task.PeriodicTasks):
         capacity; this runs the same paced refresh every minute.
         """
         self.state_manager.get_my_state()
+
+    @periodic_task.periodic_task
+    def _end_lost_builds(self, ctxt):
+        """At the top: instances in scheduling with no cell past ``[cells]
+        scheduling_timeout``, whose build no outbox here holds, go to ERROR
+        with a fault (:mod:`nova_cells.lost_builds`; nova left them
+        building for good)."""
+        if self.lost_builds is not None and \
+                not self.state_manager.get_parent_cells():
+            self.lost_builds.sweep()
 
     @periodic_task.periodic_task(spacing=3600)
     def _purge_inbox(self, ctxt):

@@ -203,6 +203,41 @@ class MessageRunner(object):
             need_response=need_response, fanout=fanout)
         return message.process()
 
+    def targeted_to_myself_durably(self, ctxt, method_name, method_kwargs):
+        """Apply a cast this cell sends itself (a build nova-api cast),
+        journalled first: with durable forwarding, the message is written
+        to the outbox (the journal) before anything happens to it, applied
+        through the inbox (claimed, marked), and its journal row cleared;
+        if this cell cannot apply it now, or dies meanwhile, it is applied
+        again later, once (:meth:`~nova_cells.delivery.Outbox.journal`).
+        Without durable forwarding, as nova: processed at once."""
+        message = messages.TargetedMessage(
+            self, ctxt, method_name, method_kwargs, 'down',
+            self.state_manager.get_my_state())
+        if self.outbox is None or self.inbox is None:
+            return message.process()
+        row_id = self.outbox.journal(message)
+        try:
+            self.inbox.receive(message)
+        except delivery.MessageNotTaken as exc:
+            LOG.warning('%s; applying it again later', exc)
+            self.outbox.journal_retry(row_id, message)
+            return None
+        self.outbox.journal_done(row_id)
+        return None
+
+    def process_own(self, json_message):
+        """Apply again a message this cell journalled for itself (its
+        wire JSON), through the inbox: a copy already applied is found
+        there.  :raises MessageNotTaken: not now (tried again later)."""
+        data = jsonutils.loads(json_message)
+        message = messages.TargetedMessage(
+            self, cells_context.WireContext(data['ctxt']),
+            data['method_name'], data['method_kwargs'], data['direction'],
+            data['target_cell'], uuid=data['uuid'],
+            max_hop_count=data['max_hop_count'], serialized_kwargs=True)
+        return self.inbox.receive(message)
+
     def continue_targeted(self, message, target_cell, method_name,
                           method_kwargs, direction='down'):
         """Send a new cast that carries on ``message``'s routing path.

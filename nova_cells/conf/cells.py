@@ -425,6 +425,23 @@ Seconds before an unconfirmed message in ``cell_outbox`` is sent again (new
 in nova-cells). Also the time a send waits for the neighbour's
 confirmation.
 """),
+    cfg.IntOpt('scheduling_timeout',
+               default=600,
+               min=0,
+               help="""
+Seconds an instance may stay in ``scheduling`` at the top cell before it is
+set to ERROR with a fault (new in nova-cells; 0 disables).
+
+An instance nova-api created whose build no cell has reported after this
+time, and which no message of this cell still carries (its build is not in
+this cell's outbox), was lost on the way (say, by an original nova-cells
+that could not route it). nova left such instances in ``building`` for
+good; here they end visibly, and each sweep logs how many.
+
+Related options:
+
+* ``durable_forwarding``
+"""),
     cfg.StrOpt('cells_config',
                help="""
 Optional cells configuration.

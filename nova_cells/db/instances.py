@@ -22,6 +22,7 @@ __all__ = ['INSTANCE_COLUMNS', 'instance_create', 'instance_get',
            'instance_get_all', 'instance_count_by_vm_state',
            'instance_update', 'instance_destroy',
            'instance_fault_create', 'instance_fault_get_by_instance',
+           'fault_values',
            'claim_and_place', 'TopUpdate',
            'apply_top_updates']
 
@@ -344,11 +345,18 @@ def instance_destroy(db, uuid, compute_deleted=False):
         return row
 
 
-def instance_fault_create(db, values):
-    allowed = {c.name for c in models.InstanceFault.__table__.columns}
-    values = {k: v for k, v in values.items() if k in allowed and k != 'id'}
+def fault_values(values):
+    """An ``instance_faults`` row from ``values``: its columns only (not
+    the id), live, the message cut to the column's 255 characters."""
+    values = {k: v for k, v in columns.for_table(
+        models.InstanceFault.__table__, values).items() if k != 'id'}
     values.setdefault('deleted', 0)
     values['message'] = (values.get('message') or '')[:255]
+    return values
+
+
+def instance_fault_create(db, values):
+    values = fault_values(values)
     with db.writer() as session:
         row = models.InstanceFault(**values)
         session.add(row)

@@ -12,19 +12,23 @@ import json
 import random
 import re
 
+from oslo_db import exception as db_exc
 import pytest
 
 from nova_cells import conf as nc_conf
 from nova_cells.db import api as db_api
 from nova_cells.db import bdm as db_bdm
+from nova_cells.db import outbox as db_outbox
 from nova_cells.db import instances as db_instances
 from nova_cells.db import migration
+from nova_cells import delivery
 from nova_cells.filters import different_cell
 from nova_cells.filters import image_properties
 from nova_cells.filters import target_cell
 from nova_cells.local import BaseHandoff
 from nova_cells.objects import block_device
 from nova_cells.objects import instance as instance_obj
+from nova_cells import messages
 from nova_cells import rpc
 from nova_cells import rpcapi
 from nova_cells import scheduler
@@ -258,6 +262,78 @@ def test_a_volume_backed_build_keeps_its_volume_and_tells_the_top(db):
            m['method_name'] == 'bdm_update_or_create_at_top']
     assert [(u['create'], u['bdm']['volume_id'], u['bdm']['instance_uuid'])
             for u in ups] == [(True, volume, made[0].uuid)]
+
+
+# -- the journal: a build nova-api cast, durable before anything else --------
+
+@pytest.fixture
+def journalled(db):
+    """A leaf-like top cell (it builds here) with durable forwarding: its
+    builds from nova-api are journalled."""
+    runner, sched, _sleeps = standalone(db, name='gc')
+    runner.inbox = delivery.Inbox(db)
+    runner.outbox = delivery.Outbox(db, runner.driver, runner.neighbour,
+                                    0.05, loopback=runner.process_own)
+    yield runner, sched
+    runner.outbox.stop()
+    runner.inbox.stop()
+
+
+def _api_build(db, count=1):
+    the_flavor = ss.flavor()
+    made = [ss.new_instance(db, the_flavor, 'vm-%d' % i) for i in range(count)]
+    return ss.build_kwargs(made, the_flavor)
+
+
+def _journal(db):
+    return [r for r in db_outbox.outbox_all(db)
+            if r['direction'] == delivery.SELF]
+
+
+def test_a_build_from_nova_api_is_journalled_applied_and_cleared(
+        db, journalled):
+    runner, sched = journalled
+    kwargs = _api_build(db)
+    recorded = []
+    real_journal = runner.outbox.journal
+
+    def journal(message):
+        recorded.append(message.uuid)
+        assert sched.handoff.calls == [], 'journalled before anything'
+        return real_journal(message)
+    runner.outbox.journal = journal
+    runner.targeted_to_myself_durably(ss.USER, 'build_instances',
+                                      {'build_inst_kwargs': kwargs})
+    assert len(sched.handoff.calls) == 1
+    assert db_outbox.inbox_contains(db, recorded[0])
+    assert tree_support.wait_until(lambda: not _journal(db))
+
+
+def test_a_journalled_build_left_by_a_killed_daemon_is_applied_once(
+        db, journalled):
+    runner, sched = journalled
+    kwargs = _api_build(db)
+    message = messages.TargetedMessage(
+        runner, ss.USER, 'build_instances', {'build_inst_kwargs': kwargs},
+        'down', runner.state_manager.get_my_state())
+    runner.outbox.journal(message)          # ... and the daemon died
+    runner.outbox.start()                   # the next start
+    assert tree_support.wait_until(lambda: len(sched.handoff.calls) == 1)
+    assert tree_support.wait_until(lambda: not _journal(db))
+    runner.process_own(message.to_json())   # a replay once more
+    assert len(sched.handoff.calls) == 1
+
+
+def test_a_build_not_applied_now_is_applied_later_from_the_journal(
+        db, journalled):
+    runner, sched = journalled
+    sched.handoff.error = db_exc.DBConnectionError()
+    runner.targeted_to_myself_durably(ss.USER, 'build_instances',
+                                      {'build_inst_kwargs': _api_build(db)})
+    assert len(_journal(db)) == 1
+    sched.handoff.error = None
+    assert tree_support.wait_until(lambda: len(sched.handoff.calls) >= 2)
+    assert tree_support.wait_until(lambda: not _journal(db))
 
 
 # -- retries and failure ------------------------------------------------------

@@ -198,7 +198,7 @@ def test_a_copy_already_marked_is_not_applied_again(db, monkeypatch):
     calls = []
     monkeypatch.setattr(instances, 'update_at_top',
                         lambda *args: calls.append(args))
-    monkeypatch.setattr(delivery.Inbox, '_seen', lambda self, m: 1 / 0)
+    monkeypatch.setattr(delivery.Inbox, '_claim', lambda self, m: 1 / 0)
 
     assert inbox.receive(first) is None
     assert _row(db, uuid)['host'] == 'h2'
