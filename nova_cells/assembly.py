@@ -24,6 +24,7 @@ from nova_cells import scheduler as cells_scheduler
 from nova_cells import signing
 from nova_cells import state
 from nova_cells import topwriter
+from nova_cells.transport import driver as kombu_driver
 
 __all__ = ['CellParts', 'build_cell', 'object_serializer']
 
@@ -118,6 +119,14 @@ def _build_scheduler(conf, runner, exchange_for_url=None):
                                    policy.CellPolicy(conf))
 
 
+def _build_driver(conf, exchange_for_url, link_signing):
+    """The intercell driver ``[cells] intercell_transport`` names."""
+    if conf.cells.intercell_transport == 'kombu':
+        return kombu_driver.KombuCellsDriver(conf, signing=link_signing)
+    return rpc_driver.CellsRPCDriver(conf, exchange_for_url,
+                                     signing=link_signing)
+
+
 def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
                serializer=None):
     """Assemble a cell from its configuration and database.
@@ -133,9 +142,8 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
     """
     state_manager = state.make_state_manager(
         conf, db, flavors=flavor_source.from_conf(conf, db))
-    driver = rpc_driver.CellsRPCDriver(
-        conf, exchange_for_url,
-        signing=signing.LinkSigning(conf.cells.signing))
+    driver = _build_driver(conf, exchange_for_url,
+                           signing.LinkSigning(conf.cells.signing))
     state_manager.add_listener(driver.prune)
     runner = messaging.MessageRunner(
         conf.cells.name, state_manager, driver,

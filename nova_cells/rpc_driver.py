@@ -36,7 +36,13 @@ _INTERCELL_VERSION = '1.0'
 
 
 class BaseCellsDriver(abc.ABC):
-    """How messages get from one cell daemon to a neighbour's."""
+    """How messages get from one cell daemon to a neighbour's.
+
+    Two implementations: :class:`CellsRPCDriver` (oslo.messaging, the
+    original's transport) and :class:`nova_cells.transport.driver.
+    KombuCellsDriver` (``[cells] intercell_transport = kombu``).  Both put
+    the same envelope on the same exchanges and queues.
+    """
 
     @abc.abstractmethod
     def start_servers(self, runner):
@@ -46,8 +52,8 @@ class BaseCellsDriver(abc.ABC):
         handed to ``runner.process_json``, which raises only to ask for a
         resend of a durable message (:mod:`nova_cells.delivery`).
 
-        :raises oslo_messaging.MessagingException: when the local broker is
-            unusable (start-up fails; the daemon reports it and exits).
+        :raises: the transport's error when the local broker is unusable
+            (start-up fails; the daemon reports it and exits).
         """
 
     @abc.abstractmethod
@@ -58,11 +64,32 @@ class BaseCellsDriver(abc.ABC):
     def send_message_to_cell(self, cell_state, message):
         """Cast ``message`` to the neighbour ``cell_state``.
 
-        Does not wait for the neighbour to process it.  Connection retries
-        are the transport's (oslo.messaging's rabbit driver retries with
-        backoff); any error that escapes means the message was not sent,
-        and the caller turns it into a failure response.
+        Does not wait for the neighbour to process it (the kombu driver
+        waits for its broker's confirmation).  Connection retries are the
+        transport's (``[cells] intercell_send_retries``, with backoff);
+        any error that escapes means the message was not sent, and the
+        caller turns it into a failure response.
         """
+
+    def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
+                                timeout):
+        """Send the recorded message ``text`` and block until it is taken:
+        answered by the neighbour (oslo.messaging: an RPC call) or
+        confirmed by its broker (kombu), within ``timeout`` seconds.
+
+        :raises: anything: the message was not taken; the caller keeps it
+            and sends it again.
+        """
+        raise NotImplementedError()
+
+    def is_ours(self, cell_state):
+        """True when the neighbour runs nova-cells on the kombu transport
+        (only that driver can tell; the others say False: treat it as an
+        original nova-cells).  May block on the neighbour's broker.
+
+        :raises: when the neighbour's broker cannot be asked.
+        """
+        return False
 
     def prune(self, active_urls):
         """Release resources held for URLs no neighbour uses any more."""
@@ -93,6 +120,12 @@ class InterCellRPCDispatcher(object):
         ``MessageRefused`` (an expected exception: no traceback), so that a
         call gets an error rather than a confirmation.
         """
+        self.receive(message, signature)
+
+    def receive(self, message, signature=None):
+        """:meth:`process_message` without oslo.messaging's wrapping of
+        expected exceptions (the kombu driver's entry point): raises
+        ``MessageRefused`` or ``MessageNotTaken`` as they are."""
         self._check_signature(message, signature)
         self.runner.process_json(message)
 

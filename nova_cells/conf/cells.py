@@ -321,6 +321,62 @@ then falls through to the next cell; a failed report is logged and sent
 again by the next periodic push. ``-1`` retries forever, as nova did, which
 let one unreachable child hold a build (or the daemon's start-up) forever.
 """),
+    cfg.StrOpt('intercell_transport',
+               default='oslo.messaging',
+               choices=[('oslo.messaging', 'oslo.messaging RPC servers and '
+                                           'casts, as nova did'),
+                        ('kombu', 'kombu consumers that acknowledge a '
+                                  'message once processed, and publisher '
+                                  'confirms')],
+               help="""
+How intercell messages travel (new in nova-cells).
+
+Both put the same messages on the same exchanges and queues, in the same
+envelope, so cells on either (and nova's own cells) can be neighbours.
+With ``oslo.messaging`` a received message is acknowledged before it is
+processed, and a cast returns once written to the socket. With ``kombu``
+a received message is acknowledged only once processed (a daemon killed
+with messages in hand loses none: the broker delivers them again), a
+send returns only once the neighbour's broker confirmed it, and this
+cell marks its broker so that neighbours of ours can tell it from an
+original nova-cells (see ``original_neighbours``). The ``kombu``
+transport needs a ``rabbit://`` ``transport_url`` (not ``fake://``).
+
+Related options:
+
+* ``[oslo_messaging_rabbit]`` queue options (durability, quorum, TTL,
+  ``rabbit_qos_prefetch_count``): both transports declare the same queues
+  from them.
+* ``intercell_workers``
+"""),
+    cfg.IntOpt('intercell_workers',
+               default=8,
+               min=1,
+               help="""
+Threads processing received intercell messages with the ``kombu``
+transport (new in nova-cells).
+
+Messages about one instance are processed one after the other, in the
+order received; messages about different instances by up to this many
+threads at once. The broker hands the daemon at most
+``[oslo_messaging_rabbit] rabbit_qos_prefetch_count`` unacknowledged
+messages (when 0, eight per thread).
+"""),
+    cfg.ListOpt('original_neighbours',
+                default=[],
+                help="""
+Neighbour cells to treat as original nova-cells (new in nova-cells).
+
+With the ``kombu`` transport a cell tells a neighbour of ours from an
+original nova-cells by a marker exchange that our daemons declare on
+their broker (``nova-cells.kombu-transport``). A neighbour named here is
+taken for an original whatever its broker shows, for example a cell whose
+broker is shared with a daemon of ours.
+
+Possible values:
+
+* Names of neighbour cells (as in the ``cells`` table), comma-separated.
+"""),
     cfg.IntOpt('max_message_size',
                default=8 * 1024 * 1024,
                min=1024,

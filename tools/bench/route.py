@@ -19,6 +19,11 @@ Rows, all measured in one invocation:
   placing the instance in the grandchild; done when the row at the top is
   no longer ``building``.  Latency: the top row's ``updated_at`` (written
   when ``instance_update_at_top`` arrives) minus the cast.
+* forward only (3, kombu) and builds (3 cells, kombu): the same two rows
+  with the three daemons on ``[cells] intercell_transport = kombu``
+  (acknowledged once processed, publisher confirms; the api cell is
+  still reached by an oslo.messaging cast, and gc still casts to an
+  oslo.messaging sink); ``--no-kombu`` skips them.
 * builds (3 cells, fake): the same, in one process on ``fake://``
   (:class:`nova_cells.demo.Demo`).
 * bare 2-hop round trips/N: the limit of the next row.  The same N
@@ -53,6 +58,7 @@ import collections
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,7 +88,8 @@ RELAY_TOPIC = 'bench.relay'
 SINK_TOPIC = 'bench.sink'
 INTERCELL_TOPIC = 'cells.intercell.targeted'
 NOOP = 'bench_noop'
-TARGETS = {'forward': 0.85, 'builds': 0.50, 'round_trips': 1150.0}
+TARGETS = {'forward': 0.85, 'forward_kombu': 1.50, 'builds': 0.50,
+           'round_trips': 1150.0}
 _EPOCH = datetime.datetime(1970, 1, 1)
 
 
@@ -619,6 +626,19 @@ def _process_demo_class():
                 with open(daemon.conf_path, 'w') as stream:
                     stream.write(text)
 
+        def set_transport(self, kind):
+            """Rewrite every daemon's ``[cells] intercell_transport`` and
+            restart them all; their new pids."""
+            for daemon in self.daemons.values():
+                with open(daemon.conf_path) as stream:
+                    text = stream.read()
+                text = re.sub(r'intercell_transport = .*\n', '', text)
+                text = text.replace('[cells]\n', '[cells]\n'
+                                    'intercell_transport = %s\n' % kind, 1)
+                with open(daemon.conf_path, 'w') as stream:
+                    stream.write(text)
+            return {name: self.restart(name) for name in self.daemons}
+
         def restart(self, name):
             """Stop and start one daemon (it re-reads its ``cells``
             table at start); its new pid."""
@@ -702,6 +722,16 @@ def bench_rabbit(args, count, window, warmup):
             finally:
                 profiler.stop()
             meter.stop('builds')
+            if args.kombu:
+                pids = run.set_transport('kombu')
+                _say('kombu transport: %s' % ', '.join(
+                    '%s=%d' % i for i in pids.items()))
+                run_builds(run, warmup, window, timeout)
+                meter.start('builds_kombu', pids.values())
+                results['builds_kombu'] = run_builds(
+                    run, count, window,
+                    max(timeout, demo.build_timeout(count, 3)))
+                meter.stop('builds_kombu')
 
             # The forward: sink becomes gc's child (gc restarted to see
             # the row at once, whatever db_check_interval is).
@@ -723,16 +753,22 @@ def bench_rabbit(args, count, window, warmup):
             def send_forward(seq):
                 intercell.cast(ctxt, 'process_message',
                                message=_forward_message(seq))
-            _warm_up(sink, send_forward, timeout)
-            run_chain(sink, send_forward, warmup, window, timeout)
-            profiler.start('forward', pids)
-            meter.start('forward', pids.values())
-            try:
-                results['forward'] = run_chain(sink, send_forward, count,
-                                               window, timeout)
-            finally:
-                profiler.stop()
-            meter.stop('forward')
+
+            def forward(row):
+                _warm_up(sink, send_forward, timeout)
+                run_chain(sink, send_forward, warmup, window, timeout)
+                profiler.start(row, pids)
+                meter.start(row, pids.values())
+                try:
+                    results[row] = run_chain(sink, send_forward, count,
+                                             window, timeout)
+                finally:
+                    profiler.stop()
+                meter.stop(row)
+            if args.kombu:
+                forward('forward_kombu')
+                pids = run.set_transport('oslo.messaging')
+            forward('forward')
         except Exception as exc:
             _say('failed: %s' % exc)
             if run.daemons:
@@ -777,9 +813,18 @@ def report(results, threads, out=None):
     if 'forward' in results:
         rows.append(_row('forward only (3 cells)', results['forward'],
                          limit, TARGETS['forward']))
+    if 'forward_kombu' in results:
+        rows.append(_row('forward only (3, kombu)',
+                         results['forward_kombu'], limit,
+                         TARGETS['forward_kombu']))
     if 'builds' in results:
         lat, errors = results['builds']
         rows.append(_row('builds (3 cells, rabbit)', lat, limit,
+                         TARGETS['builds'],
+                         '  %d errors' % errors if errors else ''))
+    if 'builds_kombu' in results:
+        lat, errors = results['builds_kombu']
+        rows.append(_row('builds (3 cells, kombu)', lat, limit,
                          TARGETS['builds'],
                          '  %d errors' % errors if errors else ''))
     if 'fake_builds' in results:
@@ -842,9 +887,11 @@ def cpu_per_request(results):
     used = results.get('cpu') or {}
     counts = {'relay': results.get('relay'),
               'forward': results.get('forward'),
-              'builds': (results.get('builds') or (None,))[0]}
+              'forward_kombu': results.get('forward_kombu'),
+              'builds': (results.get('builds') or (None,))[0],
+              'builds_kombu': (results.get('builds_kombu') or (None,))[0]}
     per = {name: 1000.0 * used[name] / len(counts[name].samples)
-           for name in ('relay', 'forward', 'builds')
+           for name in counts
            if name in used and counts[name] is not None and
            counts[name].samples}
     if not per:
@@ -884,6 +931,9 @@ def main(argv=None):
                         default='threading',
                         help='concurrency backend of the in-process '
                         'fake:// rows (NOVA_CELLS_BACKEND of a daemon)')
+    parser.add_argument('--no-kombu', dest='kombu', action='store_false',
+                        help='skip the rows of the daemons on [cells] '
+                        'intercell_transport = kombu')
     parser.add_argument('--no-rabbit', action='store_true',
                         help='only the fake:// rows')
     parser.add_argument('--quick', action='store_true',
