@@ -343,10 +343,10 @@ def _too_large(exc):
 
 class _Item(object):
     __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt', 'lane',
-                 'reported')
+                 'reported', 'attempts', 'once')
 
     def __init__(self, row_id, uuid, message_type, json_message, ctxt,
-                 lane=0):
+                 lane=0, attempts=0):
         self.row_id = row_id
         self.uuid = uuid
         self.message_type = message_type
@@ -354,6 +354,10 @@ class _Item(object):
         self.ctxt = ctxt
         self.lane = lane
         self.reported = False
+        # Sends begun; for an original neighbour (``once``), where one
+        # that may have been taken is never begun again.
+        self.attempts = attempts
+        self.once = False
 
     @classmethod
     def from_row(cls, row):
@@ -363,7 +367,7 @@ class _Item(object):
         lane = lane_of(order_key(kwargs) if isinstance(kwargs, dict)
                        else None)
         return cls(row['id'], row['message_uuid'], data['message_type'],
-                   row['message'], ctxt, lane)
+                   row['message'], ctxt, lane, row.get('attempts') or 0)
 
 
 class _Link(object):
@@ -637,12 +641,49 @@ class Outbox(object):
             cell = self.find_neighbour(link.direction, link.name)
             if cell is None:
                 raise exception.CellNotFound(cell_name=link.name)
+            if not self.driver.is_ours(cell):
+                return self._deliver_once(link, item, cell)
             self.driver.deliver_message_to_cell(
                 cell, item.message_type, item.json, item.ctxt,
                 self.resend_interval)
         except Exception as exc:  # noqa - kept and sent again
             self._not_confirmed(link, item, exc)
             return False
+        self._clearer.clear(item.row_id)
+        return True
+
+    def _deliver_once(self, link, item, cell):
+        """To an original nova-cells, which does not deduplicate: sent
+        once, as the original sends it, and never again once its broker
+        may have taken it.  The attempt is recorded before the send (a
+        restart then knows), undone when the broker surely refused it
+        (tried again later); an unknown outcome is reported and dropped.
+        True when done with the row."""
+        item.once = True
+        if item.attempts:
+            return self._dropped(link, item, 'an earlier attempt may have '
+                                 'reached it (the daemon stopped meanwhile)')
+        _retry_db(lambda: db_outbox.outbox_set_attempts(
+            self.db, item.row_id, 1), item.uuid)
+        item.attempts = 1
+        try:
+            self.driver.cast_recorded_message(
+                cell, item.message_type, item.json, item.ctxt,
+                self.resend_interval)
+        except Exception as exc:  # noqa - sorted out below
+            if getattr(exc, 'outcome_unknown', False):
+                return self._dropped(link, item, str(exc))
+            _retry_db(lambda: db_outbox.outbox_set_attempts(
+                self.db, item.row_id, 0), item.uuid)
+            item.attempts = 0
+            raise
+        self._clearer.clear(item.row_id)
+        return True
+
+    def _dropped(self, link, item, why):
+        LOG.error('Message %s to %s, an original nova-cells, is not sent '
+                  'again: %s (the original does not deduplicate; a copy '
+                  'would be applied twice)', item.uuid, link.name, why)
         self._clearer.clear(item.row_id)
         return True
 
@@ -660,6 +701,8 @@ class Outbox(object):
             '%d s', item.uuid, link.name, exc.__class__.__name__,
             str(exc).splitlines()[0] if str(exc) else '',
             self.resend_interval)
+        if item.once:
+            return      # its attempts count sends begun: not a failure
         try:
             db_outbox.outbox_postpone(self.db, item.row_id,
                                       self.resend_interval)

@@ -91,6 +91,19 @@ class BaseCellsDriver(abc.ABC):
         """
         return False
 
+    def cast_recorded_message(self, cell_state, message_type, text, ctxt,
+                              timeout):
+        """Send the recorded message ``text`` to an original nova-cells,
+        once: as the original sends it (a cast).  A driver that can tell
+        a broker's refusal from an unknown outcome raises an error with
+        ``outcome_unknown = True`` for the latter.
+
+        :raises: anything: the message was not sent (unless
+            ``outcome_unknown``).
+        """
+        self.deliver_message_to_cell(cell_state, message_type, text, ctxt,
+                                     timeout)
+
     def prune(self, active_urls):
         """Release resources held for URLs no neighbour uses any more."""
 
@@ -164,6 +177,7 @@ class CellsRPCDriver(BaseCellsDriver):
 
     def __init__(self, conf, exchange_for_url=None, signing=None):
         self.conf = conf
+        self.original_neighbours = frozenset(conf.cells.original_neighbours)
         self.signing = signing or link_signing.LinkSigning()
         self.topic_base = conf.cells.rpc_driver_queue_base
         self.host = conf.host
@@ -270,6 +284,22 @@ class CellsRPCDriver(BaseCellsDriver):
         if signature is not None:
             args['signature'] = signature
         return args
+
+    def is_ours(self, cell_state):
+        """oslo.messaging cannot tell: a neighbour is taken for one of ours
+        (confirmed by an RPC call, sent again until it answers) unless
+        ``[cells] original_neighbours`` names it (then sent once, as a
+        cast, as the original sends: it does not deduplicate)."""
+        return cell_state.name not in self.original_neighbours
+
+    def cast_recorded_message(self, cell_state, message_type, text, ctxt,
+                              timeout):
+        """A recorded message for an original nova-cells: a plain cast,
+        as the original sends it (an RPC call would run the whole build
+        inside the call, and time out)."""
+        self._client_for(cell_state, message_type).cast(
+            ctxt.for_other_cell(), 'process_message',
+            **self._signed_args(cell_state, text))
 
     def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
                                 timeout):

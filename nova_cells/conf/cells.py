@@ -371,7 +371,13 @@ With the ``kombu`` transport a cell tells a neighbour of ours from an
 original nova-cells by a marker exchange that our daemons declare on
 their broker (``nova-cells.kombu-transport``). A neighbour named here is
 taken for an original whatever its broker shows, for example a cell whose
-broker is shared with a daemon of ours.
+broker is shared with a daemon of ours. With the ``oslo.messaging``
+transport, which cannot tell, every neighbour is taken for one of ours
+but those named here.
+
+A durable message (a build, an instance update) goes to an original
+neighbour once, as the original sends it (a cast; it does not
+deduplicate): never sent again once its broker may have taken it.
 
 Possible values:
 

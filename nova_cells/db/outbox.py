@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from nova_cells.db import models
 
 __all__ = ['outbox_add', 'outbox_add_many', 'outbox_delete',
-           'outbox_postpone', 'outbox_all',
+           'outbox_postpone', 'outbox_set_attempts', 'outbox_all',
            'inbox_contains', 'inbox_add', 'inbox_insert', 'inbox_purge',
            'Duplicate', 'claim', 'claims_renew', 'claim_release', 'Claim']
 
@@ -129,6 +129,14 @@ def outbox_postpone(db, row_id, retry_in):
             attempts=_OUTBOX.c.attempts + 1,
             next_attempt_at=timeutils.utcnow() + datetime.timedelta(
                 seconds=retry_in)))
+
+
+def outbox_set_attempts(db, row_id, attempts):
+    """Record how many sends of a row have begun (for an original
+    neighbour, one that may have been taken is never begun again)."""
+    with db.connection_writer() as conn:
+        conn.execute(_OUTBOX.update().where(_OUTBOX.c.id == row_id).values(
+            attempts=attempts))
 
 
 def outbox_all(db):

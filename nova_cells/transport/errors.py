@@ -11,6 +11,9 @@ class NotTaken(exception.NovaCellsException):
     """The neighbour's broker did not confirm the message."""
 
     msg_fmt = 'Message %(uuid)s was not taken by %(where)s: %(reason)s'
+    #: True when the broker may have taken it all the same (no answer in
+    #: time): a message for an original nova-cells is then not sent again.
+    outcome_unknown = False
 
 
 class MessageTooLarge(NotTaken):

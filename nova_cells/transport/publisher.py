@@ -283,7 +283,10 @@ class Publisher(object):
 
 
 class _Unconfirmed(errors.NotConfirmed):
-    """A confirmation timeout: the link's state is unknown (dropped)."""
+    """A confirmation timeout: the link's state is unknown (dropped), and
+    whether the broker took the message too."""
+
+    outcome_unknown = True
 
     def __init__(self, uuid, where, reason):
         super(_Unconfirmed, self).__init__(uuid=uuid, where=where,

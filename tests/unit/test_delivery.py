@@ -191,6 +191,9 @@ class FakeDriver(object):
         self.recorded_first = []
         self.lock = threading.Lock()
 
+    def is_ours(self, cell_state):
+        return True
+
     def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
                                 timeout):
         data = json.loads(text)
@@ -366,6 +369,76 @@ def test_a_message_refused_as_too_large_stays_and_is_reported(db, outboxes,
     lines = [r.getMessage() for r in caplog.records
              if r.levelno == logging.ERROR]
     assert len(lines) == 1 and 'refused by child1 as too large' in lines[0]
+
+
+class OriginalNeighbourDriver(FakeDriver):
+    """The neighbour runs the original nova-cells: recorded messages go
+    as casts (``cast_recorded_message``), which fail as told."""
+
+    def __init__(self, errors=()):
+        super(OriginalNeighbourDriver, self).__init__()
+        self.errors = list(errors)
+        self.casts = []
+
+    def is_ours(self, cell_state):
+        return False
+
+    def cast_recorded_message(self, cell_state, message_type, text, ctxt,
+                              timeout):
+        with self.lock:
+            self.casts.append(json.loads(text)['tag'])
+            error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+
+
+class Unknown(Exception):
+    outcome_unknown = True
+
+
+def test_an_original_neighbour_gets_one_cast(db, outboxes):
+    driver = OriginalNeighbourDriver()
+    outbox = outboxes(driver)
+    post_all(outbox, [FakeMessage('A')])
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    time.sleep(0.2)
+    assert (driver.casts, driver.attempts) == (['A'], [])
+
+
+def test_a_cast_its_broker_refused_is_sent_again(db, outboxes):
+    driver = OriginalNeighbourDriver(errors=[IOError('refused')] * 2)
+    outbox = outboxes(driver)
+    post_all(outbox, [FakeMessage('A')])
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert driver.casts == ['A', 'A', 'A']
+
+
+def test_a_cast_that_may_have_been_taken_is_not_sent_again(db, outboxes,
+                                                           caplog):
+    driver = OriginalNeighbourDriver(errors=[Unknown('no confirmation')])
+    outbox = outboxes(driver)
+    with caplog.at_level(logging.ERROR, logger='nova_cells.delivery'):
+        post_all(outbox, [FakeMessage('A')])
+        assert tree_support.wait_until(lambda: not outbox_rows(db))
+    time.sleep(0.2)
+    assert driver.casts == ['A']
+    assert any('is not sent again' in r.getMessage()
+               for r in caplog.records)
+
+
+def test_after_a_restart_a_begun_cast_is_not_sent_again(db, outboxes):
+    """The daemon died while casting to an original: its broker may have
+    the message, so the next start does not send it again."""
+    dead = outboxes(OriginalNeighbourDriver())
+    dead.stopping = True            # a killed daemon sends nothing more
+    message = FakeMessage('A')
+    post_all(dead, [message])
+    row, = outbox_rows(db)
+    db_outbox.outbox_set_attempts(db, row['id'], 1)
+    driver = OriginalNeighbourDriver()
+    outboxes(driver).start()
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert driver.casts == []
 
 
 def test_a_new_outbox_resends_what_a_stopped_one_left(db, outboxes):
