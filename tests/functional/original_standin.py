@@ -16,9 +16,11 @@ that a test can put an original cell between cells of ours:
   capacity pushes, the last hop of a response) finds no queue and the
   broker drops it.  Nothing is pushed up either: the parent never learns
   this cell's capacities (a pinned build does not need them).
-* A call (our durable forwarding sends each durable message as an RPC
-  call of the same ``process_message``) is answered with ``None`` once
-  processed, as an oslo RPC server answers nova's ``process_message``.
+* A call (our durable forwarding sends each durable message to a cell
+  of ours as an RPC call of the same ``process_message``) is answered
+  with ``None`` once processed, as an oslo RPC server answers nova's
+  ``process_message``: ``call_delay`` seconds later, as the original ran
+  a whole build inside such a call (and the caller timed out).
 * A targeted message or response whose ``target_cell`` lies beyond this
   cell is routed as the original routes it: this cell's name appended to
   ``routing_path``, ``hop_count`` + 1, ``CellMaxHopCountReached`` at
@@ -80,8 +82,12 @@ class OriginalStandIn(object):
     :param children: ``{name: url}`` of its child cells.
     """
 
-    def __init__(self, name, url, parents=None, children=None):
+    def __init__(self, name, url, parents=None, children=None,
+                 call_delay=0.0):
         self.name = name
+        # Seconds a call takes before its answer: the original runs the
+        # whole build inside a call of process_message.
+        self.call_delay = call_delay
         self.url = url
         self.neighbours = {'up': dict(parents or {}),
                            'down': dict(children or {})}
@@ -94,14 +100,15 @@ class OriginalStandIn(object):
         self._thread = None
 
     @classmethod
-    def for_cell(cls, tree, name):
+    def for_cell(cls, tree, name, **kwargs):
         """The stand-in for cell ``name`` of a
         :class:`~tests.functional.tree_support.ProcessTree` (provisioned:
         its vhosts exist)."""
         cell = tree[name]
         parents = {cell.parent: tree[cell.parent].url} if cell.parent else {}
         return cls(name, cell.url, parents,
-                   {child: tree[child].url for child in cell.children})
+                   {child: tree[child].url for child in cell.children},
+                   **kwargs)
 
     # -- life ----------------------------------------------------------------
 
@@ -190,6 +197,7 @@ class OriginalStandIn(object):
         reply_q = inner.get('_reply_q')
         if not reply_q:
             return
+        time.sleep(self.call_delay)
         reply = {'result': None, 'failure': None, 'ending': True,
                  '_msg_id': inner.get('_msg_id'),
                  '_unique_id': uuidlib.uuid4().hex}
