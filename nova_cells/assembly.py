@@ -5,6 +5,11 @@ and the in-process test tree (dependency injection, no globals).
              -> message runner -> manager (the 'cells' RPC endpoint)
 """
 
+import datetime
+
+from oslo_utils import timeutils
+
+from nova_cells.db import api as db_api
 from nova_cells.db import flavors as flavor_source
 from nova_cells import delivery
 from nova_cells import endpoints
@@ -127,6 +132,19 @@ def _build_driver(conf, exchange_for_url, link_signing):
                                      signing=link_signing)
 
 
+def _daemon_gone_after(conf):
+    """Seconds without a heartbeat after which another daemon of this cell
+    is taken for stopped (three heartbeats missed, 10 s at least)."""
+    return max(10.0, 3.0 * conf.report_interval)
+
+
+def _daemons_alive(db, conf):
+    """The hosts of this cell's nova-cells daemons that beat lately."""
+    since = timeutils.utcnow() - datetime.timedelta(
+        seconds=_daemon_gone_after(conf))
+    return db_api.service_hosts_alive(db, 'nova-cells', since)
+
+
 def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
                serializer=None):
     """Assemble a cell from its configuration and database.
@@ -153,9 +171,11 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
     runner.services['db'] = db
     if conf.cells.durable_forwarding:
         runner.inbox = delivery.Inbox(db)
-        runner.outbox = delivery.Outbox(db, driver, runner.neighbour,
-                                        conf.cells.outbox_resend_interval,
-                                        loopback=runner.process_own)
+        runner.outbox = delivery.Outbox(
+            db, driver, runner.neighbour, conf.cells.outbox_resend_interval,
+            loopback=runner.process_own, owner=conf.host,
+            alive=lambda: _daemons_alive(db, conf),
+            adopt_every=_daemon_gone_after(conf))
     runner.services['pusher'] = propagation.CoalescingPusher(runner)
     runner.services['top_writer'] = topwriter.TopWriter(db)
     scheduler = _build_scheduler(conf, runner, exchange_for_url)

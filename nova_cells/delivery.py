@@ -489,16 +489,21 @@ class Outbox(object):
     """
 
     def __init__(self, db, driver, find_neighbour, resend_interval=10,
-                 loopback=None):
+                 loopback=None, owner=None, alive=None, adopt_every=10.0):
         self.db = db
         self.driver = driver
         self.find_neighbour = find_neighbour
         self.resend_interval = resend_interval
         self.loopback = loopback
+        self.owner = owner
+        self.alive = alive
+        self.adopt_every = adopt_every
         self.stopping = False
         self._links = {}
         self._lock = threading.Lock()
         self._clearer = _Clearer(db)
+        self._adopter = None
+        self._stopped = threading.Event()
 
     def _link(self, direction, name, lane=0):
         key = (direction, name, lane)
@@ -509,8 +514,44 @@ class Outbox(object):
             return link
 
     def start(self):
-        """Queue what an earlier run left unconfirmed, oldest first."""
-        rows = _retry_db(lambda: db_outbox.outbox_all(self.db), 'outbox')
+        """Queue what an earlier run of this daemon left unconfirmed,
+        oldest first; then, now and then, what daemons of this cell whose
+        heartbeat stopped left (:meth:`adopt`)."""
+        rows = _retry_db(lambda: db_outbox.outbox_all(self.db, self.owner),
+                         'outbox')
+        self._queue_rows(rows)
+        if rows:
+            LOG.info('Resending %d unconfirmed message(s) from the outbox',
+                     len(rows))
+        if self.owner is not None and self.alive is not None:
+            self._adopter = threading.Thread(target=self._adopt_now_and_then,
+                                             name='outbox-adopter',
+                                             daemon=True)
+            self._adopter.start()
+
+    def _adopt_now_and_then(self):
+        while not self._stopped.wait(self.adopt_every):
+            try:
+                self.adopt()
+            except Exception as exc:  # noqa - tried again next round
+                LOG.warning('Could not look for rows of stopped daemons: '
+                            '%s', exc.__class__.__name__)
+
+    def adopt(self):
+        """Take over and send the rows of this cell's other daemons whose
+        heartbeat stopped (active/active); returns how many."""
+        gone = db_outbox.outbox_owners(self.db) - {self.owner} - \
+            set(self.alive())
+        if not gone:
+            return 0
+        rows = db_outbox.outbox_adopt(self.db, self.owner, gone)
+        self._queue_rows(rows)
+        if rows:
+            LOG.warning('Took over %d unconfirmed message(s) of stopped '
+                        'daemon(s) %s', len(rows), ', '.join(sorted(gone)))
+        return len(rows)
+
+    def _queue_rows(self, rows):
         for row in rows:
             try:
                 item = _Item.from_row(row)
@@ -521,12 +562,10 @@ class Outbox(object):
                 continue
             self._link(row['direction'], row['neighbour'],
                        item.lane).push(item)
-        if rows:
-            LOG.info('Resending %d unconfirmed message(s) from the outbox',
-                     len(rows))
 
     def stop(self):
         self.stopping = True
+        self._stopped.set()
         with self._lock:
             links = list(self._links.values())
         for link in links:
@@ -586,7 +625,7 @@ class Outbox(object):
         def record():
             return db_outbox.outbox_add_many(
                 self.db, entries, self.resend_interval,
-                received_uuid=received)
+                received_uuid=received, owner=self.owner)
 
         try:
             row_ids = _retry_db(record, entries[0][0])
@@ -617,7 +656,8 @@ class Outbox(object):
         entry = (message.uuid, message.runner.our_name, SELF,
                  message.to_json())
         return _retry_db(lambda: db_outbox.outbox_add_many(
-            self.db, [entry], self.resend_interval), message.uuid)[0]
+            self.db, [entry], self.resend_interval, owner=self.owner),
+            message.uuid)[0]
 
     def journal_done(self, row_id):
         """The journalled message was applied (or found applied)."""

@@ -35,6 +35,10 @@ def main(argv=None):
     parser.add_argument('--no-durable', dest='durable', action='store_false',
                         help='[cells] durable_forwarding = false: nova\'s '
                              'cast-and-forget, to compare')
+    parser.add_argument('--transport', default=None,
+                        choices=['oslo.messaging', 'kombu'],
+                        help='[cells] intercell_transport (default: the '
+                             'option\'s default)')
     parser.add_argument('--keep', action='store_true',
                         help='keep the logs directory')
     args = parser.parse_args(argv)
@@ -46,7 +50,8 @@ def main(argv=None):
         with contextlib.ExitStack() as stack:
             tree = fault_scenarios.build_tree(base, stack,
                                               durable=args.durable,
-                                              scenario=scenario)
+                                              scenario=scenario,
+                                              transport=args.transport)
             outcome = fault_scenarios.run_scenario(
                 tree, scenario, args.count, rate=args.rate,
                 settle_timeout=max(240, 3 * args.count / args.rate)

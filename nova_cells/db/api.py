@@ -22,6 +22,7 @@ from nova_cells import exception
 __all__ = ['Database', 'cell_create', 'cell_update', 'cell_delete',
            'cell_get', 'cell_get_all', 'service_get_by_host_and_binary',
            'service_create', 'service_report', 'service_get_all_by_binary',
+           'service_hosts_alive',
            'compute_node_get_all', 'compute_nodes_with_services']
 
 
@@ -318,6 +319,17 @@ _LIVE_SERVICE = (_SERVICES.c.id == sa.bindparam('s_id'),
 _SERVICE_REPORT = sa.update(_SERVICES).where(*_LIVE_SERVICE).values(
     report_count=sa.func.coalesce(_SERVICES.c.report_count, 0) + 1)
 _SERVICE_BY_ID = sa.select(_SERVICES).where(*_LIVE_SERVICE)
+
+
+def service_hosts_alive(db, binary, since):
+    """The hosts of the live services of ``binary`` whose heartbeat is
+    newer than ``since``."""
+    table = models.Service.__table__
+    with db.connection_reader() as conn:
+        return set(conn.execute(sa.select(table.c.host).where(
+            table.c.deleted == 0, table.c.binary == binary,
+            sa.func.coalesce(table.c.last_seen_up, table.c.updated_at,
+                             table.c.created_at) >= since)).scalars())
 
 
 def service_get_all_by_binary(db, binary):

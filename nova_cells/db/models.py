@@ -84,10 +84,13 @@ class CellOutbox(_Base):
         UniqueConstraint('message_uuid', 'neighbour',
                          name='uniq_cell_outbox0uuid0neighbour'),
         Index('cell_outbox_next_attempt_idx', 'next_attempt_at'),
+        Index('cell_outbox_owner_idx', 'owner'),
         {'mysql_engine': 'InnoDB', 'mysql_charset': 'utf8'},
     )
     id = Column(Integer, primary_key=True, autoincrement=True)
     message_uuid = Column(String(36), nullable=False)
+    # The host of the daemon sending it (0008; NULL: before 0008).
+    owner = Column(String(255), nullable=True)
     neighbour = Column(String(255), nullable=False)
     direction = Column(String(4), nullable=False)
     message = Column(Text().with_variant(mysql.MEDIUMTEXT(), 'mysql'),

@@ -15,6 +15,7 @@ from nova_cells.db import models
 
 __all__ = ['outbox_add', 'outbox_add_many', 'outbox_delete',
            'outbox_postpone', 'outbox_set_attempts', 'outbox_all',
+           'outbox_owners', 'outbox_adopt',
            'inbox_contains', 'inbox_add', 'inbox_insert', 'inbox_purge',
            'Duplicate', 'claim', 'claims_renew', 'claim_release', 'Claim']
 
@@ -58,7 +59,7 @@ def inbox_insert(conn, message_uuids, now=None):
 
 
 def outbox_add(db, message_uuid, neighbour, direction, message, retry_in,
-               received_uuid=None):
+               received_uuid=None, owner=None):
     """Record a message to send; returns its row id.
 
     With ``received_uuid``, that received message is marked applied in the
@@ -70,21 +71,23 @@ def outbox_add(db, message_uuid, neighbour, direction, message, retry_in,
     :raises Duplicate: ``received_uuid`` was already applied.
     """
     return outbox_add_many(db, [(message_uuid, neighbour, direction,
-                                 message)], retry_in, received_uuid)[0]
+                                 message)], retry_in, received_uuid,
+                           owner)[0]
 
 
-def outbox_add_many(db, entries, retry_in, received_uuid=None):
+def outbox_add_many(db, entries, retry_in, received_uuid=None, owner=None):
     """Record several messages in one transaction (a split build's parts:
     all or none), as :func:`outbox_add` does one; returns their row ids.
 
     :param entries: ``[(message_uuid, neighbour, direction, message)]``.
+    :param owner: the host of the daemon that will send them.
     """
     now = timeutils.utcnow()
     try:
         with db.connection_writer() as conn:
             if received_uuid is not None:
                 inbox_insert(conn, [received_uuid], now)
-            return [_insert_outbox(conn, entry, now, retry_in)
+            return [_insert_outbox(conn, entry, now, retry_in, owner)
                     for entry in entries]
     except db_exc.DBDuplicateEntry:
         # A row is already there: this is the retry of a transaction whose
@@ -95,16 +98,16 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None):
         if received_uuid is not None:
             inbox_insert(conn, [received_uuid], now)
         return [_existing_outbox_id(conn, entry) or
-                _insert_outbox(conn, entry, now, retry_in)
+                _insert_outbox(conn, entry, now, retry_in, owner)
                 for entry in entries]
 
 
-def _insert_outbox(conn, entry, now, retry_in):
+def _insert_outbox(conn, entry, now, retry_in, owner=None):
     message_uuid, neighbour, direction, message = entry
     result = conn.execute(_OUTBOX_INSERT, {
         'message_uuid': message_uuid, 'neighbour': neighbour,
         'direction': direction, 'message': message, 'attempts': 0,
-        'created_at': now,
+        'created_at': now, 'owner': owner,
         'next_attempt_at': now + datetime.timedelta(seconds=retry_in)})
     return result.inserted_primary_key[0]
 
@@ -139,11 +142,40 @@ def outbox_set_attempts(db, row_id, attempts):
             attempts=attempts))
 
 
-def outbox_all(db):
-    """Every unconfirmed message, oldest first, as dicts."""
+def outbox_all(db, owner=None):
+    """Every unconfirmed message, oldest first, as dicts; with ``owner``,
+    only that daemon's and those of no daemon (rows of before 0008)."""
+    query = sa.select(_OUTBOX).order_by(_OUTBOX.c.id)
+    if owner is not None:
+        query = query.where(sa.or_(_OUTBOX.c.owner == owner,
+                                   _OUTBOX.c.owner.is_(None)))
     with db.connection_reader() as conn:
-        rows = conn.execute(sa.select(_OUTBOX).order_by(_OUTBOX.c.id))
-        return [dict(row._mapping) for row in rows]
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def outbox_owners(db):
+    """The daemons (hosts) that own rows, but NULL."""
+    with db.connection_reader() as conn:
+        return set(conn.execute(sa.select(_OUTBOX.c.owner).where(
+            _OUTBOX.c.owner.isnot(None)).distinct()).scalars())
+
+
+def outbox_adopt(db, owner, gone):
+    """Take over the rows of the daemons ``gone`` (their heartbeat
+    stopped); returns them, oldest first.  Two daemons adopting at once
+    take each row once (the UPDATE names its old owner)."""
+    with db.connection_writer() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(
+            sa.select(_OUTBOX).where(_OUTBOX.c.owner.in_(list(gone)))
+            .order_by(_OUTBOX.c.id))]
+        taken = []
+        for row in rows:
+            updated = conn.execute(_OUTBOX.update().where(
+                _OUTBOX.c.id == row['id'],
+                _OUTBOX.c.owner == row['owner']).values(owner=owner))
+            if updated.rowcount == 1:
+                taken.append(dict(row, owner=owner))
+        return taken
 
 
 def inbox_contains(db, message_uuid):

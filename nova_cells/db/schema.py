@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 __all__ = ['HEAD_REVISION', 'current_revision']
 
-HEAD_REVISION = '0007'
+HEAD_REVISION = '0008'
 
 _VERSION_TABLE = sa.table('alembic_version', sa.column('version_num'))
 

@@ -256,13 +256,14 @@ SETUPS = {'two-daemons': _two_daemons_per_cell}
 # runs in tools/faults.py until the cells topic is consumed with
 # acknowledgements after the journal (issue 21).
 IN_CI = ('api-db-outage', 'drain-gc', 'kill-child', 'restart-broker',
-         'stop-child')
+         'stop-child', 'two-daemons')
 
 
 # -- a run --------------------------------------------------------------------
 
 
-def build_tree(base_dir, stack, request=None, durable=True, scenario=None):
+def build_tree(base_dir, stack, request=None, durable=True, scenario=None,
+               transport=None):
     """Start the 3-cell tree (with ``scenario``'s options); ``durable=
     False`` casts and forgets, as nova did (the baseline ``tools/faults.py
     --no-durable`` shows)."""
@@ -271,6 +272,8 @@ def build_tree(base_dir, stack, request=None, durable=True, scenario=None):
     for section, options in overrides.items():
         extra.setdefault(section, {}).update(options)
     extra['cells']['durable_forwarding'] = durable
+    if transport:
+        extra['cells']['intercell_transport'] = transport
     tree = ProcessTree(LAYOUT, base_dir, stack,
                        backends={'api': 'postgresql'}, extra=extra,
                        request=request)

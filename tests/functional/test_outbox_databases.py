@@ -77,3 +77,19 @@ def test_a_retried_recording_keeps_the_rows_it_finds_and_adds_the_rest(db):
                   for row in db_outbox.outbox_all(db)) == sorted(
         [(kept, 'child1'), (added, 'child2')])
     assert db_outbox.inbox_contains(db, received)
+
+
+def test_rows_of_a_stopped_daemon_are_taken_over_once(db):
+    """Active/active: each daemon sends its own rows; those of a daemon
+    whose heartbeat stopped are taken over by one other, each row once."""
+    mine = db_outbox.outbox_add(db, _new(), 'c', 'down', '{}', 10,
+                                owner='host-b')
+    theirs = [db_outbox.outbox_add(db, _new(), 'c', 'down', '{}', 10,
+                                   owner='host-a') for _ in range(3)]
+    assert [r['id'] for r in db_outbox.outbox_all(db, 'host-b')] == [mine]
+    assert db_outbox.outbox_owners(db) == {'host-a', 'host-b'}
+    taken = db_outbox.outbox_adopt(db, 'host-b', {'host-a'})
+    assert [r['id'] for r in taken] == theirs
+    assert db_outbox.outbox_adopt(db, 'host-c', {'host-a'}) == []
+    assert sorted(r['id'] for r in db_outbox.outbox_all(db, 'host-b')) == \
+        sorted([mine] + theirs)

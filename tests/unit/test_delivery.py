@@ -441,6 +441,43 @@ def test_after_a_restart_a_begun_cast_is_not_sent_again(db, outboxes):
     assert driver.casts == []
 
 
+def test_a_daemon_sends_only_its_own_rows_while_the_other_lives(
+        db, outboxes):
+    """Two daemons of one cell on one database (active/active)."""
+    failing = FakeDriver()
+    failing.failing.add('child1')
+    first = delivery.Outbox(db, failing, neighbours, 0.05, owner='host-a',
+                            alive=lambda: {'host-a', 'host-b'},
+                            adopt_every=0.05)
+    post_all(first, [FakeMessage('A')])
+    other = FakeDriver()
+    second = outboxes(other)
+    second.owner, second.alive = 'host-b', lambda: {'host-a', 'host-b'}
+    second.adopt_every = 0.05
+    second.start()
+    time.sleep(0.3)
+    assert other.attempts == [] and second.adopt() == 0
+    stop_and_join(first)
+
+
+def test_the_rows_of_a_stopped_daemon_are_taken_over(db, outboxes, caplog):
+    failing = FakeDriver()
+    failing.failing.add('child1')
+    dead = delivery.Outbox(db, failing, neighbours, 0.05, owner='host-a')
+    post_all(dead, [FakeMessage('A'), FakeMessage('B')])
+    stop_and_join(dead)                 # host-a stopped beating
+    survivor_driver = FakeDriver()
+    survivor = outboxes(survivor_driver)
+    survivor.owner, survivor.alive = 'host-b', lambda: {'host-b'}
+    survivor.adopt_every = 0.05
+    with caplog.at_level(logging.WARNING, logger='nova_cells.delivery'):
+        survivor.start()
+        assert tree_support.wait_until(lambda: not outbox_rows(db))
+    assert survivor_driver.delivered() == ['A', 'B']
+    assert any('Took over 2 unconfirmed message(s) of stopped daemon(s) '
+               'host-a' in r.getMessage() for r in caplog.records)
+
+
 def test_a_new_outbox_resends_what_a_stopped_one_left(db, outboxes):
     first_driver = FakeDriver()
     first = outboxes(first_driver)
@@ -1029,9 +1066,11 @@ def build_middle(middle, monkeypatch):
     carried = []
     real_add_many = db_outbox.outbox_add_many
 
-    def add_many(database, entries, retry_in, received_uuid=None):
+    def add_many(database, entries, retry_in, received_uuid=None,
+                 owner=None):
         carried.append((received_uuid, [entry[1] for entry in entries]))
-        return real_add_many(database, entries, retry_in, received_uuid)
+        return real_add_many(database, entries, retry_in, received_uuid,
+                             owner)
     monkeypatch.setattr(db_outbox, 'outbox_add_many', add_many)
 
     def cast(target):
@@ -1102,9 +1141,11 @@ def posting(middle, monkeypatch):
     real_add_many, real_inbox_add = (db_outbox.outbox_add_many,
                                      db_outbox.inbox_add)
 
-    def add_many(database, entries, retry_in, received_uuid=None):
+    def add_many(database, entries, retry_in, received_uuid=None,
+                 owner=None):
         carried.append(received_uuid)
-        return real_add_many(database, entries, retry_in, received_uuid)
+        return real_add_many(database, entries, retry_in, received_uuid,
+                             owner)
 
     def inbox_add(database, message_uuid):
         plain_marks.append(message_uuid)

@@ -29,7 +29,7 @@ def test_models_match_migrated_schema(db):
 
 
 def test_db_version_is_head_after_sync(db):
-    assert migration.head_version() == '0007'
+    assert migration.head_version() == '0008'
     assert migration.db_version(db) == migration.head_version()
 
 
