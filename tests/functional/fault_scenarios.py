@@ -216,7 +216,7 @@ def _drain_gc(tree, events, seconds=8.0):
 def _kill_a_child_daemon(tree, events):
     """Of two daemons per cell, one of the child's is SIGKILLed and stays
     dead: the other takes its share, and what it held."""
-    tree['child'].daemon.kill()
+    tree.retire('child')
     events.append('one of the 2 child daemons SIGKILLed at %.1f s'
                   % _since(events))
 

@@ -409,6 +409,7 @@ class Daemon(object):
     def __init__(self, conf, log_dir, backend='threading', label=None):
         self.conf = conf
         self.backend = backend
+        self.label = label or '1'
         self.log_dir = pathlib.Path(log_dir)
         stem = 'nova-cells-%s-%s' % (conf.name, backend)
         if label:

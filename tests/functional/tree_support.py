@@ -96,6 +96,15 @@ class TreeCell(object):
     conf: fixtures.CellConf = None
     daemon: fixtures.Daemon = None
     more_daemons: list = dataclasses.field(default_factory=list)
+    # Daemons a test killed for good (their logs still count).
+    retired: list = dataclasses.field(default_factory=list)
+
+    @property
+    def live_daemons(self):
+        """The daemons meant to be running: the first and the others
+        added, not those retired."""
+        return [d for d in [self.daemon] + self.more_daemons
+                if d is not None]
 
     @property
     def is_leaf(self):
@@ -296,16 +305,24 @@ class ProcessTree(object):
 
     def kill_all(self):
         for cell in self.cells.values():
-            for daemon in [cell.daemon] + cell.more_daemons:
-                if daemon is not None:
-                    daemon.kill()
+            for daemon in cell.live_daemons + cell.retired:
+                daemon.kill()
+
+    def retire(self, name):
+        """SIGKILL cell ``name``'s first daemon for good; the next one
+        added takes its place as the cell's daemon."""
+        cell = self.cells[name]
+        assert cell.more_daemons, 'the last daemon of %s' % name
+        cell.daemon.kill()
+        cell.retired.append(cell.daemon)
+        cell.daemon = cell.more_daemons.pop(0)
 
     def add_daemon(self, name, wait=True):
         """Another daemon for cell ``name``: the same database, vhost and
         options, another host (active/active, as operators run for
         availability).  Killed with the tree."""
         cell = self.cells[name]
-        label = str(len(cell.more_daemons) + 2)
+        label = str(len(cell.live_daemons + cell.retired) + 1)
         directory = self.base_dir / cell.name / ('daemon-' + label)
         directory.mkdir(parents=True, exist_ok=True)
         extra = self.extra(cell) if callable(self.extra) else self.extra
@@ -326,15 +343,20 @@ class ProcessTree(object):
         return daemon
 
     def logs(self):
-        return '\n'.join('=== %s ===\n%s' % (c.name, c.daemon.log())
-                         for c in self.cells.values() if c.daemon)
+        return '\n'.join('=== %s %s ===\n%s' % (c.name, d.label, d.log())
+                         for c in self.cells.values()
+                         for d in c.live_daemons + c.retired)
 
     def assert_running(self, *names):
+        """Every daemon of the cells named (all by default) that is
+        meant to run still runs: none crashed."""
         for name in names or self.cells:
-            daemon = self.cells[name].daemon
-            assert daemon is not None and daemon.running(), (
-                '%s is not running; log:\n%s'
-                % (name, daemon.log() if daemon else '(never started)'))
+            cell = self.cells[name]
+            assert cell.daemon is not None, '%s never started' % name
+            for daemon in cell.live_daemons:
+                assert daemon.running(), (
+                    '%s (daemon %s) is not running; log:\n%s'
+                    % (name, daemon.label, daemon.log()))
 
 
 def _check_all(results, what):
