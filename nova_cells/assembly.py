@@ -7,6 +7,8 @@ and the in-process test tree (dependency injection, no globals).
 
 import datetime
 
+import oslo_messaging
+from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_utils import timeutils
 
 from nova_cells.db import api as db_api
@@ -130,6 +132,30 @@ def _build_driver(conf, exchange_for_url, link_signing):
         return kombu_driver.KombuCellsDriver(conf, signing=link_signing)
     return rpc_driver.CellsRPCDriver(conf, exchange_for_url,
                                      signing=link_signing)
+
+
+# oslo.messaging's default executor_thread_pool_size: methods of the
+# ``cells`` topic run at once.
+_TOPIC_WORKERS = 64
+
+
+def cells_topic_server(conf, parts, transport, topic, endpoints, serializer):
+    """The server of ``topic`` (``cells``) on the cell's own broker.
+
+    With the kombu intercell transport, a server that acknowledges a
+    message once handled (a daemon killed meanwhile loses nothing: the
+    copy is found in the inbox); else oslo.messaging's RPC server, which
+    acknowledges first, as nova's did.
+    """
+    if isinstance(parts.driver, kombu_driver.KombuCellsDriver):
+        return parts.driver.topic_server(
+            topic, endpoints, serializer,
+            rpc_dispatcher.ExplicitRPCAccessPolicy,
+            workers=getattr(conf, 'executor_thread_pool_size',
+                            _TOPIC_WORKERS))
+    target = oslo_messaging.Target(topic=topic, server=conf.host)
+    return rpc.get_server(transport, target, endpoints,
+                          serializer=serializer)
 
 
 def _daemon_gone_after(conf):

@@ -48,6 +48,10 @@ class RequestContext(oslo_context.RequestContext):
         self.service_catalog = list(service_catalog or [])
         self.user_name = user_name
         self.project_name = project_name
+        # The ``_unique_id`` of the RPC message that brought this request,
+        # when a server that acknowledges after handling (the kombu
+        # ``cells`` topic) may deliver a copy again; never on the wire.
+        self.delivery_id = None
 
     def to_dict(self):
         base = super(RequestContext, self).to_dict()

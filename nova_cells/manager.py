@@ -76,8 +76,11 @@ class CellsManager(periodic_task.PeriodicTasks):
     def build_instances(self, ctxt, build_inst_kwargs):
         """Schedule a build from this cell: a targeted message to myself,
         journalled before anything else happens to it (durable forwarding:
-        oslo.messaging acknowledged nova-api's cast before this runs, and a
-        daemon killed while scheduling lost it).
+        a daemon killed while scheduling lost it).  On the kombu transport
+        nova-api's cast is acknowledged only once this returns, and a copy
+        delivered again after a kill is the same message (its uuid comes
+        from the delivery: :func:`~nova_cells.messaging.delivered_uuid`);
+        oslo.messaging acknowledges it before this runs.
 
         Older payloads (flavor dict before 1.30, instance dicts before
         1.32, primitive BDMs before 1.34) are upgraded to objects first.

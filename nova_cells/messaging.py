@@ -26,6 +26,8 @@ Differences from nova, on purpose (each with its §10 item):
   not reached, instead of silently truncating (§10.8).
 """
 
+import uuid as uuidlib
+
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 
@@ -37,7 +39,7 @@ from nova_cells import responses as cells_responses
 from nova_cells import routing
 
 __all__ = ['MessageRunner', 'RunnerSettings', 'MESSAGE_TYPES',
-           'MalformedMessage']
+           'MalformedMessage', 'delivered_uuid']
 
 MESSAGE_TYPES = messages.MESSAGE_TYPES
 MalformedMessage = exception.MalformedMessage
@@ -47,6 +49,23 @@ _BroadcastMessage = messages.BroadcastMessage
 _ResponseMessage = messages.ResponseMessage
 
 LOG = logging.getLogger(__name__)
+
+
+# Names the uuids of messages made from an RPC delivery (uuid5).
+_DELIVERY_NAMESPACE = uuidlib.UUID('5b0c2b6e-6f4e-4d0a-9d1c-3c6e2f1a7c41')
+
+
+def delivered_uuid(ctxt, method_name):
+    """The uuid of the message the RPC delivery behind ``ctxt`` becomes:
+    the same for every copy of that delivery (a server that acknowledges
+    after handling delivers one again when its daemon died half way), so
+    that the copy is found in the inbox; None (a fresh uuid) when no copy
+    can come."""
+    delivery_id = getattr(ctxt, 'delivery_id', None)
+    if not delivery_id:
+        return None
+    return str(uuidlib.uuid5(_DELIVERY_NAMESPACE,
+                             '%s:%s' % (method_name, delivery_id)))
 
 
 class RunnerSettings(object):
@@ -213,7 +232,8 @@ class MessageRunner(object):
         Without durable forwarding, as nova: processed at once."""
         message = messages.TargetedMessage(
             self, ctxt, method_name, method_kwargs, 'down',
-            self.state_manager.get_my_state())
+            self.state_manager.get_my_state(),
+            uuid=delivered_uuid(ctxt, method_name))
         if self.outbox is None or self.inbox is None:
             return message.process()
         row_id = self.outbox.journal(message)

@@ -14,7 +14,6 @@ import random
 import threading
 
 from oslo_log import log as logging
-import oslo_messaging
 from oslo_service import service as oslo_service
 
 from nova_cells import assembly
@@ -166,11 +165,11 @@ class CellsService(oslo_service.Service):
 
     def _start_rpc(self):
         self.transport = rpc.get_transport(self.conf)
-        target = oslo_messaging.Target(topic=TOPIC, server=self.host)
         endpoints = self.cell.endpoints + [baserpc.BaseRPCAPI('cells')]
         serializer = rpc.RequestContextSerializer(self.cell.runner.serializer)
-        self.rpc_server = rpc.get_server(self.transport, target, endpoints,
-                                         serializer=serializer)
+        self.rpc_server = assembly.cells_topic_server(
+            self.conf, self.cell, self.transport, TOPIC, endpoints,
+            serializer)
         self.rpc_server.start()
 
     def _stop_rpc(self):

@@ -339,7 +339,10 @@ a received message is acknowledged only once processed (a daemon killed
 with messages in hand loses none: the broker delivers them again), a
 send returns only once the neighbour's broker confirmed it, and this
 cell marks its broker so that neighbours of ours can tell it from an
-original nova-cells (see ``original_neighbours``). The ``kombu``
+original nova-cells (see ``original_neighbours``). The ``cells`` topic
+(nova-api's casts and calls) is then served the same way: a build
+nova-api cast is acknowledged once journalled, and a copy the broker
+delivers again after a kill is recognised. The ``kombu``
 transport needs a ``rabbit://`` ``transport_url`` (not ``fake://``).
 
 Related options:

@@ -30,6 +30,7 @@ from nova_cells import delivery as cells_delivery
 from nova_cells import exception
 from nova_cells import rpc_driver
 from nova_cells import signing as link_signing
+from nova_cells.transport import api_server
 from nova_cells.transport import connections
 from nova_cells.transport import consumer as consumer_mod
 from nova_cells.transport import declarations as decl
@@ -218,6 +219,16 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
             consumer.close()
         self._consumer = self._lanes = None
         self.prune(())
+
+    def topic_server(self, topic, endpoints, serializer, access_policy,
+                     workers):
+        """A server of ``topic`` on this cell's broker (``cells``: what
+        nova-api and the cell's services send) that acknowledges a message
+        once handled (:class:`~.api_server.CellsTopicServer`)."""
+        return api_server.CellsTopicServer(
+            self.own_url, self.factory, self.declarations, self.retry,
+            topic, self.host, endpoints, serializer, access_policy,
+            workers=workers, prefetch=self.declarations.options.prefetch)
 
     # -- sending --------------------------------------------------------------
 

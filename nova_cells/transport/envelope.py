@@ -17,8 +17,8 @@ import uuid
 
 from nova_cells import exception
 
-__all__ = ['METHOD', 'VERSION', 'PROPERTIES', 'encode_cast', 'encode_reply',
-           'Decoded', 'decode', 'BadEnvelope']
+__all__ = ['METHOD', 'VERSION', 'PROPERTIES', 'wrap', 'unwrap',
+           'encode_cast', 'encode_reply', 'Decoded', 'decode', 'BadEnvelope']
 
 METHOD = 'process_message'
 VERSION = '1.0'
@@ -35,7 +35,10 @@ class BadEnvelope(exception.NovaCellsException):
     msg_fmt = 'not an intercell process_message envelope: %(reason)s'
 
 
-def _wrap(inner):
+def wrap(inner):
+    """``inner`` (a dict) in oslo's 2.0 envelope, with a fresh
+    ``_unique_id`` unless it has one; bytes."""
+    inner.setdefault('_unique_id', uuid.uuid4().hex)
     return json.dumps({'oslo.version': _ENVELOPE_VERSION,
                        'oslo.message': json.dumps(inner)}).encode('utf-8')
 
@@ -56,7 +59,7 @@ def encode_cast(text, context, signature=None):
              '_unique_id': uuid.uuid4().hex}
     for key, value in context.items():
         inner['_context_%s' % key] = value
-    return _wrap(inner)
+    return wrap(inner)
 
 
 def encode_reply(msg_id, failure=None):
@@ -72,8 +75,8 @@ def encode_reply(msg_id, failure=None):
             'module': failure.__class__.__module__,
             'message': str(failure), 'tb': [],
             'args': [str(failure)], 'kwargs': {}})
-    return _wrap({'result': None, 'failure': failure, 'ending': True,
-                  '_msg_id': msg_id, '_unique_id': uuid.uuid4().hex})
+    return wrap({'result': None, 'failure': failure, 'ending': True,
+                 '_msg_id': msg_id})
 
 
 class Decoded(object):
@@ -94,7 +97,12 @@ class Decoded(object):
         self.reply_q = reply_q
 
 
-def _inner(body):
+def unwrap(body):
+    """The inner message of a body (a dict).
+
+    :raises BadEnvelope: not an envelope oslo reads; ValueError: not
+        JSON.
+    """
     if isinstance(body, (bytes, bytearray)):
         body = bytes(body).decode('utf-8')
     outer = json.loads(body)
@@ -124,7 +132,7 @@ def decode(body):
         an incompatible version, or arguments of the wrong type.
     """
     try:
-        inner = _inner(body)
+        inner = unwrap(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadEnvelope(reason='not JSON (%s)' % exc)
     if inner.get('method') != METHOD:

@@ -15,6 +15,8 @@ with real daemons on a real RabbitMQ.
 * A message over ``max_message_size`` is refused at send (nothing is
   published, the caller gets the error), and one received is logged and
   acknowledged, never processed; the daemon goes on.
+* The ``cells`` topic served on kombu answers nova-api's client exactly
+  as oslo.messaging's RPC server does (results and errors).
 """
 
 import contextlib
@@ -425,3 +427,49 @@ def test_the_consumer_reconnects_after_the_broker_drops_it(caplog):
             if 'Intercell consumer lost the broker' in r.getMessage()]
     assert len(lost) == 1, [r.getMessage() for r in caplog.records]
     assert 'guest:***@' in lost[0].getMessage()
+
+
+def _answers(cells_rpc):
+    """What a daemon's ``cells`` topic answers to a few calls of nova-api's
+    client: results, and the errors as the caller sees them."""
+    def outcome(method, **kwargs):
+        try:
+            return ('result', cells_rpc.call(method, timeout=10, **kwargs))
+        except oslo_messaging.RemoteError as exc:
+            return ('remote error', exc.exc_type)
+        except oslo_messaging.MessagingTimeout:
+            return ('timeout', None)
+    return {
+        'ping': cells_rpc.ping('hello'),
+        'capacities': sorted(cells_rpc.get_capacities()),
+        'unknown cell': outcome('cell_get', version='1.13',
+                                cell_name='nowhere'),
+        'unknown method': outcome('no_such_method', version='1.0'),
+        'newer version': outcome('get_capacities', version='9.0'),
+    }
+
+
+def test_the_cells_topic_answers_nova_api_as_oslo_messaging_does(
+        request, tmp_path, stack):
+    """With the kombu transport the ``cells`` topic is served by a kombu
+    consumer that acknowledges after handling; nova-api's client must not
+    see the difference: the same results and the same errors as from a
+    daemon whose topic oslo.messaging's RPC server serves."""
+    answers, logs = {}, {}
+    for transport in ('kombu', 'oslo.messaging'):
+        cells = ProcessTree({'api': {}}, tmp_path / transport, stack,
+                            extra=_extra({'api': transport}),
+                            request=request)
+        cells.prepare([SMALL], {})
+        cells.start()
+        with fixtures.CellsRPC(cells['api'].url,
+                               cells['api'].conf.path) as cells_rpc:
+            answers[transport] = _answers(cells_rpc)
+        logs[transport] = cells.logs()
+    assert answers['kombu'] == answers['oslo.messaging']
+    assert answers['kombu']['unknown cell'] == ('remote error',
+                                                'CellNotFound')
+    assert answers['kombu']['unknown method'][0] == 'remote error'
+    # Served by the kombu consumer indeed.
+    assert 'Listening on cells (server' in logs['kombu']
+    assert 'Listening on cells (server' not in logs['oslo.messaging']
