@@ -20,7 +20,15 @@ pytestmark = pytest.mark.functional
 BUILDS = 1000
 
 
-@pytest.mark.parametrize('scenario', fault_scenarios.IN_CI)
+def _params():
+    """restart-broker restarts RabbitMQ under every other test's feet:
+    it runs alone (``-m serial``)."""
+    return [pytest.param(name, marks=pytest.mark.serial)
+            if name == 'restart-broker' else name
+            for name in fault_scenarios.IN_CI]
+
+
+@pytest.mark.parametrize('scenario', _params())
 def test_every_build_lands_exactly_once(request, tmp_path, scenario,
                                         measured):
     with contextlib.ExitStack() as stack:
