@@ -31,6 +31,7 @@ from nova_cells import scheduler as cells_scheduler
 from nova_cells import signing
 from nova_cells import state
 from nova_cells import topwriter
+from nova_cells.transport import connections as kombu_connections
 from nova_cells.transport import driver as kombu_driver
 
 __all__ = ['CellParts', 'build_cell', 'object_serializer']
@@ -126,9 +127,20 @@ def _build_scheduler(conf, runner, exchange_for_url=None):
                                    policy.CellPolicy(conf))
 
 
+def intercell_transport(conf):
+    """``[cells] intercell_transport``, ``auto`` resolved: ``kombu`` for
+    a RabbitMQ ``transport_url``, ``oslo.messaging`` for any other (the
+    kombu driver speaks AMQP only)."""
+    kind = conf.cells.intercell_transport
+    if kind != 'auto':
+        return kind
+    return 'kombu' if kombu_connections.is_rabbit(conf.transport_url) \
+        else 'oslo.messaging'
+
+
 def _build_driver(conf, exchange_for_url, link_signing):
     """The intercell driver ``[cells] intercell_transport`` names."""
-    if conf.cells.intercell_transport == 'kombu':
+    if intercell_transport(conf) == 'kombu':
         return kombu_driver.KombuCellsDriver(conf, signing=link_signing)
     return rpc_driver.CellsRPCDriver(conf, exchange_for_url,
                                      signing=link_signing)

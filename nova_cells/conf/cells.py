@@ -322,8 +322,11 @@ again by the next periodic push. ``-1`` retries forever, as nova did, which
 let one unreachable child hold a build (or the daemon's start-up) forever.
 """),
     cfg.StrOpt('intercell_transport',
-               default='oslo.messaging',
-               choices=[('oslo.messaging', 'oslo.messaging RPC servers and '
+               default='auto',
+               choices=[('auto', '``kombu`` when ``transport_url`` is a '
+                                 'RabbitMQ URL, else ``oslo.messaging`` '
+                                 '(``fake://``)'),
+                        ('oslo.messaging', 'oslo.messaging RPC servers and '
                                            'casts, as nova did'),
                         ('kombu', 'kombu consumers that acknowledge a '
                                   'message once processed, and publisher '
@@ -343,7 +346,9 @@ original nova-cells (see ``original_neighbours``). The ``cells`` topic
 (nova-api's casts and calls) is then served the same way: a build
 nova-api cast is acknowledged once journalled, and a copy the broker
 delivers again after a kill is recognised. The ``kombu``
-transport needs a ``rabbit://`` ``transport_url`` (not ``fake://``).
+transport needs a ``rabbit://`` ``transport_url``; ``auto`` (the
+default) picks it for one, and ``oslo.messaging`` for any other
+(``fake://``, the demo's).
 
 Related options:
 

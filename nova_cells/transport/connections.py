@@ -18,7 +18,7 @@ import kombu
 from nova_cells import exception
 from nova_cells import transport_url
 
-__all__ = ['kombu_url', 'ConnectionFactory', 'RetryPolicy']
+__all__ = ['is_rabbit', 'kombu_url', 'ConnectionFactory', 'RetryPolicy']
 
 DEFAULT_URL = 'rabbit://guest:guest@localhost:5672/'
 _RABBIT = ('rabbit', 'kombu+rabbit', 'amqp', 'kombu+amqp')
@@ -32,6 +32,15 @@ def _host_url(scheme, host, virtual_host):
         scheme, urlparse.quote(host.username or ''),
         urlparse.quote(host.password or ''), hostname,
         host.port or 5672, virtual_host or '')
+
+
+def is_rabbit(url):
+    """True for a RabbitMQ transport URL (None: oslo's default, one);
+    False for any other, or one that does not parse."""
+    try:
+        return transport_url.parse(url or DEFAULT_URL).transport in _RABBIT
+    except exception.InvalidTransportURL:
+        return False        # reported by whoever uses it
 
 
 def kombu_url(url):

@@ -611,9 +611,9 @@ def _process_demo_class():
         durable = True
 
         def _write_confs(self):
+            """The demo's, on oslo.messaging (the kombu rows switch
+            later), with the interval and durability asked."""
             super(RouteDemo, self)._write_confs()
-            if self.db_check_interval is None and self.durable:
-                return
             interval = (0 if self.db_check_interval is None
                         else self.db_check_interval)
             for daemon in self.daemons.values():
@@ -622,6 +622,7 @@ def _process_demo_class():
                 text = text.replace(
                     'db_check_interval = 0\n',
                     'db_check_interval = %d\ndurable_forwarding = %s\n'
+                    'intercell_transport = oslo.messaging\n'
                     % (interval, self.durable))
                 with open(daemon.conf_path, 'w') as stream:
                     stream.write(text)
