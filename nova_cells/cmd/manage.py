@@ -24,6 +24,7 @@ from oslo_db import exception as db_exc
 import oslo_messaging
 from sqlalchemy import exc as sa_exc
 
+from nova_cells import cell_values
 from nova_cells.cmd import _common
 from nova_cells.cmd import manage_views
 from nova_cells.cmd import table
@@ -194,7 +195,7 @@ def _hosts_from_args(args):
 
 def _new_url(args):
     if args.neighbour_url:
-        transport_url.parse(args.neighbour_url)
+        transport_url.check_messaging_url(args.neighbour_url)
         return args.neighbour_url
     hosts = _hosts_from_args(args)
     if not hosts:
@@ -229,7 +230,8 @@ def _merged_url(existing, args):
 def _check_name(name):
     reason = validation.check_cell_name(name)
     if reason:
-        raise exception.InvalidCellName(name=name, reason=reason)
+        shown = name if len(name) <= 64 else name[:64] + '...'
+        raise exception.InvalidCellName(name=shown, reason=reason)
 
 
 def _public_row(row):
@@ -304,6 +306,7 @@ def cell_create(db, args):
     _check_name(args.new_name)
     values = _cell_values(args, is_create=True)
     values.update(name=args.new_name, transport_url=_new_url(args))
+    cell_values.validate(values, creating=True)
     row = db_api.cell_create(db, values)
     print('Created cell %s (id %s, %s)' % (row['name'], row['id'],
                                            _public_row(row)['type']))
@@ -318,6 +321,7 @@ def cell_update(db, args):
     url = _merged_url(existing['transport_url'], args)
     if url != existing['transport_url']:
         values['transport_url'] = url
+    cell_values.validate(values)
     row = db_api.cell_update(db, args.cell_name, values)
     print('Updated cell %s' % row['name'])
 
@@ -339,9 +343,11 @@ def cell_set_state(db, args):
             'or enabled in its parent' % args.cell_name)
     new_state = _STATE_ACTIONS[args.action]
     reason = getattr(args, 'reason', None)
-    db_api.cell_update(db, args.cell_name, {
-        'state': new_state,
-        'state_reason': reason if new_state != cell_state.ENABLED else None})
+    values = {'state': new_state,
+              'state_reason': reason if new_state != cell_state.ENABLED
+              else None}
+    cell_values.validate(values)
+    db_api.cell_update(db, args.cell_name, values)
     print('Cell %s is %s%s' % (args.cell_name, new_state,
                                ': %s' % reason if reason else ''))
 
@@ -455,6 +461,9 @@ _COMMANDS = {
     ('explain', None): explain,
 }
 _COMMANDS.update(manage_views.COMMANDS)
+# Commands that write the cells table: with [cells] cells_config set the
+# daemon reads its neighbours from that file and never this table.
+_WRITES_CELLS = (cell_create, cell_update, cell_delete, cell_set_state)
 # Commands that talk to the local daemon and need the configuration.
 _NEEDS_CONF = (explain, manage_views.tree, manage_views.capacities)
 
@@ -470,6 +479,7 @@ def main(argv=None):
                                setup_logging=False)
     action = getattr(conf.category, 'action', None)
     command = _COMMANDS[(conf.category.name, action)]
+    _refuse_table_writes_with_file(command, conf)
     db = db_api.Database.from_conf(conf)
     try:
         _run_retrying_locked(command, db, conf)
@@ -477,6 +487,16 @@ def main(argv=None):
         _common.die('nova-cells-manage: error: %s' % _describe(exc, conf))
     finally:
         db.dispose()
+
+
+def _refuse_table_writes_with_file(command, conf):
+    """With ``[cells] cells_config`` set, a write to the cells table would
+    report success and change nothing the daemon uses: refuse it."""
+    if command in _WRITES_CELLS and conf.cells.cells_config:
+        _common.die('nova-cells-manage: error: [cells] cells_config is set '
+                    '(%s): the daemon reads its neighbours from that file, '
+                    'not the cells table; edit the file and send SIGHUP'
+                    % conf.cells.cells_config)
 
 
 def _run_retrying_locked(command, db, conf, attempts=5):
