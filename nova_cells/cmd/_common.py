@@ -44,4 +44,5 @@ def load_config(argv, prog, cli_opts=(), setup_logging=True):
                       for p in problems))
     if setup_logging:
         logging.setup(conf, 'nova-cells')
+    validation.warn_unknown_options(conf)
     return conf

@@ -6,19 +6,26 @@ the option and the value so that the operator can fix it at once; the
 daemon and ``nova-cells-manage`` refuse to start while any rule fails.
 """
 
+import glob
+import math
+import os
+
 from oslo_config import cfg
+from oslo_log import log as logging
 from sqlalchemy.engine import url as sa_url
 from sqlalchemy import exc as sa_exc
 
 from nova_cells.conf import api_database
 from nova_cells.conf import cells as cells_conf
-from nova_cells.conf import service as service_conf
 from nova_cells.conf import upgrade_levels
 from nova_cells import routing
 from nova_cells import transport_url
 
 __all__ = ['FORBIDDEN_NAME_CHARS', 'ConfigProblem', 'find_problems',
-           'check_cell_name', 'database_url_problem']
+           'check_cell_name', 'database_url_problem', 'unknown_options',
+           'warn_unknown_options', 'OUR_SECTIONS']
+
+LOG = logging.getLogger(__name__)
 
 # The rule is the routing's (one place for the daemon, the CLI and the
 # scheduler's pin options).
@@ -58,22 +65,40 @@ class ConfigProblem(object):
     __repr__ = __str__
 
 
+# Our sections: every option in them is registered at start-up, so a name
+# that matches none is a typo (``singing = require``) or a stale option.
+OUR_SECTIONS = {'cells': cells_conf.ALL_OPTS,
+                'upgrade_levels': upgrade_levels.ALL_OPTS,
+                'api_database': api_database.ALL_OPTS}
+
+
+def _registered_groups(conf):
+    """``None`` (DEFAULT) and every registered option group's name."""
+    groups = [None]
+    for key in conf:
+        if isinstance(conf[key], cfg.ConfigOpts.GroupAttr):
+            groups.append(key)
+    return groups
+
+
 def _value_problems(conf):
-    """Options whose value oslo.config cannot even parse (bad type/choice)."""
-    groups = ((None, service_conf.ALL_OPTS),
-              ('cells', cells_conf.ALL_OPTS),
-              ('upgrade_levels', upgrade_levels.ALL_OPTS),
-              ('api_database', api_database.ALL_OPTS))
+    """Options whose value oslo.config cannot even parse (bad type/choice,
+    out of min/max), in every registered group: ours and the libraries'
+    (``[database]``, ``[oslo_messaging_rabbit]``)."""
     problems = []
-    for group, opts in groups:
+    for group in _registered_groups(conf):
         section = conf[group] if group else conf
-        for opt in opts:
+        for name in list(section):
             try:
-                getattr(section, opt.dest)
+                value = getattr(section, name)
             except (cfg.ConfigFileValueError, ValueError) as exc:
-                raw = _raw_value(conf, group, opt.dest)
-                problems.append(ConfigProblem(group, opt.dest, raw,
+                raw = _raw_value(conf, group, name)
+                problems.append(ConfigProblem(group, name, raw,
                                               _short(exc)))
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(ConfigProblem(group, name, value,
+                                              'must be a finite number'))
     return problems
 
 
@@ -148,6 +173,49 @@ def _api_database_problems(conf):
     # The option is secret: the value shown is the masked URL.
     return [ConfigProblem('api_database', 'connection',
                           transport_url.mask(connection), reason)]
+
+
+def _files_of(conf):
+    """The configuration files ``conf`` was read from, in order."""
+    files = list(conf.config_file or [])
+    for directory in conf.config_dir and [conf.config_dir] or []:
+        files += sorted(glob.glob(os.path.join(directory, '*.conf')))
+    return [f for f in files if os.path.isfile(f)]
+
+
+def _known_names(opts):
+    """Every name an option of ``opts`` answers to (deprecated ones too)."""
+    names = set()
+    for opt in opts:
+        names.update((opt.name, opt.dest))
+        names.update(d.name for d in opt.deprecated_opts if d.name)
+    return names
+
+
+def unknown_options(conf):
+    """``[(section, option, file)]`` for every option set in one of
+    :data:`OUR_SECTIONS` that no option of that section is called."""
+    found = []
+    for path in _files_of(conf):
+        sections = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (cfg.ParseError, OSError, UnicodeError):
+            continue        # oslo.config itself reported it at parse time
+        for section, opts in OUR_SECTIONS.items():
+            known = _known_names(opts)
+            found += [(section, name, path)
+                      for name in sections.get(section, {})
+                      if name not in known]
+    return found
+
+
+def warn_unknown_options(conf, log=None):
+    """One WARNING line per unknown option of our sections (nothing is
+    refused: an option of a newer release must not stop an older one)."""
+    for section, name, path in unknown_options(conf):
+        (log or LOG).warning('Unknown option %s in section [%s] of %s: '
+                             'ignored (a typo?)', name, section, path)
 
 
 def find_problems(conf):

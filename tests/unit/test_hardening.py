@@ -237,6 +237,9 @@ def run_manage(conf_path, *args):
         sys.stderr = saved
         cfg.CONF.reset()
         cfg.CONF.clear()
+        # The sub-command option would make later entry points in this
+        # process (nova-cells) require a category.
+        cfg.CONF.unregister_opt(manage.category_opt)
     return status, err.getvalue().splitlines()
 
 
@@ -325,3 +328,33 @@ def test_cells_config_entries_get_the_same_rules(tmp_path, entries, reason):
         state.FileCellSource(str(path)).load()
     assert reason in str(info.value)
     assert '\n' not in str(info.value)
+
+
+# -- configuration: one validation, every section, unknown names warned ----
+
+@pytest.mark.parametrize('text, where', [
+    ('[cells]\nram_weight_multiplier = nan\n', 'ram_weight_multiplier'),
+    ('[cells]\noffset_weight_multiplier = inf\n', 'offset_weight_multiplier'),
+    ('[database]\nmax_pool_size = lots\n', '[database] max_pool_size'),
+    ('[oslo_messaging_rabbit]\nheartbeat_timeout_threshold = x\n',
+     '[oslo_messaging_rabbit] heartbeat_timeout_threshold'),
+], ids=['nan-multiplier', 'inf-multiplier', 'database-type',
+        'rabbit-type'])
+def test_find_problems_covers_floats_and_library_sections(make_conf, text,
+                                                          where):
+    from nova_cells.conf import validation
+    problems = [str(p) for p in validation.find_problems(make_conf(text))]
+    assert any(where in p for p in problems), problems
+
+
+def test_an_unknown_option_in_our_sections_is_one_warning(make_conf, caplog):
+    from nova_cells.conf import validation
+    conf = make_conf('[cells]\nsinging = require\nname = api\n'
+                     '[upgrade_levels]\ncels = 1.0\n'
+                     '[oslo_messaging_rabbit]\nnot_ours = 1\n')
+    with caplog.at_level('WARNING'):
+        validation.warn_unknown_options(conf)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert 'singing' in lines[0] and '[cells]' in lines[0]
+    assert 'cels' in lines[1] and '[upgrade_levels]' in lines[1]
