@@ -8,13 +8,19 @@ from oslo_service import service as oslo_service
 from sqlalchemy import exc as sa_exc
 
 from nova_cells.cmd import _common
+from nova_cells import exception
 from nova_cells.db import api as db_api
 from nova_cells.db import schema
 from nova_cells import plugins
 from nova_cells import scheduler
 from nova_cells import service
 from nova_cells import state
+from nova_cells.transport import connections
 from nova_cells import transport_url
+
+
+# Seconds start-up waits for the cell's own broker to answer.
+_BROKER_WAIT = 10.0
 
 
 def _check_database(conf, db):
@@ -52,6 +58,22 @@ def _check_scheduler_plugins(conf):
                     % _common.first_line(exc), status=2)
 
 
+def _check_transport(conf):
+    """The cell's own broker (``transport_url``) takes our login: a bad
+    URL, port, password or vhost is one line and status 2, not a forked
+    worker crashing with a traceback and re-forked forever."""
+    where = transport_url.mask(conf.transport_url or '')
+    try:
+        reason = connections.broker_problem(
+            connections.ConnectionFactory.from_conf(conf),
+            conf.transport_url, wait=_BROKER_WAIT)
+    except exception.InvalidTransportURL as exc:
+        reason = exc.format_message()
+    if reason:
+        _common.die('nova-cells: cannot use the broker in [DEFAULT] '
+                    'transport_url (%s): %s' % (where, reason), status=2)
+
+
 def preflight(conf):
     """Fail fast, one line naming the option, before the launcher forks
     (a worker failing later would be restarted forever)."""
@@ -62,6 +84,7 @@ def preflight(conf):
         _check_cell_list(conf, db)
     finally:
         db.dispose()
+    _check_transport(conf)
 
 
 def main(argv=None):
