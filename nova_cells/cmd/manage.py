@@ -14,6 +14,7 @@ never printed.
 """
 
 import json
+import logging
 import signal
 import sys
 import time
@@ -37,8 +38,6 @@ from nova_cells import exception
 from nova_cells import explain as explain_view
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
-from nova_cells import rpc
-from nova_cells import rpcapi
 from nova_cells import signing
 from nova_cells import state as cell_state
 from nova_cells import transport_url
@@ -414,12 +413,9 @@ def explain(db, args, conf=None):
         kwargs['filter_properties']['instance_group'] = {
             'uuid': str(uuid.uuid4()), 'policy': args.group_policy,
             'members': list(args.group_members)}
-    transport = rpc.get_transport(conf)
-    try:
-        result = rpcapi.CellsAPI(conf, transport).explain_build(
-            ctxt, timeout=args.timeout, **kwargs)
-    finally:
-        transport.cleanup()
+    result = manage_views.ask_daemon(
+        conf, lambda api, ctxt, timeout: api.explain_build(
+            ctxt, timeout=timeout, **kwargs), args.timeout, ctxt)
     if args.format == 'json':
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -468,7 +464,8 @@ _WRITES_CELLS = (cell_create, cell_update, cell_delete, cell_set_state)
 _NEEDS_CONF = (explain, manage_views.tree, manage_views.capacities)
 
 _USER_ERRORS = (exception.NovaCellsException, db_exc.DBError,
-                sa_exc.SQLAlchemyError, oslo_messaging.MessagingException)
+                sa_exc.SQLAlchemyError, oslo_messaging.MessagingException,
+                _common.NoAnswer)
 
 
 def main(argv=None):
@@ -480,13 +477,27 @@ def main(argv=None):
     action = getattr(conf.category, 'action', None)
     command = _COMMANDS[(conf.category.name, action)]
     _refuse_table_writes_with_file(command, conf)
+    if command in _NEEDS_CONF:
+        _quiet_reconnects()
     db = db_api.Database.from_conf(conf)
     try:
         _run_retrying_locked(command, db, conf)
+    except _common.NoAnswer as exc:
+        db.dispose()
+        # A transport still reconnecting would hold the exit: leave now.
+        _common.die('nova-cells-manage: error: %s' % _describe(exc, conf),
+                    now=True)
     except _USER_ERRORS as exc:
         _common.die('nova-cells-manage: error: %s' % _describe(exc, conf))
     finally:
         db.dispose()
+
+
+def _quiet_reconnects():
+    """oslo.messaging's "Connection failed ... retrying" lines: the
+    command's own one-line error says the broker did not answer."""
+    for name in ('oslo_messaging', 'oslo.messaging'):   # it uses both
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _refuse_table_writes_with_file(command, conf):
@@ -521,6 +532,10 @@ def _describe(exc, conf=None):
         return 'database in [database] connection (%s): %s' % (
             transport_url.mask(conf.database.connection),
             _common.first_line(exc))
+    if isinstance(exc, _common.NoAnswer) and conf is not None:
+        return ('%s from this cell\'s nova-cells (topic cells on %s): is '
+                'its broker up, and the daemon running?' % (
+                    exc, transport_url.mask(conf.transport_url or '')))
     if isinstance(exc, oslo_messaging.MessagingTimeout) and conf is not None:
         return ('no answer from this cell\'s nova-cells (topic cells on %s) '
                 'in time: is the daemon running? (%s)' % (

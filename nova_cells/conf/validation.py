@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 from nova_cells.conf import api_database
 from nova_cells.conf import cells as cells_conf
 from nova_cells.conf import upgrade_levels
+from nova_cells import exception
 from nova_cells import routing
 from nova_cells import transport_url
 
@@ -218,6 +219,21 @@ def warn_unknown_options(conf, log=None):
                              'ignored (a typo?)', name, section, path)
 
 
+def _transport_problems(conf):
+    """``[DEFAULT] transport_url`` parses (a port that is not a number was
+    a traceback in ``tree`` and in a forked worker); whether the broker
+    takes our login is the daemon's start-up check."""
+    url = conf.transport_url
+    if not url:
+        return []
+    try:
+        transport_url.parse(url)
+    except exception.InvalidTransportURL as exc:
+        return [ConfigProblem(None, 'transport_url', transport_url.mask(url),
+                              exc.kwargs.get('reason') or str(exc))]
+    return []
+
+
 def find_problems(conf):
     """Return every :class:`ConfigProblem` of ``conf`` (empty when valid).
 
@@ -228,4 +244,4 @@ def find_problems(conf):
     if problems:
         return problems
     return (_bound_problems(conf) + _cells_problems(conf) +
-            _api_database_problems(conf))
+            _api_database_problems(conf) + _transport_problems(conf))

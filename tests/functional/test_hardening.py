@@ -162,3 +162,23 @@ def test_a_bad_broker_is_one_line_and_status_2(tmp_path, rabbit_url,
     assert 'wrong-password' not in lines[0]
     assert 'Traceback' not in result.stderr + result.stdout
     assert time.monotonic() - started < 40
+
+
+# -- bounded waits in the CLI ------------------------------------------------
+
+@pytest.mark.parametrize('command', [['tree', '--timeout', '5'],
+                                     ['capacities', '--timeout', '5']],
+                         ids=['tree', 'capacities'])
+def test_a_cli_call_with_the_broker_down_ends_in_about_its_timeout(
+        tmp_path, synced_sqlite_url, command):
+    conf = fixtures.write_cells_conf(
+        tmp_path, 'rabbit://guest:guest@127.0.0.1:1/none', synced_sqlite_url,
+        name='api', cell_type='api')
+    started = time.monotonic()
+    result = fixtures.run_manage(conf, *command)
+    took = time.monotonic() - started
+    assert result.returncode == 2
+    lines = fixtures.non_empty_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert 'no answer within 5 s' in lines[0]
+    assert took < 15, took      # it once waited over 90 s

@@ -358,3 +358,41 @@ def test_an_unknown_option_in_our_sections_is_one_warning(make_conf, caplog):
     assert len(lines) == 2, lines
     assert 'singing' in lines[0] and '[cells]' in lines[0]
     assert 'cels' in lines[1] and '[upgrade_levels]' in lines[1]
+
+
+# -- one line, no traceback -------------------------------------------------
+
+def test_a_config_file_that_is_a_directory_is_one_line(tmp_path):
+    status, lines = run_manage(str(tmp_path), 'cell', 'list')
+    assert status == 2
+    assert lines == ['nova-cells-manage: cannot read the configuration: '
+                     '[Errno 21] Is a directory: %r' % str(tmp_path)]
+
+
+def test_db_sync_to_an_unknown_revision_is_one_line(manage_conf):
+    path, _connection = manage_conf
+    status, lines = run_manage(path, 'db', 'sync', 'bogus')
+    assert status == 2
+    assert lines == ["nova-cells-manage: error: db sync bogus: Can't locate "
+                     "revision identified by 'bogus'"]
+
+
+@pytest.mark.parametrize('section, text, named', [
+    ('DEFAULT', 'transport_url = rabbit://u:S3cret-pw@h:notaport/v',
+     '[DEFAULT] transport_url'),
+    ('database', 'max_pool_size = lots', '[database] max_pool_size'),
+    ('oslo_messaging_rabbit', 'rabbit_retry_interval = soon',
+     '[oslo_messaging_rabbit] rabbit_retry_interval'),
+], ids=['broker-url', 'database-type', 'rabbit-type'])
+@pytest.mark.parametrize('command', [['tree'], ['capacities'],
+                                     ['cell', 'list']],
+                         ids=['tree', 'capacities', 'cell-list'])
+def test_a_bad_value_is_one_line_for_every_command(manage_conf, section,
+                                                   text, named, command):
+    path, _connection = manage_conf
+    with open(path, 'a') as conf_file:
+        conf_file.write('[%s]\n%s\n' % (section, text))
+    status, lines = run_manage(path, *command)
+    assert status == 2
+    assert len(lines) == 1 and named in lines[0], lines
+    assert 'S3cret-pw' not in lines[0]

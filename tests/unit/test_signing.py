@@ -352,7 +352,7 @@ def test_signed_tree_with_rotation(tmp_path):
         assert recorder.cells(tag='forged') == []
 
 
-# -- issue 23: nesting is checked before the sender is read --------------------
+# -- issue 23: nesting is checked before the sender is read -----------------
 
 def _deep(levels):
     return ('{"routing_path": "api", "uuid": "deep", "x": ' + '[' * levels +
