@@ -12,13 +12,13 @@ import os
 
 from oslo_config import cfg
 from oslo_log import log as logging
+import oslo_messaging
 from sqlalchemy.engine import url as sa_url
 from sqlalchemy import exc as sa_exc
 
 from nova_cells.conf import api_database
 from nova_cells.conf import cells as cells_conf
 from nova_cells.conf import upgrade_levels
-from nova_cells import exception
 from nova_cells import routing
 from nova_cells import transport_url
 
@@ -220,17 +220,22 @@ def warn_unknown_options(conf, log=None):
 
 
 def _transport_problems(conf):
-    """``[DEFAULT] transport_url`` parses (a port that is not a number was
-    a traceback in ``tree`` and in a forked worker); whether the broker
-    takes our login is the daemon's start-up check."""
+    """``[DEFAULT] transport_url`` parses as oslo.messaging parses it (a
+    port that is not a number was a traceback in ``tree`` and in a forked
+    worker; ``rabbit://`` alone means the local broker, as there);
+    whether the broker takes our login is the daemon's start-up check."""
     url = conf.transport_url
     if not url:
         return []
     try:
-        transport_url.parse(url)
-    except exception.InvalidTransportURL as exc:
+        parsed = oslo_messaging.TransportURL.parse(cfg.ConfigOpts(), url)
+        bad_ports = [h.port for h in parsed.hosts
+                     if h.port is not None and not 0 < h.port < 65536]
+        if bad_ports:
+            raise ValueError('port %d out of range' % bad_ports[0])
+    except Exception as exc:  # noqa - any parse failure is the answer
         return [ConfigProblem(None, 'transport_url', transport_url.mask(url),
-                              exc.kwargs.get('reason') or str(exc))]
+                              _short(exc).splitlines()[0])]
     return []
 
 
