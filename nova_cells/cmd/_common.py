@@ -1,5 +1,6 @@
 """What every entry point does first: parse, validate, set up logging."""
 
+import io
 import os
 import sys
 import threading
@@ -69,6 +70,28 @@ def die(message, status=2, now=False):
     sys.exit(status)
 
 
+def _parse_quietly(conf, argv, prog):
+    """``conf(argv)`` with argparse's usage errors cut to their last line
+    (``prog: error: argument --woffset: invalid float value: 'x'``): one
+    line, as every other refusal; ``--help`` is printed as it is."""
+    captured, saved = io.StringIO(), sys.stderr
+    sys.stderr = captured
+    try:
+        conf(argv, project='nova-cells', prog=prog)
+    except SystemExit as exc:
+        sys.stderr = saved
+        lines = [line for line in captured.getvalue().splitlines()
+                 if line.strip()]
+        if exc.code == 2 and lines:
+            lines = lines[-1:]
+        if lines:
+            sys.stderr.write('\n'.join(lines) + '\n')
+        raise
+    finally:
+        sys.stderr = saved
+    sys.stderr.write(captured.getvalue())
+
+
 def load_config(argv, prog, cli_opts=(), setup_logging=True):
     """Return the global ``CONF`` parsed from ``argv`` and validated.
 
@@ -80,7 +103,7 @@ def load_config(argv, prog, cli_opts=(), setup_logging=True):
     for opt in cli_opts:
         conf.register_cli_opt(opt)
     try:
-        conf(argv, project='nova-cells', prog=prog)
+        _parse_quietly(conf, argv, prog)
     except (cfg.Error, ValueError) as exc:
         die('%s: %s' % (prog, first_line(exc)))
     except OSError as exc:

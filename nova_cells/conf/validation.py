@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 
 from nova_cells.conf import api_database
 from nova_cells.conf import cells as cells_conf
+from nova_cells.conf import service as service_conf
 from nova_cells.conf import upgrade_levels
 from nova_cells import routing
 from nova_cells import transport_url
@@ -92,7 +93,8 @@ def _value_problems(conf):
         for name in list(section):
             try:
                 value = getattr(section, name)
-            except (cfg.ConfigFileValueError, ValueError) as exc:
+            except (cfg.Error, ValueError) as exc:
+                # cfg.Error: a ``$name`` substitution naming no option.
                 raw = _raw_value(conf, group, name)
                 problems.append(ConfigProblem(group, name, raw,
                                               _short(exc)))
@@ -100,6 +102,23 @@ def _value_problems(conf):
             if isinstance(value, float) and not math.isfinite(value):
                 problems.append(ConfigProblem(group, name, value,
                                               'must be a finite number'))
+    return problems
+
+
+def _empty_problems(conf):
+    """A number left empty (``max_hop_count =``) reads as None, which
+    every comparison after start-up failed on: refused, in our sections
+    and DEFAULT, for options whose default is not None."""
+    groups = [(None, service_conf.ALL_OPTS)] + list(OUR_SECTIONS.items())
+    problems = []
+    for group, opts in groups:
+        section = conf[group] if group else conf
+        for opt in opts:
+            if opt.default is not None and \
+                    isinstance(opt.default, (int, float)) and \
+                    getattr(section, opt.dest) is None:
+                problems.append(ConfigProblem(group, opt.dest, '',
+                                              'must not be empty'))
     return problems
 
 
@@ -246,6 +265,9 @@ def find_problems(conf):
     every value parsed, since they need the typed values.
     """
     problems = _value_problems(conf)
+    if problems:
+        return problems
+    problems = _empty_problems(conf)
     if problems:
         return problems
     return (_bound_problems(conf) + _cells_problems(conf) +

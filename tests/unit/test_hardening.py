@@ -396,3 +396,15 @@ def test_a_bad_value_is_one_line_for_every_command(manage_conf, section,
     assert status == 2
     assert len(lines) == 1 and named in lines[0], lines
     assert 'S3cret-pw' not in lines[0]
+
+
+@pytest.mark.parametrize('text, where', [
+    ('[cells]\nmax_hop_count =\n', '[cells] max_hop_count'),
+    ('[cells]\nreserve_percent =\n', '[cells] reserve_percent'),
+    ('[cells]\nname = a$nil\n', '[cells] name'),
+], ids=['empty-int', 'empty-float', 'substitution-of-nothing'])
+def test_values_found_by_the_fuzzer_are_problems_not_tracebacks(
+        make_conf, text, where):
+    from nova_cells.conf import validation
+    problems = [str(p) for p in validation.find_problems(make_conf(text))]
+    assert any(p.startswith(where) for p in problems), problems
