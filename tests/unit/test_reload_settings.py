@@ -108,3 +108,30 @@ def test_the_daemon_refuses_a_bad_pin_before_starting(tmp_path, capsys,
     assert err.startswith('nova-cells: invalid configuration: [cells] '
                           'fallback_cell_groups')
     assert 'empty cell name' in err
+
+
+def test_a_reread_start_up_would_refuse_is_undone_before_any_worker(
+        tmp_path, caplog):
+    """The threading backend starts a new worker from the re-read
+    configuration: the guard undoes a failing re-read in the launcher,
+    so no worker ever sees ``max_hop_count = 0``."""
+    from nova_cells import conf as nc_conf
+    path = tmp_path / 'cells.conf'
+    path.write_text('[cells]\nname = api\nmax_hop_count = 7\n'
+                    'capabilities = a=1\n')
+    conf = nc_conf.new_config(['--config-file', str(path)])
+    try:
+        cmd_cells.guard_reloads(conf)
+        path.write_text('[cells]\nname = api\nmax_hop_count = 0\n'
+                        'capabilities = a=2\n')
+        assert conf.mutate_config_files() == {}
+        assert conf.cells.max_hop_count == 7
+        assert conf.cells.capabilities == ['a=1']
+        assert 'Refused the reloaded configuration' in caplog.text
+        path.write_text('[cells]\nname = api\nmax_hop_count = 8\n'
+                        'capabilities = a=3\n')
+        assert conf.mutate_config_files()
+        assert conf.cells.max_hop_count == 8
+        assert conf.cells.capabilities == ['a=3']
+    finally:
+        conf.reset()
