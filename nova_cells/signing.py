@@ -133,6 +133,16 @@ def _guarded(json_message):
     return data if isinstance(data, dict) else None
 
 
+def _unreadable(json_message):
+    """Why no sender could be read: the guard's reason (too deep, not
+    JSON), or that the message names none."""
+    try:
+        wire_guard.loads(json_message)
+    except exception.MalformedMessage as exc:
+        return exc.kwargs.get('reason') or str(exc)
+    return 'names no sender'
+
+
 def sender_of(json_message):
     """The neighbour that sent ``json_message``: the last cell of its
     routing path (each cell appends itself before passing a message on).
@@ -211,7 +221,7 @@ class LinkSigning(object):
         neighbour = find_neighbour(sender) if sender else None
         if neighbour is None:
             return Verdict(False, 'not from a neighbour of this cell'
-                           if sender else 'names no sender', sender)
+                           if sender else _unreadable(json_message), sender)
         if neighbour.db_info.get('signing_keys_error'):
             return Verdict(False, 'the keys of this neighbour are invalid '
                            '(%s)' % neighbour.db_info['signing_keys_error'],

@@ -21,6 +21,7 @@ from tests.functional.tree_support import ProcessTree
 
 from nova_cells import context as cells_context
 from nova_cells import exception
+from nova_cells import signing
 from nova_cells import transport_url
 
 pytestmark = pytest.mark.functional
@@ -182,3 +183,60 @@ def test_a_cli_call_with_the_broker_down_ends_in_about_its_timeout(
     assert len(lines) == 1, result.stderr
     assert 'no answer within 5 s' in lines[0]
     assert took < 15, took      # it once waited over 90 s
+
+
+# -- the wire: a deep signed message, a forged report ---------------------
+
+def _signed_envelope(message_text):
+    return tree_support.oslo_envelope(None, args={
+        'message': message_text,
+        'signature': signing.sign(KEY, message_text)})
+
+
+def _publish_to_api(tree, message_text):
+    tree_support.publish_raw(tree['api'].url, [(
+        tree_support.topic_exchange(), 'cells.intercell.targeted',
+        _signed_envelope(message_text))])
+
+
+def test_a_deep_signed_message_is_refused_and_the_cell_serves_on(api, tree):
+    deep = json.dumps(tree_support.cells_message(
+        'targeted', 'announce_capacities', 'c1', direction='up',
+        target_cell='c1!api'))
+    deep = deep[:-1] + ', "x": ' + '[' * 200000 + ']' * 200000 + '}'
+    _publish_to_api(tree, deep)
+    fixtures.poll_until(lambda: tree['api'].daemon.log(),
+                        lambda text: 'nested deeper than 100 levels' in text,
+                        timeout=20)
+    assert 'RecursionError' not in tree['api'].daemon.log()
+    status = api.get_cell_status(ADMIN)
+    assert status['failures'] == [] and len(status['cells']) == 2
+
+
+def test_a_report_off_its_schema_or_for_another_cell_changes_nothing(
+        api, tree):
+    """Signed with the link's key, as c1 would: the report with strings is
+    dropped; one naming another cell is taken as c1's own."""
+    before = api.get_capacities(ADMIN, 'c1')
+    bad = tree_support.cells_message(
+        'targeted', 'update_capacities', 'c1', direction='up',
+        target_cell='c1!api', fanout=True,
+        method_kwargs={'cell_name': 'c1', 'capacities': {
+            'ram_free': {'total_mb': 'lots', 'units_by_mb': {'1': 'x'}}}})
+    _publish_to_api(tree, json.dumps(bad))
+    fixtures.poll_until(lambda: tree['api'].daemon.log(),
+                        lambda text: 'Dropped update_capacities' in text,
+                        timeout=20)
+    assert api.get_capacities(ADMIN, 'c1') == before
+    # api's own aggregate still adds up and is answered.
+    assert isinstance(api.get_capacities(ADMIN), dict)
+    forged = tree_support.cells_message(
+        'targeted', 'update_capabilities', 'c1', direction='up',
+        target_cell='c1!api', fanout=True,
+        method_kwargs={'cell_name': 'someone-else',
+                       'capabilities': {'zone': ['from-c1']}})
+    _publish_to_api(tree, json.dumps(forged))
+    fixtures.poll_until(
+        lambda: [c for c in api.get_cell_info_for_neighbors(ADMIN)
+                 if c['name'] == 'c1'][0]['capabilities'],
+        lambda caps: 'zone' in caps, timeout=20)
