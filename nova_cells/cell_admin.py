@@ -64,6 +64,9 @@ class CellAdmin(object):
             method=method, cell_name=cell_name, reason=reason)
 
     def create(self, ctxt, values):
+        """Add a neighbour: with signing on, a new link (perhaps a
+        key-less parent whose unsigned messages would be accepted) is the
+        local operator's to add."""
         self._authorize(ctxt, 'cell_create')
         name = values.get('name', '?') if isinstance(values, dict) else '?'
         self._refuse_link_change('cell_create', name, 'the neighbour list')
@@ -71,6 +74,9 @@ class CellAdmin(object):
         return cell_values.masked_row(self.state_manager.cell_create(values))
 
     def update(self, ctxt, cell_name, values):
+        """Change a neighbour: weights, ``api_url`` and state always (for
+        an admin); name, side, URL and keys only with signing off (a new
+        URL would send the next build, and its password, elsewhere)."""
         self._authorize(ctxt, 'cell_update')
         link = sorted(set(values) & set(cell_values.LINK_COLUMNS)) \
             if isinstance(values, dict) else []
@@ -82,11 +88,14 @@ class CellAdmin(object):
             self.state_manager.cell_update(cell_name, values))
 
     def delete(self, ctxt, cell_name):
+        """Remove a neighbour: with signing on, its keys go with it, so
+        only the local operator does that."""
         self._authorize(ctxt, 'cell_delete')
         self._refuse_link_change('cell_delete', cell_name,
                                  'the neighbour list')
         return self.state_manager.cell_delete(cell_name)
 
     def get(self, ctxt, cell_name):
+        """The neighbour's row, without its password or keys."""
         self._authorize(ctxt, 'cell_get')
         return cell_values.masked_row(self.state_manager.cell_get(cell_name))
