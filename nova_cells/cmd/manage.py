@@ -13,6 +13,7 @@ line and exit with status 2, leaving the database as it was.  Passwords are
 never printed.
 """
 
+import contextlib
 import json
 import logging
 import signal
@@ -477,11 +478,10 @@ def main(argv=None):
     action = getattr(conf.category, 'action', None)
     command = _COMMANDS[(conf.category.name, action)]
     _refuse_table_writes_with_file(command, conf)
-    if command in _NEEDS_CONF:
-        _quiet_reconnects()
     db = db_api.Database.from_conf(conf)
     try:
-        _run_retrying_locked(command, db, conf)
+        with _quiet_reconnects(command in _NEEDS_CONF):
+            _run_retrying_locked(command, db, conf)
     except _common.NoAnswer as exc:
         db.dispose()
         # A transport still reconnecting would hold the exit: leave now.
@@ -493,11 +493,21 @@ def main(argv=None):
         db.dispose()
 
 
-def _quiet_reconnects():
-    """oslo.messaging's "Connection failed ... retrying" lines: the
-    command's own one-line error says the broker did not answer."""
-    for name in ('oslo_messaging', 'oslo.messaging'):   # it uses both
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+@contextlib.contextmanager
+def _quiet_reconnects(quiet=True):
+    """oslo.messaging's "Connection failed ... retrying" lines, silenced
+    while the command runs: its own one-line error says the broker did
+    not answer.  The levels are put back afterwards."""
+    loggers = [logging.getLogger(name) for name in
+               ('oslo_messaging', 'oslo.messaging')] if quiet else []
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _refuse_table_writes_with_file(command, conf):
