@@ -240,3 +240,40 @@ def test_a_report_off_its_schema_or_for_another_cell_changes_nothing(
         lambda: [c for c in api.get_cell_info_for_neighbors(ADMIN)
                  if c['name'] == 'c1'][0]['capabilities'],
         lambda caps: 'zone' in caps, timeout=20)
+
+
+# -- start-up and the operator's CLI -----------------------------------------
+
+def test_an_unknown_option_is_one_warning_at_start_up(
+        tmp_path, rabbit_url, synced_sqlite_url, daemon_factory):
+    conf = fixtures.write_cells_conf(
+        tmp_path, rabbit_url, synced_sqlite_url, name='solo',
+        cell_type='api', extra={'cells': {'singing': 'require'}})
+    daemon = daemon_factory(conf)
+    fixtures.wait_for_ping(rabbit_url, daemon=daemon)
+    warnings = [line for line in daemon.log().splitlines()
+                if 'Unknown option singing' in line]
+    assert len(warnings) == 1, daemon.log()
+    assert 'WARNING' in warnings[0] and '[cells]' in warnings[0]
+
+
+@pytest.mark.parametrize('command', [
+    ['cell', 'create', '--name', 'c2', '--transport-url',
+     'rabbit://u:p@h:5672/v'],
+    ['cell', 'disable', '--cell_name', 'c1'],
+    ['cell', 'drain', '--cell_name', 'c1'],
+    ['cell', 'delete', '--cell_name', 'c1'],
+], ids=['create', 'disable', 'drain', 'delete'])
+def test_table_writes_are_refused_when_cells_config_is_set(
+        tmp_path, synced_sqlite_url, command):
+    cells_json = tmp_path / 'cells.json'
+    cells_json.write_text(json.dumps({'c1': {
+        'transport_url': 'rabbit://u:p@h:5672/v', 'is_parent': False}}))
+    conf = fixtures.write_cells_conf(
+        tmp_path, 'rabbit://guest:guest@127.0.0.1:1/x', synced_sqlite_url,
+        name='api', cell_type='api', cells_config=cells_json)
+    result = fixtures.run_manage(conf, *command)
+    assert result.returncode == 2
+    lines = fixtures.non_empty_lines(result.stderr)
+    assert len(lines) == 1 and 'cells_config is set' in lines[0], lines
+    assert fixtures.live_rows(synced_sqlite_url, 'cells') == []
