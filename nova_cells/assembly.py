@@ -7,10 +7,12 @@ and the in-process test tree (dependency injection, no globals).
 
 import datetime
 
+from oslo_log import log as logging
 import oslo_messaging
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_utils import timeutils
 
+from nova_cells.conf import validation
 from nova_cells.db import api as db_api
 from nova_cells.db import flavors as flavor_source
 from nova_cells import delivery
@@ -34,7 +36,10 @@ from nova_cells import topwriter
 from nova_cells.transport import connections as kombu_connections
 from nova_cells.transport import driver as kombu_driver
 
-__all__ = ['CellParts', 'build_cell', 'object_serializer']
+__all__ = ['CellParts', 'build_cell', 'object_serializer',
+           'settings_problems']
+
+LOG = logging.getLogger(__name__)
 
 
 def object_serializer():
@@ -81,15 +86,48 @@ class CellParts(object):
         self.flavors.dispose()
 
     def reload_settings(self):
-        """Apply mutable options (SIGHUP)."""
+        """Apply mutable options (SIGHUP), all or none.
+
+        The reloaded configuration goes through the start-up validation
+        first (:func:`settings_problems`); when anything fails, nothing is
+        applied, the running settings stay, and one ERROR line says why.
+        (A reload once applied ``max_hop_count = 0`` or ``reserve_percent =
+        250``, which start-up refuses, and every later build failed.)
+
+        :returns: True when applied.
+        """
+        problems, lists = settings_problems(self.conf)
+        if problems:
+            LOG.error('Refused the reloaded configuration, keeping the '
+                      'running settings: %s', '; '.join(problems))
+            return False
         self.state_manager.settings = state.StateSettings.from_conf(self.conf)
         self.state_manager.my_cell_state.capabilities = \
             state.parse_capabilities(self.conf.cells.capabilities)
         self.runner.settings = messaging.RunnerSettings.from_conf(self.conf)
         self.scheduler.settings = cells_scheduler.SchedulerSettings.from_conf(
             self.conf)
-        self.scheduler.reload_plugins(self.conf)
+        self.scheduler.filters, self.scheduler.weighers = lists
         self.manager.healer.settings = heal.HealSettings.from_conf(self.conf)
+        return True
+
+
+def settings_problems(conf):
+    """The one validation of a configuration, at start-up and on reload:
+    ``(problems, (filters, weighers))``, problems a list of one-line
+    reasons (empty when valid), the plug-ins loaded when they load.
+
+    Option values (types, choices, bounds, finite floats, the cell name)
+    are :func:`nova_cells.conf.validation.find_problems`; the scheduler's
+    plug-in lists and their options are checked by loading them.
+    """
+    problems = [str(p) for p in validation.find_problems(conf)]
+    if problems:
+        return problems, None
+    try:
+        return [], cells_scheduler.load_plugin_lists(conf)
+    except (plugins.UnknownPlugin, ValueError) as exc:
+        return [str(exc).strip().splitlines()[0]], None
 
 
 class _LazyTransport(object):

@@ -39,7 +39,8 @@ from nova_cells import context as cells_context
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
 
-__all__ = ['DURABLE_METHODS', 'is_durable', 'Outbox', 'Inbox', 'SELF',
+__all__ = ['DURABLE_METHODS', 'SECRET_ARGUMENTS', 'for_storage',
+           'is_durable', 'Outbox', 'Inbox', 'SELF',
            'note_failure', 'receipt_to_record', 'MessageNotTaken']
 
 LOG = logging.getLogger(__name__)
@@ -84,6 +85,35 @@ _current = threading.local()
 class MessageNotTaken(exception.NovaCellsException):
     msg_fmt = ('Message %(uuid)s was not applied here (%(reason)s); '
                'send it again later.')
+
+
+# Arguments that hold a secret of the user's: kept in memory for the sends,
+# never written to cell_outbox (doc/reliability.rst, "Secrets").
+SECRET_ARGUMENTS = ('admin_password', 'new_pass')
+
+
+def _without_secrets(value):
+    """A copy of ``value`` with every :data:`SECRET_ARGUMENTS` key set to
+    None, at any depth (a build's ``build_inst_kwargs``, each part of a
+    split build)."""
+    if isinstance(value, dict):
+        return {k: None if k in SECRET_ARGUMENTS and v is not None
+                else _without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def for_storage(json_message):
+    """The message JSON as ``cell_outbox`` may keep it: the user's
+    ``admin_password`` stripped (nova-api passed it in clear; it must not
+    sit in a database).  Most messages hold none and are returned as
+    they are, unparsed."""
+    if not any('"%s"' % key in json_message for key in SECRET_ARGUMENTS):
+        return json_message
+    data = jsonutils.loads(json_message)
+    data['method_kwargs'] = _without_secrets(data.get('method_kwargs'))
+    return jsonutils.dumps(data)
 
 
 def is_durable(message):
@@ -621,10 +651,12 @@ class Outbox(object):
         received = receipt.uuid if receipt is not None else None
         entries = [(message.uuid, cell_state.name, message.direction,
                     message.to_json()) for cell_state, message in posts]
+        # The rows keep no secret; the first sends (from memory) carry it.
+        stored = [entry[:3] + (for_storage(entry[3]),) for entry in entries]
 
         def record():
             return db_outbox.outbox_add_many(
-                self.db, entries, self.resend_interval,
+                self.db, stored, self.resend_interval,
                 received_uuid=received, owner=self.owner)
 
         try:
@@ -654,7 +686,7 @@ class Outbox(object):
         Returns the row's id, for :meth:`journal_done` or
         :meth:`journal_retry`."""
         entry = (message.uuid, message.runner.our_name, SELF,
-                 message.to_json())
+                 for_storage(message.to_json()))
         return _retry_db(lambda: db_outbox.outbox_add_many(
             self.db, [entry], self.resend_interval, owner=self.owner),
             message.uuid)[0]

@@ -10,6 +10,7 @@ whether retrying later can help.
 __all__ = [
     'NovaCellsException', 'NovaException', 'CellNotFound', 'CellExists',
     'CellsUpdateUnsupported', 'InvalidCellName', 'InvalidTransportURL',
+    'InvalidCellValues', 'PolicyNotAuthorized', 'CellLinkChangeRefused',
     'ServiceNotFound', 'CellTimeout', 'CellMaxHopCountReached',
     'CellRoutingInconsistency', 'NoCellsAvailable', 'ConfigNotValid',
     'InstanceNotFound', 'InstanceExists', 'UnexpectedVMStateError',
@@ -69,6 +70,28 @@ class CellsUpdateUnsupported(NovaCellsException):
 class InvalidCellName(NovaCellsException):
     msg_fmt = 'Invalid cell name %(name)r: %(reason)s'
     code = 400
+
+
+class InvalidCellValues(NovaCellsException):
+    """A neighbour entry's values refused (unknown column, bad name, URL,
+    weight, ...): nothing was written."""
+
+    msg_fmt = 'Invalid cell values: %(reason)s'
+    code = 400
+
+
+class PolicyNotAuthorized(NovaCellsException):
+    msg_fmt = 'Policy does not allow %(action)s to be performed.'
+    code = 403
+
+
+class CellLinkChangeRefused(NovaCellsException):
+    """A cell admin call over RPC that would change how a link is reached
+    or trusted, while intercell signing is on."""
+
+    msg_fmt = ('Refused %(method)s of cell %(cell_name)s over RPC: '
+               '%(reason)s')
+    code = 403
 
 
 class InvalidTransportURL(NovaCellsException):

@@ -12,7 +12,10 @@ from oslo_messaging.rpc import server as rpc_server
 from oslo_service import periodic_task
 
 from nova_cells import build_payload
+from nova_cells import cell_admin as cell_admin_mod
+from nova_cells import exception
 from nova_cells import heal
+from nova_cells import policy
 from nova_cells import propagation
 
 __all__ = ['CellsManager', 'RPC_API_VERSION']
@@ -26,6 +29,12 @@ LOG = logging.getLogger(__name__)
 RPC_API_VERSION = '1.40'
 
 expose = rpc_server.expose
+# Refusals a cell admin caller gets back as such (no traceback logged here:
+# the refusal itself is logged once, by nova_cells.cell_admin).
+_admin_refusals = oslo_messaging.expected_exceptions(
+    exception.PolicyNotAuthorized, exception.CellLinkChangeRefused,
+    exception.InvalidCellValues, exception.CellNotFound,
+    exception.CellExists, exception.CellsUpdateUnsupported)
 
 
 class CellsManager(periodic_task.PeriodicTasks):
@@ -35,9 +44,14 @@ class CellsManager(periodic_task.PeriodicTasks):
 
     def __init__(self, conf, state_manager, msg_runner,
                  parent_update_interval=60, heal_interval=60,
-                 heal_settings=None, lost_builds=None):
+                 heal_settings=None, lost_builds=None, cell_admin=None):
+        """:param cell_admin: a :class:`nova_cells.cell_admin.CellAdmin`
+            (default: policy from ``conf``, signing mode ``[cells]
+            signing``)."""
         super(CellsManager, self).__init__(conf)
         self.state_manager = state_manager
+        self.cell_admin = cell_admin or cell_admin_mod.CellAdmin(
+            state_manager, policy.CellPolicy(conf), conf.cells.signing)
         self.msg_runner = msg_runner
         self.lost_builds = lost_builds
         self.healer = heal.Healer(msg_runner, heal_settings)
@@ -110,21 +124,28 @@ class CellsManager(periodic_task.PeriodicTasks):
 
     # -- neighbour administration (1.13) -----------------------------------
 
+    # Checked by policy, by the link rules of signing and by the values'
+    # rules, answered without secrets: :mod:`nova_cells.cell_admin`.
+
     @expose
+    @_admin_refusals
     def cell_create(self, ctxt, values):
-        return self.state_manager.cell_create(values)
+        return self.cell_admin.create(ctxt, values)
 
     @expose
+    @_admin_refusals
     def cell_update(self, ctxt, cell_name, values):
-        return self.state_manager.cell_update(cell_name, values)
+        return self.cell_admin.update(ctxt, cell_name, values)
 
     @expose
+    @_admin_refusals
     def cell_delete(self, ctxt, cell_name):
-        return self.state_manager.cell_delete(cell_name)
+        return self.cell_admin.delete(ctxt, cell_name)
 
     @expose
+    @_admin_refusals
     def cell_get(self, ctxt, cell_name):
-        return self.state_manager.cell_get(cell_name)
+        return self.cell_admin.get(ctxt, cell_name)
 
     # -- periodic tasks ----------------------------------------------------
 

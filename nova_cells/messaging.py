@@ -29,7 +29,6 @@ Differences from nova, on purpose (each with its §10 item):
 import uuid as uuidlib
 
 from oslo_log import log as logging
-from oslo_serialization import jsonutils
 
 from nova_cells import context as cells_context
 from nova_cells import delivery
@@ -37,6 +36,7 @@ from nova_cells import exception
 from nova_cells import messages
 from nova_cells import responses as cells_responses
 from nova_cells import routing
+from nova_cells import wire_guard
 
 __all__ = ['MessageRunner', 'RunnerSettings', 'MESSAGE_TYPES',
            'MalformedMessage', 'delivered_uuid']
@@ -84,54 +84,9 @@ class RunnerSettings(object):
                    max_message_size=conf.cells.max_message_size)
 
 
-def _wire_size(json_message, limit):
-    """Size in bytes of a received message (UTF-8 for text), or None when
-    it is neither text nor bytes.  Text longer than ``limit`` characters is
-    not encoded to be measured: its length is already over the limit."""
-    if isinstance(json_message, (bytes, bytearray)):
-        return len(json_message)
-    if not isinstance(json_message, str):
-        return None
-    if len(json_message) > limit or json_message.isascii():
-        return len(json_message)
-    return len(json_message.encode('utf-8', 'surrogatepass'))
-
-
-# Deepest nesting of lists and objects accepted in a received message; nova's
-# messages (object primitives included) stay far below it.
-MAX_NESTING = 100
-
-
-def _brackets_within(json_message, limit):
-    """True when the text holds at most ``limit`` opening brackets, so
-    that what it parses to cannot nest deeper than ``limit``: two C-speed
-    counts spare nearly every message :func:`_nesting_exceeds`' walk
-    (brackets inside strings only make the bound looser)."""
-    if isinstance(json_message, str):
-        braces, brackets = '{', '['
-    else:
-        braces, brackets = b'{', b'['
-    return (json_message.count(braces) +
-            json_message.count(brackets)) <= limit
-
-
-def _nesting_exceeds(value, limit):
-    """True if lists/objects in ``value`` nest deeper than ``limit``
-    (iterative, one level at a time: a deep document must not exhaust the
-    stack here either, and every received message pays for this walk)."""
-    level, depth = [value], 1
-    while level:
-        if depth > limit:
-            return True
-        deeper = []
-        for container in level:
-            for child in (container.values() if type(container) is dict
-                          else container):
-                kind = type(child)
-                if kind is dict or kind is list:
-                    deeper.append(child)
-        level, depth = deeper, depth + 1
-    return False
+# The guard every inbound parse goes through (kept under its old name for
+# the tools that build messages by hand).
+MAX_NESTING = wire_guard.MAX_NESTING
 
 
 class MessageRunner(object):
@@ -250,7 +205,7 @@ class MessageRunner(object):
         """Apply again a message this cell journalled for itself (its
         wire JSON), through the inbox: a copy already applied is found
         there.  :raises MessageNotTaken: not now (tried again later)."""
-        data = jsonutils.loads(json_message)
+        data = wire_guard.loads(json_message)
         message = messages.TargetedMessage(
             self, cells_context.WireContext(data['ctxt']),
             data['method_name'], data['method_kwargs'], data['direction'],
@@ -291,7 +246,7 @@ class MessageRunner(object):
         """Raise MalformedMessage if the message is over
         ``max_message_size`` (before anything parses it)."""
         limit = self.settings.max_message_size
-        size = _wire_size(json_message, limit)
+        size = wire_guard.wire_size(json_message, limit)
         if size is not None and size > limit:
             raise exception.MessageTooLarge(size=size, limit=limit)
 
@@ -302,21 +257,10 @@ class MessageRunner(object):
 
     def _parse_sized(self, json_message):
         """:meth:`message_from_json` once the size has been checked."""
-        try:
-            data = jsonutils.loads(json_message)
-        except (TypeError, ValueError) as exc:
-            raise MalformedMessage(uuid='?', reason='not JSON: %s' % exc)
-        except RecursionError:
-            raise MalformedMessage(uuid='?', reason='not JSON: nested too '
-                                   'deeply')
+        # Nesting is checked on the text, before the parse (wire_guard).
+        data = wire_guard.loads(json_message)
         if not isinstance(data, dict):
             raise MalformedMessage(uuid='?', reason='not a JSON object')
-        if not _brackets_within(json_message, MAX_NESTING) and \
-                _nesting_exceeds(data, MAX_NESTING):
-            # What parsed may still be too deep to serialize (the answer
-            # carries the message back) or deserialize: recursion errors.
-            raise MalformedMessage(uuid='?', reason='nested deeper than %d '
-                                   'levels' % MAX_NESTING)
         message_type = messages.check_wire(data)
         path = routing.RoutingPath.parse(data['routing_path'])
         if path.contains(self.our_name):
@@ -334,6 +278,21 @@ class MessageRunner(object):
         message_cls = messages.MESSAGE_CLASSES[message_type]
         return message_cls(self, ctxt, serialized_kwargs=True, **kwargs)
 
+    def refuse_oversized(self, json_message):
+        """Log and raise ``MessageTooLarge`` for a message over
+        ``max_message_size``: the first check of every inbound path (the
+        signature check reads the sender only after it).
+
+        Not parsed, not even to answer: that is the point of the limit.
+        Raised, so that a sender waiting for a confirmation keeps it (and
+        reports it) instead of counting it delivered.
+        """
+        try:
+            self.check_size(json_message)
+        except exception.MessageTooLarge as exc:
+            LOG.error('Rejected intercell message: %s', exc)
+            raise
+
     def process_json(self, json_message):
         """Entry point of the intercell servers.
 
@@ -341,14 +300,7 @@ class MessageRunner(object):
         :class:`~nova_cells.delivery.MessageNotTaken`: a durable message this
         cell could not apply now, which the sender must keep and resend.
         """
-        try:
-            self.check_size(json_message)
-        except exception.MessageTooLarge as exc:
-            # Not parsed, not even to answer: that is the point of the
-            # limit.  Raised, so that a sender waiting for a confirmation
-            # keeps it (and reports it) instead of counting it delivered.
-            LOG.error('Rejected intercell message: %s', exc)
-            raise
+        self.refuse_oversized(json_message)
         try:
             message = self._parse_sized(json_message)
         except Exception as exc:
@@ -372,7 +324,7 @@ class MessageRunner(object):
         """Tell a waiting originator why its message was rejected, when the
         message says enough to route an answer back."""
         try:
-            data = jsonutils.loads(json_message)
+            data = wire_guard.loads(json_message)
             if not (isinstance(data, dict) and data.get('need_response')
                     and data.get('message_type') in ('targeted',
                                                      'broadcast')):

@@ -5,6 +5,8 @@ A :class:`RoutingPath` is an immutable value, like oslo.messaging's
 On the wire a path is always the plain ``!``-joined string.
 """
 
+import unicodedata
+
 __all__ = ['PATH_CELL_SEP', 'CELL_ITEM_SEP', 'BLOCK_SYNC_FLAG', 'RoutingPath',
            'split_cell_and_item', 'cell_with_item', 'reverse_path',
            'response_cell_name_from_path', 'relative_target',
@@ -20,14 +22,41 @@ BLOCK_SYNC_FLAG = '!!'
 FORBIDDEN_NAME_CHARS = (PATH_CELL_SEP, '.', CELL_ITEM_SEP)
 
 
+#: Longest cell name: the ``cells.name`` column is a VARCHAR(255).
+MAX_NAME_LENGTH = 255
+
+# Unicode categories no name may hold: control characters (a newline forges
+# log and table lines), format characters (bidi overrides such as U+202E
+# reorder what an operator reads; zero-width ones hide differences), line
+# and paragraph separators, lone surrogates (no database can store them).
+_INVISIBLE_CATEGORIES = ('Cc', 'Cf', 'Zl', 'Zp', 'Cs')
+
+
 def check_cell_name(name):
-    """Return why ``name`` cannot be a cell name, or None if it can."""
+    """Return why ``name`` cannot be a cell name, or None if it can.
+
+    The one rule for every way a name comes in (``[cells] name``, the
+    CLI, the ``cells`` RPC, ``cells_config``, routing pins), so that what
+    one path stores every other path can route, show and log.
+    """
+    if not isinstance(name, str):
+        return 'a cell name must be a string'
     if not name:
         return 'a cell name must not be empty'
+    if len(name) > MAX_NAME_LENGTH:
+        return 'a cell name must not be longer than %d characters' % (
+            MAX_NAME_LENGTH)
     bad = [c for c in FORBIDDEN_NAME_CHARS if c in name]
     if bad:
         return ('a cell name must not contain %s (they separate cells and '
                 'items in routing paths)' % ' '.join(repr(c) for c in bad))
+    invisible = sorted({'U+%04X' % ord(c) for c in name
+                        if unicodedata.category(c) in _INVISIBLE_CATEGORIES})
+    if invisible:
+        return ('a cell name must not contain control, format or '
+                'separator characters (%s)' % ', '.join(invisible[:5]))
+    if name != name.strip():
+        return 'a cell name must not begin or end with white space'
     return None
 
 

@@ -138,7 +138,10 @@ class InterCellRPCDispatcher(object):
     def receive(self, message, signature=None):
         """:meth:`process_message` without oslo.messaging's wrapping of
         expected exceptions (the kombu driver's entry point): raises
-        ``MessageRefused`` or ``MessageNotTaken`` as they are."""
+        ``MessageRefused`` or ``MessageNotTaken`` as they are.  The size
+        is checked before anything reads the message (the signature check
+        looks at its sender)."""
+        self.runner.refuse_oversized(message)
         self._check_signature(message, signature)
         self.runner.process_json(message)
 

@@ -13,6 +13,7 @@ nothing is weighed (weight 0.0), as in nova.
 """
 
 import collections
+import math
 import random
 
 from nova_cells import scheduling
@@ -259,7 +260,19 @@ def _weigh(selection, weighers, remaining, request):
             continue
         factor = multiplier / float(high - low)
         totals = [t + factor * (v - low) for t, v in zip(totals, raw)]
-    return totals
+    return _nan_last(totals)
+
+
+def _nan_last(totals):
+    """NaN totals become -inf, so they rank last and the best-weight pick
+    is never empty.  Values are checked where they come in (weights are
+    finite, see :mod:`nova_cells.cell_values`); this is the defence for
+    what still slips through (a plug-in's NaN, inf - inf): a NaN compares
+    false with everything, and every build with two candidates once
+    failed with IndexError here."""
+    if all(t == t for t in totals):
+        return totals
+    return [t if t == t else -math.inf for t in totals]
 
 
 def pin_of(request, filters):

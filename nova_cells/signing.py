@@ -33,6 +33,7 @@ import hmac
 import json
 
 from nova_cells import exception
+from nova_cells import wire_guard
 
 __all__ = ['MessageRefused', 'MODES', 'OFF', 'SIGN', 'REQUIRE', 'MAX_KEYS',
            'sign', 'verify', 'check_keys', 'parse_keys', 'sender_of',
@@ -121,15 +122,32 @@ def parse_keys(value):
     return list(value)
 
 
+def _guarded(json_message):
+    """The parsed message through the inbound guard (size is checked
+    before this by the receiver; nesting here, before the parse), or
+    None when it is not a JSON object that passes."""
+    try:
+        data = wire_guard.loads(json_message)
+    except exception.MalformedMessage:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _unreadable(json_message):
+    """Why no sender could be read: the guard's reason (too deep, not
+    JSON), or that the message names none."""
+    try:
+        wire_guard.loads(json_message)
+    except exception.MalformedMessage as exc:
+        return exc.kwargs.get('reason') or str(exc)
+    return 'names no sender'
+
+
 def sender_of(json_message):
     """The neighbour that sent ``json_message``: the last cell of its
     routing path (each cell appends itself before passing a message on).
     None when the message does not say (the runner rejects it anyway)."""
-    try:
-        data = json.loads(json_message)
-        path = data['routing_path']
-    except (TypeError, ValueError, KeyError):
-        return None
+    path = (_guarded(json_message) or {}).get('routing_path')
     if not isinstance(path, str) or not path:
         return None
     return path.split('!')[-1] or None
@@ -137,10 +155,7 @@ def sender_of(json_message):
 
 def uuid_of(json_message):
     """The message's uuid for a log line, or ``'?'``."""
-    try:
-        uuid = json.loads(json_message)['uuid']
-    except (TypeError, ValueError, KeyError):
-        return '?'
+    uuid = (_guarded(json_message) or {}).get('uuid')
     return uuid if isinstance(uuid, str) else '?'
 
 
@@ -206,7 +221,7 @@ class LinkSigning(object):
         neighbour = find_neighbour(sender) if sender else None
         if neighbour is None:
             return Verdict(False, 'not from a neighbour of this cell'
-                           if sender else 'names no sender', sender)
+                           if sender else _unreadable(json_message), sender)
         if neighbour.db_info.get('signing_keys_error'):
             return Verdict(False, 'the keys of this neighbour are invalid '
                            '(%s)' % neighbour.db_info['signing_keys_error'],

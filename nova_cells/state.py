@@ -35,9 +35,11 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 
 from nova_cells import capacity
+from nova_cells import cell_values
 from nova_cells.db import api as db_api
 from nova_cells.db import flavors as flavor_source
 from nova_cells import exception
+from nova_cells import routing
 from nova_cells import servicegroup
 from nova_cells import signing
 from nova_cells import transport_url
@@ -57,18 +59,11 @@ _ROW_DEFAULTS = {'weight_offset': 0.0, 'weight_scale': 1.0, 'api_url': None,
 # nova): an operator takes a child out of service in its parent.  Both
 # DISABLED and DRAINING keep new builds away; DRAINING says the operator is
 # emptying the cell, so ``tree`` shows its instances going down.
-ENABLED = 'enabled'
-DISABLED = 'disabled'
-DRAINING = 'draining'
-ADMIN_STATES = (ENABLED, DISABLED, DRAINING)
-
-
-def check_admin_state(value):
-    """Return why ``value`` is not a cell state, or None when it is (None
-    itself is: rows written by the original read as enabled)."""
-    if value is None or value in ADMIN_STATES:
-        return None
-    return 'state %r is not one of %s' % (value, ', '.join(ADMIN_STATES))
+ENABLED = cell_values.ENABLED
+DISABLED = cell_values.DISABLED
+DRAINING = cell_values.DRAINING
+ADMIN_STATES = cell_values.ADMIN_STATES
+check_admin_state = cell_values.check_admin_state
 
 
 def parse_capabilities(entries):
@@ -264,14 +259,7 @@ class FileCellSource(object):
                 raise ValueError('top level must be an object keyed by name')
         except ValueError as exc:
             return self._invalid(stamp, exc)
-        problems = ['%s: %s' % (name, check_admin_state(entry.get('state')))
-                    for name, entry in data.items()
-                    if isinstance(entry, dict) and
-                    check_admin_state(entry.get('state'))]
-        problems += ['%s: %s' % (name, _file_keys_problem(entry))
-                     for name, entry in data.items()
-                     if isinstance(entry, dict) and
-                     _file_keys_problem(entry)]
+        problems = _file_problems(data)
         if problems:
             return self._invalid(stamp, ValueError('; '.join(problems)))
         self._stamp = stamp
@@ -296,12 +284,28 @@ class FileCellSource(object):
     create = update = delete = _refuse
 
 
-def _file_keys_problem(entry):
-    """Why a JSON file entry's ``signing_keys`` is invalid, or None: the
-    file must hold a list of 1 to 2 non-empty strings (or no such key)."""
-    if 'signing_keys' not in entry:
-        return None
-    return signing.check_keys(entry['signing_keys'])
+def _file_problems(data):
+    """Every reason the ``cells_config`` content cannot be used, by the
+    rules the CLI and the ``cells`` RPC use (:mod:`nova_cells.cell_values`):
+    the name (the key), the URL, the weights, the state and the keys.
+    Keys that are not columns are ignored, as nova ignored them."""
+    problems = []
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            problems.append('%r: each entry must be an object' % (name,))
+            continue
+        # The file holds keys as a list (the table as JSON text).
+        values = {k: v for k, v in entry.items()
+                  if k in cell_values.WRITABLE_COLUMNS and
+                  k not in ('name', 'signing_keys')}
+        values['name'] = name
+        reasons = cell_values.check_values(values, creating=True)
+        if 'signing_keys' in entry:
+            reasons.append(signing.check_keys(entry['signing_keys']))
+        shown = repr(name) if routing.check_cell_name(name) else name
+        problems += ['%s: %s' % (shown, reason) for reason in reasons
+                     if reason]
+    return problems
 
 
 class CellStateManager(object):

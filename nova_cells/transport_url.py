@@ -14,9 +14,17 @@ import oslo_messaging
 
 from nova_cells import exception
 
-__all__ = ['parse', 'mask', 'first_host_info', 'build']
+__all__ = ['parse', 'mask', 'first_host_info', 'build',
+           'check_messaging_url', 'MESSAGING_TRANSPORTS', 'MAX_URL_LENGTH']
 
 _HOSTLESS_TRANSPORTS = ('fake',)
+#: Schemes of messaging drivers a neighbour can be reached with (``http``
+#: and the like parse as transport URLs too, but nothing could use them).
+MESSAGING_TRANSPORTS = ('rabbit', 'amqp', 'kombu', 'kombu+rabbit',
+                        'kombu+amqp', 'kafka', 'fake')
+#: Longest neighbour URL: the ``cells.transport_url`` column is a
+#: VARCHAR(255).
+MAX_URL_LENGTH = 255
 _CREDS = re.compile(r'([^:/@,]+):[^@]*@')
 
 
@@ -27,7 +35,7 @@ def parse(url):
     """
     try:
         parsed = oslo_messaging.TransportURL.parse(cfg.ConfigOpts(), url)
-    except (oslo_messaging.InvalidTransportURL, ValueError, TypeError) as e:
+    except Exception as e:  # noqa - any parse failure is a bad URL
         raise exception.InvalidTransportURL(url=mask(url), reason=str(e))
     if parsed.transport not in _HOSTLESS_TRANSPORTS:
         if not parsed.hosts or not all(h.hostname for h in parsed.hosts):
@@ -37,6 +45,29 @@ def parse(url):
         if host.port is not None and not 0 < host.port < 65536:
             raise exception.InvalidTransportURL(
                 url=mask(url), reason='port %d out of range' % host.port)
+    return parsed
+
+
+def check_messaging_url(url):
+    """Parse ``url`` as a neighbour's transport URL: storable, with no
+    control characters and a messaging driver's scheme.
+
+    :returns: the parsed ``TransportURL``.
+    :raises InvalidTransportURL: saying why (the password masked).
+    """
+    if len(url) > MAX_URL_LENGTH:
+        raise exception.InvalidTransportURL(
+            url=mask(url[:64]) + '...',
+            reason='longer than %d characters' % MAX_URL_LENGTH)
+    if any(ord(c) < 33 or ord(c) == 0x7f for c in url):
+        raise exception.InvalidTransportURL(
+            url=mask(url).encode('unicode_escape').decode('ascii'),
+            reason='white space or control characters')
+    parsed = parse(url)
+    if parsed.transport not in MESSAGING_TRANSPORTS:
+        raise exception.InvalidTransportURL(
+            url=mask(url), reason='%r is not a messaging transport (one of '
+            '%s)' % (parsed.transport, ', '.join(MESSAGING_TRANSPORTS)))
     return parsed
 
 
@@ -60,21 +91,48 @@ def _mask_host(entry):
     return user + (':***' if colon else '') + '@' + where
 
 
+# Query parameters whose value is a secret (oslo.messaging and kombu take
+# credentials and key passphrases from the query too).
+_SECRET_PARAM = re.compile(r'(pass|secret|token|key|auth|cred)', re.I)
+
+
+def _mask_query(query):
+    """``a=1&password=x`` -> ``a=1&password=***`` (``;`` separators too)."""
+    def _one(item):
+        name, sep, value = item.partition('=')
+        if sep and value and _SECRET_PARAM.search(urlparse.unquote(name)):
+            return name + '=***'
+        return item
+    return '&'.join(';'.join(_one(i) for i in part.split(';'))
+                    for part in query.split('&'))
+
+
+def _mask_rest(text):
+    """Path, query and fragment: secret parameters and anything shaped
+    like ``user:password@`` masked."""
+    return _CREDS.sub(lambda m: m.group(1) + ':***@', _mask_query(text))
+
+
 def mask(url):
-    """Return ``url`` with every password replaced by ``***``."""
+    """Return ``url`` with every password replaced by ``***``: in each
+    host's credentials, in secret query parameters (``?password=``), and
+    in anything else shaped like credentials.  Never raises (it is what
+    error messages about bad URLs are built with)."""
     if not url:
         return url
+    if not isinstance(url, str):
+        return '<not a URL>'
     try:
         parts = urlparse.urlsplit(url)
     except ValueError:
         return '<unparseable URL>'
     if '@' not in parts.netloc:
-        if '@' in url:
-            # Not a URL urlsplit understands: hide anything like creds.
-            return _CREDS.sub(lambda m: m.group(1) + ':***@', url)
-        return url
+        # No credentials in the host part; a password holding '/' or '?'
+        # ends urlsplit's netloc early: mask anything shaped like them.
+        return _mask_rest(url)
+    head, _sep, rest = url.partition(parts.netloc)
     netloc = ','.join(_mask_host(h) for h in _host_entries(parts.netloc))
-    return url.replace(parts.netloc, netloc, 1)
+    return head + netloc + _mask_rest(rest)
 
 
 def first_host_info(url):

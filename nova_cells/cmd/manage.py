@@ -13,7 +13,9 @@ line and exit with status 2, leaving the database as it was.  Passwords are
 never printed.
 """
 
+import contextlib
 import json
+import logging
 import signal
 import sys
 import time
@@ -24,6 +26,7 @@ from oslo_db import exception as db_exc
 import oslo_messaging
 from sqlalchemy import exc as sa_exc
 
+from nova_cells import cell_values
 from nova_cells.cmd import _common
 from nova_cells.cmd import manage_views
 from nova_cells.cmd import table
@@ -36,8 +39,6 @@ from nova_cells import exception
 from nova_cells import explain as explain_view
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
-from nova_cells import rpc
-from nova_cells import rpcapi
 from nova_cells import signing
 from nova_cells import state as cell_state
 from nova_cells import transport_url
@@ -194,7 +195,7 @@ def _hosts_from_args(args):
 
 def _new_url(args):
     if args.neighbour_url:
-        transport_url.parse(args.neighbour_url)
+        transport_url.check_messaging_url(args.neighbour_url)
         return args.neighbour_url
     hosts = _hosts_from_args(args)
     if not hosts:
@@ -229,7 +230,8 @@ def _merged_url(existing, args):
 def _check_name(name):
     reason = validation.check_cell_name(name)
     if reason:
-        raise exception.InvalidCellName(name=name, reason=reason)
+        shown = name if len(name) <= 64 else name[:64] + '...'
+        raise exception.InvalidCellName(name=shown, reason=reason)
 
 
 def _public_row(row):
@@ -304,6 +306,7 @@ def cell_create(db, args):
     _check_name(args.new_name)
     values = _cell_values(args, is_create=True)
     values.update(name=args.new_name, transport_url=_new_url(args))
+    cell_values.validate(values, creating=True)
     row = db_api.cell_create(db, values)
     print('Created cell %s (id %s, %s)' % (row['name'], row['id'],
                                            _public_row(row)['type']))
@@ -318,6 +321,7 @@ def cell_update(db, args):
     url = _merged_url(existing['transport_url'], args)
     if url != existing['transport_url']:
         values['transport_url'] = url
+    cell_values.validate(values)
     row = db_api.cell_update(db, args.cell_name, values)
     print('Updated cell %s' % row['name'])
 
@@ -339,9 +343,11 @@ def cell_set_state(db, args):
             'or enabled in its parent' % args.cell_name)
     new_state = _STATE_ACTIONS[args.action]
     reason = getattr(args, 'reason', None)
-    db_api.cell_update(db, args.cell_name, {
-        'state': new_state,
-        'state_reason': reason if new_state != cell_state.ENABLED else None})
+    values = {'state': new_state,
+              'state_reason': reason if new_state != cell_state.ENABLED
+              else None}
+    cell_values.validate(values)
+    db_api.cell_update(db, args.cell_name, values)
     print('Cell %s is %s%s' % (args.cell_name, new_state,
                                ': %s' % reason if reason else ''))
 
@@ -408,12 +414,9 @@ def explain(db, args, conf=None):
         kwargs['filter_properties']['instance_group'] = {
             'uuid': str(uuid.uuid4()), 'policy': args.group_policy,
             'members': list(args.group_members)}
-    transport = rpc.get_transport(conf)
-    try:
-        result = rpcapi.CellsAPI(conf, transport).explain_build(
-            ctxt, timeout=args.timeout, **kwargs)
-    finally:
-        transport.cleanup()
+    result = manage_views.ask_daemon(
+        conf, lambda api, ctxt, timeout: api.explain_build(
+            ctxt, timeout=timeout, **kwargs), args.timeout, ctxt)
     if args.format == 'json':
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -455,11 +458,15 @@ _COMMANDS = {
     ('explain', None): explain,
 }
 _COMMANDS.update(manage_views.COMMANDS)
+# Commands that write the cells table: with [cells] cells_config set the
+# daemon reads its neighbours from that file and never this table.
+_WRITES_CELLS = (cell_create, cell_update, cell_delete, cell_set_state)
 # Commands that talk to the local daemon and need the configuration.
 _NEEDS_CONF = (explain, manage_views.tree, manage_views.capacities)
 
 _USER_ERRORS = (exception.NovaCellsException, db_exc.DBError,
-                sa_exc.SQLAlchemyError, oslo_messaging.MessagingException)
+                sa_exc.SQLAlchemyError, oslo_messaging.MessagingException,
+                _common.NoAnswer)
 
 
 def main(argv=None):
@@ -470,13 +477,47 @@ def main(argv=None):
                                setup_logging=False)
     action = getattr(conf.category, 'action', None)
     command = _COMMANDS[(conf.category.name, action)]
+    _refuse_table_writes_with_file(command, conf)
     db = db_api.Database.from_conf(conf)
     try:
-        _run_retrying_locked(command, db, conf)
+        with _quiet_reconnects(command in _NEEDS_CONF):
+            _run_retrying_locked(command, db, conf)
+    except _common.NoAnswer as exc:
+        db.dispose()
+        # A transport still reconnecting would hold the exit: leave now.
+        _common.die('nova-cells-manage: error: %s' % _describe(exc, conf),
+                    now=True)
     except _USER_ERRORS as exc:
         _common.die('nova-cells-manage: error: %s' % _describe(exc, conf))
     finally:
         db.dispose()
+
+
+@contextlib.contextmanager
+def _quiet_reconnects(quiet=True):
+    """oslo.messaging's "Connection failed ... retrying" lines, silenced
+    while the command runs: its own one-line error says the broker did
+    not answer.  The levels are put back afterwards."""
+    loggers = [logging.getLogger(name) for name in
+               ('oslo_messaging', 'oslo.messaging')] if quiet else []
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _refuse_table_writes_with_file(command, conf):
+    """With ``[cells] cells_config`` set, a write to the cells table would
+    report success and change nothing the daemon uses: refuse it."""
+    if command in _WRITES_CELLS and conf.cells.cells_config:
+        _common.die('nova-cells-manage: error: [cells] cells_config is set '
+                    '(%s): the daemon reads its neighbours from that file, '
+                    'not the cells table; edit the file and send SIGHUP'
+                    % conf.cells.cells_config)
 
 
 def _run_retrying_locked(command, db, conf, attempts=5):
@@ -501,6 +542,10 @@ def _describe(exc, conf=None):
         return 'database in [database] connection (%s): %s' % (
             transport_url.mask(conf.database.connection),
             _common.first_line(exc))
+    if isinstance(exc, _common.NoAnswer) and conf is not None:
+        return ('%s from this cell\'s nova-cells (topic cells on %s): is '
+                'its broker up, and the daemon running?' % (
+                    exc, transport_url.mask(conf.transport_url or '')))
     if isinstance(exc, oslo_messaging.MessagingTimeout) and conf is not None:
         return ('no answer from this cell\'s nova-cells (topic cells on %s) '
                 'in time: is the daemon running? (%s)' % (

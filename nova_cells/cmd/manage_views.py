@@ -12,6 +12,7 @@ Tables for people by default, ``--format json`` for scripts.
 import argparse
 import json
 
+from nova_cells.cmd import _common
 from nova_cells.cmd import table
 from nova_cells import context as cells_context
 from nova_cells.db import instances as db_instances
@@ -21,7 +22,7 @@ from nova_cells import rpcapi
 from nova_cells import treeview
 
 __all__ = ['add_view_parsers', 'tree', 'capacities', 'instances_list',
-           'instances_show', 'COMMANDS']
+           'instances_show', 'COMMANDS', 'ask_daemon']
 
 _INSTANCE_COLUMNS = ('uuid', 'display_name', 'cell_name', 'host',
                      'vm_state', 'task_state', 'created_at')
@@ -86,22 +87,35 @@ def add_view_parsers(subparsers):
 
 # -- asking the daemon ----------------------------------------------------
 
-def _ask_daemon(conf, call, timeout):
-    """Run ``call(CellsAPI, ctxt, timeout)`` against the local daemon."""
+def ask_daemon(conf, call, timeout, ctxt=None):
+    """Run ``call(CellsAPI, ctxt, timeout)`` against the local daemon,
+    returning within about ``timeout`` seconds whatever the broker does.
+
+    :param ctxt: who asks (default: an admin context).
+    :raises nova_cells.cmd._common.NoAnswer: nothing came back in time.
+    """
     timeout = timeout or conf.cells.call_timeout + 10
     transport = rpc.get_transport(conf)
-    ctxt = cells_context.get_admin_context()
+    ctxt = ctxt or cells_context.get_admin_context()
+    gave_up = False
     try:
-        return call(rpcapi.CellsAPI(conf, transport), ctxt, timeout)
+        # Bounded whatever the broker does (see _common.bounded).
+        return _common.bounded(
+            lambda: call(rpcapi.CellsAPI(conf, transport), ctxt, timeout),
+            timeout)
+    except _common.NoAnswer:
+        gave_up = True      # still reconnecting: it goes with the process
+        raise
     finally:
-        transport.cleanup()
+        if not gave_up:
+            transport.cleanup()
 
 
 def tree(db, args, conf):
     """The whole subtree of this cell: a ``get_cell_status`` broadcast."""
-    status = _ask_daemon(conf, lambda api, ctxt, timeout:
-                         api.get_cell_status(ctxt, timeout=timeout),
-                         args.timeout)
+    status = ask_daemon(conf, lambda api, ctxt, timeout:
+                        api.get_cell_status(ctxt, timeout=timeout),
+                        args.timeout)
     if args.format == 'json':
         print(json.dumps({'tree': treeview.to_plain(status),
                           'failures': status.get('failures', [])},
@@ -123,10 +137,10 @@ def _capacity_rows(capacities):
 
 def capacities(db, args, conf):
     """nova's ``get_capacities``: free units per flavor size."""
-    found = _ask_daemon(conf, lambda api, ctxt, timeout:
-                        api.get_capacities(ctxt, args.cell_name,
-                                           timeout=timeout),
-                        args.timeout)
+    found = ask_daemon(conf, lambda api, ctxt, timeout:
+                       api.get_capacities(ctxt, args.cell_name,
+                                          timeout=timeout),
+                       args.timeout)
     if args.format == 'json':
         print(json.dumps(found, indent=2, sort_keys=True))
         return

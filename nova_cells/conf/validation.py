@@ -6,7 +6,13 @@ the option and the value so that the operator can fix it at once; the
 daemon and ``nova-cells-manage`` refuse to start while any rule fails.
 """
 
+import glob
+import math
+import os
+
 from oslo_config import cfg
+from oslo_log import log as logging
+import oslo_messaging
 from sqlalchemy.engine import url as sa_url
 from sqlalchemy import exc as sa_exc
 
@@ -18,7 +24,10 @@ from nova_cells import routing
 from nova_cells import transport_url
 
 __all__ = ['FORBIDDEN_NAME_CHARS', 'ConfigProblem', 'find_problems',
-           'check_cell_name', 'database_url_problem']
+           'check_cell_name', 'database_url_problem', 'unknown_options',
+           'warn_unknown_options', 'OUR_SECTIONS']
+
+LOG = logging.getLogger(__name__)
 
 # The rule is the routing's (one place for the daemon, the CLI and the
 # scheduler's pin options).
@@ -58,22 +67,58 @@ class ConfigProblem(object):
     __repr__ = __str__
 
 
+# Our sections: every option in them is registered at start-up, so a name
+# that matches none is a typo (``singing = require``) or a stale option.
+OUR_SECTIONS = {'cells': cells_conf.ALL_OPTS,
+                'upgrade_levels': upgrade_levels.ALL_OPTS,
+                'api_database': api_database.ALL_OPTS}
+
+
+def _registered_groups(conf):
+    """``None`` (DEFAULT) and every registered option group's name."""
+    groups = [None]
+    for key in conf:
+        if isinstance(conf[key], cfg.ConfigOpts.GroupAttr):
+            groups.append(key)
+    return groups
+
+
 def _value_problems(conf):
-    """Options whose value oslo.config cannot even parse (bad type/choice)."""
-    groups = ((None, service_conf.ALL_OPTS),
-              ('cells', cells_conf.ALL_OPTS),
-              ('upgrade_levels', upgrade_levels.ALL_OPTS),
-              ('api_database', api_database.ALL_OPTS))
+    """Options whose value oslo.config cannot even parse (bad type/choice,
+    out of min/max), in every registered group: ours and the libraries'
+    (``[database]``, ``[oslo_messaging_rabbit]``)."""
+    problems = []
+    for group in _registered_groups(conf):
+        section = conf[group] if group else conf
+        for name in list(section):
+            try:
+                value = getattr(section, name)
+            except (cfg.Error, ValueError) as exc:
+                # cfg.Error: a ``$name`` substitution naming no option.
+                raw = _raw_value(conf, group, name)
+                problems.append(ConfigProblem(group, name, raw,
+                                              _short(exc)))
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(ConfigProblem(group, name, value,
+                                              'must be a finite number'))
+    return problems
+
+
+def _empty_problems(conf):
+    """A number left empty (``max_hop_count =``) reads as None, which
+    every comparison after start-up failed on: refused, in our sections
+    and DEFAULT, for options whose default is not None."""
+    groups = [(None, service_conf.ALL_OPTS)] + list(OUR_SECTIONS.items())
     problems = []
     for group, opts in groups:
         section = conf[group] if group else conf
         for opt in opts:
-            try:
-                getattr(section, opt.dest)
-            except (cfg.ConfigFileValueError, ValueError) as exc:
-                raw = _raw_value(conf, group, opt.dest)
-                problems.append(ConfigProblem(group, opt.dest, raw,
-                                              _short(exc)))
+            if opt.default is not None and \
+                    isinstance(opt.default, (int, float)) and \
+                    getattr(section, opt.dest) is None:
+                problems.append(ConfigProblem(group, opt.dest, '',
+                                              'must not be empty'))
     return problems
 
 
@@ -150,6 +195,69 @@ def _api_database_problems(conf):
                           transport_url.mask(connection), reason)]
 
 
+def _files_of(conf):
+    """The configuration files ``conf`` was read from, in order."""
+    files = list(conf.config_file or [])
+    for directory in conf.config_dir and [conf.config_dir] or []:
+        files += sorted(glob.glob(os.path.join(directory, '*.conf')))
+    return [f for f in files if os.path.isfile(f)]
+
+
+def _known_names(opts):
+    """Every name an option of ``opts`` answers to (deprecated ones too)."""
+    names = set()
+    for opt in opts:
+        names.update((opt.name, opt.dest))
+        names.update(d.name for d in opt.deprecated_opts if d.name)
+    return names
+
+
+def unknown_options(conf):
+    """``[(section, option, file)]`` for every option set in one of
+    :data:`OUR_SECTIONS` that no option of that section is called."""
+    found = []
+    for path in _files_of(conf):
+        sections = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (cfg.ParseError, OSError, UnicodeError):
+            continue        # oslo.config itself reported it at parse time
+        for section, opts in OUR_SECTIONS.items():
+            known = _known_names(opts)
+            found += [(section, name, path)
+                      for name in sections.get(section, {})
+                      if name not in known]
+    return found
+
+
+def warn_unknown_options(conf, log=None):
+    """One WARNING line per unknown option of our sections (nothing is
+    refused: an option of a newer release must not stop an older one)."""
+    for section, name, path in unknown_options(conf):
+        (log or LOG).warning('Unknown option %s in section [%s] of %s: '
+                             'ignored (a typo?)', name, section, path)
+
+
+def _transport_problems(conf):
+    """``[DEFAULT] transport_url`` parses as oslo.messaging parses it (a
+    port that is not a number was a traceback in ``tree`` and in a forked
+    worker; ``rabbit://`` alone means the local broker, as there);
+    whether the broker takes our login is the daemon's start-up check."""
+    url = conf.transport_url
+    if not url:
+        return []
+    try:
+        parsed = oslo_messaging.TransportURL.parse(cfg.ConfigOpts(), url)
+        bad_ports = [h.port for h in parsed.hosts
+                     if h.port is not None and not 0 < h.port < 65536]
+        if bad_ports:
+            raise ValueError('port %d out of range' % bad_ports[0])
+    except Exception as exc:  # noqa - any parse failure is the answer
+        return [ConfigProblem(None, 'transport_url', transport_url.mask(url),
+                              _short(exc).splitlines()[0])]
+    return []
+
+
 def find_problems(conf):
     """Return every :class:`ConfigProblem` of ``conf`` (empty when valid).
 
@@ -159,5 +267,8 @@ def find_problems(conf):
     problems = _value_problems(conf)
     if problems:
         return problems
+    problems = _empty_problems(conf)
+    if problems:
+        return problems
     return (_bound_problems(conf) + _cells_problems(conf) +
-            _api_database_problems(conf))
+            _api_database_problems(conf) + _transport_problems(conf))

@@ -216,8 +216,28 @@ def _soft_delete(row):
 
 # -- cells -------------------------------------------------------------------
 
+#: Columns of ``cells`` a caller may set; ``id``, ``deleted`` and the
+#: timestamps are this module's (the same list as
+#: :data:`nova_cells.cell_values.WRITABLE_COLUMNS`, which checks values).
+CELL_COLUMNS = frozenset(('name', 'transport_url', 'api_url',
+                          'weight_offset', 'weight_scale', 'is_parent',
+                          'state', 'state_reason', 'signing_keys'))
+
+
+def _only_cell_columns(values):
+    """Refuse any key that is not a writable column: ``setattr`` would
+    otherwise set ``id``, ``deleted`` or any attribute of the row object
+    (the RPC ``cell_update`` once took whatever it was given)."""
+    unknown = sorted(str(k) for k in values if k not in CELL_COLUMNS)
+    if unknown:
+        raise exception.InvalidCellValues(
+            reason='unknown cell columns: %s' % ', '.join(unknown))
+
+
 def cell_create(db, values):
-    """Create a neighbour cell; :raises CellExists: on a duplicate name."""
+    """Create a neighbour cell; :raises CellExists: on a duplicate name,
+    :raises InvalidCellValues: for a key that is not a writable column."""
+    _only_cell_columns(values)
     try:
         with db.writer() as session:
             row = models.Cell(**values)
@@ -237,7 +257,9 @@ def _cell_row(session, name):
 
 
 def cell_update(db, name, values):
-    """Update a neighbour cell; :raises CellNotFound:, :raises CellExists:."""
+    """Update a neighbour cell; :raises CellNotFound:, :raises CellExists:,
+    :raises InvalidCellValues: for a key that is not a writable column."""
+    _only_cell_columns(values)
     try:
         with db.writer() as session:
             row = _cell_row(session, name)

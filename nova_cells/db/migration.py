@@ -12,6 +12,9 @@ from alembic import command
 from alembic import config as alembic_config
 from alembic import migration as alembic_migration
 from alembic import script as alembic_script
+from alembic import util as alembic_util
+
+from nova_cells import exception
 
 __all__ = ['db_sync', 'db_version', 'head_version']
 
@@ -29,9 +32,15 @@ def db_sync(database, version='head'):
     """Upgrade the schema of ``database`` to ``version`` (default: head).
 
     :param database: a :class:`nova_cells.db.api.Database`.
+    :raises NovaCellsException: ``version`` names no revision (alembic's
+        own error was a traceback in ``db sync bogus``).
     """
     with database.engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), version)
+        try:
+            command.upgrade(_alembic_config(connection), version)
+        except alembic_util.CommandError as exc:
+            raise exception.NovaCellsException(
+                'db sync %s: %s' % (version, str(exc).splitlines()[0]))
 
 
 def db_version(database):

@@ -1,10 +1,15 @@
 """Targeted message handlers: run in the one cell a message is for (§4.11)."""
 
+from oslo_log import log as logging
+
 from nova_cells.handlers._table import guards_its_route
 from nova_cells.handlers._table import MethodTable
 from nova_cells import propagation
+from nova_cells import reports
 
 __all__ = ['TABLE']
+
+LOG = logging.getLogger(__name__)
 
 TABLE = MethodTable('targeted')
 
@@ -17,17 +22,50 @@ def _push_soon(runner, kind, ctxt):
         propagation.PUSHES[kind](runner, ctxt)
 
 
+def _reporting_child(runner, message, cell_name, value):
+    """The neighbour a report came from, once its value fits the schema
+    of its method; None (and one log line) when it must be dropped.
+
+    The report is attributed to the link it came from, the previous hop
+    of its routing path (each cell appends itself before sending), never
+    to the ``cell_name`` argument, which any sender could set to another
+    child's name.
+    """
+    method = message.method_name
+    path = message.routing_path
+    sender = path[-2] if len(path) >= 2 else None
+    if sender is None or runner.state_manager.get_child_cell(sender) is None:
+        LOG.error('Dropped %s %s: not from a child of this cell (routing '
+                  'path %s)', method, message.uuid, path)
+        return None
+    if cell_name != sender:
+        LOG.warning('%s %s from child %s names cell %r: taken as %s\'s',
+                    method, message.uuid, sender, cell_name, sender)
+    reason = reports.PROBLEMS[method][1](value)
+    if reason:
+        LOG.error('Dropped %s %s from child %s: %s', method, message.uuid,
+                  sender, reason)
+        return None
+    return sender
+
+
 @TABLE.method
 def update_capabilities(runner, message, cell_name, capabilities):
     """A child reported its capabilities; pass our aggregate up soon."""
-    runner.state_manager.update_cell_capabilities(cell_name, capabilities)
+    sender = _reporting_child(runner, message, cell_name, capabilities)
+    if sender is None:
+        return
+    runner.state_manager.update_cell_capabilities(sender, capabilities)
     _push_soon(runner, 'capabilities', message.ctxt)
 
 
 @TABLE.method
 def update_capacities(runner, message, cell_name, capacities):
     """A child reported its capacities; pass our aggregate up soon."""
-    runner.state_manager.update_cell_capacities(cell_name, capacities)
+    sender = _reporting_child(runner, message, cell_name, capacities)
+    if sender is None:
+        return
+    runner.state_manager.update_cell_capacities(sender, capacities)
     _push_soon(runner, 'capacities', message.ctxt)
 
 

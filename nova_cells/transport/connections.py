@@ -18,7 +18,8 @@ import kombu
 from nova_cells import exception
 from nova_cells import transport_url
 
-__all__ = ['is_rabbit', 'kombu_url', 'ConnectionFactory', 'RetryPolicy']
+__all__ = ['is_rabbit', 'kombu_url', 'ConnectionFactory', 'RetryPolicy',
+           'broker_problem']
 
 DEFAULT_URL = 'rabbit://guest:guest@localhost:5672/'
 _RABBIT = ('rabbit', 'kombu+rabbit', 'amqp', 'kombu+amqp')
@@ -138,3 +139,30 @@ class ConnectionFactory(object):
                                      'consumer_cancel_notify': True},
                     'connection_name': '%s%s' % (
                         self.name, ':' + purpose if purpose else '')}})
+
+
+def broker_problem(factory, url, wait=10.0):
+    """Why the broker of ``url`` cannot be used, or None: one connection
+    (login and virtual host included), retried for at most ``wait``
+    seconds when the broker does not answer.
+
+    A daemon whose own broker URL, port, password or vhost is wrong once
+    forked a worker that crashed with a traceback, forever; start-up asks
+    this first and exits with one line.  Transports other than RabbitMQ
+    (``fake://``) are not checked.
+    """
+    parsed = transport_url.parse(url or DEFAULT_URL)
+    if parsed.transport not in _RABBIT:
+        return None
+    connection = factory.connect(url, purpose='start-up-check',
+                                 heartbeat=False)
+    try:
+        connection.ensure_connection(max_retries=max(1, int(wait)),
+                                     interval_start=0.5, interval_step=0.5,
+                                     interval_max=1.0, timeout=wait)
+    except Exception as exc:  # noqa - every failure is the answer
+        text = str(exc).strip() or type(exc).__name__
+        return text.splitlines()[0]
+    finally:
+        connection.release()
+    return None

@@ -21,7 +21,6 @@ both publish oslo's cast envelope and return once the neighbour's broker
 confirmed it.
 """
 
-import json
 import threading
 
 from oslo_log import log as logging
@@ -40,6 +39,7 @@ from nova_cells.transport import lanes as lanes_mod
 from nova_cells.transport import marker
 from nova_cells.transport import publisher as publisher_mod
 from nova_cells import transport_url
+from nova_cells import wire_guard
 
 __all__ = ['KombuCellsDriver']
 
@@ -169,10 +169,8 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
     def _peek(self, text):
         """The message's uuid and order key, when it reads as a message
         (else the runner rejects it, with its own log line)."""
-        if len(text) > self.max_message_size:
-            return '?', None
         try:
-            data = json.loads(text)
+            data = wire_guard.loads(text, self.max_message_size)
             kwargs = data.get('method_kwargs')
             key = cells_delivery.order_key(kwargs) \
                 if isinstance(kwargs, dict) else None

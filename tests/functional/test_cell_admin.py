@@ -15,6 +15,7 @@ from tests.functional.tree_support import ProcessTree
 
 from nova_cells import context as cells_context
 from nova_cells import exception
+from nova_cells import transport_url
 
 pytestmark = pytest.mark.functional
 
@@ -55,7 +56,9 @@ def test_cell_get_answers_a_plain_row(api, tree):
     assert isinstance(row, dict)
     assert row['name'] == 'c1'
     assert row['is_parent'] is False
-    assert row['transport_url'] == tree['c1'].url
+    # The password never leaves the daemon (issue 23).
+    assert row['transport_url'] == transport_url.mask(tree['c1'].url)
+    assert ':***@' in row['transport_url']
 
 
 def test_cell_create_update_delete_round_trip(api):

@@ -54,3 +54,40 @@ def _safe_capabilities(client):
         return _own_capabilities(client)
     except Exception:  # noqa - the worker may be restarting
         return None
+
+
+@pytest.mark.parametrize('backend', ['threading', 'eventlet'])
+def test_a_reload_start_up_would_refuse_is_refused_and_the_daemon_serves(
+        backend, tmp_path, rabbit_url, synced_sqlite_url, daemon_factory):
+    """Issue 23: ``max_hop_count = 0`` and ``reserve_percent = 250`` were
+    applied on SIGHUP.  Now the whole re-read is refused (the capabilities
+    changed with them are not applied either), logged once, and the
+    daemon keeps serving; a good re-read afterwards is applied."""
+    extra = {'cells': {'capabilities': 'hypervisor=kvm'}}
+    conf = write_cells_conf(tmp_path, rabbit_url, synced_sqlite_url,
+                            name='api', cell_type='api', extra=extra)
+    daemon = daemon_factory(conf, backend=backend)
+    wait_for_ping(rabbit_url, daemon=daemon)
+    with CellsRPC(rabbit_url) as client:
+        bad = {'cells': {'capabilities': 'hypervisor=kvm,zone=bad',
+                         'max_hop_count': 0, 'reserve_percent': 250}}
+        write_cells_conf(tmp_path, rabbit_url, synced_sqlite_url,
+                         name='api', cell_type='api', extra=bad,
+                         host=conf.host)
+        os.kill(daemon.pid, signal.SIGHUP)
+        poll_until(lambda: daemon.log(),
+                   lambda text: 'Refused the reloaded configuration' in text,
+                   timeout=20)
+        caps = poll_until(lambda: _safe_capabilities(client),
+                          lambda c: c is not None, timeout=20)
+        assert caps == {'hypervisor': ['kvm']}
+        assert daemon.running()
+        good = {'cells': {'capabilities': 'hypervisor=kvm,zone=z1'}}
+        write_cells_conf(tmp_path, rabbit_url, synced_sqlite_url,
+                         name='api', cell_type='api', extra=good,
+                         host=conf.host)
+        os.kill(daemon.pid, signal.SIGHUP)
+        caps = poll_until(lambda: _safe_capabilities(client),
+                          lambda c: c and 'zone' in c, timeout=20)
+        assert caps['zone'] == ['z1']
+        assert 'Traceback' not in daemon.log()

@@ -1332,3 +1332,43 @@ def _claims(db):
     with db.connection_reader() as conn:
         return conn.execute(
             models.CellClaim.__table__.select()).fetchall()
+
+
+# -- issue 23: no user secret is stored in the outbox ------------------------
+
+SECRET = 'Us3r-Adm1n-pw'
+
+
+def test_the_outbox_row_holds_no_admin_password_but_the_send_does(
+        db, outboxes):
+    driver = FakeDriver(db)
+    driver.failing.add('child1')
+    sent = []
+    real = driver.deliver_message_to_cell
+
+    def recording(cell_state, message_type, text, ctxt, timeout):
+        sent.append(text)
+        return real(cell_state, message_type, text, ctxt, timeout)
+    driver.deliver_message_to_cell = recording
+    outbox = outboxes(driver)
+    message = FakeMessage('A')
+    message.method_kwargs = {'build_inst_kwargs': {
+        'admin_password': SECRET, 'instances': [{'uuid': ONE_INSTANCE}],
+        'parts': [{'admin_password': SECRET}]}}
+    post_all(outbox, [message])
+    assert tree_support.wait_until(lambda: len(sent) >= 2)
+    rows = outbox_rows(db)
+    assert len(rows) == 1
+    assert SECRET not in rows[0]['message']
+    stored = json.loads(rows[0]['message'])['method_kwargs']
+    assert stored['build_inst_kwargs']['admin_password'] is None
+    assert stored['build_inst_kwargs']['parts'][0]['admin_password'] is None
+    assert stored['build_inst_kwargs']['instances'] == [
+        {'uuid': ONE_INSTANCE}]
+    # the sends from memory carry it to the neighbour
+    assert all(SECRET in text for text in sent)
+
+
+def test_for_storage_leaves_a_message_without_secrets_untouched():
+    text = json.dumps({'method_kwargs': {'x': 'admin'}, 'uuid': 'u'})
+    assert delivery.for_storage(text) is text

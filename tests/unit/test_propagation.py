@@ -155,3 +155,49 @@ def test_a_push_after_a_quiet_spell_waits_only_the_delay():
     assert pusher._wait('capacities') == 1.5       # 2 s after the last
     clock[0] = 103.0
     assert pusher._wait('capacities') == 0.05      # quiet long enough
+
+
+# -- issue 23: reports checked against their schema, attributed to the link ---
+
+def _report(tree, ctxt, sender, method, kwargs):
+    runner = tree.cells[sender].runner
+    for parent in runner.state_manager.get_parent_cells():
+        runner.targeted(ctxt, parent, method, kwargs, direction='up',
+                        fanout=True)
+
+
+def test_a_report_is_attributed_to_the_child_it_came_from(tree, ctxt):
+    c1 = tree.cells['c1']
+    g2_before = c1.state_manager.get_capacities('g2')
+    forged = {'ram_free': {'total_mb': 777, 'units_by_mb': {'1': 777}}}
+    _report(tree, ctxt, 'g1', 'update_capacities',
+            {'cell_name': 'g2', 'capacities': forged})
+    assert tree_support.wait_until(
+        lambda: c1.state_manager.get_capacities('g1') == forged)
+    assert c1.state_manager.get_capacities('g2') == g2_before
+
+
+@pytest.mark.parametrize('method, kwargs', [
+    ('update_capacities', {'capacities': {'ram_free': {'total_mb': 'lots'}}}),
+    ('update_capacities', {'capacities': {'ram_free': {
+        'total_mb': float('nan')}}}),
+    ('update_capacities', {'capacities': ['not', 'a', 'dict']}),
+    ('update_capacities', {'capacities': {'ram_free': {
+        'units_by_mb': {'2048': -5}}}}),
+    ('update_capabilities', {'capabilities': {'hypervisor': 'kvm'}}),
+    ('update_capabilities', {'capabilities': {'hypervisor': [1, 2]}}),
+], ids=['string-total', 'nan-total', 'list', 'negative-units',
+        'string-not-list', 'numbers-not-strings'])
+def test_a_report_off_its_schema_is_dropped_and_the_parent_reports_on(
+        tree, ctxt, caplog, method, kwargs):
+    c1 = tree.cells['c1']
+    g1 = c1.state_manager.get_child_cell('g1')
+    before = (g1.capacities, g1.capabilities)
+    _report(tree, ctxt, 'g1', method, dict(kwargs, cell_name='g1'))
+    assert tree_support.wait_until(
+        lambda: 'Dropped %s' % method in caplog.text)
+    assert (g1.capacities, g1.capabilities) == before
+    # The parent's own aggregate still adds up (a string once broke it).
+    total = c1.state_manager.get_our_capacities()
+    assert isinstance(total, dict)
+    propagation.update_our_parents(c1.runner, ctxt)

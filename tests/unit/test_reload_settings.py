@@ -38,20 +38,52 @@ def test_reload_applies_new_weigher_multipliers(tmp_path):
         tree.close()
 
 
-def test_a_bad_pin_on_reload_keeps_the_current_plugins(tmp_path, caplog):
+def test_a_bad_pin_on_reload_keeps_everything_running(tmp_path, caplog):
+    """A reload that fails validation is refused as a whole: neither the
+    plug-ins nor the other settings of that reload are applied."""
     tree = inprocess.CellTree({'solo': {}}, str(tmp_path)).build()
     try:
         parts = tree.cells['solo']
         before = list(parts.scheduler.filters)
         parts.conf.set_override('project_cells', {'p1': ''}, 'cells')
         parts.conf.set_override('split_builds_by_capacity', True, 'cells')
-        parts.reload_settings()
+        assert parts.reload_settings() is False
         assert parts.scheduler.filters == before
-        assert "Keeping the current filters and weighers: [cells] " \
-            "project_cells = {'p1': ''}" in caplog.text
-        # the scheduler's own settings still follow the file
-        assert parts.scheduler.settings.split_builds_by_capacity is True
+        assert "Refused the reloaded configuration, keeping the running " \
+            "settings: [cells] project_cells = {'p1': ''}" in caplog.text
+        assert parts.scheduler.settings.split_builds_by_capacity is False
     finally:
+        tree.close()
+
+
+@pytest.mark.parametrize('group, name, value', [
+    ('cells', 'max_hop_count', 0),
+    ('cells', 'reserve_percent', 250.0),
+    ('cells', 'ram_weight_multiplier', float('nan')),
+    ('cells', 'offset_weight_multiplier', float('inf')),
+], ids=['max_hop_count-0', 'reserve_percent-250', 'ram-multiplier-nan',
+        'offset-multiplier-inf'])
+def test_a_reload_start_up_would_refuse_is_refused_and_settings_stay(
+        tmp_path, caplog, group, name, value):
+    """Issue 23: these were applied on SIGHUP, and every later build went
+    to ERROR; now the running settings stay, with one ERROR line."""
+    tree = inprocess.CellTree({'solo': {}}, str(tmp_path)).build()
+    try:
+        parts = tree.cells['solo']
+        hops = parts.runner.settings.max_hop_count
+        reserve = parts.state_manager.settings.reserve_percent
+        multipliers = _multipliers(parts)
+        parts.conf.set_override(name, value, group)
+        parts.conf.set_override('mute_weight_multiplier', -3.0, 'cells')
+        assert parts.reload_settings() is False
+        errors = [r for r in caplog.records if r.levelname == 'ERROR']
+        assert len(errors) == 1 and name in errors[0].getMessage()
+        assert parts.runner.settings.max_hop_count == hops
+        assert parts.state_manager.settings.reserve_percent == reserve
+        assert _multipliers(parts) == multipliers
+    finally:
+        parts.conf.clear_override(name, group)
+        parts.conf.clear_override('mute_weight_multiplier', 'cells')
         tree.close()
 
 
@@ -76,3 +108,30 @@ def test_the_daemon_refuses_a_bad_pin_before_starting(tmp_path, capsys,
     assert err.startswith('nova-cells: invalid configuration: [cells] '
                           'fallback_cell_groups')
     assert 'empty cell name' in err
+
+
+def test_a_reread_start_up_would_refuse_is_undone_before_any_worker(
+        tmp_path, caplog):
+    """The threading backend starts a new worker from the re-read
+    configuration: the guard undoes a failing re-read in the launcher,
+    so no worker ever sees ``max_hop_count = 0``."""
+    from nova_cells import conf as nc_conf
+    path = tmp_path / 'cells.conf'
+    path.write_text('[cells]\nname = api\nmax_hop_count = 7\n'
+                    'capabilities = a=1\n')
+    conf = nc_conf.new_config(['--config-file', str(path)])
+    try:
+        cmd_cells.guard_reloads(conf)
+        path.write_text('[cells]\nname = api\nmax_hop_count = 0\n'
+                        'capabilities = a=2\n')
+        assert conf.mutate_config_files() == {}
+        assert conf.cells.max_hop_count == 7
+        assert conf.cells.capabilities == ['a=1']
+        assert 'Refused the reloaded configuration' in caplog.text
+        path.write_text('[cells]\nname = api\nmax_hop_count = 8\n'
+                        'capabilities = a=3\n')
+        assert conf.mutate_config_files()
+        assert conf.cells.max_hop_count == 8
+        assert conf.cells.capabilities == ['a=3']
+    finally:
+        conf.reset()

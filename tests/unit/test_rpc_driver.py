@@ -81,6 +81,9 @@ def test_dispatcher_exposes_only_process_message_at_1_0():
     seen = []
 
     class Runner(object):
+        def refuse_oversized(self, message):
+            pass
+
         def process_json(self, message):
             seen.append(message)
 

@@ -250,6 +250,9 @@ class _Runner(object):
     def get_child_cell(self, name):
         return None
 
+    def refuse_oversized(self, message):
+        pass
+
     def process_json(self, message):
         self.seen.append(message)
 
@@ -347,3 +350,33 @@ def test_signed_tree_with_rotation(tmp_path):
         tree_support.wait_until(lambda: recorder.cells(tag='forged'),
                                 timeout=0.5)
         assert recorder.cells(tag='forged') == []
+
+
+# -- issue 23: nesting is checked before the sender is read -----------------
+
+def _deep(levels):
+    return ('{"routing_path": "api", "uuid": "deep", "x": ' + '[' * levels +
+            ']' * levels + '}')
+
+
+@pytest.mark.parametrize('levels', [101, 5000, 200000],
+                         ids=['just-over', 'deep', 'stack-breaking'])
+def test_sender_and_uuid_of_a_deep_message_are_unknown_not_a_crash(levels):
+    text = _deep(levels)
+    assert signing.sender_of(text) is None
+    assert signing.uuid_of(text) == '?'
+
+
+def test_a_deep_signed_message_is_refused_and_the_dispatcher_serves_on():
+    runner = _Runner(_neighbour(keys=[OLD]))
+    dispatcher = rpc_driver.InterCellRPCDispatcher(
+        runner, signing.LinkSigning('require'))
+    text = _deep(200000)
+    with pytest.raises(rpc_dispatcher.ExpectedException) as info:
+        dispatcher.process_message(None, text,
+                                   signature=signing.sign(OLD, text))
+    assert isinstance(info.value.exc_info[1], signing.MessageRefused)
+    assert runner.seen == []
+    good = _json(uuid='after')
+    dispatcher.process_message(None, good, signature=signing.sign(OLD, good))
+    assert runner.seen == [good]

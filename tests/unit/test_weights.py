@@ -271,3 +271,28 @@ def test_no_weighers_picks_uniformly_among_passing_cells():
     assert set(picks) == {'api!A', 'api!B', 'api!C'}
     # uniform: ~200 each of 600 (seeded, so stable)
     assert all(150 <= n <= 250 for n in picks.values()), picks
+
+
+# -- issue 23: a non-finite weight never breaks a pick ---------------------
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')],
+                         ids=['nan', 'inf', 'minus-inf'])
+@pytest.mark.parametrize('multiplier', [1.0, float('nan')],
+                         ids=['finite-multiplier', 'nan-multiplier'])
+def test_non_finite_offsets_still_pick_a_cell(bad, multiplier):
+    """A row written before the input checks (or by hand) with a NaN or
+    infinite weight_offset, or a NaN multiplier: the pick still happens
+    (it once raised IndexError), and a NaN total ranks last."""
+    cells = [ss.candidate(ss.cell('a', offset=bad)),
+             ss.candidate(ss.cell('b', offset=1.0)),
+             ss.candidate(ss.cell('c', offset=2.0))]
+    for seed in range(20):
+        result = selection.select(
+            cells, ss.request(), [],
+            [weight_offset.WeightOffsetWeigher(multiplier)],
+            rng=random.Random(seed))
+        assert result.picked is not None
+        ordered = result.ordered
+        assert len(ordered) == 3
+        totals = [w for _c, w in ordered]
+        assert not any(w != w for w in totals)

@@ -14,6 +14,7 @@ from nova_cells import context
 from nova_cells import exception
 from nova_cells import handlers
 from nova_cells import messaging
+from nova_cells import wire_guard
 
 from tests.unit import tree_support
 
@@ -202,14 +203,15 @@ def test_runner_module_keeps_rejecting_non_object_contexts(child):
         child.message_from_json(text)
 
 
-@pytest.mark.parametrize('text, within', [
-    ('{"a": [1, {"b": []}]}', True),
-    ('[' * 5 + ']' * 5, False),
-    (b'{"a": "{[{["}', False),
-    (b'{"a": "x"}', True),
+@pytest.mark.parametrize('text, depth', [
+    ('{"a": [1, {"b": []}]}', 4),
+    ('[' * 5 + ']' * 5, 5),
+    (b'{"a": "{[{["}', 1),
+    ('{"a": "x\\"[[[["}', 1),
+    (b'{"a": "x"}', 1),
 ])
-def test_a_text_with_few_brackets_needs_no_nesting_walk(text, within):
-    assert messaging._brackets_within(text, 4) is within
+def test_nesting_is_read_from_the_text_without_parsing(text, depth):
+    assert wire_guard.nesting_of(text) == depth
 
 
 def test_a_deep_message_is_still_refused(child):
