@@ -68,6 +68,8 @@ def decode(body):
         inner = envelope.unwrap(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise envelope.BadEnvelope(reason='not JSON (%s)' % exc)
+    except RecursionError:
+        raise envelope.BadEnvelope(reason='nested too deeply')
     ctxt, message = {}, {}
     for key, value in inner.items():
         if key.startswith(_CONTEXT_PREFIX):

@@ -123,6 +123,10 @@ def test_oslo_messaging_clients_body_is_read():
         {'args': {}})}).encode(),
     json.dumps({'oslo.version': '2.0', 'oslo.message': json.dumps(
         {'method': 'echo', 'args': []})}).encode(),
+    # Deeper than the parser's recursion limit.
+    json.dumps({'oslo.version': '2.0', 'oslo.message': '{"method": "echo",'
+                ' "args": {"value": ' + '[' * 100000 + ']' * 100000 +
+                '}}'}).encode(),
 ])
 def test_what_is_not_an_rpc_message_is_refused(body):
     with pytest.raises(envelope.BadEnvelope):
