@@ -11,7 +11,9 @@ the choice has to be made before that import, and in exactly one place:
   ``eventlet``) before the entry points import anything heavy.  eventlet is
   monkey-patched there, as the original nova-cells ran.
 
-No other module may depend on which backend is active.
+No other module may depend on which backend is active, but for one
+choice: ``[cells] intercell_transport = auto`` picks oslo.messaging under
+eventlet (``nova_cells.assembly.intercell_transport``).
 """
 
 import os

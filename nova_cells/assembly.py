@@ -12,6 +12,7 @@ import oslo_messaging
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_utils import timeutils
 
+from nova_cells import _backend
 from nova_cells.conf import validation
 from nova_cells.db import api as db_api
 from nova_cells.db import flavors as flavor_source
@@ -165,15 +166,20 @@ def _build_scheduler(conf, runner, exchange_for_url=None):
                                    policy.CellPolicy(conf))
 
 
-def intercell_transport(conf):
+def intercell_transport(conf, backend=None):
     """``[cells] intercell_transport``, ``auto`` resolved: ``kombu`` for
-    a RabbitMQ ``transport_url``, ``oslo.messaging`` for any other (the
-    kombu driver speaks AMQP only)."""
+    a RabbitMQ ``transport_url`` on native threads, ``oslo.messaging``
+    for any other URL (the kombu driver speaks AMQP only) or under
+    eventlet (the kombu consumers and lanes are built and tested on
+    native threads; oslo.messaging has its eventlet executor)."""
     kind = conf.cells.intercell_transport
     if kind != 'auto':
         return kind
-    return 'kombu' if kombu_connections.is_rabbit(conf.transport_url) \
-        else 'oslo.messaging'
+    backend = backend or _backend.active()
+    if backend == 'threading' and \
+            kombu_connections.is_rabbit(conf.transport_url):
+        return 'kombu'
+    return 'oslo.messaging'
 
 
 def _build_driver(conf, exchange_for_url, link_signing):

@@ -324,8 +324,9 @@ let one unreachable child hold a build (or the daemon's start-up) forever.
     cfg.StrOpt('intercell_transport',
                default='auto',
                choices=[('auto', '``kombu`` when ``transport_url`` is a '
-                                 'RabbitMQ URL, else ``oslo.messaging`` '
-                                 '(``fake://``)'),
+                                 'RabbitMQ URL and the daemon runs on '
+                                 'native threads, else ``oslo.messaging`` '
+                                 '(``fake://``, or under eventlet)'),
                         ('oslo.messaging', 'oslo.messaging RPC servers and '
                                            'casts, as nova did'),
                         ('kombu', 'kombu consumers that acknowledge a '
@@ -346,9 +347,10 @@ original nova-cells (see ``original_neighbours``). The ``cells`` topic
 (nova-api's casts and calls) is then served the same way: a build
 nova-api cast is acknowledged once journalled, and a copy the broker
 delivers again after a kill is recognised. The ``kombu``
-transport needs a ``rabbit://`` ``transport_url``; ``auto`` (the
-default) picks it for one, and ``oslo.messaging`` for any other
-(``fake://``, the demo's).
+transport needs a ``rabbit://`` ``transport_url`` and native threads
+(``NOVA_CELLS_BACKEND=threading``, the default); ``auto`` (the default)
+picks it then, and ``oslo.messaging`` otherwise (``fake://``, the
+demo's; eventlet).
 
 Related options:
 

@@ -181,7 +181,6 @@ class CellsTopicServer(object):
         """Let the methods running end (for a while), acknowledge them and
         close; what is left is delivered again."""
         consumer, lanes = self._consumer, self._lanes
-        self._consumer = self._lanes = None
         if consumer is None:
             return
         if not lanes.drain(STOP_WAIT):
@@ -189,7 +188,10 @@ class CellsTopicServer(object):
                         'their messages will be delivered again',
                         self.topic, STOP_WAIT)
         lanes.stop(timeout=1.0)
+        # Deliveries may still arrive until the connection is closed (a
+        # cancel takes a round trip): they go back to the queue with it.
         consumer.close()
+        self._consumer = self._lanes = None
 
     # -- a message ------------------------------------------------------------
 
