@@ -6,6 +6,7 @@ and the in-process test tree (dependency injection, no globals).
 """
 
 import datetime
+import threading
 
 from oslo_log import log as logging
 import oslo_messaging
@@ -137,11 +138,13 @@ class _LazyTransport(object):
     def __init__(self, conf):
         self.conf = conf
         self._transport = None
+        self._lock = threading.Lock()
 
     def __call__(self):
-        if self._transport is None:
-            self._transport = rpc.get_transport(self.conf)
-        return self._transport
+        with self._lock:
+            if self._transport is None:
+                self._transport = rpc.get_transport(self.conf)
+            return self._transport
 
 
 def _build_scheduler(conf, runner, exchange_for_url=None):
@@ -152,6 +155,8 @@ def _build_scheduler(conf, runner, exchange_for_url=None):
         else None
     handoff = handoff_cls.from_conf(conf, runner, transport,
                                     exchange=exchange)
+    # Calls to this cell's own services (proxied RPCs, console checks).
+    runner.services['local_rpc'] = (transport, exchange)
     # Lifecycle actions go to the instance's host the same way builds go to
     # the cell: over its own broker, or played here by the builtin driver.
     if conf.cells.local_scheduler_driver == 'builtin':

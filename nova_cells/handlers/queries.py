@@ -8,7 +8,6 @@ answer's JSON is what an original nova-cells would send (reference §4.11,
 """
 
 import datetime
-import threading
 
 from oslo_log import log as logging
 import oslo_messaging
@@ -276,27 +275,17 @@ def bw_usage_update_at_top(runner, message, bw_update_info):
 
 # -- the cell's own services over its own broker ------------------------------
 
-_LOCAL_LOCK = threading.Lock()
-
 
 def local_client(runner, topic, version, server=None, namespace=None,
                  timeout=None):
     """An RPC client (prepared) on the cell's own broker.
 
-    The transport is ``runner.services['local_rpc']`` (a ``(transport,
-    exchange)`` pair) when the assembly wires one; else it is made once
-    from the intercell driver's configuration (its ``transport_url``).
+    ``runner.services['local_rpc']`` is a ``(get_transport, exchange)``
+    pair the assembly wires (the cell's own transport, made on first use,
+    and the exchange the in-process tree names on fake://).
     """
-    with _LOCAL_LOCK:
-        local = runner.services.get('local_rpc')
-        if local is None:
-            driver = runner.driver
-            # NOTE(nova-cells): the driver knows the cell's own URL and
-            # how the in-process tree names exchanges on fake://.
-            local = (rpc.get_transport(driver.conf),
-                     driver._exchange_for_url(driver.own_url))
-            runner.services['local_rpc'] = local
-    transport, exchange = local
+    get_transport, exchange = runner.services['local_rpc']
+    transport = get_transport()
     target = oslo_messaging.Target(topic=topic, version=version,
                                    namespace=namespace, exchange=exchange)
     client = rpc.get_client(

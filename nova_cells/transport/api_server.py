@@ -24,6 +24,7 @@ import sys
 from oslo_log import log as logging
 from oslo_messaging._drivers import common as oslo_common
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
+from oslo_serialization import jsonutils
 
 from nova_cells.transport import consumer as consumer_mod
 from nova_cells.transport import envelope
@@ -108,7 +109,8 @@ def _reply_body(msg_id, result=None, failure=None):
     if failure is not None:
         failure = oslo_common.serialize_remote_exception(failure)
     return envelope.wrap({'result': result, 'failure': failure,
-                          'ending': True, '_msg_id': msg_id})
+                          'ending': True, '_msg_id': msg_id},
+                         dumps=jsonutils.dumps)
 
 
 class CellsTopicServer(object):

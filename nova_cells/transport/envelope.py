@@ -35,12 +35,17 @@ class BadEnvelope(exception.NovaCellsException):
     msg_fmt = 'not an intercell process_message envelope: %(reason)s'
 
 
-def wrap(inner):
+def wrap(inner, dumps=json.dumps):
     """``inner`` (a dict) in oslo's 2.0 envelope, with a fresh
-    ``_unique_id`` unless it has one; bytes."""
+    ``_unique_id`` unless it has one; bytes.
+
+    :param dumps: what encodes ``inner``: oslo's ``jsonutils.dumps`` for
+        a method's result (dates and objects become primitives, as oslo's
+        ``serialize_msg`` makes them).
+    """
     inner.setdefault('_unique_id', uuid.uuid4().hex)
     return json.dumps({'oslo.version': _ENVELOPE_VERSION,
-                       'oslo.message': json.dumps(inner)}).encode('utf-8')
+                       'oslo.message': dumps(inner)}).encode('utf-8')
 
 
 def encode_cast(text, context, signature=None):

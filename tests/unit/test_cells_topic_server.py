@@ -4,6 +4,7 @@ dispatcher, answered as oslo's server answers, acknowledged after the
 method returned; and the build's message uuid taken from the delivery,
 so that a copy delivered again is the same message."""
 
+import datetime
 import json
 
 import oslo_messaging
@@ -29,6 +30,10 @@ class _Endpoint(object):
     def echo(self, ctxt, value):
         self.calls.append((ctxt, value))
         return {'echo': value}
+
+    @oslo_messaging.expose
+    def dated(self, ctxt):
+        return {'at': datetime.datetime(2026, 12, 7, 5, 4, 3)}
 
     @oslo_messaging.expose
     def lost(self, ctxt):
@@ -159,6 +164,13 @@ def test_a_call_is_answered_with_its_result():
     assert reply['result'] == {'echo': 'x'}
     assert reply['failure'] is None and reply['ending'] is True
     assert reply['_msg_id'] == 'm1'
+
+
+def test_a_result_is_encoded_as_oslo_encodes_it():
+    # oslo's serialize_msg: jsonutils, dates as ISO strings.
+    reply = _reply(_handled(_Endpoint(), 'dated', call=True))
+    assert reply['result'] == {'at': '2026-12-07T05:04:03.000000'}
+    assert reply['failure'] is None
 
 
 @pytest.mark.parametrize('method', ['lost', 'expected'])
