@@ -5,6 +5,8 @@ the test process monkey-patches.  Daemons under test run as subprocesses
 and choose their own backend through ``NOVA_CELLS_BACKEND``.
 """
 
+import logging
+
 import nova_cells  # noqa: F401 - selects the default backend hook first
 
 import pytest  # noqa: I100 - after the backend hook
@@ -12,20 +14,47 @@ import pytest  # noqa: I100 - after the backend hook
 
 # -- figures a test measured, shown at the end of the run ---------------------
 
-_MEASURED = []
+_MEASURED = 'measured'
 
 
 @pytest.fixture
 def measured(request):
     """``measured(line)``: a figure to print in the run's summary (shown
-    even when output is captured, as in CI)."""
+    even when output is captured, as in CI).  Kept in the test's report
+    (``user_properties``), so that it reaches the summary from a
+    pytest-xdist worker too."""
     def add(line):
-        _MEASURED.append('%s: %s' % (request.node.nodeid, line))
+        request.node.user_properties.append((_MEASURED, line))
     return add
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _MEASURED:
+    lines = ['%s: %s' % (report.nodeid, value)
+             for reports in terminalreporter.stats.values()
+             for report in reports
+             if getattr(report, 'when', None) == 'call'
+             for name, value in getattr(report, 'user_properties', ())
+             if name == _MEASURED]
+    if lines:
         terminalreporter.section('measured')
-        for line in _MEASURED:
+        for line in lines:
             terminalreporter.write_line(line)
+
+
+# -- logging left behind ------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _no_log_handlers_left_behind():
+    """A command's ``main()`` run in a test sets up oslo.log, whose handler
+    writes to the ``sys.stderr`` of that moment: pytest's capture of that
+    test, closed afterwards.  Left on the root logger, it turned a later
+    test's log line into "--- Logging error ---" and a traceback on
+    stderr (which tests asserting one clean line then saw).  Handlers a
+    test added are removed after it."""
+    root = logging.getLogger()
+    before = set(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and \
+                not type(handler).__module__.startswith('_pytest'):
+            root.removeHandler(handler)
