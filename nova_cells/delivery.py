@@ -128,15 +128,25 @@ def is_retriable(exc):
 
 
 class _Receipt(object):
-    """The message being applied by this thread."""
+    """The message being applied by this thread.
 
-    __slots__ = ('uuid', 'method_name', 'recorded', 'error')
+    ``held``: its delivery stays unacknowledged until it is processed (the
+    kombu consumer): the broker delivers it again if this daemon dies
+    first.  ``claimed``: it was claimed here (its claim is given back if
+    it cannot be applied now).
+    """
 
-    def __init__(self, uuid, method_name):
+    __slots__ = ('uuid', 'method_name', 'recorded', 'error', 'held',
+                 'inbox', 'claimed')
+
+    def __init__(self, uuid, method_name, inbox=None, held=False):
         self.uuid = uuid
         self.method_name = method_name
         self.recorded = False
         self.error = None
+        self.inbox = inbox
+        self.held = held
+        self.claimed = False
 
 
 def note_failure(exc):
@@ -162,6 +172,39 @@ def receipt_to_record(method_name):
     if receipt is None or receipt.method_name != method_name:
         return None
     return receipt
+
+
+def relays_directly(message):
+    """True when ``message`` is the one this thread received, passing
+    through, and its delivery is held by the broker until processed: then
+    sending it on, confirmed, before the acknowledgement is durable enough
+    (a daemon dying between the two gets it again and sends it again; the
+    cell that applies it finds the copy), and no outbox row is needed."""
+    receipt = _unmarked_receipt()
+    return (receipt is not None and receipt.held
+            and receipt.uuid == message.uuid)
+
+
+def relayed(message):
+    """``message`` was sent on (:func:`relays_directly`): its whole
+    effect here, with nothing to mark."""
+    receipt = _unmarked_receipt()
+    if receipt is not None and receipt.uuid == message.uuid:
+        receipt.recorded = True
+
+
+def claim_here():
+    """Claim the message this thread is applying, when it was not
+    claimed on arrival (it was expected to go on to a child, and this cell
+    builds it itself after all): a copy applied meanwhile is then found.
+
+    :returns: False when it was applied already (nothing to do).
+    :raises MessageNotTaken: a copy is being applied.
+    """
+    receipt = getattr(_current, 'receipt', None)
+    if receipt is None or receipt.claimed or receipt.inbox is None:
+        return True
+    return receipt.inbox.claim_for(receipt)
 
 
 def _unmarked_receipt():
@@ -218,7 +261,7 @@ class Inbox(object):
         self._keeper = None
         self._stopping = threading.Event()
 
-    def receive(self, message):
+    def receive(self, message, held=False):
         """Process ``message`` unless already applied.
 
         A message that only passes through, or whose handler here writes
@@ -226,30 +269,52 @@ class Inbox(object):
         looked up nor claimed first: a copy already applied is refused
         when the mark is written, in the effect's own transaction.
 
+        :param held: its delivery is acknowledged only once processed
+            (see :func:`relays_directly`).
         :raises MessageNotTaken: it could not be applied now (the sender
             keeps it and sends it again), or a copy is being applied here.
         """
-        if message.finds_its_copies():
-            return self._apply(message)
-        claim = self._claim(message)
-        if claim.applied:
+        receipt = _Receipt(message.uuid, message.method_name, self, held)
+        if not message.finds_its_copies() and not self.claim_for(receipt):
             LOG.info('%s was already applied here; confirming it again',
                      message.describe())
             return None
-        if not claim.mine:
-            LOG.info('%s is being applied here by %s; its copy waits',
-                     message.describe(), claim.holder)
-            raise MessageNotTaken(uuid=message.uuid,
-                                  reason='a copy is being applied')
-        with self._applying_it(message.uuid):
-            try:
-                return self._apply(message)
-            except MessageNotTaken:
+        try:
+            return self._apply(message, receipt)
+        except MessageNotTaken:
+            if receipt.claimed:
                 self._release(message.uuid)
-                raise
+            raise
+        finally:
+            if receipt.claimed:
+                self._let_go(message.uuid)
 
-    def _apply(self, message):
-        receipt = _Receipt(message.uuid, message.method_name)
+    def claim_for(self, receipt):
+        """Claim the receipt's message (:func:`claim_here`); False when
+        it was applied already.  :raises MessageNotTaken: a live claim of
+        another delivery holds it."""
+        claim = self._claim(receipt.uuid)
+        if claim.applied:
+            receipt.recorded = True
+            return False
+        if not claim.mine:
+            LOG.info('Message %s is being applied here by %s; its copy '
+                     'waits', receipt.uuid, claim.holder)
+            raise MessageNotTaken(uuid=receipt.uuid,
+                                  reason='a copy is being applied')
+        receipt.claimed = True
+        with self._lock:
+            self._applying[receipt.uuid] += 1
+            self._start_keeper()
+        return True
+
+    def _let_go(self, message_uuid):
+        with self._lock:
+            self._applying[message_uuid] -= 1
+            if not self._applying[message_uuid]:
+                del self._applying[message_uuid]
+
+    def _apply(self, message, receipt):
         _current.receipt = receipt
         try:
             result = message.process()
@@ -262,12 +327,12 @@ class Inbox(object):
             self._remember(message.uuid)
         return result
 
-    def _claim(self, message):
+    def _claim(self, message_uuid):
         try:
-            return db_outbox.claim(self.db, message.uuid, self.owner,
+            return db_outbox.claim(self.db, message_uuid, self.owner,
                                    self.stale_after, self._left_over)
         except _RETRIABLE as exc:
-            raise MessageNotTaken(uuid=message.uuid, reason='database: %s'
+            raise MessageNotTaken(uuid=message_uuid, reason='database: %s'
                                   % exc.__class__.__name__)
 
     def _left_over(self, message_uuid):
@@ -275,19 +340,6 @@ class Inbox(object):
         (a delivery that ended without a mark: taken over at once)."""
         with self._lock:
             return not self._applying[message_uuid]
-
-    @contextlib.contextmanager
-    def _applying_it(self, message_uuid):
-        with self._lock:
-            self._applying[message_uuid] += 1
-            self._start_keeper()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._applying[message_uuid] -= 1
-                if not self._applying[message_uuid]:
-                    del self._applying[message_uuid]
 
     def _start_keeper(self):
         """The thread renewing this daemon's live claims (started with

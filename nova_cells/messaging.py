@@ -128,11 +128,37 @@ class MessageRunner(object):
 
     def send(self, cell_state, message):
         """Cast to a neighbour; a durable message goes through the outbox
-        (recorded, then sent until confirmed, :mod:`nova_cells.delivery`)."""
-        if self.outbox is not None and delivery.is_durable(message):
-            self.outbox.post(cell_state, message)
-        else:
+        (recorded, then sent until confirmed, :mod:`nova_cells.delivery`),
+        unless it passes through on a delivery the broker holds until it
+        is processed, to a cell of ours: then it is sent on at once,
+        confirmed by the neighbour's broker (:meth:`_relay`)."""
+        if self.outbox is None or not delivery.is_durable(message):
             self.driver.send_message_to_cell(cell_state, message)
+        elif not self._relay(cell_state, message):
+            self.outbox.post(cell_state, message)
+
+    def _relay(self, cell_state, message):
+        """Send a received durable message on without an outbox row; True
+        when its neighbour's broker confirmed it.  Only with a driver whose
+        sends are confirmed, on a held delivery (a daemon dying before the
+        acknowledgement gets it again and sends it again: the cell that
+        applies it finds the copy), to a neighbour that deduplicates (an
+        original one gets each message once, from the outbox).  Any
+        failure falls back to the outbox."""
+        if not (self.driver.confirms_sends and
+                delivery.relays_directly(message)):
+            return False
+        try:
+            if not self.driver.is_ours(cell_state):
+                return False
+            self.driver.send_message_to_cell(cell_state, message)
+        except Exception as exc:  # noqa - the outbox keeps it instead
+            LOG.info('%s not relayed to %s at once (%s); recording it',
+                     message.describe(), cell_state.name,
+                     exc.__class__.__name__)
+            return False
+        delivery.relayed(message)
+        return True
 
     def wait_timeout(self, message):
         """Seconds a hop waits: a little less at each hop below the
@@ -184,6 +210,9 @@ class MessageRunner(object):
         through the inbox (claimed, marked), and its journal row cleared;
         if this cell cannot apply it now, or dies meanwhile, it is applied
         again later, once (:meth:`~nova_cells.delivery.Outbox.journal`).
+        A build the kombu ``cells`` server consumed (its context has a
+        ``delivery_id``) is held by the broker instead, and not
+        journalled.
         Without durable forwarding, as nova: processed at once."""
         message = messages.TargetedMessage(
             self, ctxt, method_name, method_kwargs, 'down',
@@ -191,6 +220,12 @@ class MessageRunner(object):
             uuid=delivered_uuid(ctxt, method_name))
         if self.outbox is None or self.inbox is None:
             return message.process()
+        if getattr(ctxt, 'delivery_id', None):
+            # Consumed by the kombu ``cells`` server, which acknowledges
+            # it once this returns: the broker is its journal.
+            # MessageNotTaken goes back to that server (run again later).
+            self.inbox.receive(message, held=True)
+            return None
         row_id = self.outbox.journal(message)
         try:
             self.inbox.receive(message)
@@ -293,12 +328,15 @@ class MessageRunner(object):
             LOG.error('Rejected intercell message: %s', exc)
             raise
 
-    def process_json(self, json_message):
+    def process_json(self, json_message, held=False):
         """Entry point of the intercell servers.
 
         Errors are logged, never raised, except
         :class:`~nova_cells.delivery.MessageNotTaken`: a durable message this
         cell could not apply now, which the sender must keep and resend.
+
+        :param held: the delivery is acknowledged only once this returns
+            (:func:`nova_cells.delivery.relays_directly`).
         """
         self.refuse_oversized(json_message)
         try:
@@ -309,7 +347,7 @@ class MessageRunner(object):
             return None
         try:
             if self.inbox is not None and delivery.is_durable(message):
-                return self.inbox.receive(message)
+                return self.inbox.receive(message, held=held)
             return message.process()
         except delivery.MessageNotTaken as exc:
             # The sender keeps it and sends it again (an RPC error).

@@ -44,6 +44,13 @@ class BaseCellsDriver(abc.ABC):
     the same envelope on the same exchanges and queues.
     """
 
+    #: True when :meth:`send_message_to_cell` returns only once the
+    #: neighbour's broker confirmed the message, and received messages
+    #: are acknowledged only once processed (the kombu driver): a received
+    #: durable message may then be relayed without an outbox row
+    #: (:meth:`nova_cells.messaging.MessageRunner.send`).
+    confirms_sends = False
+
     @abc.abstractmethod
     def start_servers(self, runner):
         """Start consuming this cell's intercell topics.
@@ -135,15 +142,15 @@ class InterCellRPCDispatcher(object):
         """
         self.receive(message, signature)
 
-    def receive(self, message, signature=None):
+    def receive(self, message, signature=None, held=False):
         """:meth:`process_message` without oslo.messaging's wrapping of
         expected exceptions (the kombu driver's entry point): raises
         ``MessageRefused`` or ``MessageNotTaken`` as they are.  The size
         is checked before anything reads the message (the signature check
-        looks at its sender)."""
+        looks at its sender).  ``held``: see ``runner.process_json``."""
         self.runner.refuse_oversized(message)
         self._check_signature(message, signature)
-        self.runner.process_json(message)
+        self.runner.process_json(message, held=held)
 
     def _neighbour(self, name):
         state_manager = self.runner.state_manager

@@ -163,6 +163,15 @@ class CellsScheduler(object):
 
     # -- choosing ----------------------------------------------------------
 
+    def may_build_here(self):
+        """True when this cell is one of its own candidates (a leaf, or a
+        cell with hosts of its own): only then may a build's effect be
+        here rather than a message to a child, and a received build is
+        claimed on arrival (:class:`~nova_cells.delivery.Inbox`)."""
+        manager = self.runner.state_manager
+        return (not manager.get_child_cells() or
+                bool(manager.get_my_state().capacities))
+
     def candidates(self, routing_path):
         """Children, plus me when I am a leaf or have capacity (§6.4)."""
         manager = self.runner.state_manager
@@ -236,10 +245,16 @@ class CellsScheduler(object):
                 raise
             LOG.error('Build of %s at %s failed: %s',
                       _uuids(build_inst_kwargs), path, exc)
-            # Not those an earlier delivery built here: they run.
-            self._fail_instances(ctxt, dict(build_inst_kwargs, instances=[
-                i for i in build_inst_kwargs.get('instances') or []
-                if i.uuid not in kept_here]), exc)
+            self._keep_earlier_here(message, path, build_inst_kwargs,
+                                    kept_here)
+            # Not those an earlier delivery built here: they run.  With
+            # the build's mark: a copy failing too finds it, and fails
+            # nothing twice.
+            with self._all_or_nothing(as_effect=True):
+                self._fail_instances(ctxt, dict(
+                    build_inst_kwargs, instances=[
+                        i for i in build_inst_kwargs.get('instances') or []
+                        if i.uuid not in kept_here]), exc)
 
     def _schedule(self, message, path, build_inst_kwargs, kept_here):
         ctxt = message.ctxt
@@ -273,8 +288,25 @@ class CellsScheduler(object):
                          attempts, exc)
                 self.sleep(max(1, self.settings.scheduler_retry_delay))
 
-    def _rebuild_ours_here(self, message, path, build_inst_kwargs,
+    def _keep_earlier_here(self, message, path, build_inst_kwargs,
                            kept_here):
+        """A leaf's build failed: the instances an earlier delivery built
+        here are handed off again and kept (not failed with the others),
+        when they can be."""
+        if kept_here or self.runner.state_manager.get_child_cells():
+            return
+        try:
+            self._rebuild_ours_here(message, path, build_inst_kwargs,
+                                    kept_here, failed=True)
+        except Exception as exc:
+            if delivery.is_retriable(exc):
+                raise
+            LOG.error('Build %s: the instances an earlier delivery built '
+                      'here cannot be handed off again either: %s',
+                      _uuids(build_inst_kwargs), exc)
+
+    def _rebuild_ours_here(self, message, path, build_inst_kwargs,
+                           kept_here, failed=False):
         """A resent build (durable forwarding) may hold instances an
         earlier delivery already built in this cell: they stay here (the
         hand-off adopts their placement) instead of being scheduled again,
@@ -282,10 +314,17 @@ class CellsScheduler(object):
         once handed off again (a failure of the others does not fail
         them).  Returns the kwargs of the others.
 
-        Not at the top, where nova-api created every row.
+        Not at the top, where nova-api created every row; not in a cell
+        that does not build itself; in a leaf, only when the build failed
+        (:meth:`_keep_earlier_here`): a leaf builds every instance here,
+        and finds an earlier delivery's rows as it writes them, so the
+        look costs a transaction only when it matters.
         """
+        manager = self.runner.state_manager
         if self.runner.inbox is None or \
-                len(routing.RoutingPath.parse(path)) == 1:
+                len(routing.RoutingPath.parse(path)) == 1 or \
+                not self.may_build_here() or \
+                (not manager.get_child_cells() and not failed):
             return build_inst_kwargs
         instances_ = build_inst_kwargs.get('instances') or []
         db = self.runner.services['db']
@@ -384,7 +423,7 @@ class CellsScheduler(object):
     def _build_on(self, message, path, selection, build_inst_kwargs):
         if selection.picked is None:
             raise exception.NoCellsAvailable(reason=selection.summary())
-        held_back = []
+        held_back, failed = [], []
         for candidate, _weight in selection.iter_ordered():
             if self._link_failing(candidate):
                 # Its earlier builds wait in the outbox until it confirms
@@ -403,6 +442,7 @@ class CellsScheduler(object):
                     raise
                 LOG.error("Couldn't communicate with cell %s: %s",
                           candidate.path, exc)
+                failed.append('%s (%s)' % (candidate.path, exc))
         for candidate in held_back:
             LOG.info('Build %s queued for %s, whose link is not confirming '
                      '(no other cell could take it)',
@@ -410,7 +450,7 @@ class CellsScheduler(object):
             return self._send_to_child(message, candidate, build_inst_kwargs)
         raise exception.NoCellsAvailable(
             reason='every chosen cell failed: %s' % ', '.join(
-                c.path for c, _w in selection.ordered))
+                failed or [c.path for c, _w in selection.ordered]))
 
     def plan(self, request, record_all=False):
         """The :class:`~nova_cells.split_plan.Plan` of a multi-instance
@@ -478,9 +518,27 @@ class CellsScheduler(object):
             response.value_or_raise()
 
     def _build_here(self, ctxt, path, build_inst_kwargs):
-        created = self._create_instances_here(ctxt, build_inst_kwargs)
-        kwargs = dict(build_inst_kwargs, instances=created)
-        self.handoff.build_instances(ctxt, kwargs)
+        """Write the instances here and hand them off.
+
+        A build not claimed on arrival (this cell was not expected to
+        build it) is claimed first.  With a hand-off that reports every
+        outcome itself (builtin), its reports to the top are recorded in
+        one transaction at the end, with the build's mark: a copy finds
+        the mark and reports nothing twice.  With a conductor, the reports
+        of the new rows go up before the hand-off (nova-compute's later
+        updates must not overtake them), and the mark follows it.
+        """
+        if not delivery.claim_here():
+            LOG.info('Build %s was applied here by another delivery',
+                     _uuids(build_inst_kwargs))
+            return
+        together = (self._all_or_nothing(as_effect=True)
+                    if self.handoff.reports_every_outcome
+                    else contextlib.nullcontext())
+        with together:
+            created = self._create_instances_here(ctxt, build_inst_kwargs)
+            kwargs = dict(build_inst_kwargs, instances=created)
+            self.handoff.build_instances(ctxt, kwargs)
 
     def _create_instances_here(self, ctxt, build_inst_kwargs):
         """Write the instances' rows in this cell as nova's compute API
@@ -496,12 +554,12 @@ class CellsScheduler(object):
                                     self.settings.use_neutron)
         if not news:
             return []
-        shared = db_new_instances.shared_rows(
-            db, ctxt.project_id, ctxt.user_id, news[0].security_groups,
-            news[0].image_refs)
+        shared, first = db_new_instances.create_first(
+            db, news[0], ctxt.project_id, ctxt.user_id)
         created = []
         for new in news:
-            rows = db_new_instances.create_or_load(db, new, shared)
+            rows = first if new is news[0] else \
+                db_new_instances.create_or_load(db, new, shared)
             instance = new_instance.as_loaded(rows)
             self._bdms_to_top(ctxt, rows)
             if tell_top:

@@ -23,7 +23,8 @@ __all__ = ['Database', 'cell_create', 'cell_update', 'cell_delete',
            'cell_get', 'cell_get_all', 'service_get_by_host_and_binary',
            'service_create', 'service_report', 'service_get_all_by_binary',
            'service_hosts_alive',
-           'compute_node_get_all', 'compute_nodes_with_services']
+           'compute_node_get_all', 'compute_nodes_with_services',
+           'nodes_and_services']
 
 
 #: Most connections kept open to one SQLite file: it has one writer at a
@@ -389,7 +390,9 @@ def compute_node_get_all(db):
         return _live_dicts(conn, models.ComputeNode)
 
 
-def _nodes_and_services(conn, binary):
+def nodes_and_services(conn, binary='nova-compute'):
+    """:func:`compute_nodes_with_services` within ``conn``'s transaction
+    (a placement reads and writes in one)."""
     nodes = _live_dicts(conn, models.ComputeNode)
     services = {row['host']: row for row in _live_dicts(
         conn, models.Service, binary=binary)}
@@ -402,4 +405,4 @@ def compute_nodes_with_services(db, binary='nova-compute'):
     one pool checkout (the flavors come from :mod:`nova_cells.db.flavors`,
     possibly from another database)."""
     with db.connection_reader() as conn:
-        return _nodes_and_services(conn, binary)
+        return nodes_and_services(conn, binary)

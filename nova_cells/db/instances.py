@@ -23,7 +23,7 @@ __all__ = ['INSTANCE_COLUMNS', 'instance_create', 'instance_get',
            'instance_update', 'instance_destroy',
            'instance_fault_create', 'instance_fault_get_by_instance',
            'fault_values',
-           'claim_and_place', 'TopUpdate',
+           'claim_and_place', 'place_on_best', 'TopUpdate',
            'apply_top_updates']
 
 INSTANCE_COLUMNS = frozenset(c.name for c in models.Instance.__table__.columns)
@@ -424,16 +424,43 @@ def claim_and_place(db, node_id, memory_mb, disk_gb, vcpus, uuid, values):
     :raises InstanceNotFound: no live row of ``uuid`` (nothing written).
     """
     now = timeutils.utcnow()
-    values = dict(_only_columns(values), updated_at=now)
     with db.connection_writer() as conn:
-        if conn.execute(_CLAIM, {'c_node_id': node_id, 'c_ram': memory_mb,
-                                 'c_disk': disk_gb, 'c_vcpus': vcpus,
-                                 'c_now': now}).rowcount != 1:
-            return None
-        if conn.execute(_PLACE, dict(values, b_uuid=uuid)).rowcount != 1:
-            raise exception.InstanceNotFound(instance_id=uuid)
-        return dict(conn.execute(_PLACED_ROW,
-                                 {'b_uuid': uuid}).one()._mapping)
+        return _claim_and_place(conn, node_id, memory_mb, disk_gb, vcpus,
+                                uuid, values, now)
+
+
+def _claim_and_place(conn, node_id, memory_mb, disk_gb, vcpus, uuid, values,
+                     now):
+    values = dict(_only_columns(values), updated_at=now)
+    if conn.execute(_CLAIM, {'c_node_id': node_id, 'c_ram': memory_mb,
+                             'c_disk': disk_gb, 'c_vcpus': vcpus,
+                             'c_now': now}).rowcount != 1:
+        return None
+    if conn.execute(_PLACE, dict(values, b_uuid=uuid)).rowcount != 1:
+        raise exception.InstanceNotFound(instance_id=uuid)
+    return dict(conn.execute(_PLACED_ROW, {'b_uuid': uuid}).one()._mapping)
+
+
+def place_on_best(db, read_nodes, rank, memory_mb, disk_gb, vcpus, uuid):
+    """Read the nodes, rank them and place the instance on the first that
+    still has room (:func:`claim_and_place`), all in one transaction: a
+    build's placement costs one, however many nodes lose the race.
+
+    :param read_nodes: ``(conn) -> (nodes, services by host)``.
+    :param rank: ``(nodes, services) -> [(node, placement values)]``, best
+        first.
+    :returns: ``(node, instance row)``, or ``(None, None)`` when no node
+        has room (nothing written then).
+    :raises InstanceNotFound: no live row of ``uuid``.
+    """
+    now = timeutils.utcnow()
+    with db.connection_writer() as conn:
+        for node, values in rank(*read_nodes(conn)):
+            row = _claim_and_place(conn, node['id'], memory_mb, disk_gb,
+                                   vcpus, uuid, values, now)
+            if row is not None:
+                return node, row
+    return None, None
 
 
 def instance_cells_by_uuid(db, uuids):

@@ -4,6 +4,7 @@ from oslo_log import log as logging
 
 from nova_cells.handlers._table import guards_its_route
 from nova_cells.handlers._table import MethodTable
+from nova_cells.handlers._table import records_its_receipt
 from nova_cells import propagation
 from nova_cells import reports
 
@@ -95,8 +96,17 @@ def _build_refused(runner, message, exc, build_inst_kwargs):
                                                exc)
 
 
+def _builds_only_below(runner):
+    """A cell that is not its own candidate sends every build on, and the
+    onward row (or the failure's updates) carries the build's mark; one
+    that may build it itself claims it on arrival instead."""
+    scheduler = runner.services.get('scheduler')
+    return scheduler is not None and not scheduler.may_build_here()
+
+
 @TABLE.method
 @guards_its_route(_build_may_go_to, _build_refused)
+@records_its_receipt(_builds_only_below)
 def build_instances(runner, message, build_inst_kwargs):
     """Schedule a build in this cell (pick a child or build here)."""
     runner.services['scheduler'].build_instances(message, build_inst_kwargs)

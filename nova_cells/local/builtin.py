@@ -75,10 +75,9 @@ class BuiltinHandoff(BaseHandoff):
 
     # -- placement ---------------------------------------------------------
 
-    def _usable_nodes(self, ram, disk, vcpus):
+    def _usable_nodes(self, nodes, services, ram, disk, vcpus):
         """(nodes that fit, best first; a count of why others did not)."""
         now = timeutils.utcnow()
-        nodes, services = db_api.compute_nodes_with_services(self.db)
         fits, why = [], {}
         for node in nodes:
             reason = self._unfit(node, services.get(node['host']), now, ram,
@@ -104,14 +103,26 @@ class BuiltinHandoff(BaseHandoff):
         return None
 
     def _place(self, ctxt, instance, flavor):
+        """Read, rank and claim in one transaction
+        (:func:`~nova_cells.db.instances.place_on_best`)."""
         ram, disk, vcpus = _needs(flavor)
-        nodes, why = self._usable_nodes(ram, disk, vcpus)
-        for node in nodes:
-            values = self._placement(node)
-            if db_instances.claim_and_place(self.db, node['id'], ram, disk,
-                                            vcpus, instance.uuid, values):
-                return self._spawned(ctxt, instance, node, values)
-        total = len(nodes) + sum(why.values())
+        seen = {}
+
+        def rank(nodes, services):
+            fits, seen['why'] = self._usable_nodes(nodes, services, ram,
+                                                   disk, vcpus)
+            seen['fits'] = len(fits)
+            seen['values'] = {node['id']: self._placement(node)
+                              for node in fits}
+            return [(node, seen['values'][node['id']]) for node in fits]
+        node, _row = db_instances.place_on_best(
+            self.db, db_api.nodes_and_services, rank, ram, disk, vcpus,
+            instance.uuid)
+        if node is not None:
+            return self._spawned(ctxt, instance, node,
+                                 seen['values'][node['id']])
+        why = seen.get('why', {})
+        total = seen.get('fits', 0) + sum(why.values())
         reasons = ', '.join('%d %s' % (n, r) for r, n in sorted(why.items()))
         raise exception.NoValidHost(reason='0/%d hosts are available%s' % (
             total, ': ' + reasons if reasons else ''))

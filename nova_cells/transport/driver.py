@@ -73,6 +73,8 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
         from ``[oslo_messaging_rabbit]``).
     """
 
+    confirms_sends = True
+
     def __init__(self, conf, signing=None, factory=None):
         self.signing = signing or link_signing.LinkSigning()
         self.topic_base = conf.cells.rpc_driver_queue_base
@@ -185,7 +187,8 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
         decoded = delivery.decoded
         failure = None
         try:
-            self._dispatcher.receive(decoded.message, decoded.signature)
+            self._dispatcher.receive(decoded.message, decoded.signature,
+                                     held=True)
         except cells_delivery.MessageNotTaken:
             return lanes_mod.RETRY          # logged by the runner
         except (link_signing.MessageRefused,

@@ -408,7 +408,8 @@ def test_every_send_failing_is_an_error_with_fault(db):
     assert len(forwarded_builds(runner)) == 4, '2 cells x 2 attempts'
     assert sleeps == [1]
     assert fault_messages(db, uuids) == {uuids[0]: [
-        '%s every chosen cell failed: api!c1, api!c2' % NO_CELLS]}
+        '%s every chosen cell failed: api!c1 (no broker), api!c2 '
+        '(no broker)' % NO_CELLS]}
     assert db_instances.instance_get(db, uuids[0])['vm_state'] == 'error'
 
 
@@ -432,7 +433,8 @@ def test_failed_hand_off_is_an_error_with_fault(db):
     uuids, _kwargs = start_build(runner, db)
     assert len(handoff.calls) == 2 and sleeps == [1]
     assert fault_messages(db, uuids) == {uuids[0]: [
-        '%s every chosen cell failed: gc' % NO_CELLS]}
+        '%s every chosen cell failed: gc (conductor unreachable)'
+        % NO_CELLS]}
     rows = [r for r in db_instances.instance_get_all(db)
             if r['uuid'] == uuids[0]]
     assert len(rows) == 1, 'a retried build finds its row (idempotent)'

@@ -253,7 +253,7 @@ class _Runner(object):
     def refuse_oversized(self, message):
         pass
 
-    def process_json(self, message):
+    def process_json(self, message, held=False):
         self.seen.append(message)
 
 
