@@ -182,7 +182,7 @@ def relays_directly(message):
     cell that applies it finds the copy), and no outbox row is needed."""
     receipt = _unmarked_receipt()
     return (receipt is not None and receipt.held
-            and receipt.uuid == message.uuid)
+            and receipt.uuid == message.uuid and message.passes_through())
 
 
 def relayed(message):
@@ -832,6 +832,14 @@ class Outbox(object):
                                       self.resend_interval)
         except _RETRIABLE:
             pass
+
+    def holds_for(self, direction, name, message):
+        """True while a message of ``message``'s instance (its lane)
+        waits here for that neighbour: a message relayed at once would
+        overtake it."""
+        lane = lane_of(order_key(message.method_kwargs))
+        link = self._links.get((direction, name, lane))
+        return link is not None and bool(link.queue)
 
     def link_failing(self, direction, name):
         """True while messages to that neighbour go unconfirmed: the

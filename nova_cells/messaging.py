@@ -143,10 +143,13 @@ class MessageRunner(object):
         sends are confirmed, on a held delivery (a daemon dying before the
         acknowledgement gets it again and sends it again: the cell that
         applies it finds the copy), to a neighbour that deduplicates (an
-        original one gets each message once, from the outbox).  Any
-        failure falls back to the outbox."""
+        original one gets each message once, from the outbox), when the
+        outbox holds nothing of the same instance for it (which the relay
+        would overtake).  Any failure falls back to the outbox."""
         if not (self.driver.confirms_sends and
-                delivery.relays_directly(message)):
+                delivery.relays_directly(message)) or \
+                self.outbox.holds_for(message.direction, cell_state.name,
+                                      message):
             return False
         try:
             if not self.driver.is_ours(cell_state):

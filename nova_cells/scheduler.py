@@ -471,7 +471,9 @@ class CellsScheduler(object):
         LOG.info('Build %s split at %s: %s', _uuids(build_inst_kwargs),
                  path, plan.describe())
         instances_ = build_inst_kwargs.get('instances') or []
-        with self._all_or_nothing():
+        # With the build's mark whatever the parts became (sent on, or
+        # failed at the top): a copy finds it and does nothing twice.
+        with self._all_or_nothing(as_effect=True):
             for candidate, part in split_plan.partition(instances_, plan):
                 self._send_part(message, path, candidate, dict(
                     build_inst_kwargs, instances=part))

@@ -1,0 +1,601 @@
+"""Fewer database transactions per build (commit 17e4c12), each saving
+pinned with what keeps a build exactly-once:
+
+* a cell that only sends builds on to a child claims nothing on arrival:
+  the onward row (or the failure's updates) carries the build's mark, and
+  a second copy is dropped there; a leaf still claims on arrival, and a
+  build that ends here after all is claimed then (``claim_here``);
+* a held durable message passing through is relayed with a confirmed
+  send instead of an outbox row, whenever (and only when) it may be;
+* the kombu ``cells`` server holds a build instead of journalling it;
+* a leaf writes its first instance with the shared rows it reads;
+* the builtin placement reads and claims in one transaction.
+
+Stand-alone runners over SQLite whose drivers record what would be sent;
+no broker.
+"""
+
+import contextlib
+import json
+import uuid
+
+from oslo_db import exception as db_exc
+import oslo_messaging
+import pytest
+import sqlalchemy as sa
+
+from nova_cells import context
+from nova_cells.db import api as db_api
+from nova_cells.db import instances as db_instances
+from nova_cells.db import migration
+from nova_cells.db import models
+from nova_cells.db import new_instances
+from nova_cells.db import outbox as db_outbox
+from nova_cells import delivery
+from nova_cells import exception
+from nova_cells.filters import different_cell
+from nova_cells.filters import target_cell
+from nova_cells.local import new_instance
+from nova_cells import scheduler
+from nova_cells.transport import api_server
+from nova_cells.transport import lanes
+from tests import nova_stein
+from tests.unit import sched_support as ss
+from tests.unit.test_builtin_handoff import add_host
+from tests.unit.test_builtin_handoff import local_instance
+from tests.unit.test_builtin_handoff import make_handoff
+from tests.unit.test_builtin_handoff import node as node_row
+from tests.unit.test_builtin_handoff import small
+from tests.unit.test_cells_topic_server import _CTXT
+from tests.unit.test_cells_topic_server import _Delivery
+from tests.unit.test_cells_topic_server import _server
+from tests.unit.test_delivery import inbox_uuids
+from tests.unit.test_new_instance import _ctxt as sample_ctxt
+from tests.unit.test_new_instance import _kwargs as sample_kwargs
+from tests.unit.test_scheduler import RecordingHandoff
+from tests.unit.test_scheduler import standalone
+from tests.unit import tree_support
+
+
+# -- counting -----------------------------------------------------------------
+
+@contextlib.contextmanager
+def transactions(db):
+    """The transactions begun on ``db``'s engine inside the block (as
+    tools/bench/route.py's ``_DatabaseWork`` counts them)."""
+    counted = []
+
+    def begin(_conn):
+        counted.append(1)
+    sa.event.listen(db.engine, 'begin', begin)
+    try:
+        yield counted
+    finally:
+        sa.event.remove(db.engine, 'begin', begin)
+
+
+def claims(db):
+    """The message uuids in ``cell_claims``."""
+    with db.connection_reader() as conn:
+        return [row[0] for row in conn.execute(
+            sa.select(models.CellClaim.__table__.c.message_uuid))]
+
+
+def journal(db):
+    return [r for r in db_outbox.outbox_all(db)
+            if r['direction'] == delivery.SELF]
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """[(received uuid carried, [(neighbour, direction)])] of each outbox
+    transaction that committed (one refused as a copy is not listed)."""
+    found = []
+    real = db_outbox.outbox_add_many
+
+    def add_many(database, entries, retry_in, received_uuid=None,
+                 owner=None):
+        ids = real(database, entries, retry_in, received_uuid, owner)
+        found.append((received_uuid, [(e[1], e[2]) for e in entries]))
+        return ids
+    monkeypatch.setattr(db_outbox, 'outbox_add_many', add_many)
+    return found
+
+
+# -- a cell between the api and its child -------------------------------------
+
+class Driver(tree_support.RecordingDriver):
+    """Records sends (``sent``) and outbox deliveries (``delivered``);
+    ``confirms_sends``, ``ours`` and ``refuse`` as a test needs them."""
+
+    confirms_sends = False
+
+    def __init__(self):
+        super(Driver, self).__init__()
+        self.ours = True
+        self.refuse = None
+        self.delivered = []
+
+    def is_ours(self, cell_state):
+        return self.ours
+
+    def send_message_to_cell(self, cell_state, message):
+        if self.refuse is not None:
+            raise self.refuse
+        super(Driver, self).send_message_to_cell(cell_state, message)
+
+    def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
+                                timeout):
+        self.delivered.append((cell_state.name, json.loads(text)['uuid']))
+
+    def cast_recorded_message(self, cell_state, message_type, text, ctxt,
+                              timeout):
+        self.deliver_message_to_cell(cell_state, message_type, text, ctxt,
+                                     timeout)
+
+
+@pytest.fixture
+def api(tmp_path):
+    """The api cell (its own database) that casts to ``child``."""
+    api_db = db_api.Database('sqlite:///' + str(tmp_path / 'api.sqlite'))
+    migration.db_sync(api_db)
+    runner = tree_support.make_runner(api_db, 'api', children=['child'])
+    runner.services['db'] = api_db
+    yield runner
+    api_db.dispose()
+
+
+@pytest.fixture
+def child(db):
+    """make(children=('gc',), filters=()): the ``child``
+    cell over ``db`` with durable forwarding and a scheduler (no retry),
+    its driver a :class:`Driver`."""
+    made = []
+
+    def make(children=('gc',), filters=()):
+        runner = tree_support.make_runner(db, 'child', parents=['api'],
+                                          children=children)
+        runner.driver = Driver()
+        runner.services['db'] = db
+        runner.inbox = delivery.Inbox(db)
+        runner.outbox = delivery.Outbox(db, runner.driver, runner.neighbour,
+                                        60)
+        runner.services['scheduler'] = scheduler.CellsScheduler(
+            runner, list(filters), [], RecordingHandoff(),
+            ss.cell_policy(), scheduler.SchedulerSettings(0, 0),
+            sleep=lambda seconds: None)
+        made.append(runner)
+        return runner
+    yield make
+    for runner in made:
+        runner.outbox.stop()
+        runner.inbox.stop()
+
+
+def cast_build(api, target='api!child', hints=None, ctxt=ss.ADMIN):
+    """The wire JSON of a build the api casts to ``target`` (its rows in
+    the api's database, as nova-api made them)."""
+    the_flavor = ss.flavor()
+    made = [ss.new_instance(api.services['db'], the_flavor, 'vm', ctxt)]
+    api.targeted(ctxt, target, 'build_instances', {
+        'build_inst_kwargs': ss.build_kwargs(made, the_flavor, hints)})
+    return api.driver.sent[-1][2]
+
+
+def uuid_of(text):
+    return json.loads(text)['uuid']
+
+
+# -- 1. a build that only passes on to a child is not claimed -----------------
+
+def test_a_build_only_sent_on_to_a_child_is_not_claimed(
+        api, child, db, recorded):
+    """A cell with children and no hosts of its own cannot build: its
+    whole effect is the onward row, which carries the mark.  No claim
+    transaction; the copy is refused where the row would be written."""
+    runner = child()
+    assert not runner.services['scheduler'].may_build_here()
+    text = cast_build(api)
+    runner.process_json(text)
+    assert claims(db) == []
+    assert recorded == [(uuid_of(text), [('gc', 'down')])]
+    assert uuid_of(text) in inbox_uuids(db)
+    runner.process_json(text)                   # the api's resend
+    assert recorded == [(uuid_of(text), [('gc', 'down')])], 'exactly once'
+    assert claims(db) == []
+
+
+def test_a_leaf_still_claims_a_build_on_arrival(api, child, db):
+    """A leaf builds (rows, hand-off): not one transaction, so it claims
+    the build before scheduling it, and a copy finds it applied."""
+    runner = child(children=())
+    sched = runner.services['scheduler']
+    seen = []
+    real = sched.build_instances
+
+    def build_instances(message, build_inst_kwargs):
+        seen.append(claims(db))
+        return real(message, build_inst_kwargs)
+    sched.build_instances = build_instances
+    text = cast_build(api)
+    runner.process_json(text)
+    assert seen == [[uuid_of(text)]], 'claimed before it is scheduled'
+    assert uuid_of(text) in inbox_uuids(db)
+    runner.process_json(text)
+    assert len(runner.services['scheduler'].handoff.calls) == 1
+
+
+def test_a_failed_build_in_a_cell_that_only_sends_on_fails_once(
+        api, child, db, recorded):
+    """Not claimed on arrival, a build that finds no child is failed with
+    updates that carry its mark (``_all_or_nothing(as_effect=True)``): a
+    copy processed again sends no second ERROR nor fault to the top."""
+    runner = child(filters=[different_cell.DifferentCellFilter()])
+    text = cast_build(api, hints={'different_cell': ['api!child!gc']})
+    runner.process_json(text)
+    assert recorded == [(uuid_of(text), [('api', 'up'), ('api', 'up')])]
+    runner.process_json(text)
+    assert len(recorded) == 1, 'the copy failed nothing twice'
+    assert claims(db) == []
+
+
+# -- 2. claimed when it ends here after all -----------------------------------
+
+def test_a_build_not_claimed_on_arrival_is_claimed_when_built_here(
+        api, child, db):
+    """Pinned to this cell (it has children and no capacity, so it did
+    not claim on arrival): ``_build_here`` claims it first, and a copy
+    finds it applied there and builds nothing."""
+    runner = child(filters=[target_cell.TargetCellFilter()])
+    handoff = runner.services['scheduler'].handoff
+    text = cast_build(api, hints={'target_cell': 'api!child'})
+    runner.process_json(text)
+    assert claims(db) == [uuid_of(text)]
+    assert len(handoff.calls) == 1
+    assert uuid_of(text) in inbox_uuids(db)
+    runner.process_json(text)
+    assert len(handoff.calls) == 1
+
+
+def test_a_build_applied_already_is_not_built_when_claimed_late(
+        api, child, db):
+    """The mark is there (another delivery applied it): ``claim_here``
+    says so and ``_build_here`` writes no row and hands nothing off."""
+    runner = child(filters=[target_cell.TargetCellFilter()])
+    text = cast_build(api, hints={'target_cell': 'api!child'})
+    db_outbox.inbox_add(db, uuid_of(text))
+    runner.process_json(text)
+    assert runner.services['scheduler'].handoff.calls == []
+    assert claims(db) == []
+    assert db_instances.instance_get_all(db) == []
+
+
+def test_claim_for_claims_once_then_finds_the_mark(db):
+    inbox = delivery.Inbox(db)
+    try:
+        receipt = delivery._Receipt('m-1', 'build_instances', inbox)
+        assert inbox.claim_for(receipt) is True
+        assert (receipt.claimed, claims(db)) == (True, ['m-1'])
+        db_outbox.inbox_add(db, 'm-1')
+        again = delivery._Receipt('m-1', 'build_instances', inbox)
+        assert inbox.claim_for(again) is False
+        assert again.recorded and not again.claimed
+    finally:
+        inbox.stop()
+
+
+def test_claim_here_outside_a_delivery_lets_the_build_go_on():
+    """Nothing received (a build nova-api cast without durable
+    forwarding): nothing to claim."""
+    assert delivery.claim_here() is True
+
+
+# -- 3. a held message passing through is relayed, not recorded ---------------
+
+def cast_through(api):
+    """A durable cast from the api that only passes through ``child``."""
+    api.targeted(ss.ADMIN, 'api!child!gc', 'terminate_instance',
+                 {'tag': 'x'})
+    return api.driver.sent[-1][2]
+
+
+def test_a_held_message_passing_through_is_relayed_without_a_row(
+        api, child, db, recorded):
+    """Confirmed by the child's broker before this delivery is
+    acknowledged: a daemon dying in between gets it again and sends it
+    again, and the cell that applies it finds the copy.  No outbox row,
+    no mark."""
+    runner = child()
+    runner.driver.confirms_sends = True
+    text = cast_through(api)
+    runner.process_json(text, held=True)
+    assert [(name, uuid_of(sent)) for name, _kind, sent
+            in runner.driver.sent] == [('gc', uuid_of(text))]
+    assert recorded == []
+    assert db_outbox.outbox_all(db) == []
+    assert inbox_uuids(db) == set()
+
+
+@pytest.mark.parametrize('held, confirms, ours, refuse', [
+    pytest.param(False, True, True, None, id='not-held'),
+    pytest.param(True, False, True, None, id='sends-not-confirmed'),
+    pytest.param(True, True, False, None, id='original-neighbour'),
+    pytest.param(True, True, True, OSError('broker refused'),
+                 id='send-failed'),
+])
+def test_otherwise_a_message_passing_through_goes_to_the_outbox(
+        api, child, db, recorded, held, confirms, ours, refuse):
+    """Without every condition of a confirmed relay, the onward row
+    (with the mark) is written as before: it is resent until confirmed,
+    or sent once to an original nova-cells, which does not deduplicate."""
+    runner = child()
+    runner.driver.confirms_sends = confirms
+    runner.driver.ours = ours
+    runner.driver.refuse = refuse
+    text = cast_through(api)
+    runner.process_json(text, held=held)
+    assert recorded == [(uuid_of(text), [('gc', 'down')])]
+    assert uuid_of(text) in inbox_uuids(db)
+    assert runner.driver.sent == []
+    assert tree_support.wait_until(
+        lambda: runner.driver.delivered == [('gc', uuid_of(text))])
+
+
+def test_a_held_build_sent_on_by_the_scheduler_is_recorded(
+        api, child, db, recorded):
+    """The scheduler's onward build is a new message (not the one
+    received): it is recorded with the received build's mark, never
+    relayed."""
+    runner = child()
+    runner.driver.confirms_sends = True
+    text = cast_build(api)
+    runner.process_json(text, held=True)
+    assert recorded == [(uuid_of(text), [('gc', 'down')])]
+    assert runner.driver.sent == []
+
+
+# -- 4. the kombu cells topic: a build held by the broker ---------------------
+
+class _Busy(object):
+    target = oslo_messaging.Target(version='1.42')
+
+    @oslo_messaging.expose
+    def build_instances(self, ctxt, **kwargs):
+        raise delivery.MessageNotTaken(uuid='m-1', reason='a copy is '
+                                       'being applied')
+
+
+@pytest.mark.parametrize('call', [False, True], ids=['cast', 'call'])
+def test_a_message_not_taken_goes_back_to_the_queue(call):
+    """Not acknowledged (nor answered): the broker holds it and it is
+    run again after a backoff (it used to be acknowledged as a failure,
+    and the build was lost)."""
+    server = _server(_Busy())
+    body = api_server.encode_call(
+        'build_instances', {}, _CTXT, msg_id='m1' if call else None,
+        reply_q='reply_q1' if call else None, unique_id='u' * 32,
+        version='1.42')
+    message = _Delivery(body)
+    message.decoded = api_server.decode(body)
+    assert server._process(message) == lanes.RETRY
+    assert message.reply is None
+
+
+@pytest.fixture
+def top(db):
+    """A top cell that builds here (a leaf) with durable forwarding."""
+    runner, sched, _sleeps = standalone(db, name='gc')
+    runner.inbox = delivery.Inbox(db)
+    runner.outbox = delivery.Outbox(db, runner.driver, runner.neighbour,
+                                    0.05, loopback=runner.process_own)
+    yield runner, sched
+    runner.outbox.stop()
+    runner.inbox.stop()
+
+
+def api_build(db):
+    the_flavor = ss.flavor()
+    return {'build_inst_kwargs': ss.build_kwargs(
+        [ss.new_instance(db, the_flavor, 'vm')], the_flavor)}
+
+
+def consumed(delivery_id=None):
+    ctxt = context.RequestContext(user_id='alice', project_id='demo')
+    ctxt.delivery_id = delivery_id
+    return ctxt
+
+
+def test_a_build_the_cells_server_consumed_is_not_journalled(
+        db, top, recorded):
+    """The broker holds the delivery until this returns: no journal row;
+    the inbox still finds its copy (same delivery, same uuid)."""
+    runner, sched = top
+    kwargs = api_build(db)
+    runner.targeted_to_myself_durably(consumed('d' * 32), 'build_instances',
+                                      kwargs)
+    runner.targeted_to_myself_durably(consumed('d' * 32), 'build_instances',
+                                      kwargs)
+    assert [d for _uuid, rows in recorded for _n, d in rows
+            if d == delivery.SELF] == []
+    assert len(sched.handoff.calls) == 1
+
+
+def test_a_consumed_build_not_taken_now_goes_back_to_the_server(db, top):
+    """No journal to apply it later from: MessageNotTaken reaches the
+    server (which holds the delivery), no row is left behind."""
+    runner, sched = top
+    sched.handoff.error = db_exc.DBConnectionError()
+    with pytest.raises(delivery.MessageNotTaken):
+        runner.targeted_to_myself_durably(consumed('e' * 32),
+                                          'build_instances', api_build(db))
+    assert journal(db) == []
+
+
+def test_a_build_without_a_delivery_id_is_journalled_then_cleared(
+        db, top, recorded):
+    runner, sched = top
+    runner.targeted_to_myself_durably(consumed(), 'build_instances',
+                                      api_build(db))
+    assert [rows for _uuid, rows in recorded] == [[('gc', delivery.SELF)]]
+    assert len(sched.handoff.calls) == 1
+    assert tree_support.wait_until(lambda: not journal(db))
+
+
+# -- 5. a leaf's first instance written with the shared rows it reads ---------
+
+@pytest.fixture
+def nova_db(tmp_path):
+    """nova 19.3.2's own cell schema (as tests/unit/test_new_instance)."""
+    url = 'sqlite:///%s' % (tmp_path / 'nova.sqlite')
+    nova_stein.create_database(url)
+    database = db_api.Database(url)
+    yield database
+    database.dispose()
+
+
+def _news(kwargs=None):
+    return new_instance.prepare(sample_ctxt(), kwargs or sample_kwargs(),
+                                True)
+
+
+def _other_instances():
+    kwargs = sample_kwargs()
+    for instance in kwargs['instances']:
+        instance.uuid = str(uuid.uuid4())
+    return _news(kwargs)
+
+
+def test_the_first_instance_is_one_transaction_when_shared_rows_exist(
+        nova_db):
+    """Every build of a project but its first finds the default group
+    and the image's EC2 integer: read and written together."""
+    first = _news()[0]
+    shared, _created = new_instances.create_first(
+        nova_db, first, 'peer-project', 'peer-user')
+    new = _other_instances()[0]
+    with transactions(nova_db) as counted:
+        again, created = new_instances.create_first(
+            nova_db, new, 'peer-project', 'peer-user')
+    assert len(counted) == 1
+    assert again == shared
+    assert created.created and created.row['uuid'] == new.uuid
+    assert new_instances.load(nova_db, new.uuid).row['id'] == \
+        created.row['id']
+
+
+def test_without_shared_rows_the_first_instance_makes_them(
+        nova_db):
+    """The project's first build: the default group and the image's
+    integer are made (``shared_rows``), then the instance
+    (``create_or_load``), and what comes back is what was written."""
+    new = _news()[0]
+    shared, created = new_instances.create_first(
+        nova_db, new, 'peer-project', 'peer-user')
+    assert set(shared.groups) == {'default'}
+    assert list(shared.s3_ids) == [new.image_refs[0]]
+    assert shared == new_instances.shared_rows(
+        nova_db, 'peer-project', 'peer-user', new.security_groups,
+        new.image_refs)
+    loaded = new_instances.load(nova_db, new.uuid, new.image_refs,
+                                shared.s3_ids)
+    assert created.created
+    assert (created.row['id'], created.mapping_id, created.image_ids) == (
+        loaded.row['id'], loaded.mapping_id, loaded.image_ids)
+
+
+def test_a_second_delivery_loads_the_first_instance(
+        nova_db):
+    new = _news()[0]
+    _shared, created = new_instances.create_first(
+        nova_db, new, 'peer-project', 'peer-user')
+    _shared, again = new_instances.create_first(
+        nova_db, _news()[0], 'peer-project', 'peer-user')
+    assert not again.created
+    assert (again.row['id'], again.mapping_id) == (created.row['id'],
+                                                   created.mapping_id)
+
+
+# -- 6. the builtin placement: read and claim in one transaction --------------
+
+def _stale(read, host, **values):
+    """``read_nodes`` that sees ``host`` as it was (``values``) before
+    another build took its room."""
+    def read_nodes(conn):
+        nodes, services = read(conn)
+        return [dict(n, **values) if n['host'] == host else n
+                for n in nodes], services
+    return read_nodes
+
+
+def _best_first(nodes, services):
+    return [(n, {'host': n['host'], 'node': n['hypervisor_hostname']})
+            for n in sorted(nodes, key=lambda n: -n['free_ram_mb'])]
+
+
+def test_a_node_that_lost_the_race_makes_way_for_the_next(db):
+    """The best node as read has no room any more (its claim, a
+    conditional UPDATE, finds none): the next is claimed in the same
+    transaction, and the full one is not charged."""
+    add_host(db, 'h-full', 1024)
+    add_host(db, 'h-next', 4096)
+    instance = local_instance(db)
+    with transactions(db) as counted:
+        node, row = db_instances.place_on_best(
+            db, _stale(db_api.nodes_and_services, 'h-full',
+                       free_ram_mb=65536), _best_first, 2048, 20, 1,
+            instance.uuid)
+    assert len(counted) == 1
+    assert (node['host'], row['host']) == ('h-next', 'h-next')
+    assert node_row(db, 'h-full')['free_ram_mb'] == 1024
+    assert node_row(db, 'h-next')['free_ram_mb'] == 4096 - 2048
+
+
+def test_no_node_with_room_places_nothing(db):
+    add_host(db, 'h1', 1024)
+    instance = local_instance(db)
+    assert db_instances.place_on_best(
+        db, db_api.nodes_and_services, _best_first, 2048, 20, 1,
+        instance.uuid) == (None, None)
+    assert db_instances.place_on_best(
+        db, db_api.nodes_and_services, lambda nodes, services: [], 2048,
+        20, 1, instance.uuid) == (None, None)
+    assert node_row(db, 'h1')['free_ram_mb'] == 1024
+    assert db_instances.instance_get(db, instance.uuid)['host'] is None
+
+
+def test_a_missing_instance_charges_no_node(db):
+    """The claim and the placement are one transaction: no instance row,
+    no charge."""
+    add_host(db, 'h1', 4096)
+    with pytest.raises(exception.InstanceNotFound):
+        db_instances.place_on_best(db, db_api.nodes_and_services,
+                                   _best_first, 2048, 20, 1,
+                                   str(uuid.uuid4()))
+    assert node_row(db, 'h1')['free_ram_mb'] == 4096
+
+
+def test_builtin_places_in_one_transaction_past_a_lost_race(
+        db, monkeypatch):
+    add_host(db, 'h-full', 1024)
+    add_host(db, 'h-next', 4096)
+    handoff, _runner = make_handoff(db)
+    instance = local_instance(db)
+    monkeypatch.setattr(db_api, 'nodes_and_services', _stale(
+        db_api.nodes_and_services, 'h-full', free_ram_mb=65536))
+    with transactions(db) as counted:
+        handoff._place(ss.ADMIN, instance, small())
+    assert len(counted) == 1
+    assert instance.host == 'h-next'
+    assert db_instances.instance_get(db, instance.uuid)['host'] == 'h-next'
+
+
+def test_builtin_says_why_no_host_was_found(db):
+    add_host(db, 'h-small', 1024)
+    add_host(db, 'h-off', 8192, disabled=True)
+    add_host(db, 'h-ok', 8192)
+    handoff, _runner = make_handoff(db)
+    with pytest.raises(exception.NoValidHost) as raised:
+        handoff._place(ss.ADMIN, local_instance(db), small(memory_mb=16384))
+    assert raised.value.format_message().endswith(
+        '0/3 hosts are available: 2 not enough free RAM, '
+        '1 service disabled')
