@@ -452,6 +452,23 @@ class _Item(object):
                    row['message'], ctxt, lane, row.get('attempts') or 0)
 
 
+def _stored(entries):
+    """The rows keep no secret; the first sends (from memory) carry it."""
+    return [entry[:3] + (for_storage(entry[3]),) for entry in entries]
+
+
+class _Recorded(object):
+    """Posts recorded in the outbox, to send once committed."""
+
+    __slots__ = ('receipt', 'posts', 'entries', 'row_ids')
+
+    def __init__(self, receipt, posts, entries, row_ids):
+        self.receipt = receipt
+        self.posts = posts
+        self.entries = entries
+        self.row_ids = row_ids
+
+
 class _Link(object):
     """The ordered queue and sender thread of one neighbour link."""
 
@@ -694,21 +711,13 @@ class Outbox(object):
             self._post_all(batch, as_effect)
 
     def _post_all(self, posts, as_effect=False):
-        if as_effect:
-            receipt = _unmarked_receipt()
-        else:
-            receipt = next((r for r in (receipt_to_record(m.method_name)
-                                        for _c, m in posts)
-                            if r is not None), None)
+        receipt = self._receipt_for(posts, as_effect)
+        entries = self._entries(posts)
         received = receipt.uuid if receipt is not None else None
-        entries = [(message.uuid, cell_state.name, message.direction,
-                    message.to_json()) for cell_state, message in posts]
-        # The rows keep no secret; the first sends (from memory) carry it.
-        stored = [entry[:3] + (for_storage(entry[3]),) for entry in entries]
 
         def record():
             return db_outbox.outbox_add_many(
-                self.db, stored, self.resend_interval,
+                self.db, _stored(entries), self.resend_interval,
                 received_uuid=received, owner=self.owner)
 
         try:
@@ -720,9 +729,56 @@ class Outbox(object):
             if receipt is not None:
                 receipt.recorded = True
             return
-        if receipt is not None:
-            receipt.recorded = True
-        for row_id, entry, (_cell, message) in zip(row_ids, entries, posts):
+        self.queue(_Recorded(receipt, posts, entries, row_ids))
+
+    @staticmethod
+    def _receipt_for(posts, as_effect):
+        """The receipt the posts' record marks applied, if any."""
+        if as_effect:
+            return _unmarked_receipt()
+        return next((r for r in (receipt_to_record(m.method_name)
+                                 for _c, m in posts) if r is not None), None)
+
+    @staticmethod
+    def _entries(posts):
+        return [(message.uuid, cell_state.name, message.direction,
+                 message.to_json()) for cell_state, message in posts]
+
+    @contextlib.contextmanager
+    def collecting(self):
+        """Collect what this thread posts inside the block (for
+        :meth:`record_in`), whether or not a :meth:`together` block is
+        open around it."""
+        outer = getattr(_current, 'batch', None)
+        _current.batch = posts = []
+        try:
+            yield posts
+        finally:
+            _current.batch = outer
+
+    def record_in(self, conn, posts, as_effect=False):
+        """Record ``posts`` (from :meth:`collecting`) in the caller's own
+        transaction ``conn``: a write here and the messages that tell of
+        it, all or none (a leaf's placement and its update for the top),
+        with the received message's mark when ``as_effect``.  Hand the
+        result to :meth:`queue` once that transaction is committed.
+
+        :raises db_outbox.Duplicate: the mark was there (roll back).
+        """
+        receipt = _unmarked_receipt() if as_effect else None
+        entries = self._entries(posts)
+        row_ids = db_outbox.outbox_add_in(
+            conn, _stored(entries), self.resend_interval,
+            received_uuid=receipt.uuid if receipt is not None else None,
+            owner=self.owner)
+        return _Recorded(receipt, posts, entries, row_ids)
+
+    def queue(self, recorded):
+        """Send what was recorded (its transaction committed)."""
+        if recorded.receipt is not None:
+            recorded.receipt.recorded = True
+        for row_id, entry, (_cell, message) in zip(
+                recorded.row_ids, recorded.entries, recorded.posts):
             lane = lane_of(order_key(message.method_kwargs))
             self._link(message.direction, entry[1], lane).push(_Item(
                 row_id, message.uuid, message.message_type, entry[3],

@@ -456,13 +456,16 @@ class _BroadcastMessage(_BaseMessage):
             if response.failure:
                 LOG.error('%s failed here: %s', self.describe(),
                           response.value)
-        for cell in next_hops:
-            try:
-                self.runner.send(cell, self)
-            except Exception as exc:
-                delivery.note_failure(exc)
-                LOG.error('%s: sending to %s failed: %s', self.describe(),
-                          cell.name, exc)
+        # One outbox transaction for every neighbour, with the mark: a
+        # resend found marked has reached every one of them.
+        with self.runner.sending_together():
+            for cell in next_hops:
+                try:
+                    self.runner.send(cell, self)
+                except Exception as exc:
+                    delivery.note_failure(exc)
+                    LOG.error('%s: sending to %s failed: %s',
+                              self.describe(), cell.name, exc)
         return None
 
     def _path_of(self, cell):

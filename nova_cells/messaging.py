@@ -26,6 +26,7 @@ Differences from nova, on purpose (each with its §10 item):
   not reached, instead of silently truncating (§10.8).
 """
 
+import contextlib
 import uuid as uuidlib
 
 from oslo_log import log as logging
@@ -136,6 +137,14 @@ class MessageRunner(object):
             self.driver.send_message_to_cell(cell_state, message)
         elif not self._relay(cell_state, message):
             self.outbox.post(cell_state, message)
+
+    def sending_together(self):
+        """A block whose durable sends are recorded in one transaction
+        (:meth:`nova_cells.delivery.Outbox.together`; nothing without
+        durable forwarding)."""
+        if self.outbox is None:
+            return contextlib.nullcontext()
+        return self.outbox.together()
 
     def _relay(self, cell_state, message):
         """Send a received durable message on without an outbox row; True

@@ -441,7 +441,8 @@ def _claim_and_place(conn, node_id, memory_mb, disk_gb, vcpus, uuid, values,
     return dict(conn.execute(_PLACED_ROW, {'b_uuid': uuid}).one()._mapping)
 
 
-def place_on_best(db, read_nodes, rank, memory_mb, disk_gb, vcpus, uuid):
+def place_on_best(db, read_nodes, rank, memory_mb, disk_gb, vcpus, uuid,
+                  then=None):
     """Read the nodes, rank them and place the instance on the first that
     still has room (:func:`claim_and_place`), all in one transaction: a
     build's placement costs one, however many nodes lose the race.
@@ -449,8 +450,10 @@ def place_on_best(db, read_nodes, rank, memory_mb, disk_gb, vcpus, uuid):
     :param read_nodes: ``(conn) -> (nodes, services by host)``.
     :param rank: ``(nodes, services) -> [(node, placement values)]``, best
         first.
-    :returns: ``(node, instance row)``, or ``(None, None)`` when no node
-        has room (nothing written then).
+    :param then: ``(conn, node) -> anything``, run in the same transaction
+        once placed (what tells of the placement is recorded with it).
+    :returns: ``(node, what then returned)``, or ``(None, None)`` when no
+        node has room (nothing written then).
     :raises InstanceNotFound: no live row of ``uuid``.
     """
     now = timeutils.utcnow()
@@ -459,7 +462,8 @@ def place_on_best(db, read_nodes, rank, memory_mb, disk_gb, vcpus, uuid):
             row = _claim_and_place(conn, node['id'], memory_mb, disk_gb,
                                    vcpus, uuid, values, now)
             if row is not None:
-                return node, row
+                return node, (then(conn, node) if then is not None
+                              else row)
     return None, None
 
 

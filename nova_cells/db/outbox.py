@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from nova_cells.db import models
 
-__all__ = ['outbox_add', 'outbox_add_many', 'outbox_delete',
+__all__ = ['outbox_add', 'outbox_add_many', 'outbox_add_in', 'outbox_delete',
            'outbox_postpone', 'outbox_set_attempts', 'outbox_all',
            'outbox_owners', 'outbox_adopt',
            'inbox_contains', 'inbox_add', 'inbox_insert', 'inbox_purge',
@@ -85,10 +85,8 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None, owner=None):
     now = timeutils.utcnow()
     try:
         with db.connection_writer() as conn:
-            if received_uuid is not None:
-                inbox_insert(conn, [received_uuid], now)
-            return [_insert_outbox(conn, entry, now, retry_in, owner)
-                    for entry in entries]
+            return outbox_add_in(conn, entries, retry_in, received_uuid,
+                                 owner, now)
     except db_exc.DBDuplicateEntry:
         # A row is already there: this is the retry of a transaction whose
         # commit did commit (its answer lost with the connection).  Rare,
@@ -100,6 +98,21 @@ def outbox_add_many(db, entries, retry_in, received_uuid=None, owner=None):
         return [_existing_outbox_id(conn, entry) or
                 _insert_outbox(conn, entry, now, retry_in, owner)
                 for entry in entries]
+
+
+def outbox_add_in(conn, entries, retry_in, received_uuid=None, owner=None,
+                  now=None):
+    """:func:`outbox_add_many` within the caller's transaction ``conn``
+    (its own write and the messages it sends: all or none).
+
+    :raises Duplicate: ``received_uuid`` was already applied (the caller's
+        transaction must end: roll it back).
+    """
+    now = now or timeutils.utcnow()
+    if received_uuid is not None:
+        inbox_insert(conn, [received_uuid], now)
+    return [_insert_outbox(conn, entry, now, retry_in, owner)
+            for entry in entries]
 
 
 def _insert_outbox(conn, entry, now, retry_in, owner=None):

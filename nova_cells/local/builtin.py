@@ -18,6 +18,7 @@ from oslo_utils import timeutils
 from nova_cells import capacity
 from nova_cells.db import api as db_api
 from nova_cells.db import instances as db_instances
+from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
 from nova_cells.local import BaseHandoff
 from nova_cells import propagation
@@ -58,7 +59,8 @@ class BuiltinHandoff(BaseHandoff):
 
     def build_instances(self, ctxt, build_inst_kwargs):
         flavor = build_inst_kwargs['filter_properties']['instance_type']
-        for instance in build_inst_kwargs['instances']:
+        instances_ = build_inst_kwargs['instances']
+        for index, instance in enumerate(instances_):
             if instance.obj_attr_is_set('host') and instance.host:
                 # Placed by an earlier copy of this build: report the
                 # placement again (read from the row, so marked changed
@@ -68,7 +70,8 @@ class BuiltinHandoff(BaseHandoff):
                 topsync.instance_update_at_top(self.runner, ctxt, instance)
                 continue
             try:
-                self._place(ctxt, instance, flavor)
+                self._place(ctxt, instance, flavor,
+                            last=index == len(instances_) - 1)
             except exception.NoValidHost as exc:
                 self._fail(ctxt, instance, exc)
         self._report_capacity(ctxt)
@@ -102,9 +105,11 @@ class BuiltinHandoff(BaseHandoff):
             return 'not enough free vCPUs'
         return None
 
-    def _place(self, ctxt, instance, flavor):
+    def _place(self, ctxt, instance, flavor, last=True):
         """Read, rank and claim in one transaction
-        (:func:`~nova_cells.db.instances.place_on_best`)."""
+        (:func:`~nova_cells.db.instances.place_on_best`), which also
+        records the update for the top (with the build's mark for its
+        ``last`` instance) when forwarding is durable."""
         ram, disk, vcpus = _needs(flavor)
         seen = {}
 
@@ -115,12 +120,20 @@ class BuiltinHandoff(BaseHandoff):
             seen['values'] = {node['id']: self._placement(node)
                               for node in fits}
             return [(node, seen['values'][node['id']]) for node in fits]
-        node, _row = db_instances.place_on_best(
-            self.db, db_api.nodes_and_services, rank, ram, disk, vcpus,
-            instance.uuid)
+
+        def then(conn, node):
+            return self._spawned_in(conn, ctxt, instance,
+                                    seen['values'][node['id']], last)
+        try:
+            node, recorded = db_instances.place_on_best(
+                self.db, db_api.nodes_and_services, rank, ram, disk, vcpus,
+                instance.uuid, then=then)
+        except db_outbox.Duplicate:
+            LOG.info('Instance %s was placed by another delivery of its '
+                     'build', instance.uuid)
+            return
         if node is not None:
-            return self._spawned(ctxt, instance, node,
-                                 seen['values'][node['id']])
+            return self._spawned(ctxt, instance, node, recorded)
         why = seen.get('why', {})
         total = seen.get('fits', 0) + sum(why.values())
         reasons = ', '.join('%d %s' % (n, r) for r, n in sorted(why.items()))
@@ -135,12 +148,26 @@ class BuiltinHandoff(BaseHandoff):
                 'launched_at': timeutils.utcnow(),
                 'launched_on': node['host']}
 
-    def _spawned(self, ctxt, instance, node, values):
-        """Claimed and written (one transaction); now tell the top."""
+    def _spawned_in(self, conn, ctxt, instance, values, last):
+        """In the placement's transaction: the instance as placed, and,
+        with durable forwarding, its update for the top recorded there
+        too; returns what to send once committed (None: send it then)."""
         for key, value in values.items():
             setattr(instance, key, value)
+        outbox = self.runner.outbox
+        if outbox is None or not self.runner.state_manager.get_parent_cells():
+            return None     # nothing recorded here (the top writes it)
+        with outbox.collecting() as posts:
+            topsync.instance_update_at_top(self.runner, ctxt, instance)
+        return outbox.record_in(conn, posts, as_effect=last)
+
+    def _spawned(self, ctxt, instance, node, recorded):
+        """Committed; now tell the top (or send what was recorded)."""
         LOG.info('Instance %s is active on %s', instance.uuid, node['host'])
-        topsync.instance_update_at_top(self.runner, ctxt, instance)
+        if recorded is None:
+            topsync.instance_update_at_top(self.runner, ctxt, instance)
+        else:
+            self.runner.outbox.queue(recorded)
 
     # -- failure and capacity -------------------------------------------------
 

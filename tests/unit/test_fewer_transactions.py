@@ -16,6 +16,7 @@ no broker.
 """
 
 import contextlib
+import functools
 import json
 import uuid
 
@@ -105,8 +106,11 @@ def recorded(monkeypatch):
 # -- a cell between the api and its child -------------------------------------
 
 class Driver(tree_support.RecordingDriver):
-    """Records sends (``sent``) and outbox deliveries (``delivered``);
-    ``confirms_sends``, ``ours`` and ``refuse`` as a test needs them."""
+    """Records sends (``sent``) and outbox deliveries (``delivered``), and
+    both in the order the neighbour got them (``arrived``);
+    ``confirms_sends``, ``ours``, ``refuse`` (a relay's send raises it)
+    and ``unreachable`` (an outbox delivery raises it) as a test needs
+    them."""
 
     confirms_sends = False
 
@@ -114,7 +118,9 @@ class Driver(tree_support.RecordingDriver):
         super(Driver, self).__init__()
         self.ours = True
         self.refuse = None
+        self.unreachable = None
         self.delivered = []
+        self.arrived = []
 
     def is_ours(self, cell_state):
         return self.ours
@@ -123,10 +129,14 @@ class Driver(tree_support.RecordingDriver):
         if self.refuse is not None:
             raise self.refuse
         super(Driver, self).send_message_to_cell(cell_state, message)
+        self.arrived.append((cell_state.name, message.uuid))
 
     def deliver_message_to_cell(self, cell_state, message_type, text, ctxt,
                                 timeout):
+        if self.unreachable is not None:
+            raise self.unreachable
         self.delivered.append((cell_state.name, json.loads(text)['uuid']))
+        self.arrived.append(self.delivered[-1])
 
     def cast_recorded_message(self, cell_state, message_type, text, ctxt,
                               timeout):
@@ -147,22 +157,25 @@ def api(tmp_path):
 
 @pytest.fixture
 def child(db):
-    """make(children=('gc',), filters=()): the ``child``
-    cell over ``db`` with durable forwarding and a scheduler (no retry),
-    its driver a :class:`Driver`."""
+    """make(children=('gc',), filters=(), resend_interval=60,
+    split=False): the ``child`` cell over ``db`` with durable forwarding
+    and a scheduler (no retry; ``split``: split_builds_by_capacity), its
+    driver a :class:`Driver`."""
     made = []
 
-    def make(children=('gc',), filters=()):
+    def make(children=('gc',), filters=(), resend_interval=60,
+             split=False):
         runner = tree_support.make_runner(db, 'child', parents=['api'],
                                           children=children)
         runner.driver = Driver()
         runner.services['db'] = db
         runner.inbox = delivery.Inbox(db)
         runner.outbox = delivery.Outbox(db, runner.driver, runner.neighbour,
-                                        60)
+                                        resend_interval)
         runner.services['scheduler'] = scheduler.CellsScheduler(
             runner, list(filters), [], RecordingHandoff(),
-            ss.cell_policy(), scheduler.SchedulerSettings(0, 0),
+            ss.cell_policy(), scheduler.SchedulerSettings(
+                0, 0, split_builds_by_capacity=split),
             sleep=lambda seconds: None)
         made.append(runner)
         return runner
@@ -172,11 +185,14 @@ def child(db):
         runner.inbox.stop()
 
 
-def cast_build(api, target='api!child', hints=None, ctxt=ss.ADMIN):
-    """The wire JSON of a build the api casts to ``target`` (its rows in
-    the api's database, as nova-api made them)."""
+def cast_build(api, target='api!child', hints=None, ctxt=ss.ADMIN,
+               count=1):
+    """The wire JSON of a build of ``count`` instances the api casts to
+    ``target`` (their rows in the api's database, as nova-api made
+    them)."""
     the_flavor = ss.flavor()
-    made = [ss.new_instance(api.services['db'], the_flavor, 'vm', ctxt)]
+    made = [ss.new_instance(api.services['db'], the_flavor, 'vm', ctxt)
+            for _n in range(count)]
     api.targeted(ctxt, target, 'build_instances', {
         'build_inst_kwargs': ss.build_kwargs(made, the_flavor, hints)})
     return api.driver.sent[-1][2]
@@ -237,6 +253,35 @@ def test_a_failed_build_in_a_cell_that_only_sends_on_fails_once(
     runner.process_json(text)
     assert len(recorded) == 1, 'the copy failed nothing twice'
     assert claims(db) == []
+
+
+def test_a_split_build_whose_parts_all_fail_fails_its_instances_once(
+        api, child, db, recorded):
+    """A split build in a cell with children and no capacity is not
+    claimed on arrival: its whole effect is what its parts became.  When
+    no part can be sent on, each part's instances are failed at the top,
+    and those ERROR updates and faults carry the build's mark
+    (``_build_split`` records ``as_effect``): a copy processed again
+    finds it and sends no second ERROR nor fault up.  Recorded without
+    the mark, the copy failed every instance again."""
+    runner = child(children=('gc1', 'gc2'), split=True)
+    sched = runner.services['scheduler']
+    assert not sched.may_build_here()
+    tried = []
+
+    def send_fails(message, candidate, build_inst_kwargs):
+        tried.append(candidate.name)
+        raise OSError('%s unreachable' % candidate.name)
+    sched._send_to_child = send_fails
+    text = cast_build(api, count=2)
+    runner.process_json(text)
+    assert tried, 'the parts were tried'
+    assert recorded == [(uuid_of(text), [('api', 'up')] * 4)], \
+        'an ERROR update and a fault per instance, with the mark'
+    assert claims(db) == []
+    assert uuid_of(text) in inbox_uuids(db)
+    runner.process_json(text)                   # the api's resend
+    assert len(recorded) == 1, 'the copy failed nothing twice'
 
 
 # -- 2. claimed when it ends here after all -----------------------------------
@@ -339,6 +384,101 @@ def test_otherwise_a_message_passing_through_goes_to_the_outbox(
     assert runner.driver.sent == []
     assert tree_support.wait_until(
         lambda: runner.driver.delivered == [('gc', uuid_of(text))])
+
+
+def spy_on(runner, message_type, method_name):
+    """The uuids of the messages ``runner``'s handler of ``method_name``
+    runs, in order (the handler itself still runs)."""
+    ran = []
+    table = runner.handlers.table(message_type)
+    real = table.get(method_name)
+
+    @functools.wraps(real)
+    def spy(runner_, message, **kwargs):
+        ran.append(message.uuid)
+        return real(runner_, message, **kwargs)
+    table.method(method_name)(spy)
+    return ran
+
+
+def test_a_held_broadcast_that_also_runs_here_is_recorded_not_relayed(
+        api, child, db, recorded):
+    """``instance_delete_everywhere`` at a cell with two children runs
+    here too and goes to both: it does not only pass through, so the
+    confirmed relay (whose only effect is the send, with nothing marked)
+    must not be used even on a held delivery.  Relayed to the first
+    child, it marked the receipt done without writing the mark: the
+    second child's row went without it, and a copy ran the local handler
+    and sent everything again.  Recorded instead, the mark is written
+    and a copy does nothing."""
+    runner = child(children=('gc1', 'gc2'))
+    runner.driver.confirms_sends = True
+    ran = spy_on(runner, 'broadcast', 'instance_delete_everywhere')
+    api.broadcast(ss.ADMIN, 'instance_delete_everywhere',
+                  {'instance': {'uuid': str(uuid.uuid4())},
+                   'delete_type': 'soft'}, direction='down')
+    text = api.driver.sent[-1][2]
+    assert not runner.message_from_json(text).passes_through()
+    runner.process_json(text, held=True)
+    assert runner.driver.sent == [], 'nothing relayed'
+    assert sorted(n for _uuid, rows in recorded for n, _d in rows) == [
+        'gc1', 'gc2']
+    assert recorded[0][0] == uuid_of(text)
+    assert uuid_of(text) in inbox_uuids(db)
+    assert ran == [uuid_of(text)]
+    runner.process_json(text, held=True)        # the broker's redelivery
+    assert ran == [uuid_of(text)], 'the local handler ran once'
+    assert len(recorded) == 1, 'one transaction for both; none again'
+    assert runner.driver.sent == []
+    assert tree_support.wait_until(lambda: sorted(
+        runner.driver.delivered) == [('gc1', uuid_of(text)),
+                                     ('gc2', uuid_of(text))])
+
+
+@pytest.fixture
+def grandchild(tmp_path):
+    """``gc`` (its own database), below ``child``: sends updates up."""
+    gc_db = db_api.Database('sqlite:///' + str(tmp_path / 'gc.sqlite'))
+    migration.db_sync(gc_db)
+    yield tree_support.make_runner(gc_db, 'gc', parents=['child'])
+    gc_db.dispose()
+
+
+def update_up(gc, instance_uuid, vm_state):
+    """The wire JSON of an ``instance_update_at_top`` ``gc`` sends up."""
+    gc.broadcast(ss.ADMIN, 'instance_update_at_top',
+                 {'instance': {'uuid': instance_uuid, 'vm_state': vm_state}},
+                 'up', run_locally=False)
+    return gc.driver.sent[-1][2]
+
+
+def test_a_held_update_is_not_relayed_past_one_queued_for_its_instance(
+        child, db, grandchild, recorded):
+    """Two updates of one instance pass up through ``child``.  The
+    first's relay failed, so it waits in the outbox (the link to the
+    parent not confirming yet); the second, whose relay would succeed,
+    must not overtake it: it is recorded behind it, and the parent gets
+    them in the order they were sent (relayed at once, the second
+    arrived first, and the top kept the older state)."""
+    runner = child(resend_interval=0.05)
+    runner.driver.confirms_sends = True
+    runner.driver.refuse = OSError('broker refused')
+    runner.driver.unreachable = OSError('link down')
+    instance_uuid = str(uuid.uuid4())
+    first = update_up(grandchild, instance_uuid, 'building')
+    runner.process_json(first, held=True)
+    assert recorded == [(uuid_of(first), [('api', 'up')])]
+    runner.driver.refuse = None                 # a relay would go now
+    second = update_up(grandchild, instance_uuid, 'active')
+    runner.process_json(second, held=True)
+    assert runner.driver.sent == [], 'not relayed past the first'
+    assert recorded == [(uuid_of(first), [('api', 'up')]),
+                        (uuid_of(second), [('api', 'up')])]
+    runner.driver.unreachable = None
+    assert tree_support.wait_until(
+        lambda: len(runner.driver.arrived) >= 2)
+    assert runner.driver.arrived == [('api', uuid_of(first)),
+                                     ('api', uuid_of(second))]
 
 
 def test_a_held_build_sent_on_by_the_scheduler_is_recorded(
@@ -599,3 +739,31 @@ def test_builtin_says_why_no_host_was_found(db):
     assert raised.value.format_message().endswith(
         '0/3 hosts are available: 2 not enough free RAM, '
         '1 service disabled')
+
+
+def test_a_broadcast_to_two_children_is_recorded_for_both_or_neither(
+        api, child, db, recorded, monkeypatch):
+    """Each onward row of a durable broadcast in its own transaction, the
+    first with the mark, lost the second child's copy when its row could
+    not be written: the sender's resend was found marked and dropped.
+    Recorded together, the rows and the mark go in or stay out at once."""
+    runner = child(children=('gc1', 'gc2'))
+    real = db_outbox.outbox_add_many
+
+    def add_many(database, entries, *args, **kwargs):
+        if any(entry[1] == 'gc2' for entry in entries):
+            raise delivery.MessageNotTaken(uuid='x', reason='database: gone')
+        return real(database, entries, *args, **kwargs)
+    monkeypatch.setattr(db_outbox, 'outbox_add_many', add_many)
+    api.broadcast(ss.ADMIN, 'instance_delete_everywhere',
+                  {'instance': {'uuid': str(uuid.uuid4())},
+                   'delete_type': 'soft'}, direction='down')
+    text = api.driver.sent[-1][2]
+    with pytest.raises(delivery.MessageNotTaken):
+        runner.process_json(text)          # the sender keeps it
+    assert uuid_of(text) not in inbox_uuids(db), 'not marked: not applied'
+    monkeypatch.setattr(db_outbox, 'outbox_add_many', real)
+    runner.process_json(text)              # the resend goes to both
+    assert tree_support.wait_until(lambda: sorted(runner.driver.delivered) == [
+        ('gc1', uuid_of(text)), ('gc2', uuid_of(text))]), \
+        runner.driver.delivered
