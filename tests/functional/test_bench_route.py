@@ -14,7 +14,7 @@ BENCH = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
 ROWS = ('bare relay (3 vhosts)', 'forward only (3 cells)',
         'builds (3 cells, rabbit)', 'builds (3 cells, fake)',
         'forward only (3, kombu)', 'builds (3 cells, kombu)',
-        'bare 2-hop round trips/4', '2-hop round trips fake/4')
+        'builds (3, kombu, not durable)', 'bare 2-hop round trips/4', '2-hop round trips fake/4')
 
 
 def test_route_quick_prints_every_row_and_cleans_up():
@@ -24,7 +24,8 @@ def test_route_quick_prints_every_row_and_cleans_up():
         env=dict(os.environ, PYTHONWARNINGS='ignore'))
     assert result.returncode == 0, result.stderr[-5000:]
     lines = result.stdout.splitlines()
-    rows = {line[:27].strip(): line[27:].split() for line in lines[1:9]}
+    rows = {line[:31].strip(): line[31:].split()
+            for line in lines[1:1 + len(ROWS)]}
     assert set(rows) == set(ROWS), result.stdout
     for figures in rows.values():
         assert float(figures[0]) > 0, result.stdout

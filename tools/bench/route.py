@@ -19,11 +19,28 @@ Rows, all measured in one invocation:
   placing the instance in the grandchild; done when the row at the top is
   no longer ``building``.  Latency: the top row's ``updated_at`` (written
   when ``instance_update_at_top`` arrives) minus the cast.
-* forward only (3, kombu) and builds (3 cells, kombu): the same two rows
-  with the three daemons on ``[cells] intercell_transport = kombu``
-  (acknowledged once processed, publisher confirms; the api cell is
-  still reached by an oslo.messaging cast, and gc still casts to an
-  oslo.messaging sink); ``--no-kombu`` skips them.
+* forward only (3, kombu): the forward row with the three daemons on
+  ``[cells] intercell_transport = kombu`` (acknowledged once processed,
+  publisher confirms; the api cell is still reached by an oslo.messaging
+  cast, and gc still casts to an oslo.messaging sink).
+* builds (3 cells, kombu) and builds (3, kombu, not durable): the builds
+  on kombu with ``[cells] durable_forwarding = true`` and ``false``,
+  alternating for ``--rounds`` rounds (each row of each round restarts
+  the daemons with its setting, warms up, then builds ``--count``); a
+  row's rate is the median of its rounds' (each round's is printed below
+  the table), its percentiles those of all its builds; target 30 % of
+  the relay.  Below the table: durable as a share of not durable (target
+  80 %), the daemons' CPU per build, and the transactions PostgreSQL
+  counted per build in each cell's database (``pg_stat_database``;
+  target at most 6 for the three cells), less this process's own in the
+  top's database (writing and polling the instance rows) and less the
+  idle daemons' (heartbeats, pushes) measured just before
+  (:class:`_DaemonTransactions`: each reading waits ``--db-settle``
+  seconds, as PostgreSQL holds an idle backend's counts for up to 10 s;
+  not available unless the daemons are on PostgreSQL).  PostgreSQL
+  counts what reaches it: oslo.db's pre-ping of each pool checkout is a
+  transaction there, which the in-process row's figure (SQLAlchemy's
+  ``begin``) does not count.  ``--no-kombu`` skips the kombu rows.
 * builds (3 cells, fake): the same, in one process on ``fake://``
   (:class:`nova_cells.demo.Demo`).
 * bare 2-hop round trips/N: the limit of the next row.  The same N
@@ -50,16 +67,23 @@ them, which SQLite files do not survive (see doc/performance.rst).
         [--transport-url rabbit://guest:guest@127.0.0.1:5672/]
         [--database-url postgresql+psycopg2://postgres@127.0.0.1/postgres]
         [--db-check-interval 60] [--no-rabbit] [--quick] [--profile DIR]
-        [--backend threading|eventlet]
+        [--backend threading|eventlet] [--rounds 2] [--db-settle 12]
+        [--no-durable] [--no-kombu]
+
+``--no-durable`` sets ``durable_forwarding = false`` for every daemon row
+but the kombu builds, which have both.  ``--quick``: 10 requests a row,
+one round, 2 s of settling (a smoke test, not figures).
 """
 
 import argparse
 import collections
+import contextlib
 import datetime
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,8 +113,12 @@ SINK_TOPIC = 'bench.sink'
 INTERCELL_TOPIC = 'cells.intercell.targeted'
 NOOP = 'bench_noop'
 TARGETS = {'forward': 0.85, 'forward_kombu': 1.50, 'builds': 0.50,
-           'round_trips': 1150.0}
+           'builds_kombu': 0.30, 'durable_vs_not': 0.80,
+           'db_transactions': 6, 'round_trips': 1150.0}
 _EPOCH = datetime.datetime(1970, 1, 1)
+# Seconds PostgreSQL (15) may keep an idle backend's counts before it
+# sends them to pg_stat_database (its PGSTAT_IDLE_INTERVAL).
+PG_STATS_IDLE_FLUSH = 10.0
 
 
 def _say(line):
@@ -630,14 +658,32 @@ def _process_demo_class():
         def set_transport(self, kind):
             """Rewrite every daemon's ``[cells] intercell_transport`` and
             restart them all; their new pids."""
+            self._set_cells_option('intercell_transport', kind)
+            return self.restart_all()
+
+        def set_durable(self, flag):
+            """Rewrite every daemon's ``[cells] durable_forwarding`` and
+            restart them all (the option is read once, when the daemon
+            wires its links); their new pids."""
+            self.durable = bool(flag)
+            self._set_cells_option('durable_forwarding', self.durable)
+            return self.restart_all()
+
+        def _set_cells_option(self, option, value):
+            """``option = value`` in every daemon's ``[cells]``, instead
+            of the line it had."""
             for daemon in self.daemons.values():
                 with open(daemon.conf_path) as stream:
                     text = stream.read()
-                text = re.sub(r'intercell_transport = .*\n', '', text)
-                text = text.replace('[cells]\n', '[cells]\n'
-                                    'intercell_transport = %s\n' % kind, 1)
+                text = re.sub(r'(?m)^%s = .*\n' % option, '', text)
+                text = text.replace('[cells]\n', '[cells]\n%s = %s\n'
+                                    % (option, value), 1)
                 with open(daemon.conf_path, 'w') as stream:
                     stream.write(text)
+
+        def restart_all(self):
+            """Restart every daemon, one after the other; their new
+            pids."""
             return {name: self.restart(name) for name in self.daemons}
 
         def restart(self, name):
@@ -650,6 +696,287 @@ def _process_demo_class():
             self._wait_ready(daemon)
             return daemon.pid
     return RouteDemo
+
+
+# -- RabbitMQ: the kombu builds, durable and not, and their transactions -----
+
+
+# (results key, [cells] durable_forwarding, label)
+KOMBU_BUILDS = (('builds_kombu', True, 'durable'),
+                ('builds_kombu_not_durable', False, 'not durable'))
+
+
+def _pooled(rounds):
+    """The builds of every round as one Latencies (percentiles over all
+    of them) with ``round_rates``, each round's rate: the row shows their
+    median, as a rate over the whole span would count the restarts and
+    waits between rounds.  (Latencies, errors of all rounds)."""
+    pooled = _common.Latencies()
+    for latencies, _errors in rounds:
+        pooled.samples.extend(latencies.samples)
+        for edge in (latencies.first, latencies.last):
+            if edge is not None:
+                pooled.first = edge if pooled.first is None else min(
+                    pooled.first, edge)
+                pooled.last = edge if pooled.last is None else max(
+                    pooled.last, edge)
+    pooled.round_rates = [latencies.rate() for latencies, _e in rounds]
+    return pooled, sum(errors for _lat, errors in rounds)
+
+
+def _rate(latencies):
+    """A row's rate: the median of its rounds' when it has rounds."""
+    rates = getattr(latencies, 'round_rates', None)
+    return statistics.median(rates) if rates else latencies.rate()
+
+
+@contextlib.contextmanager
+def _metered(meter, name, pids):
+    """CPU of ``pids`` while the block runs, added to ``meter.used[name]``
+    (a row of several rounds, each with new pids after a restart)."""
+    key = name + ' (this round)'
+    meter.start(key, pids)
+    yield
+    meter.stop(key)
+    if key in meter.used:
+        meter.used[name] = meter.used.get(name, 0.0) + meter.used.pop(key)
+
+
+def _pg_stats_url(database_url):
+    """Where to read ``pg_stat_database`` from: the server's ``postgres``
+    database, which is none of the cells' (so the reads are not counted
+    in theirs); None when the daemons are not on PostgreSQL, with why."""
+    import sqlalchemy as sa
+    if not database_url:
+        return None, 'the daemons\' databases are SQLite files'
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() != 'postgresql':
+        return None, 'the daemons\' databases are on %s, not PostgreSQL' % (
+            url.get_backend_name())
+    return url.set(database='postgres').render_as_string(
+        hide_password=False), None
+
+
+def _engines_of(db):
+    """The engines behind a :class:`Database`: its writer's and its
+    reader's (the same one unless a slave_connection is set)."""
+    facade = db._facade
+    engines = [facade.writer.get_engine(), facade.reader.get_engine()]
+    return list({id(engine): engine for engine in engines}.values())
+
+
+class _OwnTransactions(object):
+    """What this process's engines cost PostgreSQL while counting: each
+    transaction (``begin``), and each pool checkout, which is one more:
+    oslo.db's ``pool_pre_ping`` runs its ``SELECT 1`` in autocommit, and
+    a new connection's start-up is a transaction (checked: 80 begins and
+    80 checkouts, 5 of them new connections, made 160 in
+    ``pg_stat_database``)."""
+
+    def __init__(self, engines):
+        self.engines = engines
+        self.count = 0
+
+    def _add(self, *_args):
+        self.count += 1
+
+    def __enter__(self):
+        import sqlalchemy as sa
+        for engine in self.engines:
+            for event in ('begin', 'checkout'):
+                sa.event.listen(engine, event, self._add)
+        return self
+
+    def __exit__(self, *exc):
+        import sqlalchemy as sa
+        for engine in self.engines:
+            for event in ('begin', 'checkout'):
+                sa.event.remove(engine, event, self._add)
+
+
+class _DaemonTransactions(object):
+    """Transactions PostgreSQL counts in each cell's database
+    (``pg_stat_database``) during a row, less this process's own in the
+    top's (it writes the new instance rows, as nova-api would, and polls
+    them) and less what the idle daemons do meanwhile (heartbeats,
+    capacity pushes): the database work of a build on the real daemons,
+    their workers and pools included, which no listener here can see.
+
+    A backend sends its counts at most once a second, and one that falls
+    idle keeps them for up to :data:`PG_STATS_IDLE_FLUSH` seconds (seen
+    here: a backend's last second of a row arriving 10 s after it): so
+    each reading comes ``settle`` seconds after the work it must include,
+    and this process's own connections are closed before it (a backend's
+    exit sends its counts).  The idle rate is measured for ``settle / 2``
+    seconds just before the row, after the warm-up's work has settled.
+    """
+
+    def __init__(self, run, database_url, settle):
+        self.url, self.reason = _pg_stats_url(database_url)
+        self.cells = list(run.daemons)
+        self.names = {cell: run.databases.name_of(cell)
+                      for cell in self.cells}
+        self.top = run.topology.top
+        self.top_db = run.top_db
+        self.settle = settle
+        self.totals = collections.defaultdict(collections.Counter)
+        self.builds = collections.Counter()
+        self.per_transaction = None
+
+    def _read(self):
+        """{cell: transactions so far}, from a connection of its own."""
+        import sqlalchemy as sa
+        from sqlalchemy import pool as sa_pool
+        engine = sa.create_engine(self.url, poolclass=sa_pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text('SELECT pg_stat_clear_snapshot()'))
+                return {cell: conn.execute(sa.text(
+                    'SELECT xact_commit + xact_rollback FROM '
+                    'pg_stat_database WHERE datname = :name'),
+                    {'name': name}).scalar() or 0
+                    for cell, name in self.names.items()}
+        finally:
+            engine.dispose()
+
+    def calibrate(self, transactions=100):
+        """PostgreSQL's count for one transaction of the daemons' kind
+        (an oslo.db writer: its pool checkout's pre-ping counts as one
+        more), measured now on a throw-away database of the same server:
+        what the daemons' counts are divided by to give transactions as
+        the in-process row and the issue count them (SQLAlchemy's
+        ``begin``).  Sets ``self.per_transaction``."""
+        import sqlalchemy as sa
+        from sqlalchemy import pool as sa_pool
+        from nova_cells.db import api as db_api
+        if self.reason:
+            return None
+        name = 'route_calibrate_%d' % os.getpid()
+        admin = sa.create_engine(self.url, poolclass=sa_pool.NullPool,
+                                 isolation_level='AUTOCOMMIT')
+        url = sa.engine.make_url(self.url).set(database=name)
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text('DROP DATABASE IF EXISTS %s' % name))
+                conn.execute(sa.text('CREATE DATABASE %s' % name))
+            before = self._count(admin, name, lambda: None)
+            after = self._count(admin, name, lambda: self._transactions(
+                db_api, url, transactions))
+            self.per_transaction = max(1.0, (after - before) / float(
+                transactions))
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text('DROP DATABASE IF EXISTS %s WITH '
+                                     '(FORCE)' % name))
+            admin.dispose()
+        return self.per_transaction
+
+    @staticmethod
+    def _transactions(db_api, url, count):
+        import sqlalchemy as sa
+        db = db_api.Database(url.render_as_string(hide_password=False))
+        try:
+            for _ in range(count):
+                with db.connection_writer() as conn:
+                    conn.execute(sa.text('SELECT 1'))
+        finally:
+            db.dispose()        # a backend's exit sends its counts
+
+    @staticmethod
+    def _count(admin, name, work):
+        import sqlalchemy as sa
+        work()
+        time.sleep(1.5)
+        with admin.connect() as conn:
+            conn.execute(sa.text('SELECT pg_stat_clear_snapshot()'))
+            return conn.execute(sa.text(
+                'SELECT xact_commit + xact_rollback FROM pg_stat_database '
+                'WHERE datname = :name'), {'name': name}).scalar() or 0
+
+    def _settled_read(self):
+        self.top_db.dispose()
+        time.sleep(self.settle)
+        return time.monotonic(), self._read()
+
+    @contextlib.contextmanager
+    def row(self, name, builds):
+        """Count the block's transactions for row ``name`` (``builds``
+        builds)."""
+        if self.reason:
+            yield
+            return
+        idle_from, idle_start = self._settled_read()
+        time.sleep(self.settle / 2.0)
+        start_time, start = time.monotonic(), self._read()
+        with _OwnTransactions(_engines_of(self.top_db)) as own:
+            yield
+        end_time, end = self._settled_read()
+        totals = self.totals[name]
+        for cell in self.cells:
+            idle_rate = ((start[cell] - idle_start[cell]) /
+                         max(1e-3, start_time - idle_from))
+            totals[cell] += end[cell] - start[cell]
+            totals['idle', cell] += idle_rate * (end_time - start_time)
+        totals['own'] += own.count
+        self.builds[name] += builds
+
+    def per_build(self, name):
+        """{cell: transactions per build, 'all', 'own' (this process's,
+        excluded), 'idle' (the idle daemons', excluded)}; or None."""
+        builds = self.builds[name]
+        if self.reason or not builds:
+            return None
+        totals = self.totals[name]
+        per = {}
+        for cell in self.cells:
+            work = totals[cell] - totals['idle', cell]
+            if cell == self.top:
+                work -= totals['own']
+            per[cell] = work / builds
+        per['all'] = sum(per[cell] for cell in self.cells)
+        per['own'] = totals['own'] / builds
+        per['idle'] = sum(totals['idle', cell]
+                          for cell in self.cells) / builds
+        per['settle'] = self.settle
+        per['per_transaction'] = self.per_transaction
+        return per
+
+
+def kombu_build_rounds(run, args, meter, count, window, warmup, rounds):
+    """The kombu builds, durable and not, alternating for ``rounds``
+    rounds: each row of each round restarts the daemons with its
+    ``durable_forwarding``, warms up and builds ``count`` instances.
+    Alternating spreads over both rows what changes during a run (the
+    machine's load, the tables growing).  The run's own setting comes
+    last, for the forward rows after it.
+
+    :returns: {row: (Latencies of all rounds, errors)}, with
+        ``'kombu_db'``: {row: per_build figures, or the reason why none}.
+    """
+    from nova_cells import demo
+    timeout = max(args.timeout, demo.build_timeout(count, 3))
+    counter = _DaemonTransactions(run, args.database_url,
+                                  settle=args.db_settle)
+    order = sorted(KOMBU_BUILDS, key=lambda row: row[1] == args.durable)
+    counter.calibrate()
+    measured = collections.defaultdict(list)
+    for round_index in range(rounds):
+        for name, durable, _label in order:
+            pids = run.set_durable(durable)
+            _, errors = run_builds(run, warmup, window, args.timeout)
+            if errors:
+                _say('%s: %d warm-up builds failed' % (name, errors))
+            with counter.row(name, count):
+                with _metered(meter, name, pids.values()):
+                    measured[name].append(run_builds(run, count, window,
+                                                     timeout))
+            _say('round %d, %s: %.0f builds/s' % (
+                round_index + 1, name, measured[name][-1][0].rate()))
+    results = {name: _pooled(measured[name])
+               for name, _d, _l in KOMBU_BUILDS}
+    results['kombu_db'] = {name: counter.per_build(name) or counter.reason
+                           for name, _d, _l in KOMBU_BUILDS}
+    return results
 
 
 def bench_rabbit(args, count, window, warmup):
@@ -727,12 +1054,9 @@ def bench_rabbit(args, count, window, warmup):
                 pids = run.set_transport('kombu')
                 _say('kombu transport: %s' % ', '.join(
                     '%s=%d' % i for i in pids.items()))
-                run_builds(run, warmup, window, timeout)
-                meter.start('builds_kombu', pids.values())
-                results['builds_kombu'] = run_builds(
-                    run, count, window,
-                    max(timeout, demo.build_timeout(count, 3)))
-                meter.stop('builds_kombu')
+                results.update(kombu_build_rounds(
+                    run, args, meter, count, window, warmup, args.rounds))
+                pids = {name: d.pid for name, d in run.daemons.items()}
 
             # The forward: sink becomes gc's child (gc restarted to see
             # the row at once, whatever db_check_interval is).
@@ -793,7 +1117,7 @@ def bench_rabbit(args, count, window, warmup):
 
 
 def _row(name, latencies, limit=None, target=None, note=''):
-    rate = latencies.rate()
+    rate = _rate(latencies)
     versus = ''
     if limit:
         versus = '%3.0f %%' % (100.0 * rate / limit)
@@ -823,11 +1147,13 @@ def report(results, threads, out=None):
         rows.append(_row('builds (3 cells, rabbit)', lat, limit,
                          TARGETS['builds'],
                          '  %d errors' % errors if errors else ''))
-    if 'builds_kombu' in results:
-        lat, errors = results['builds_kombu']
-        rows.append(_row('builds (3 cells, kombu)', lat, limit,
-                         TARGETS['builds'],
-                         '  %d errors' % errors if errors else ''))
+    for key, name in (('builds_kombu', 'builds (3 cells, kombu)'),
+                      ('builds_kombu_not_durable',
+                       'builds (3, kombu, not durable)')):
+        if key in results:
+            lat, errors = results[key]
+            rows.append(_row(name, lat, limit, TARGETS['builds_kombu'],
+                             '  %d errors' % errors if errors else ''))
     if 'fake_builds' in results:
         lat, errors = results['fake_builds']
         rows.append(_row('builds (3 cells, fake)', lat,
@@ -841,14 +1167,85 @@ def report(results, threads, out=None):
                          results['round_trips'],
                          bare.rate() if bare else None,
                          note='  (target %d/s)' % TARGETS['round_trips']))
-    _common.print_table([('route', 27), ('req/s', 8), ('p50 ms', 8),
+    _common.print_table([('route', 31), ('req/s', 8), ('p50 ms', 8),
                          ('p99 ms', 8), ('vs limit', 10)], rows, out)
-    for line in (cpu_per_request(results), cpu_per_round_trip(results)):
+    kombu_db = results.get('kombu_db') or {}
+    lines = [kombu_rounds(results), durable_vs_not(results),
+             cpu_per_request(results), cpu_per_round_trip(results)]
+    lines.extend(daemon_transactions_per_build(label, kombu_db.get(key))
+                 for key, _durable, label in KOMBU_BUILDS)
+    for line in lines:
         if line:
             print(line, file=out)
     db_line = db_work_per_build(results.get('fake_db'))
     if db_line:
         print(db_line, file=out)
+
+
+def kombu_rounds(results):
+    """One line: each round's rate of the kombu builds rows (the table
+    shows their median)."""
+    parts = []
+    for key, _durable, label in KOMBU_BUILDS:
+        rates = getattr((results.get(key) or (None,))[0], 'round_rates',
+                        None)
+        if rates:
+            parts.append('%s %s' % (label, ', '.join(
+                '%.0f' % rate for rate in rates)))
+    if not parts:
+        return ''
+    return 'kombu builds/s by round: ' + '; '.join(parts)
+
+
+def durable_vs_not(results):
+    """One line: the durable kombu builds' rate as a share of the not
+    durable's (both medians over rounds): what durable forwarding costs
+    on kombu."""
+    durable = (results.get('builds_kombu') or (None,))[0]
+    not_durable = (results.get('builds_kombu_not_durable') or (None,))[0]
+    if durable is None or not_durable is None or not _rate(not_durable):
+        return ''
+    return ('kombu builds, durable/not durable: %.0f %%  (target %d %%)'
+            % (100.0 * _rate(durable) / _rate(not_durable),
+               round(TARGETS['durable_vs_not'] * 100)))
+
+
+def daemon_transactions_per_build(label, per_build):
+    """One line: transactions PostgreSQL counted per kombu build in each
+    cell's database (:class:`_DaemonTransactions`), or why there is no
+    figure."""
+    if per_build is None:
+        return ''
+    head = 'DB transactions per build in the daemons (kombu, %s)' % label
+    if isinstance(per_build, str):
+        return '%s: not available, %s' % (head, per_build)
+    # A cell that does nothing per build can come out a hair below zero
+    # (its idle rate is an estimate): no "-0.0".
+    tenths = {name: round(value, 1) + 0.0
+              for name, value in per_build.items()}
+    cells = [name for name in per_build
+             if name not in ('all', 'own', 'idle', 'settle',
+                             'per_transaction')]
+    rough = ''
+    if per_build['settle'] < PG_STATS_IDLE_FLUSH:
+        rough = ('; readings %.0f s after the work, PostgreSQL may send '
+                 'counts %.0f s late: rough' % (per_build['settle'],
+                                                PG_STATS_IDLE_FLUSH))
+    line = ('%s, as PostgreSQL counts them: %s; all %.1f (excluded: the '
+            'bench\'s own %.1f, the idle daemons\' %.1f%s)' % (
+                head, ', '.join('%s %.1f' % (name, tenths[name])
+                                for name in cells),
+                tenths['all'], tenths['own'], tenths['idle'], rough))
+    ratio = per_build.get('per_transaction')
+    if ratio:
+        line += ('\n  as transactions (PostgreSQL counted %.2f per oslo.db '
+                 'writer transaction, measured in this run: the pre-ping '
+                 'of each pool checkout is one more): %s; all %.1f (target '
+                 'at most %d)' % (
+                     ratio, ', '.join('%s %.1f' % (name, per_build[name] /
+                                                   ratio) for name in cells),
+                     per_build['all'] / ratio, TARGETS['db_transactions']))
+    return line
 
 
 def db_work_per_build(per_cell):
@@ -890,7 +1287,9 @@ def cpu_per_request(results):
               'forward': results.get('forward'),
               'forward_kombu': results.get('forward_kombu'),
               'builds': (results.get('builds') or (None,))[0],
-              'builds_kombu': (results.get('builds_kombu') or (None,))[0]}
+              'builds_kombu': (results.get('builds_kombu') or (None,))[0],
+              'builds_kombu_not_durable': (results.get(
+                  'builds_kombu_not_durable') or (None,))[0]}
     per = {name: 1000.0 * used[name] / len(counts[name].samples)
            for name in counts
            if name in used and counts[name] is not None and
@@ -927,7 +1326,15 @@ def main(argv=None):
                         'machine needs more)')
     parser.add_argument('--no-durable', dest='durable', action='store_false',
                         help='[cells] durable_forwarding = false in the '
-                        'daemons (nova\'s cast and forget)')
+                        'daemons (nova\'s cast and forget) for every row '
+                        'but the kombu builds, which have both')
+    parser.add_argument('--rounds', type=int,
+                        help='rounds of the kombu builds, durable and not '
+                        'alternating (default 2; --quick: 1)')
+    parser.add_argument('--db-settle', type=float,
+                        help='seconds before each pg_stat_database reading '
+                        '(PostgreSQL holds an idle backend\'s counts up to '
+                        '10 s; default 12; --quick: 2)')
     parser.add_argument('--backend', choices=('threading', 'eventlet'),
                         default='threading',
                         help='concurrency backend of the in-process '
@@ -957,6 +1364,10 @@ def main(argv=None):
     if args.quick:
         count, window, warmup = 10, 4, 2
         threads, per_thread = 4, 5
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
+    if args.db_settle is None:
+        args.db_settle = 2.0 if args.quick else 12.0
     results = collections.OrderedDict()
     _say(_common.load_note())
     results['bare_round_trips'] = bench_bare_round_trips(threads,
@@ -970,9 +1381,10 @@ def main(argv=None):
         results.update(bench_rabbit(args, count, window, warmup))
     report(results, threads)
     print('%d requests a row, %d in flight, db_check_interval %d, '
-          'durable_forwarding %s, in-process backend %s; %s' % (
+          'durable_forwarding %s (kombu builds: both, %d rounds), '
+          'in-process backend %s; %s' % (
               count, window, args.db_check_interval, args.durable,
-              args.backend, _common.load_note()))
+              args.rounds, args.backend, _common.load_note()))
     return 0
 
 
