@@ -11,7 +11,8 @@ from oslo_log import log as logging
 from nova_cells import conf as cells_conf
 from nova_cells.conf import validation
 
-__all__ = ['load_config', 'die', 'first_line', 'bounded', 'NoAnswer']
+__all__ = ['load_config', 'die', 'one_line', 'first_line', 'bounded',
+           'NoAnswer']
 
 
 def first_line(exc):
@@ -56,13 +57,25 @@ def bounded(call, timeout):
     return outcome['value']
 
 
+def one_line(text):
+    """``text`` as one line: every character that would end or break a
+    line (newlines, and the Unicode breaks ``str.splitlines`` knows, such
+    as NEL from a bad value quoted in an error) or is not printable is
+    escaped, as ``repr`` escapes it."""
+    return ''.join(ch if ch.isprintable() else repr(ch)[1:-1]
+                   for ch in str(text))
+
+
 def die(message, status=2, now=False):
-    """Print one line to stderr and exit with ``status``.
+    """Print one line (one per ``\\n``) to stderr and exit with
+    ``status``.
 
     :param now: exit at once, without waiting for other threads (a
         broker connection still retrying would hold the exit).
     """
-    sys.stderr.write('%s\n' % message)
+    # One line per problem: whatever else would break a line is escaped.
+    sys.stderr.write('%s\n' % '\n'.join(
+        one_line(line) for line in str(message).split('\n')))
     if now:
         sys.stderr.flush()
         sys.stdout.flush()

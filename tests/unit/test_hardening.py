@@ -408,3 +408,27 @@ def test_values_found_by_the_fuzzer_are_problems_not_tracebacks(
     from nova_cells.conf import validation
     problems = [str(p) for p in validation.find_problems(make_conf(text))]
     assert any(p.startswith(where) for p in problems), problems
+
+
+def test_an_error_quoting_a_unicode_line_break_stays_one_line(capsys):
+    """Found by the fuzzer: a transport URL of '\\x85' (NEL) made
+    "Invalid transport URL ...: No scheme specified" two lines, as
+    ``str.splitlines`` (and a log reader) sees them."""
+    from nova_cells.cmd import _common
+    with pytest.raises(SystemExit):
+        _common.die('nova-cells-manage: error: Invalid transport URL '
+                    '\x85: No scheme specified')
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        'nova-cells-manage: error: Invalid transport URL \\x85: No scheme '
+        'specified']
+
+
+def test_several_problems_stay_one_line_each(capsys):
+    from nova_cells.cmd import _common
+    with pytest.raises(SystemExit):
+        _common.die('prog: invalid configuration: a\u2028b\n'
+                    'prog: invalid configuration: c')
+    assert capsys.readouterr().err.splitlines() == [
+        'prog: invalid configuration: a\\u2028b',
+        'prog: invalid configuration: c']
