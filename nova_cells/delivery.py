@@ -38,6 +38,7 @@ import sqlalchemy.exc as sa_exc
 from nova_cells import context as cells_context
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
+from nova_cells import group_commit
 
 __all__ = ['DURABLE_METHODS', 'SECRET_ARGUMENTS', 'for_storage',
            'is_durable', 'Outbox', 'Inbox', 'SELF',
@@ -260,6 +261,9 @@ class Inbox(object):
         self._lock = threading.Lock()
         self._keeper = None
         self._stopping = threading.Event()
+        # Claims asked at once share a transaction (a leaf claims every
+        # build it receives).
+        self._claims = group_commit.GroupCommit(self._claim_batch)
 
     def receive(self, message, held=False):
         """Process ``message`` unless already applied.
@@ -329,11 +333,49 @@ class Inbox(object):
 
     def _claim(self, message_uuid):
         try:
-            return db_outbox.claim(self.db, message_uuid, self.owner,
-                                   self.stale_after, self._left_over)
+            return self._claims.submit(message_uuid)
         except _RETRIABLE as exc:
             raise MessageNotTaken(uuid=message_uuid, reason='database: %s'
                                   % exc.__class__.__name__)
+
+    def _claim_batch(self, batch):
+        """Claims asked at once, in one transaction; a copy of a message
+        claimed earlier in the batch is held by it.  If the transaction
+        fails (a claim taken meanwhile by another daemon), each alone."""
+        if len(batch) > 1:
+            try:
+                claims = self._claim_together(
+                    [pending.item for pending in batch])
+            except _RETRIABLE:
+                raise
+            except Exception as exc:  # noqa - one by one below
+                LOG.info('Claiming %d messages together failed (%s); '
+                         'claiming them one by one', len(batch),
+                         exc.__class__.__name__)
+            else:
+                for pending, claim in zip(batch, claims):
+                    pending.result = claim
+                return
+        for pending in batch:
+            try:
+                pending.result = db_outbox.claim(
+                    self.db, pending.item, self.owner, self.stale_after,
+                    self._left_over)
+            except Exception as exc:  # noqa - its caller gets it
+                pending.error = exc
+
+    def _claim_together(self, uuids):
+        claims, seen = [], set()
+        with self.db.connection_writer() as conn:
+            for message_uuid in uuids:
+                if message_uuid in seen:
+                    claims.append(db_outbox.Claim(holder=self.owner))
+                    continue
+                seen.add(message_uuid)
+                claims.append(db_outbox.claim_in(
+                    conn, message_uuid, self.owner, self.stale_after,
+                    self._left_over))
+        return claims
 
     def _left_over(self, message_uuid):
         """A claim of this daemon that none of its threads is applying
@@ -601,6 +643,9 @@ class Outbox(object):
         self._links = {}
         self._lock = threading.Lock()
         self._clearer = _Clearer(db)
+        # Concurrent posts share a transaction (issue 21: a busy middle
+        # cell spent one per build on its onward rows).
+        self._recorder = group_commit.GroupCommit(self._record_batch)
         self._adopter = None
         self._stopped = threading.Event()
 
@@ -714,14 +759,8 @@ class Outbox(object):
         receipt = self._receipt_for(posts, as_effect)
         entries = self._entries(posts)
         received = receipt.uuid if receipt is not None else None
-
-        def record():
-            return db_outbox.outbox_add_many(
-                self.db, _stored(entries), self.resend_interval,
-                received_uuid=received, owner=self.owner)
-
         try:
-            row_ids = _retry_db(record, entries[0][0])
+            row_ids = self._recorder.submit((_stored(entries), received))
         except db_outbox.Duplicate:
             # Another delivery of the received message got here first.
             LOG.info('%s already applied by another delivery of %s',
@@ -730,6 +769,43 @@ class Outbox(object):
                 receipt.recorded = True
             return
         self.queue(_Recorded(receipt, posts, entries, row_ids))
+
+    def _record_batch(self, batch):
+        """Record what several threads posted at once in one transaction
+        (:class:`~nova_cells.group_commit.GroupCommit`); if that fails
+        for anything but an unusable database (a copy's mark refused, a
+        row a lost commit did write), each alone, as one thread would."""
+        if len(batch) > 1:
+            try:
+                results = _retry_db(lambda: self._record_together(
+                    [pending.item for pending in batch]),
+                    '%d messages' % len(batch))
+            except MessageNotTaken:
+                raise
+            except Exception as exc:  # noqa - one by one below
+                LOG.info('Recording %d messages together failed (%s); '
+                         'recording them one by one', len(batch),
+                         exc.__class__.__name__)
+            else:
+                for pending, row_ids in zip(batch, results):
+                    pending.result = row_ids
+                return
+        for pending in batch:
+            try:
+                pending.result = self._record_alone(*pending.item)
+            except Exception as exc:  # noqa - its caller gets it
+                pending.error = exc
+
+    def _record_together(self, items):
+        with self.db.connection_writer() as conn:
+            return [db_outbox.outbox_add_in(
+                conn, stored, self.resend_interval, received_uuid=received,
+                owner=self.owner) for stored, received in items]
+
+    def _record_alone(self, stored, received):
+        return _retry_db(lambda: db_outbox.outbox_add_many(
+            self.db, stored, self.resend_interval, received_uuid=received,
+            owner=self.owner), stored[0][0] if stored else received)
 
     @staticmethod
     def _receipt_for(posts, as_effect):

@@ -17,7 +17,8 @@ __all__ = ['outbox_add', 'outbox_add_many', 'outbox_add_in', 'outbox_delete',
            'outbox_postpone', 'outbox_set_attempts', 'outbox_all',
            'outbox_owners', 'outbox_adopt',
            'inbox_contains', 'inbox_add', 'inbox_insert', 'inbox_purge',
-           'Duplicate', 'claim', 'claims_renew', 'claim_release', 'Claim']
+           'Duplicate', 'claim', 'claim_in', 'claims_renew', 'claim_release',
+           'Claim']
 
 _OUTBOX = models.CellOutbox.__table__
 _INBOX = models.CellInbox.__table__
@@ -265,26 +266,35 @@ def claim(db, message_uuid, owner, stale_after, is_stale_mine):
 
 
 def _claim(db, message_uuid, owner, stale_after, is_stale_mine):
-    now = timeutils.utcnow()
     with db.connection_writer() as conn:
-        if conn.execute(_INBOX_LOOKUP, {'i_uuid': message_uuid}).first():
-            return Claim(applied=True)
-        held = conn.execute(_CLAIM_LOOKUP, {'c_uuid': message_uuid}).first()
-        if held is None:
-            conn.execute(_CLAIM_INSERT, {'message_uuid': message_uuid,
-                                         'claimed_by': owner,
-                                         'claimed_at': now})
-            return Claim(mine=True)
-        old_owner, old_at = held
-        taken_over = (is_stale_mine(message_uuid) if old_owner == owner
-                      else old_at < now - datetime.timedelta(
-                          seconds=stale_after))
-        if not taken_over:
-            return Claim(holder=old_owner)
-        updated = conn.execute(_CLAIM_TAKE, {
-            'c_uuid': message_uuid, 'c_old_owner': old_owner,
-            'c_old_at': old_at, 'c_owner': owner, 'c_now': now}).rowcount
-        return Claim(mine=True) if updated == 1 else Claim(holder=old_owner)
+        return claim_in(conn, message_uuid, owner, stale_after,
+                        is_stale_mine)
+
+
+def claim_in(conn, message_uuid, owner, stale_after, is_stale_mine,
+             now=None):
+    """:func:`claim` within the caller's transaction ``conn`` (several
+    claims in one).  :raises DBDuplicateEntry: claimed by another
+    transaction meanwhile (this one must end)."""
+    now = now or timeutils.utcnow()
+    if conn.execute(_INBOX_LOOKUP, {'i_uuid': message_uuid}).first():
+        return Claim(applied=True)
+    held = conn.execute(_CLAIM_LOOKUP, {'c_uuid': message_uuid}).first()
+    if held is None:
+        conn.execute(_CLAIM_INSERT, {'message_uuid': message_uuid,
+                                     'claimed_by': owner,
+                                     'claimed_at': now})
+        return Claim(mine=True)
+    old_owner, old_at = held
+    taken_over = (is_stale_mine(message_uuid) if old_owner == owner
+                  else old_at < now - datetime.timedelta(
+                      seconds=stale_after))
+    if not taken_over:
+        return Claim(holder=old_owner)
+    updated = conn.execute(_CLAIM_TAKE, {
+        'c_uuid': message_uuid, 'c_old_owner': old_owner,
+        'c_old_at': old_at, 'c_owner': owner, 'c_now': now}).rowcount
+    return Claim(mine=True) if updated == 1 else Claim(holder=old_owner)
 
 
 def claims_renew(db, owner, message_uuids):

@@ -14,7 +14,8 @@ BENCH = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
 ROWS = ('bare relay (3 vhosts)', 'forward only (3 cells)',
         'builds (3 cells, rabbit)', 'builds (3 cells, fake)',
         'forward only (3, kombu)', 'builds (3 cells, kombu)',
-        'builds (3, kombu, not durable)', 'bare 2-hop round trips/4', '2-hop round trips fake/4')
+        'builds (3, kombu, not durable)', 'bare 2-hop round trips/4',
+        '2-hop round trips fake/4')
 
 
 def test_route_quick_prints_every_row_and_cleans_up():

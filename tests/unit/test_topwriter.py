@@ -274,10 +274,11 @@ def test_marks_written_by_another_threads_batch_reach_their_receivers(
 
 def _copies(instance_uuid, hosts, message_uuid):
     from nova_cells import delivery
-    return [topwriter._Pending(_instance(instance_uuid, host=host), 'api!c1',
-                               delivery._Receipt(message_uuid,
-                                                 'instance_update_at_top'))
-            for host in hosts]
+    from nova_cells import group_commit
+    return [group_commit.Pending(topwriter._Update(
+        _instance(instance_uuid, host=host), 'api!c1',
+        delivery._Receipt(message_uuid, 'instance_update_at_top')))
+        for host in hosts]
 
 
 def _on_novas_path_only(monkeypatch, fail_first=False):
@@ -308,7 +309,7 @@ def test_two_copies_in_one_batch_apply_once_on_novas_path(db, monkeypatch):
 
     assert calls == ['h1']
     assert [p.error for p in batch] == [None, None]
-    assert batch[1].result is None and batch[1].receipt.recorded
+    assert batch[1].result is None and batch[1].item.receipt.recorded
 
 
 def test_a_copy_after_one_that_failed_is_applied(db, monkeypatch):
