@@ -942,7 +942,8 @@ class _DaemonTransactions(object):
         return per
 
 
-def kombu_build_rounds(run, args, meter, count, window, warmup, rounds):
+def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
+                       profiler=None):
     """The kombu builds, durable and not, alternating for ``rounds``
     rounds: each row of each round restarts the daemons with its
     ``durable_forwarding``, warms up and builds ``count`` instances.
@@ -968,8 +969,15 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds):
                 _say('%s: %d warm-up builds failed' % (name, errors))
             with counter.row(name, count):
                 with _metered(meter, name, pids.values()):
-                    measured[name].append(run_builds(run, count, window,
-                                                     timeout))
+                    if profiler is not None:
+                        profiler.start('%s-%d' % (name, round_index + 1),
+                                       pids)
+                    try:
+                        measured[name].append(run_builds(run, count, window,
+                                                         timeout))
+                    finally:
+                        if profiler is not None:
+                            profiler.stop()
             _say('round %d, %s: %.0f builds/s' % (
                 round_index + 1, name, measured[name][-1][0].rate()))
     results = {name: _pooled(measured[name])
@@ -1055,7 +1063,8 @@ def bench_rabbit(args, count, window, warmup):
                 _say('kombu transport: %s' % ', '.join(
                     '%s=%d' % i for i in pids.items()))
                 results.update(kombu_build_rounds(
-                    run, args, meter, count, window, warmup, args.rounds))
+                    run, args, meter, count, window, warmup, args.rounds,
+                    profiler))
                 pids = {name: d.pid for name, d in run.daemons.items()}
 
             # The forward: sink becomes gc's child (gc restarted to see
