@@ -365,16 +365,18 @@ class Inbox(object):
                 pending.error = exc
 
     def _claim_together(self, uuids):
-        claims, seen = [], set()
+        """One transaction, two statements for new claims; a copy of a
+        message earlier in the batch is held by it."""
+        distinct = list(dict.fromkeys(uuids))
         with self.db.connection_writer() as conn:
-            for message_uuid in uuids:
-                if message_uuid in seen:
-                    claims.append(db_outbox.Claim(holder=self.owner))
-                    continue
-                seen.add(message_uuid)
-                claims.append(db_outbox.claim_in(
-                    conn, message_uuid, self.owner, self.stale_after,
-                    self._left_over))
+            found = dict(zip(distinct, db_outbox.claims_in(
+                conn, distinct, self.owner, self.stale_after,
+                self._left_over)))
+        claims, seen = [], set()
+        for message_uuid in uuids:
+            claims.append(db_outbox.Claim(holder=self.owner)
+                          if message_uuid in seen else found[message_uuid])
+            seen.add(message_uuid)
         return claims
 
     def _left_over(self, message_uuid):

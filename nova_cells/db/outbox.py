@@ -17,8 +17,8 @@ __all__ = ['outbox_add', 'outbox_add_many', 'outbox_add_in', 'outbox_delete',
            'outbox_postpone', 'outbox_set_attempts', 'outbox_all',
            'outbox_owners', 'outbox_adopt',
            'inbox_contains', 'inbox_add', 'inbox_insert', 'inbox_purge',
-           'Duplicate', 'claim', 'claim_in', 'claims_renew', 'claim_release',
-           'Claim']
+           'Duplicate', 'claim', 'claim_in', 'claims_in', 'claims_renew',
+           'claim_release', 'Claim']
 
 _OUTBOX = models.CellOutbox.__table__
 _INBOX = models.CellInbox.__table__
@@ -230,8 +230,6 @@ class Claim(object):
 
 
 _CLAIM_INSERT = _CLAIMS.insert()
-_CLAIM_LOOKUP = sa.select(_CLAIMS.c.claimed_by, _CLAIMS.c.claimed_at).where(
-    _CLAIMS.c.message_uuid == sa.bindparam('c_uuid'))
 _CLAIM_TAKE = _CLAIMS.update().where(
     _CLAIMS.c.message_uuid == sa.bindparam('c_uuid'),
     _CLAIMS.c.claimed_by == sa.bindparam('c_old_owner'),
@@ -271,20 +269,63 @@ def _claim(db, message_uuid, owner, stale_after, is_stale_mine):
                         is_stale_mine)
 
 
+# What is known of some uuids, in one statement: applied (in the inbox)
+# or claimed, by whom and when.
+# (The claims first: the result's column types are the first SELECT's.)
+_CLAIM_LOOK = sa.union_all(
+    sa.select(_CLAIMS.c.message_uuid, sa.literal('claimed'),
+              _CLAIMS.c.claimed_by, _CLAIMS.c.claimed_at).where(
+        _CLAIMS.c.message_uuid.in_(sa.bindparam('c_uuids2',
+                                                expanding=True))),
+    sa.select(_INBOX.c.message_uuid, sa.literal('applied'),
+              sa.cast(sa.null(), _CLAIMS.c.claimed_by.type),
+              sa.cast(sa.null(), _CLAIMS.c.claimed_at.type)).where(
+        _INBOX.c.message_uuid.in_(sa.bindparam('c_uuids', expanding=True))))
+
+
 def claim_in(conn, message_uuid, owner, stale_after, is_stale_mine,
              now=None):
-    """:func:`claim` within the caller's transaction ``conn`` (several
-    claims in one).  :raises DBDuplicateEntry: claimed by another
-    transaction meanwhile (this one must end)."""
+    """:func:`claim` within the caller's transaction ``conn``.
+    :raises DBDuplicateEntry: claimed by another transaction meanwhile
+    (this one must end)."""
+    return claims_in(conn, [message_uuid], owner, stale_after,
+                     is_stale_mine, now)[0]
+
+
+def claims_in(conn, message_uuids, owner, stale_after, is_stale_mine,
+              now=None):
+    """Claim several distinct messages within ``conn``'s transaction:
+    one look at the inbox and the claims for all, one INSERT for the
+    claims that are new (two statements for a first claim, however many
+    there are), a takeover each for stale ones.  Returns their
+    :class:`Claim`, in order.
+
+    :raises DBDuplicateEntry: one was claimed by another transaction
+        meanwhile (this one must end).
+    """
     now = now or timeutils.utcnow()
-    if conn.execute(_INBOX_LOOKUP, {'i_uuid': message_uuid}).first():
-        return Claim(applied=True)
-    held = conn.execute(_CLAIM_LOOKUP, {'c_uuid': message_uuid}).first()
-    if held is None:
-        conn.execute(_CLAIM_INSERT, {'message_uuid': message_uuid,
-                                     'claimed_by': owner,
-                                     'claimed_at': now})
-        return Claim(mine=True)
+    applied, held = set(), {}
+    for uuid, kind, by, at in conn.execute(_CLAIM_LOOK, {
+            'c_uuids': list(message_uuids),
+            'c_uuids2': list(message_uuids)}):
+        if kind == 'applied':
+            applied.add(uuid)
+        else:
+            held[uuid] = (by, at)
+    fresh = [u for u in message_uuids if u not in applied and u not in held]
+    if fresh:
+        conn.execute(_CLAIM_INSERT, [{'message_uuid': u, 'claimed_by': owner,
+                                      'claimed_at': now} for u in fresh])
+    return [Claim(applied=True) if u in applied else
+            _take_over(conn, u, held[u], owner, stale_after, is_stale_mine,
+                       now) if u in held else Claim(mine=True)
+            for u in message_uuids]
+
+
+def _take_over(conn, message_uuid, held, owner, stale_after, is_stale_mine,
+               now):
+    """A claim that exists: this owner's when stale (or its own left
+    over), else whose it is."""
     old_owner, old_at = held
     taken_over = (is_stale_mine(message_uuid) if old_owner == owner
                   else old_at < now - datetime.timedelta(
