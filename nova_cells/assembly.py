@@ -105,7 +105,7 @@ class CellParts(object):
             return False
         self.state_manager.settings = state.StateSettings.from_conf(self.conf)
         self.state_manager.my_cell_state.capabilities = \
-            state.parse_capabilities(self.conf.cells.capabilities)
+            state.parse_capabilities(state.own_capability_entries(self.conf))
         self.runner.settings = messaging.RunnerSettings.from_conf(self.conf)
         self.scheduler.settings = cells_scheduler.SchedulerSettings.from_conf(
             self.conf)

@@ -461,9 +461,10 @@ def lane_of(key, lanes=LANES):
 
 
 def _too_large(exc):
-    """The neighbour refused the message for its size (raised here, or its
-    remote error through oslo.messaging)."""
-    return (isinstance(exc, exception.MessageTooLarge) or
+    """The message is too large for the neighbour: refused there (its
+    remote error through oslo.messaging), or here, before the send, for
+    its limit or ours (the kombu driver's ``MessageTooLarge``)."""
+    return (type(exc).__name__ == 'MessageTooLarge' or
             getattr(exc, 'exc_type', None) == 'MessageTooLarge')
 
 
@@ -948,10 +949,10 @@ class Outbox(object):
     def _not_confirmed(self, link, item, exc):
         if _too_large(exc) and not item.reported:
             item.reported = True
-            LOG.error('Message %s was refused by %s as too large (%s); it '
-                      'stays in the outbox, sent again every %d s, until '
-                      'the neighbour takes it (its [cells] '
-                      'max_message_size) or an operator removes it',
+            LOG.error('Message %s is too large for %s (%s); it stays in '
+                      'the outbox, tried again every %d s, until the limit '
+                      'takes it ([cells] max_message_size of the cells on '
+                      'its way) or an operator removes it',
                       item.uuid, link.name, str(exc).splitlines()[0],
                       self.resend_interval)
         log = LOG.warning if link.failures % 30 == 0 else LOG.debug

@@ -43,11 +43,12 @@ from nova_cells import routing
 from nova_cells import servicegroup
 from nova_cells import signing
 from nova_cells import transport_url
+from nova_cells import wire_guard
 
 __all__ = ['CellState', 'CellStateManager', 'StateSettings',
            'DBCellSource', 'FileCellSource', 'make_state_manager',
-           'parse_capabilities', 'ENABLED', 'DISABLED', 'DRAINING',
-           'ADMIN_STATES', 'check_admin_state']
+           'parse_capabilities', 'own_capability_entries', 'ENABLED',
+           'DISABLED', 'DRAINING', 'ADMIN_STATES', 'check_admin_state']
 
 LOG = logging.getLogger(__name__)
 
@@ -607,6 +608,17 @@ def make_state_manager(conf, db, flavors=None):
         if not path:
             raise cfg.ConfigFilesNotFoundError([conf.cells.cells_config])
         source = FileCellSource(path)
-    return CellStateManager(conf.cells.name, conf.cells.capabilities, source,
-                            db, StateSettings.from_conf(conf),
+    return CellStateManager(conf.cells.name, own_capability_entries(conf),
+                            source, db, StateSettings.from_conf(conf),
                             flavors=flavors)
+
+
+def own_capability_entries(conf):
+    """What this cell announces: ``[cells] capabilities``, and its
+    message size limit (:data:`nova_cells.wire_guard.SIZE_CAPABILITY`)
+    unless the operator set that one (at start and on reload)."""
+    entries = list(conf.cells.capabilities)
+    if wire_guard.SIZE_CAPABILITY not in parse_capabilities(entries):
+        entries.append(wire_guard.size_capability(
+            conf.cells.max_message_size))
+    return entries

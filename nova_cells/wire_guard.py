@@ -17,7 +17,16 @@ import re
 
 from nova_cells import exception
 
-__all__ = ['MAX_NESTING', 'wire_size', 'nesting_of', 'check', 'loads']
+__all__ = ['MAX_NESTING', 'SIZE_CAPABILITY', 'size_capability',
+           'announced_limit', 'wire_size', 'nesting_of', 'check', 'loads']
+
+#: The capability a cell of ours announces to its parents: the smallest
+#: ``[cells] max_message_size`` of its subtree (capabilities are unioned
+#: up the tree, so a parent sees every limit below a child, and a message
+#: sent down must fit the smallest).  A sender refuses a message over it
+#: before sending, so that a durable one stays in its outbox, reported,
+#: instead of being taken by the broker and dropped by the receiver.
+SIZE_CAPABILITY = 'nova_cells_max_message_size'
 
 #: Deepest nesting of lists and objects accepted in a received message;
 #: nova's messages (object primitives included) stay far below it.
@@ -26,6 +35,27 @@ MAX_NESTING = 100
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = re.compile(r'[^\[\]{}]')
 _STEP = {'{': 1, '[': 1, '}': -1, ']': -1}
+
+
+def size_capability(max_message_size):
+    """This cell's entry of :data:`SIZE_CAPABILITY`, as ``[cells]
+    capabilities`` spells one."""
+    return '%s=%d' % (SIZE_CAPABILITY, max_message_size)
+
+
+def announced_limit(capabilities):
+    """The smallest limit a neighbour announced in its capabilities
+    (``{name: set of strings}``), or None (an original nova-cells, or
+    nothing readable)."""
+    limits = []
+    for value in (capabilities or {}).get(SIZE_CAPABILITY, ()):
+        try:
+            limit = int(value)
+        except (TypeError, ValueError):
+            continue
+        if limit > 0:
+            limits.append(limit)
+    return min(limits) if limits else None
 
 
 def wire_size(text, limit):

@@ -6,6 +6,7 @@ and choose their own backend through ``NOVA_CELLS_BACKEND``.
 """
 
 import logging
+import signal
 
 import nova_cells  # noqa: F401 - selects the default backend hook first
 
@@ -58,3 +59,18 @@ def _no_log_handlers_left_behind():
         if handler not in before and \
                 not type(handler).__module__.startswith('_pytest'):
             root.removeHandler(handler)
+
+
+# -- signal dispositions left behind ----------------------------------------
+
+@pytest.fixture(autouse=True)
+def _sigpipe_kept():
+    """``nova-cells-manage``'s ``main()`` sets SIGPIPE to its default (a
+    CLI piped into ``head`` ends quietly).  Run in a test, it left the
+    worker process to be killed, without a word, by the next write to a
+    closed socket, in whatever test came next (an xdist worker vanished
+    during a fuzz test now and then).  Restored after every test."""
+    before = signal.getsignal(signal.SIGPIPE)
+    yield
+    if signal.getsignal(signal.SIGPIPE) != before:
+        signal.signal(signal.SIGPIPE, before)

@@ -471,8 +471,16 @@ _USER_ERRORS = (exception.NovaCellsException, db_exc.DBError,
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    # ``nova-cells-manage tree | head`` ends quietly, as any Unix tool.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # ``nova-cells-manage tree | head`` ends quietly, as any Unix tool
+    # (given back on return: a caller in-process keeps its own).
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        _main(argv)
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
+
+
+def _main(argv):
     conf = _common.load_config(argv, 'nova-cells-manage', [category_opt],
                                setup_logging=False)
     action = getattr(conf.category, 'action', None)

@@ -254,13 +254,21 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
         return url
 
     def _check_size(self, cell_state, text):
+        """Refuse a message over this cell's limit, or over the smallest
+        the neighbour announced for its subtree
+        (:data:`~nova_cells.wire_guard.SIZE_CAPABILITY`): its broker would
+        take it and its daemon drop it, and a durable message would count
+        as delivered.  Refused here, it stays in the outbox, reported."""
+        limit = self.max_message_size
+        theirs = wire_guard.announced_limit(cell_state.capabilities)
+        if theirs is not None:
+            limit = min(limit, theirs)
         size = len(text) if text.isascii() else len(text.encode('utf-8'))
-        if size > self.max_message_size:
-            exc = errors.MessageTooLarge(
+        if size > limit:
+            # Reported by the caller (the outbox once, not at every try).
+            raise errors.MessageTooLarge(
                 uuid=link_signing.uuid_of(text), size=size,
-                limit=self.max_message_size, where=cell_state.name)
-            LOG.error('%s', exc)
-            raise exc
+                limit=limit, where=cell_state.name)
 
     def _publish(self, cell_state, message_type, text, context, fanout,
                  uuid, timeout):

@@ -194,6 +194,8 @@ class _Runner(object):
 
 
 class _Cell(object):
+    capabilities = {}
+
     def __init__(self, url, name='neighbour'):
         self.name = name
         self.db_info = {'transport_url': url}

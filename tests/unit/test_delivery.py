@@ -368,7 +368,7 @@ def test_a_message_refused_as_too_large_stays_and_is_reported(db, outboxes,
     assert [r['message_uuid'] for r in outbox_rows(db)] == [message.uuid]
     lines = [r.getMessage() for r in caplog.records
              if r.levelno == logging.ERROR]
-    assert len(lines) == 1 and 'refused by child1 as too large' in lines[0]
+    assert len(lines) == 1 and 'too large for child1' in lines[0]
 
 
 class OriginalNeighbourDriver(FakeDriver):

@@ -402,6 +402,8 @@ class _Context(object):
 
 
 class _Cell(object):
+    capabilities = {}
+
     def __init__(self, name='n', url='rabbit://u:p@127.0.0.1:5672/n'):
         self.name = name
         self.db_info = {'transport_url': url}
@@ -409,11 +411,12 @@ class _Cell(object):
 
 def test_a_message_over_the_limit_is_refused_at_send(caplog):
     driver = _driver(_Runner(), max_message_size=2048)
-    with pytest.raises(errors.MessageTooLarge):
+    with pytest.raises(errors.MessageTooLarge) as raised:
         driver.deliver_message_to_cell(
             _Cell(), 'targeted', json.dumps({'uuid': 'big', 'x': 'y' * 4096}),
             _Context(), 5)
-    assert 'big' in caplog.text and driver._publishers == {}
+    assert 'big' in str(raised.value) and driver._publishers == {}
+    assert 'big' not in caplog.text, 'reported by the caller, once'
 
 
 def test_markers_are_remembered_and_asked_again_after_a_failure():
@@ -438,3 +441,65 @@ def test_markers_are_remembered_and_asked_again_after_a_failure():
     now[0] = 11.0
     answers.append(False)
     assert markers.is_ours('n', 'u1') is False
+
+
+# -- the neighbour's announced limit -----------------------------------------
+
+class _Published(object):
+    def __init__(self):
+        self.bodies = []
+
+    def publish(self, body, routing_key, **_kwargs):
+        self.bodies.append(body)
+
+
+def _neighbour(capabilities):
+    from nova_cells import state
+    cell = state.CellState('child')
+    cell.db_info = {'transport_url': 'rabbit://u:p@127.0.0.1:5672/child'}
+    cell.capabilities = state.parse_capabilities(capabilities)
+    return cell
+
+
+def test_a_message_over_the_limit_a_neighbour_announced_is_not_sent():
+    """Its broker would take it and its daemon drop it unread: a durable
+    message would count as delivered and be lost.  Refused here, before
+    anything is published, it stays in the outbox, reported."""
+    driver = _driver(_Runner(), max_message_size=262144)
+    published = _Published()
+    driver._publisher = lambda url: published
+    text = json.dumps({'uuid': 'm-1', 'pad': 'x' * 20000})
+    small = _neighbour(['nova_cells_max_message_size=262144;16384'])
+    with pytest.raises(errors.MessageTooLarge) as raised:
+        driver.deliver_message_to_cell(small, 'targeted', text,
+                                       _WireCtxt(), 10)
+    assert raised.value.kwargs['limit'] == 16384, 'the smallest below it'
+    assert published.bodies == []
+    assert delivery._too_large(raised.value), 'the outbox reports it'
+    for capabilities in (['nova_cells_max_message_size=65536'],
+                         ['hypervisor=kvm'],            # an original cell
+                         ['nova_cells_max_message_size=junk;0']):
+        driver.deliver_message_to_cell(_neighbour(capabilities), 'targeted',
+                                       text, _WireCtxt(), 10)
+    assert len(published.bodies) == 3
+
+
+class _WireCtxt(object):
+    def for_other_cell(self):
+        return self
+
+    def to_dict(self):
+        return {}
+
+
+def test_a_cell_announces_its_limit_unless_its_operator_did():
+    from nova_cells import state
+    conf = cells_conf.new_config()
+    conf.set_override('max_message_size', 4096, group='cells')
+    caps = state.make_state_manager(conf, None).my_cell_state.capabilities
+    assert caps['nova_cells_max_message_size'] == {'4096'}
+    assert caps['hypervisor'] == {'xenserver', 'kvm'}, 'nova\'s, kept'
+    conf.set_override('capabilities', ['nova_cells_max_message_size=100'],
+                      group='cells')
+    caps = state.make_state_manager(conf, None).my_cell_state.capabilities
+    assert caps == {'nova_cells_max_message_size': {'100'}}

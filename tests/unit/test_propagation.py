@@ -85,9 +85,11 @@ def test_parent_asks_children_to_announce(tree, ctxt):
     propagation.ask_children_for_capacities(c1.runner, ctxt)
     assert tree_support.wait_until(
         lambda: g1.last_seen > before[0] and g2.last_seen > before[1])
-    # the default [cells] capabilities of every cell, as sets
+    # the default [cells] capabilities of every cell, as sets, and the
+    # message size limit cells of ours announce
     assert g1.capabilities == {'hypervisor': {'xenserver', 'kvm'},
-                               'os': {'linux', 'windows'}}
+                               'os': {'linux', 'windows'},
+                               'nova_cells_max_message_size': {'8388608'}}
 
 
 def test_leaf_without_parents_sends_nothing(tree, ctxt):

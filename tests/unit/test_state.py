@@ -661,7 +661,8 @@ def test_make_state_manager_default_uses_the_database(db, make_conf):
     assert isinstance(mgr.source, state.DBCellSource)
     assert mgr.my_cell_state.name == 'nova'
     assert mgr.my_cell_state.capabilities == {
-        'hypervisor': {'xenserver', 'kvm'}, 'os': {'linux', 'windows'}}
+        'hypervisor': {'xenserver', 'kvm'}, 'os': {'linux', 'windows'},
+        'nova_cells_max_message_size': {str(8 * 1024 * 1024)}}
     s = mgr.settings
     assert (s.db_check_interval, s.mute_child_interval, s.reserve_percent,
             s.service_down_time) == (7, 30, 25.0, 90)
