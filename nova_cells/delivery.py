@@ -39,6 +39,7 @@ from nova_cells import context as cells_context
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
 from nova_cells import group_commit
+from nova_cells.transport import errors as transport_errors
 
 __all__ = ['DURABLE_METHODS', 'SECRET_ARGUMENTS', 'for_storage',
            'is_durable', 'Outbox', 'Inbox', 'SELF',
@@ -342,27 +343,14 @@ class Inbox(object):
         """Claims asked at once, in one transaction; a copy of a message
         claimed earlier in the batch is held by it.  If the transaction
         fails (a claim taken meanwhile by another daemon), each alone."""
-        if len(batch) > 1:
-            try:
-                claims = self._claim_together(
-                    [pending.item for pending in batch])
-            except _RETRIABLE:
-                raise
-            except Exception as exc:  # noqa - one by one below
-                LOG.info('Claiming %d messages together failed (%s); '
-                         'claiming them one by one', len(batch),
-                         exc.__class__.__name__)
-            else:
-                for pending, claim in zip(batch, claims):
-                    pending.result = claim
-                return
-        for pending in batch:
-            try:
-                pending.result = db_outbox.claim(
-                    self.db, pending.item, self.owner, self.stale_after,
-                    self._left_over)
-            except Exception as exc:  # noqa - its caller gets it
-                pending.error = exc
+        group_commit.together_or_alone(
+            batch, self._claim_together,
+            lambda message_uuid: db_outbox.claim(
+                self.db, message_uuid, self.owner, self.stale_after,
+                self._left_over),
+            keep=_RETRIABLE, log=lambda count, exc: LOG.info(
+                'Claiming %d messages together failed (%s); claiming '
+                'them one by one', count, exc.__class__.__name__))
 
     def _claim_together(self, uuids):
         """One transaction, two statements for new claims; a copy of a
@@ -464,7 +452,8 @@ def _too_large(exc):
     """The message is too large for the neighbour: refused there (its
     remote error through oslo.messaging), or here, before the send, for
     its limit or ours (the kombu driver's ``MessageTooLarge``)."""
-    return (type(exc).__name__ == 'MessageTooLarge' or
+    return (isinstance(exc, (exception.MessageTooLarge,
+                             transport_errors.MessageTooLarge)) or
             getattr(exc, 'exc_type', None) == 'MessageTooLarge')
 
 
@@ -778,26 +767,14 @@ class Outbox(object):
         (:class:`~nova_cells.group_commit.GroupCommit`); if that fails
         for anything but an unusable database (a copy's mark refused, a
         row a lost commit did write), each alone, as one thread would."""
-        if len(batch) > 1:
-            try:
-                results = _retry_db(lambda: self._record_together(
-                    [pending.item for pending in batch]),
-                    '%d messages' % len(batch))
-            except MessageNotTaken:
-                raise
-            except Exception as exc:  # noqa - one by one below
-                LOG.info('Recording %d messages together failed (%s); '
-                         'recording them one by one', len(batch),
-                         exc.__class__.__name__)
-            else:
-                for pending, row_ids in zip(batch, results):
-                    pending.result = row_ids
-                return
-        for pending in batch:
-            try:
-                pending.result = self._record_alone(*pending.item)
-            except Exception as exc:  # noqa - its caller gets it
-                pending.error = exc
+        group_commit.together_or_alone(
+            batch, lambda items: _retry_db(
+                lambda: self._record_together(items),
+                '%d messages' % len(items)),
+            lambda item: self._record_alone(*item),
+            keep=MessageNotTaken, log=lambda count, exc: LOG.info(
+                'Recording %d messages together failed (%s); recording '
+                'them one by one', count, exc.__class__.__name__))
 
     def _record_together(self, items):
         with self.db.connection_writer() as conn:
@@ -844,7 +821,7 @@ class Outbox(object):
 
         :raises db_outbox.Duplicate: the mark was there (roll back).
         """
-        receipt = _unmarked_receipt() if as_effect else None
+        receipt = self._receipt_for(posts, as_effect)
         entries = self._entries(posts)
         row_ids = db_outbox.outbox_add_in(
             conn, _stored(entries), self.resend_interval,

@@ -17,7 +17,7 @@ cannot take the others down with it), is the caller's ``run_batch``.
 
 import threading
 
-__all__ = ['GroupCommit', 'Pending']
+__all__ = ['GroupCommit', 'Pending', 'together_or_alone']
 
 _UNSET = object()
 
@@ -93,3 +93,32 @@ class GroupCommit(object):
             finally:
                 for pending in batch:
                     pending.done.set()
+
+
+def together_or_alone(batch, together, alone, keep=(), log=None):
+    """The usual ``run_batch``: every write of ``batch`` in one go
+    (``together(items) -> results``, in order), or, when that fails with
+    anything but ``keep`` (say, a database that stays unusable: every
+    caller gets that error), each write alone (``alone(item) -> result``),
+    so that one bad write (a copy refused by its mark) cannot take the
+    others down with it.  A batch of one goes alone at once.
+
+    :param log: ``(count, exc)``, told why a batch went one by one.
+    """
+    if len(batch) > 1:
+        try:
+            results = together([pending.item for pending in batch])
+        except keep:
+            raise
+        except Exception as exc:  # noqa - one by one below
+            if log is not None:
+                log(len(batch), exc)
+        else:
+            for pending, result in zip(batch, results):
+                pending.result = result
+            return
+    for pending in batch:
+        try:
+            pending.result = alone(pending.item)
+        except Exception as exc:  # noqa - its caller gets it
+            pending.error = exc

@@ -450,8 +450,9 @@ def place_on_best(db, read_nodes, rank, memory_mb, disk_gb, vcpus, uuid,
     :param read_nodes: ``(conn) -> (nodes, services by host)``.
     :param rank: ``(nodes, services) -> [(node, placement values)]``, best
         first.
-    :param then: ``(conn, node) -> anything``, run in the same transaction
-        once placed (what tells of the placement is recorded with it).
+    :param then: ``(conn, node, values) -> anything``, run in the same
+        transaction once placed (what tells of the placement is recorded
+        with it).
     :returns: ``(node, what then returned)``, or ``(None, None)`` when no
         node has room (nothing written then).
     :raises InstanceNotFound: no live row of ``uuid``.
@@ -462,7 +463,7 @@ def place_on_best(db, read_nodes, rank, memory_mb, disk_gb, vcpus, uuid,
             row = _claim_and_place(conn, node['id'], memory_mb, disk_gb,
                                    vcpus, uuid, values, now)
             if row is not None:
-                return node, (then(conn, node) if then is not None
+                return node, (then(conn, node, values) if then is not None
                               else row)
     return None, None
 

@@ -17,7 +17,7 @@ __all__ = ['outbox_add', 'outbox_add_many', 'outbox_add_in', 'outbox_delete',
            'outbox_postpone', 'outbox_set_attempts', 'outbox_all',
            'outbox_owners', 'outbox_adopt',
            'inbox_contains', 'inbox_add', 'inbox_insert', 'inbox_purge',
-           'Duplicate', 'claim', 'claim_in', 'claims_in', 'claims_renew',
+           'Duplicate', 'claim', 'claims_in', 'claims_renew',
            'claim_release', 'Claim']
 
 _OUTBOX = models.CellOutbox.__table__
@@ -265,8 +265,8 @@ def claim(db, message_uuid, owner, stale_after, is_stale_mine):
 
 def _claim(db, message_uuid, owner, stale_after, is_stale_mine):
     with db.connection_writer() as conn:
-        return claim_in(conn, message_uuid, owner, stale_after,
-                        is_stale_mine)
+        return claims_in(conn, [message_uuid], owner, stale_after,
+                         is_stale_mine)[0]
 
 
 # What is known of some uuids, in one statement: applied (in the inbox)
@@ -281,15 +281,6 @@ _CLAIM_LOOK = sa.union_all(
               sa.cast(sa.null(), _CLAIMS.c.claimed_by.type),
               sa.cast(sa.null(), _CLAIMS.c.claimed_at.type)).where(
         _INBOX.c.message_uuid.in_(sa.bindparam('c_uuids', expanding=True))))
-
-
-def claim_in(conn, message_uuid, owner, stale_after, is_stale_mine,
-             now=None):
-    """:func:`claim` within the caller's transaction ``conn``.
-    :raises DBDuplicateEntry: claimed by another transaction meanwhile
-    (this one must end)."""
-    return claims_in(conn, [message_uuid], owner, stale_after,
-                     is_stale_mine, now)[0]
 
 
 def claims_in(conn, message_uuids, owner, stale_after, is_stale_mine,

@@ -117,13 +117,10 @@ class BuiltinHandoff(BaseHandoff):
             fits, seen['why'] = self._usable_nodes(nodes, services, ram,
                                                    disk, vcpus)
             seen['fits'] = len(fits)
-            seen['values'] = {node['id']: self._placement(node)
-                              for node in fits}
-            return [(node, seen['values'][node['id']]) for node in fits]
+            return [(node, self._placement(node)) for node in fits]
 
-        def then(conn, node):
-            return self._spawned_in(conn, ctxt, instance,
-                                    seen['values'][node['id']], last)
+        def then(conn, _node, values):
+            return self._spawned_in(conn, ctxt, instance, values, last)
         try:
             node, recorded = db_instances.place_on_best(
                 self.db, db_api.nodes_and_services, rank, ram, disk, vcpus,

@@ -1,10 +1,12 @@
-"""Fixtures shared by the unit tests: a migrated SQLite database per test."""
+"""Fixtures shared by the unit tests: a migrated SQLite database per test,
+and one made from nova's own cell schema."""
 
 import pytest
 
 from nova_cells import conf as nc_conf
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
+from tests import nova_stein
 
 
 @pytest.fixture
@@ -37,3 +39,13 @@ def make_conf(tmp_path):
     yield _make
     for conf in confs:
         conf.reset()
+
+
+@pytest.fixture
+def nova_db(tmp_path):
+    """A SQLite cell database made from nova 19.3.2's own schema."""
+    url = 'sqlite:///%s' % (tmp_path / 'nova.sqlite')
+    nova_stein.create_database(url)
+    database = db_api.Database(url)
+    yield database
+    database.dispose()

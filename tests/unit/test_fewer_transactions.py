@@ -40,7 +40,6 @@ from nova_cells.local import new_instance
 from nova_cells import scheduler
 from nova_cells.transport import api_server
 from nova_cells.transport import lanes
-from tests import nova_stein
 from tests.unit import sched_support as ss
 from tests.unit.test_builtin_handoff import add_host
 from tests.unit.test_builtin_handoff import local_instance
@@ -53,8 +52,9 @@ from tests.unit.test_cells_topic_server import _server
 from tests.unit.test_delivery import inbox_uuids
 from tests.unit.test_new_instance import _ctxt as sample_ctxt
 from tests.unit.test_new_instance import _kwargs as sample_kwargs
+from tests.unit.test_scheduler import _api_build
+from tests.unit.test_scheduler import durable_leaf
 from tests.unit.test_scheduler import RecordingHandoff
-from tests.unit.test_scheduler import standalone
 from tests.unit import tree_support
 
 
@@ -524,19 +524,12 @@ def test_a_message_not_taken_goes_back_to_the_queue(call):
 @pytest.fixture
 def top(db):
     """A top cell that builds here (a leaf) with durable forwarding."""
-    runner, sched, _sleeps = standalone(db, name='gc')
-    runner.inbox = delivery.Inbox(db)
-    runner.outbox = delivery.Outbox(db, runner.driver, runner.neighbour,
-                                    0.05, loopback=runner.process_own)
-    yield runner, sched
-    runner.outbox.stop()
-    runner.inbox.stop()
+    with durable_leaf(db) as parts:
+        yield parts
 
 
 def api_build(db):
-    the_flavor = ss.flavor()
-    return {'build_inst_kwargs': ss.build_kwargs(
-        [ss.new_instance(db, the_flavor, 'vm')], the_flavor)}
+    return {'build_inst_kwargs': _api_build(db)}
 
 
 def consumed(delivery_id=None):
@@ -582,16 +575,6 @@ def test_a_build_without_a_delivery_id_is_journalled_then_cleared(
 
 
 # -- 5. a leaf's first instance written with the shared rows it reads ---------
-
-@pytest.fixture
-def nova_db(tmp_path):
-    """nova 19.3.2's own cell schema (as tests/unit/test_new_instance)."""
-    url = 'sqlite:///%s' % (tmp_path / 'nova.sqlite')
-    nova_stein.create_database(url)
-    database = db_api.Database(url)
-    yield database
-    database.dispose()
-
 
 def _news(kwargs=None):
     return new_instance.prepare(sample_ctxt(), kwargs or sample_kwargs(),

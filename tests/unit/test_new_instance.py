@@ -18,7 +18,6 @@ import pytest
 import sqlalchemy as sa
 
 from nova_cells import context as cells_context
-from nova_cells.db import api as db_api
 from nova_cells.db import new_instances
 from nova_cells.local import new_instance
 from nova_cells.objects import base as objects_base
@@ -40,15 +39,6 @@ def _kwargs():
 
 def _ctxt():
     return cells_context.RequestContext.from_dict(BUILD['ctxt'])
-
-
-@pytest.fixture
-def nova_db(tmp_path):
-    url = 'sqlite:///%s' % (tmp_path / 'nova.sqlite')
-    nova_stein.create_database(url)
-    db = db_api.Database(url)
-    yield db
-    db.dispose()
 
 
 def _build(db, kwargs=None, use_neutron=True):

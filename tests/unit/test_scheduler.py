@@ -8,6 +8,7 @@ through CellsAPI land at the top with the full path of their cell, hints
 steer them, and failures reach the top as ERROR with a fault saying why.
 """
 
+import contextlib
 import json
 import random
 import re
@@ -266,17 +267,27 @@ def test_a_volume_backed_build_keeps_its_volume_and_tells_the_top(db):
 
 # -- the journal: a build nova-api cast, durable before anything else --------
 
-@pytest.fixture
-def journalled(db):
-    """A leaf-like top cell (it builds here) with durable forwarding: its
-    builds from nova-api are journalled."""
+@contextlib.contextmanager
+def durable_leaf(db):
+    """A leaf-like top cell (it builds here) with durable forwarding:
+    ``(runner, scheduler)``."""
     runner, sched, _sleeps = standalone(db, name='gc')
     runner.inbox = delivery.Inbox(db)
     runner.outbox = delivery.Outbox(db, runner.driver, runner.neighbour,
                                     0.05, loopback=runner.process_own)
-    yield runner, sched
-    runner.outbox.stop()
-    runner.inbox.stop()
+    try:
+        yield runner, sched
+    finally:
+        runner.outbox.stop()
+        runner.inbox.stop()
+
+
+@pytest.fixture
+def journalled(db):
+    """A durable leaf-like top: its builds from nova-api are
+    journalled."""
+    with durable_leaf(db) as parts:
+        yield parts
 
 
 def _api_build(db, count=1):
