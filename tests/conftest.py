@@ -74,3 +74,27 @@ def _sigpipe_kept():
     yield
     if signal.getsignal(signal.SIGPIPE) != before:
         signal.signal(signal.SIGPIPE, before)
+
+
+# -- reports that can cross to the xdist controller -----------------------
+
+def _utf8_safe(text):
+    """``text`` with what UTF-8 cannot encode (a lone surrogate a fuzz
+    test put in a cell name, then in a log line) escaped."""
+    if isinstance(text, str):
+        return text.encode('utf-8', 'backslashreplace').decode('utf-8')
+    return text
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """The captured output travels with every report, passed or not; an
+    xdist worker sends it to the controller as UTF-8, and a lone surrogate
+    there ended the worker (and the run) with an INTERNALERROR.  Escaped
+    here, the line still shows what the test logged."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(title, _utf8_safe(text))
+                       for title, text in report.sections]
+    if isinstance(report.longrepr, str):
+        report.longrepr = _utf8_safe(report.longrepr)
