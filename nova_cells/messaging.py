@@ -302,10 +302,12 @@ class MessageRunner(object):
         self.check_size(json_message)
         return self._parse_sized(json_message)
 
-    def _parse_sized(self, json_message):
-        """:meth:`message_from_json` once the size has been checked."""
+    def _parse_sized(self, json_message, parsed=None):
+        """:meth:`message_from_json` once the size has been checked
+        (``parsed``: ``json_message`` already through ``wire_guard.loads``,
+        or None)."""
         # Nesting is checked on the text, before the parse (wire_guard).
-        data = wire_guard.loads(json_message)
+        data = wire_guard.loads(json_message) if parsed is None else parsed
         if not isinstance(data, dict):
             raise MalformedMessage(uuid='?', reason='not a JSON object')
         message_type = messages.check_wire(data)
@@ -340,7 +342,7 @@ class MessageRunner(object):
             LOG.error('Rejected intercell message: %s', exc)
             raise
 
-    def process_json(self, json_message, held=False):
+    def process_json(self, json_message, held=False, parsed=None):
         """Entry point of the intercell servers.
 
         Errors are logged, never raised, except
@@ -349,10 +351,12 @@ class MessageRunner(object):
 
         :param held: the delivery is acknowledged only once this returns
             (:func:`nova_cells.delivery.relays_directly`).
+        :param parsed: what ``wire_guard.loads(json_message)`` returned,
+            when the transport parsed it already (to order it), or None.
         """
         self.refuse_oversized(json_message)
         try:
-            message = self._parse_sized(json_message)
+            message = self._parse_sized(json_message, parsed)
         except Exception as exc:
             LOG.error('Rejected intercell message: %s', exc)
             self._answer_rejected(json_message, exc)

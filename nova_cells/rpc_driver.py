@@ -142,15 +142,16 @@ class InterCellRPCDispatcher(object):
         """
         self.receive(message, signature)
 
-    def receive(self, message, signature=None, held=False):
+    def receive(self, message, signature=None, held=False, parsed=None):
         """:meth:`process_message` without oslo.messaging's wrapping of
         expected exceptions (the kombu driver's entry point): raises
         ``MessageRefused`` or ``MessageNotTaken`` as they are.  The size
         is checked before anything reads the message (the signature check
-        looks at its sender).  ``held``: see ``runner.process_json``."""
+        looks at its sender).  ``held``, ``parsed``: see
+        ``runner.process_json``."""
         self.runner.refuse_oversized(message)
         self._check_signature(message, signature)
-        self.runner.process_json(message, held=held)
+        self.runner.process_json(message, held=held, parsed=parsed)
 
     def _neighbour(self, name):
         state_manager = self.runner.state_manager

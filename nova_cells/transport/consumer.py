@@ -40,7 +40,7 @@ class Delivery(object):
     """One received message, until it is settled."""
 
     __slots__ = ('channel', 'tag', 'body', 'redelivered', 'uuid', 'decoded',
-                 'reply')
+                 'parsed', 'reply')
 
     def __init__(self, channel, tag, body, redelivered=False):
         self.channel = channel
@@ -49,6 +49,7 @@ class Delivery(object):
         self.redelivered = redelivered
         self.uuid = '?'
         self.decoded = None
+        self.parsed = None          # the message JSON, parsed once
         self.reply = None           # (reply queue, body) for a call
 
 

@@ -165,12 +165,14 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
         except envelope.BadEnvelope as exc:
             LOG.error('Rejected intercell message: %s', exc)
             return self._consumer.settle(delivery)
-        delivery.uuid, key = self._peek(delivery.decoded.message)
+        delivery.parsed, delivery.uuid, key = self._peek(
+            delivery.decoded.message)
         self._lanes.submit(delivery, key)
 
     def _peek(self, text):
-        """The message's uuid and order key, when it reads as a message
-        (else the runner rejects it, with its own log line)."""
+        """The parsed message (handed on, so it is parsed once), its uuid
+        and order key, when it reads as a message (else the runner parses
+        it again and rejects it, with its own log line)."""
         try:
             data = wire_guard.loads(text, self.max_message_size)
             kwargs = data.get('method_kwargs')
@@ -178,8 +180,8 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
                 if isinstance(kwargs, dict) else None
             uuid = data.get('uuid')
         except Exception:  # noqa - anything unreadable: the runner says why
-            return '?', None
-        return (uuid if isinstance(uuid, str) else '?'), (
+            return None, '?', None
+        return data, (uuid if isinstance(uuid, str) else '?'), (
             key if isinstance(key, str) else None)
 
     def _process(self, delivery):
@@ -188,7 +190,7 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
         failure = None
         try:
             self._dispatcher.receive(decoded.message, decoded.signature,
-                                     held=True)
+                                     held=True, parsed=delivery.parsed)
         except cells_delivery.MessageNotTaken:
             return lanes_mod.RETRY          # logged by the runner
         except (link_signing.MessageRefused,

@@ -188,7 +188,7 @@ class _Runner(object):
     def refuse_oversized(self, text):
         """The runner's first check (nothing here is oversized)."""
 
-    def process_json(self, text, held=False):
+    def process_json(self, text, held=False, parsed=None):
         self.got.append(text)
         self.arrived.set()
 

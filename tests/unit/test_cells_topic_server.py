@@ -18,6 +18,7 @@ from nova_cells import rpc
 from nova_cells.transport import api_server
 from nova_cells.transport import envelope
 from nova_cells.transport import lanes
+from tests.unit import transport_doubles
 
 
 class _Endpoint(object):
@@ -48,29 +49,13 @@ class _Endpoint(object):
         return 'never over RPC'
 
 
-class _Consumer(object):
-    def __init__(self):
-        self.settled = []
-
-    def settle(self, delivery, requeue=False, reply=None):
-        self.settled.append((delivery, requeue, reply))
-
-
-class _Delivery(object):
-    def __init__(self, body):
-        self.body = body
-        self.uuid = '?'
-        self.decoded = None
-        self.reply = None
-
-
 def _server(endpoint):
     server = api_server.CellsTopicServer(
         'rabbit://u:p@127.0.0.1:5672/v', factory=None, declarations=None,
         retry=None, topic='cells', host='h1', endpoints=[endpoint],
         serializer=rpc.RequestContextSerializer(),
         access_policy=rpc_dispatcher.ExplicitRPCAccessPolicy, workers=1)
-    server._consumer = _Consumer()
+    server._consumer = transport_doubles.RecordingConsumer()
     return server
 
 
@@ -84,7 +69,7 @@ def _handled(endpoint, method, args=None, call=False, unique_id='u' * 32):
         method, args or {}, _CTXT, msg_id='m1' if call else None,
         reply_q='reply_q1' if call else None, unique_id=unique_id,
         version='1.42')
-    delivery = _Delivery(body)
+    delivery = transport_doubles.delivery(body)
     delivery.decoded = api_server.decode(body)
     assert server._process(delivery) == lanes.ACK
     return delivery
@@ -140,7 +125,7 @@ def test_what_is_not_an_rpc_message_is_refused(body):
 
 def test_an_unreadable_body_is_logged_once_and_acknowledged(caplog):
     server = _server(_Endpoint())
-    delivery = _Delivery(b'{"oslo.version": "2.0"')
+    delivery = transport_doubles.delivery(b'{"oslo.version": "2.0"')
     server._on_delivery(delivery)
     assert server._consumer.settled == [(delivery, False, None)]
     assert 'Rejected a message on topic cells' in caplog.text

@@ -47,7 +47,7 @@ from tests.unit.test_builtin_handoff import make_handoff
 from tests.unit.test_builtin_handoff import node as node_row
 from tests.unit.test_builtin_handoff import small
 from tests.unit.test_cells_topic_server import _CTXT
-from tests.unit.test_cells_topic_server import _Delivery
+from tests.unit import transport_doubles
 from tests.unit.test_cells_topic_server import _server
 from tests.unit.test_delivery import inbox_uuids
 from tests.unit.test_new_instance import _ctxt as sample_ctxt
@@ -515,7 +515,7 @@ def test_a_message_not_taken_goes_back_to_the_queue(call):
         'build_instances', {}, _CTXT, msg_id='m1' if call else None,
         reply_q='reply_q1' if call else None, unique_id='u' * 32,
         version='1.42')
-    message = _Delivery(body)
+    message = transport_doubles.delivery(body)
     message.decoded = api_server.decode(body)
     assert server._process(message) == lanes.RETRY
     assert message.reply is None

@@ -20,6 +20,7 @@ from nova_cells.transport import envelope
 from nova_cells.transport import errors
 from nova_cells.transport import lanes
 from nova_cells.transport import marker
+from tests.unit import transport_doubles
 
 SAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                        'reference', 'wire_samples.json')
@@ -289,18 +290,11 @@ class _Runner(object):
     def refuse_oversized(self, text):
         pass
 
-    def process_json(self, text, held=False):
+    def process_json(self, text, held=False, parsed=None):
         self.seen.append(text)
+        self.parsed = parsed
         if self.raises is not None:
             raise self.raises
-
-
-class _Consumer(object):
-    def __init__(self):
-        self.settled = []
-
-    def settle(self, delivery, requeue=False, reply=None):
-        self.settled.append((delivery, requeue, reply))
 
 
 class _Lanes(object):
@@ -311,14 +305,6 @@ class _Lanes(object):
         self.submitted.append((item, key))
 
 
-class _Delivery(object):
-    def __init__(self, body):
-        self.body = body
-        self.uuid = '?'
-        self.decoded = None
-        self.reply = None
-
-
 def _driver(runner, max_message_size=8 * 1024 * 1024):
     conf = cells_conf.new_config()
     conf.set_override('transport_url', 'rabbit://u:p@127.0.0.1:5672/v')
@@ -326,7 +312,7 @@ def _driver(runner, max_message_size=8 * 1024 * 1024):
     driver = kombu_driver.KombuCellsDriver(conf)
     driver._dispatcher = kombu_driver.rpc_driver.InterCellRPCDispatcher(
         runner)
-    driver._consumer = _Consumer()
+    driver._consumer = transport_doubles.RecordingConsumer()
     driver._lanes = _Lanes()
     return driver
 
@@ -338,17 +324,40 @@ def _message(uuid='m-1', instance='i-1'):
 
 def test_a_delivery_is_queued_under_its_instance():
     driver = _driver(_Runner())
-    item = _Delivery(envelope.encode_cast(_message(), {}))
+    item = transport_doubles.delivery(envelope.encode_cast(_message(), {}))
     driver._on_delivery(item)
     assert driver._lanes.submitted == [(item, 'i-1')]
     assert item.uuid == 'm-1'
+
+
+def test_the_runner_gets_the_parse_made_to_order_the_delivery():
+    """The consumer thread parses the message to find its instance; the
+    lane hands that parse on instead of parsing the text again."""
+    runner = _Runner()
+    driver = _driver(runner)
+    item = transport_doubles.delivery(envelope.encode_cast(_message(), {}))
+    driver._on_delivery(item)
+    assert driver._process(item) == lanes.ACK
+    assert runner.seen == [_message()]
+    assert runner.parsed == json.loads(_message())
+    assert runner.parsed is item.parsed
+
+
+def test_an_unreadable_message_is_left_for_the_runner_to_parse():
+    runner = _Runner()
+    driver = _driver(runner)
+    item = transport_doubles.delivery(envelope.encode_cast('{"uuid": ', {}))
+    driver._on_delivery(item)
+    assert item.parsed is None and item.uuid == '?'
+    driver._process(item)
+    assert runner.seen == ['{"uuid": '] and runner.parsed is None
 
 
 @pytest.mark.parametrize('body', [b'garbage', b'x' * (4 * 2048 + 65537)],
                          ids=['malformed', 'oversized'])
 def test_malformed_or_oversized_is_acked_unprocessed(body, caplog):
     driver = _driver(_Runner(), max_message_size=2048)
-    item = _Delivery(body)
+    item = transport_doubles.delivery(body)
     driver._on_delivery(item)
     assert driver._lanes.submitted == []
     assert driver._consumer.settled == [(item, False, None)]
@@ -357,7 +366,7 @@ def test_malformed_or_oversized_is_acked_unprocessed(body, caplog):
 
 def _processed(runner, body):
     driver = _driver(runner)
-    item = _Delivery(body)
+    item = transport_doubles.delivery(body)
     item.decoded = envelope.decode(body)
     return driver._process(item), item
 

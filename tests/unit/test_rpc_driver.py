@@ -84,7 +84,7 @@ def test_dispatcher_exposes_only_process_message_at_1_0():
         def refuse_oversized(self, message):
             pass
 
-        def process_json(self, message, held=False):
+        def process_json(self, message, held=False, parsed=None):
             seen.append(message)
 
     dispatcher = rpc_driver.InterCellRPCDispatcher(Runner())

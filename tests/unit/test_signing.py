@@ -253,7 +253,7 @@ class _Runner(object):
     def refuse_oversized(self, message):
         pass
 
-    def process_json(self, message, held=False):
+    def process_json(self, message, held=False, parsed=None):
         self.seen.append(message)
 
 

@@ -68,11 +68,14 @@ them, which SQLite files do not survive (see doc/performance.rst).
         [--database-url postgresql+psycopg2://postgres@127.0.0.1/postgres]
         [--db-check-interval 60] [--no-rabbit] [--quick] [--profile DIR]
         [--backend threading|eventlet] [--rounds 2] [--db-settle 12]
-        [--no-durable] [--no-kombu]
+        [--no-durable] [--no-kombu] [--rows ROW,ROW...]
 
 ``--no-durable`` sets ``durable_forwarding = false`` for every daemon row
 but the kombu builds, which have both.  ``--quick``: 10 requests a row,
-one round, 2 s of settling (a smoke test, not figures).
+one round, 2 s of settling (a smoke test, not figures).  ``--rows``
+measures only the rows named (of ``round_trips``, ``fake_builds``,
+``builds``, ``builds_kombu``, ``forward_kombu``, ``forward``; the relay,
+the baseline, always), to look at one part in less time.
 """
 
 import argparse
@@ -115,6 +118,9 @@ NOOP = 'bench_noop'
 TARGETS = {'forward': 0.85, 'forward_kombu': 1.50, 'builds': 0.50,
            'builds_kombu': 0.30, 'durable_vs_not': 0.80,
            'db_transactions': 6, 'round_trips': 1150.0}
+# What --rows may name (the relay, the baseline, is always measured).
+ROWS = ('round_trips', 'fake_builds', 'builds', 'builds_kombu',
+        'forward_kombu', 'forward')
 _EPOCH = datetime.datetime(1970, 1, 1)
 # Seconds PostgreSQL (15) may keep an idle backend's counts before it
 # sends them to pg_stat_database (its PGSTAT_IDLE_INTERVAL).
@@ -1048,23 +1054,25 @@ def bench_rabbit(args, count, window, warmup):
             spawned.stop_all()
 
             # The builds, before the sink becomes gc's child.
-            run_builds(run, warmup, window, timeout)
-            profiler.start('builds', pids)
-            meter.start('builds', pids.values())
-            try:
-                results['builds'] = run_builds(
-                    run, count, window,
-                    max(timeout, demo.build_timeout(count, 3)))
-            finally:
-                profiler.stop()
-            meter.stop('builds')
+            if 'builds' in args.rows:
+                run_builds(run, warmup, window, timeout)
+                profiler.start('builds', pids)
+                meter.start('builds', pids.values())
+                try:
+                    results['builds'] = run_builds(
+                        run, count, window,
+                        max(timeout, demo.build_timeout(count, 3)))
+                finally:
+                    profiler.stop()
+                meter.stop('builds')
             if args.kombu:
                 pids = run.set_transport('kombu')
                 _say('kombu transport: %s' % ', '.join(
                     '%s=%d' % i for i in pids.items()))
-                results.update(kombu_build_rounds(
-                    run, args, meter, count, window, warmup, args.rounds,
-                    profiler))
+                if 'builds_kombu' in args.rows:
+                    results.update(kombu_build_rounds(
+                        run, args, meter, count, window, warmup,
+                        args.rounds, profiler))
                 pids = {name: d.pid for name, d in run.daemons.items()}
 
             # The forward: sink becomes gc's child (gc restarted to see
@@ -1100,9 +1108,12 @@ def bench_rabbit(args, count, window, warmup):
                     profiler.stop()
                 meter.stop(row)
             if args.kombu:
-                forward('forward_kombu')
-                pids = run.set_transport('oslo.messaging')
-            forward('forward')
+                if 'forward_kombu' in args.rows:
+                    forward('forward_kombu')
+                if 'forward' in args.rows:
+                    pids = run.set_transport('oslo.messaging')
+            if 'forward' in args.rows:
+                forward('forward')
         except Exception as exc:
             _say('failed: %s' % exc)
             if run.daemons:
@@ -1313,6 +1324,17 @@ def cpu_per_request(results):
     return text
 
 
+def _rows(text):
+    """``--rows``: a tuple of known row names."""
+    names = tuple(name.strip() for name in text.split(',') if name.strip())
+    unknown = sorted(set(names) - set(ROWS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            'rows are among %s, not %s' % (', '.join(ROWS),
+                                           ', '.join(unknown) or 'none'))
+    return names
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--count', type=int, default=300,
@@ -1357,6 +1379,10 @@ def main(argv=None):
                         help='tiny counts (smoke test)')
     parser.add_argument('--profile', metavar='DIR',
                         help='py-spy record the daemons (raw stacks)')
+    parser.add_argument('--rows', type=_rows, default=ROWS,
+                        help='comma-separated rows to measure (default: '
+                        'all of %s; the relay is always measured)'
+                        % ','.join(ROWS))
     parser.add_argument('--relay-hop', nargs=3, help=argparse.SUPPRESS,
                         metavar=('LISTEN', 'NEXT', 'TOPIC'))
     args = parser.parse_args(argv)
@@ -1379,13 +1405,15 @@ def main(argv=None):
         args.db_settle = 2.0 if args.quick else 12.0
     results = collections.OrderedDict()
     _say(_common.load_note())
-    results['bare_round_trips'] = bench_bare_round_trips(threads,
-                                                         per_thread)
-    results['round_trips'] = bench_round_trips(threads, per_thread)
-    results['fake_db'] = {}
-    results['fake_builds'] = bench_fake_builds(count, window, warmup,
-                                               args.timeout,
-                                               results['fake_db'])
+    if 'round_trips' in args.rows:
+        results['bare_round_trips'] = bench_bare_round_trips(threads,
+                                                             per_thread)
+        results['round_trips'] = bench_round_trips(threads, per_thread)
+    if 'fake_builds' in args.rows:
+        results['fake_db'] = {}
+        results['fake_builds'] = bench_fake_builds(count, window, warmup,
+                                                   args.timeout,
+                                                   results['fake_db'])
     if not args.no_rabbit:
         results.update(bench_rabbit(args, count, window, warmup))
     report(results, threads)
