@@ -151,11 +151,7 @@ class _BaseMessage(object):
     def _handler_or_none(self):
         """This cell's handler of the method, or None when unknown here
         (processing the message then says so, in the usual way)."""
-        try:
-            return self.runner.handlers.lookup(self.message_type,
-                                               self.method_name)
-        except Exception:  # noqa - unknown here: the usual path says so
-            return None
+        return self.runner.handlers.find(self.message_type, self.method_name)
 
     def describe(self):
         """uuid, method, path and hops: what an operator follows in logs."""

@@ -135,7 +135,14 @@ class HandlerTables(object):
 
     def lookup(self, message_type, name):
         """:raises UnknownMethod: for a name not in the type's table."""
-        handler = self._tables[message_type].get(name)
+        handler = self.find(message_type, name)
         if handler is None:
             raise UnknownMethod(message_type=message_type, method=name)
         return handler
+
+    def find(self, message_type, name):
+        """The handler, or None for a name (or type) not known here: what
+        a message passing through asks, where an unknown name is no
+        error."""
+        table = self._tables.get(message_type)
+        return table.get(name) if table is not None else None

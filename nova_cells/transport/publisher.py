@@ -16,7 +16,6 @@ new one, up to ``retries`` times (``[cells] intercell_send_retries``; -1:
 forever, as nova did), with oslo's backoff between attempts.
 """
 
-import queue
 import socket
 import threading
 import time
@@ -80,8 +79,8 @@ class Publisher(object):
         self.retry = retry
         self.size = size
         self.sleep = sleep
-        self._idle = queue.LifoQueue()
-        self._lock = threading.Lock()
+        self._idle = []                 # the last given back is taken first
+        self._cond = threading.Condition(threading.Lock())
         self._count = 0
         self._closed = False
 
@@ -92,24 +91,23 @@ class Publisher(object):
     # -- the pool -------------------------------------------------------------
 
     def _take(self):
-        with self._lock:
-            if self._closed:
-                raise errors.BrokerUnreachable(uuid='?', where=self.where,
-                                               reason='publisher closed')
-            try:
-                return self._idle.get_nowait()
-            except queue.Empty:
-                pass
-            grow = self._count < self.size
-            if grow:
-                self._count += 1
-        if not grow:
-            return self._idle.get()
+        """An idle link, else a new one while there are fewer than
+        ``size``, else wait for one given back."""
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise errors.BrokerUnreachable(
+                        uuid='?', where=self.where, reason='publisher closed')
+                if self._idle:
+                    return self._idle.pop()
+                if self._count < self.size:
+                    self._count += 1
+                    break
+                self._cond.wait()
         try:
             return self._connect()
         except Exception:
-            with self._lock:
-                self._count -= 1
+            self._forget_one()
             raise
 
     def _connect(self):
@@ -132,28 +130,30 @@ class Publisher(object):
                     self.where, exc, interval)
 
     def _give(self, link):
-        with self._lock:
+        with self._cond:
             if not self._closed:
-                self._idle.put(link)
+                self._idle.append(link)
+                self._cond.notify()
                 return
         link.close()
 
     def _discard(self, link):
         link.close()
-        with self._lock:
+        self._forget_one()
+
+    def _forget_one(self):
+        """One link fewer: a waiting sender may make a new one."""
+        with self._cond:
             self._count -= 1
+            self._cond.notify()
 
     def close(self):
         """Close every idle connection; one in use closes when its send
         ends."""
-        with self._lock:
+        with self._cond:
             self._closed = True
-            links = []
-            while True:
-                try:
-                    links.append(self._idle.get_nowait())
-                except queue.Empty:
-                    break
+            links, self._idle = self._idle, []
+            self._cond.notify_all()
         for link in links:
             link.close()
 

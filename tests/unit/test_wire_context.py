@@ -8,6 +8,7 @@ back into a dict; the cell that runs the method rebuilds it.
 import json
 import uuid as uuidlib
 
+from oslo_utils import timeutils
 import pytest
 
 from nova_cells import context
@@ -293,3 +294,22 @@ def test_an_answer_carries_no_token_back(db):
     assert answer['ctxt']['auth_token'] is None
     assert answer['ctxt']['service_catalog'] == []
     assert 'secret-token' not in answer['method_kwargs']['orig_message']
+
+
+@pytest.mark.parametrize('text', [
+    '2026-12-07T09:53:18.123456', '2026-12-07T09:53:18',
+    '2026-12-07T09:53:18.000000', '2026-12-07T09:53:18+02:00',
+    '2026-12-07T09:53:18Z', '2026-12-07 09:53:18', '2026-02-30T09:53:18',
+    '2026-12-07T25:53:18', '\u0662026-12-07T09:53:18', 'yesterday'])
+def test_a_timestamp_reads_as_oslo_reads_it(text):
+    """The C parser taken for our own form gives what oslo's ISO 8601
+    parser (UTC assumed, made naive) gives, and refuses what it refuses."""
+    def read(parse):
+        try:
+            return parse(text)
+        except ValueError:
+            return ValueError
+    ours = read(context._parse_timestamp.__wrapped__)
+    oslo = read(lambda t: timeutils.normalize_time(
+        timeutils.parse_isotime(t)))
+    assert ours == oslo

@@ -232,23 +232,53 @@ def process_tree_cpu_seconds(pids):
     return total
 
 
+def broker_pids():
+    """The pids of a RabbitMQ server running on this machine (its Erlang
+    VM, ``beam.smp``), if any is visible in /proc."""
+    pids = []
+    if not os.path.isdir('/proc'):
+        return pids
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as stream:
+                cmdline = stream.read()
+        except OSError:
+            continue
+        if b'beam.smp' in cmdline and b'rabbit' in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
 class CPUMeter(object):
     """CPU seconds used by some processes (and their descendants) between
     :meth:`start` and :meth:`stop`: what a row cost the machine beside
-    what it achieved."""
+    what it achieved.  Beside them, in ``beside[name]``: what the local
+    RabbitMQ server and this process (the bench's clients and sinks) used
+    meanwhile, the rest of a row's cost on a machine it saturates."""
 
     def __init__(self):
         self.used = {}
+        self.beside = {}
         self._started = {}
+        self._brokers = broker_pids()
+
+    def _beside_now(self):
+        return (process_tree_cpu_seconds(self._brokers) or 0.0,
+                time.process_time())
 
     def start(self, name, pids):
-        self._started[name] = (list(pids), process_tree_cpu_seconds(pids))
+        self._started[name] = (list(pids), process_tree_cpu_seconds(pids),
+                               self._beside_now())
 
     def stop(self, name):
-        pids, before = self._started.pop(name)
+        pids, before, beside = self._started.pop(name)
         after = process_tree_cpu_seconds(pids)
+        now = self._beside_now()
         if before is not None and after is not None:
             self.used[name] = after - before
+            self.beside[name] = (now[0] - beside[0], now[1] - beside[1])
 
 
 def _killpg(proc, signum):

@@ -746,6 +746,9 @@ def _metered(meter, name, pids):
     meter.stop(key)
     if key in meter.used:
         meter.used[name] = meter.used.get(name, 0.0) + meter.used.pop(key)
+        broker, own = meter.beside.pop(key)
+        before = meter.beside.get(name, (0.0, 0.0))
+        meter.beside[name] = (before[0] + broker, before[1] + own)
 
 
 def _pg_stats_url(database_url):
@@ -1011,6 +1014,7 @@ def bench_rabbit(args, count, window, warmup):
     profiler = _Profiler(args.profile)
     meter = _common.CPUMeter()
     results['cpu'] = meter.used
+    results['cpu_beside'] = meter.beside
     clients, servers = [], []
     with demo_processes.signals_as_exceptions():
         try:
@@ -1297,23 +1301,36 @@ def cpu_per_round_trip(results):
         '%s %.2f' % item for item in per)
 
 
+def _row_counts(results):
+    """{RabbitMQ row: its Latencies or None}."""
+    return {'relay': results.get('relay'),
+            'forward': results.get('forward'),
+            'forward_kombu': results.get('forward_kombu'),
+            'builds': (results.get('builds') or (None,))[0],
+            'builds_kombu': (results.get('builds_kombu') or (None,))[0],
+            'builds_kombu_not_durable': (results.get(
+                'builds_kombu_not_durable') or (None,))[0]}
+
+
+def _per_request(used, counts):
+    """{row: ms per request} of ``used`` ({row: CPU seconds})."""
+    return {name: 1000.0 * used[name] / len(counts[name].samples)
+            for name in counts
+            if name in used and counts[name] is not None and
+            counts[name].samples}
+
+
 def cpu_per_request(results):
-    """One line: CPU ms per request of each RabbitMQ row's own processes
+    """Lines: CPU ms per request of each RabbitMQ row's own processes
     (the three relay hops; the three daemons, workers included), and the
     builds' as a multiple of the relay's: where a row's rate is bounded by
-    the machine's cores, this is why."""
+    the machine's cores, this is why.  Then what RabbitMQ and this process
+    (the bench's clients and sink) used per request meanwhile: the rest of
+    a row's cost, a row whose daemons cost less than the relay's hops can
+    still cost the broker more (publisher confirms)."""
     used = results.get('cpu') or {}
-    counts = {'relay': results.get('relay'),
-              'forward': results.get('forward'),
-              'forward_kombu': results.get('forward_kombu'),
-              'builds': (results.get('builds') or (None,))[0],
-              'builds_kombu': (results.get('builds_kombu') or (None,))[0],
-              'builds_kombu_not_durable': (results.get(
-                  'builds_kombu_not_durable') or (None,))[0]}
-    per = {name: 1000.0 * used[name] / len(counts[name].samples)
-           for name in counts
-           if name in used and counts[name] is not None and
-           counts[name].samples}
+    counts = _row_counts(results)
+    per = _per_request(used, counts)
     if not per:
         return ''
     text = 'CPU ms/request of the chain\'s processes: ' + ', '.join(
@@ -1321,6 +1338,15 @@ def cpu_per_request(results):
     if 'relay' in per and 'builds' in per and per['relay'] > 0:
         text += ' (a build costs %.1f relay requests)' % (
             per['builds'] / per['relay'])
+    beside = results.get('cpu_beside') or {}
+    broker = _per_request({k: v[0] for k, v in beside.items()}, counts)
+    own = _per_request({k: v[1] for k, v in beside.items()}, counts)
+    if any(broker.values()):
+        text += '\nCPU ms/request of RabbitMQ meanwhile: ' + ', '.join(
+            '%s %.1f' % item for item in broker.items())
+    if own:
+        text += '\nCPU ms/request of this process meanwhile: ' + ', '.join(
+            '%s %.1f' % item for item in own.items())
     return text
 
 
