@@ -13,7 +13,7 @@ the choice has to be made before that import, and in exactly one place:
 
 No other module may depend on which backend is active, but for one
 choice: ``[cells] intercell_transport = auto`` picks oslo.messaging under
-eventlet (``nova_cells.assembly.intercell_transport``).
+eventlet (``nova_cells.service.assembly.intercell_transport``).
 """
 
 import os

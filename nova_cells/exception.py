@@ -250,3 +250,11 @@ class InstanceNotReady(NovaCellsException):
 
 __all__ += ['CellServiceAPIMethodNotFound', 'InstanceInvalidState',
             'InstanceNotReady']
+
+
+class MessageNotTaken(NovaCellsException):
+    """A durable message this cell cannot apply now (its database is
+    unusable, a copy of it is being applied): the sender keeps it and
+    sends it again, and a transport that holds the delivery retries it."""
+    msg_fmt = ('Message %(uuid)s was not applied here (%(reason)s); '
+               'send it again later.')

@@ -11,12 +11,12 @@ import oslo_messaging
 from oslo_messaging.rpc import server as rpc_server
 from oslo_service import periodic_task
 
-from nova_cells import build_payload
-from nova_cells import cell_admin as cell_admin_mod
+from nova_cells.objects import build_payload
+from nova_cells.cells import cell_admin as cell_admin_mod
 from nova_cells import exception
-from nova_cells import heal
+from nova_cells.top import heal
 from nova_cells import policy
-from nova_cells import propagation
+from nova_cells.cells import propagation
 
 __all__ = ['CellsManager', 'RPC_API_VERSION']
 
@@ -30,7 +30,7 @@ RPC_API_VERSION = '1.40'
 
 expose = rpc_server.expose
 # Refusals a cell admin caller gets back as such (no traceback logged here:
-# the refusal itself is logged once, by nova_cells.cell_admin).
+# the refusal itself is logged once, by nova_cells.cells.cell_admin).
 _admin_refusals = oslo_messaging.expected_exceptions(
     exception.PolicyNotAuthorized, exception.CellLinkChangeRefused,
     exception.InvalidCellValues, exception.CellNotFound,
@@ -45,7 +45,7 @@ class CellsManager(periodic_task.PeriodicTasks):
     def __init__(self, conf, state_manager, msg_runner,
                  parent_update_interval=60, heal_interval=60,
                  heal_settings=None, lost_builds=None, cell_admin=None):
-        """:param cell_admin: a :class:`nova_cells.cell_admin.CellAdmin`
+        """:param cell_admin: a :class:`nova_cells.cells.cell_admin.CellAdmin`
             (default: policy from ``conf``, signing mode ``[cells]
             signing``)."""
         super(CellsManager, self).__init__(conf)
@@ -93,7 +93,8 @@ class CellsManager(periodic_task.PeriodicTasks):
         a daemon killed while scheduling lost it).  On the kombu transport
         nova-api's cast is acknowledged only once this returns, and a copy
         delivered again after a kill is the same message (its uuid comes
-        from the delivery: :func:`~nova_cells.messaging.delivered_uuid`);
+        from the delivery:
+        :func:`~nova_cells.messaging.runner.delivered_uuid`);
         oslo.messaging acknowledges it before this runs.
 
         Older payloads (flavor dict before 1.30, instance dicts before
@@ -125,7 +126,7 @@ class CellsManager(periodic_task.PeriodicTasks):
     # -- neighbour administration (1.13) -----------------------------------
 
     # Checked by policy, by the link rules of signing and by the values'
-    # rules, answered without secrets: :mod:`nova_cells.cell_admin`.
+    # rules, answered without secrets: :mod:`nova_cells.cells.cell_admin`.
 
     @expose
     @_admin_refusals
@@ -173,7 +174,7 @@ class CellsManager(periodic_task.PeriodicTasks):
     def _end_lost_builds(self, ctxt):
         """At the top: instances in scheduling with no cell past ``[cells]
         scheduling_timeout``, whose build no outbox here holds, go to ERROR
-        with a fault (:mod:`nova_cells.lost_builds`; nova left them
+        with a fault (:mod:`nova_cells.top.lost_builds`; nova left them
         building for good)."""
         if self.lost_builds is not None and \
                 not self.state_manager.get_parent_cells():

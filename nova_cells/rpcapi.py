@@ -78,12 +78,12 @@ API version history (nova's, kept verbatim in meaning; reference §5.2):
 
 import oslo_messaging
 
-from nova_cells import build_payload
+from nova_cells.objects import build_payload
 from nova_cells.client import lifecycle as lifecycle_client
 from nova_cells.client import queries as queries_client
 from nova_cells.client import sync as sync_client
-from nova_cells import proxies
-from nova_cells import rpc
+from nova_cells.client import proxies
+from nova_cells.transport import rpc
 from nova_cells import TOPIC
 
 __all__ = ['CellsAPI', 'VERSION_ALIASES']

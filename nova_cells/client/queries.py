@@ -1,8 +1,8 @@
 """Client methods of the cells RPC API: queries (see nova_cells.rpcapi).
 
 Names, versions and wire kwargs are nova's (reference §5.3).  Services and
-compute nodes come back as :mod:`nova_cells.proxies` objects when the
-client's serializer is :class:`nova_cells.proxies.ProxyObjectSerializer`
+compute nodes come back as :mod:`nova_cells.client.proxies` objects when the
+client's serializer is :class:`nova_cells.client.proxies.ProxyObjectSerializer`
 (as nova's was), whose ``id`` and ``host`` read ``<cell path>@<value>``.
 """
 

@@ -8,15 +8,15 @@ from oslo_db import exception as db_exc
 from oslo_service import service as oslo_service
 from sqlalchemy import exc as sa_exc
 
-from nova_cells import assembly
+from nova_cells.service import assembly
 from nova_cells.cmd import _common
 from nova_cells import exception
 from nova_cells.db import api as db_api
 from nova_cells.db import schema
-from nova_cells import plugins
-from nova_cells import scheduler
-from nova_cells import service
-from nova_cells import state
+from nova_cells.scheduler import plugins
+from nova_cells.scheduler import core as scheduler
+from nova_cells.service import daemon as service
+from nova_cells.cells import state
 from nova_cells.transport import connections
 from nova_cells import transport_url
 

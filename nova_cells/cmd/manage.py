@@ -26,7 +26,7 @@ from oslo_db import exception as db_exc
 import oslo_messaging
 from sqlalchemy import exc as sa_exc
 
-from nova_cells import cell_values
+from nova_cells.cells import cell_values
 from nova_cells.cmd import _common
 from nova_cells.cmd import manage_views
 from nova_cells.cmd import table
@@ -36,11 +36,11 @@ from nova_cells.db import api as db_api
 from nova_cells.db import flavors as flavor_source
 from nova_cells.db import migration
 from nova_cells import exception
-from nova_cells import explain as explain_view
+from nova_cells.scheduler import explain as explain_view
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
-from nova_cells import signing
-from nova_cells import state as cell_state
+from nova_cells.transport import signing
+from nova_cells.cells import state as cell_state
 from nova_cells import transport_url
 
 __all__ = ['main']

@@ -17,9 +17,9 @@ from nova_cells.cmd import table
 from nova_cells import context as cells_context
 from nova_cells.db import instances as db_instances
 from nova_cells import exception
-from nova_cells import rpc
+from nova_cells.transport import rpc
 from nova_cells import rpcapi
-from nova_cells import treeview
+from nova_cells.cells import treeview
 
 __all__ = ['add_view_parsers', 'tree', 'capacities', 'instances_list',
            'instances_show', 'COMMANDS', 'ask_daemon']

@@ -219,7 +219,7 @@ def _soft_delete(row):
 
 #: Columns of ``cells`` a caller may set; ``id``, ``deleted`` and the
 #: timestamps are this module's (the same list as
-#: :data:`nova_cells.cell_values.WRITABLE_COLUMNS`, which checks values).
+#: :data:`nova_cells.cells.cell_values.WRITABLE_COLUMNS`, which checks values).
 CELL_COLUMNS = frozenset(('name', 'transport_url', 'api_url',
                           'weight_offset', 'weight_scale', 'is_parent',
                           'state', 'state_reason', 'signing_keys'))

@@ -1,7 +1,7 @@
 """Writing the rows of an instance this cell builds, and reading them back.
 
 :func:`create_or_load` writes what
-:func:`nova_cells.local.new_instance.prepare` made, in ONE transaction per
+:func:`nova_cells.handoff.new_instance.prepare` made, in ONE transaction per
 instance, so that a build delivered twice (durable forwarding resends what
 was not confirmed) finds either all of an instance's rows or none: a
 duplicate uuid rolls the whole instance back and :func:`load` reads the
@@ -66,7 +66,7 @@ class SharedRows(object):
 @dataclasses.dataclass
 class Created(object):
     """An instance's rows as written (or found), for
-    :func:`nova_cells.local.new_instance.as_loaded`."""
+    :func:`nova_cells.handoff.new_instance.as_loaded`."""
 
     row: dict
     extra: typing.Optional[dict]

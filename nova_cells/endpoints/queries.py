@@ -40,7 +40,7 @@ from nova_cells.endpoints import _base
 from nova_cells import manager as cells_manager
 from nova_cells.objects import base as objects_base
 from nova_cells.objects import migration as migration_obj
-from nova_cells import proxies
+from nova_cells.client import proxies
 from nova_cells import routing
 
 __all__ = ['QueryEndpoint', 'gather']

@@ -5,7 +5,7 @@ Endpoint of topic ``cells``; see :mod:`nova_cells.endpoints`.
 
 The ``*_at_top`` methods are what a compute cell's services cast to their
 own nova-cells: each goes up as a broadcast not run locally, or, in the top
-cell itself, is applied at once (:mod:`nova_cells.topsync`).
+cell itself, is applied at once (:mod:`nova_cells.top.topsync`).
 ``sync_instances`` and ``instance_delete_everywhere`` are broadcasts down,
 not run locally; what each cell does with them is in
 :mod:`nova_cells.handlers.sync`.
@@ -15,7 +15,7 @@ from oslo_messaging.rpc import server as rpc_server
 
 from nova_cells.endpoints import _base
 from nova_cells.objects import instance as instance_obj
-from nova_cells import topsync
+from nova_cells.top import topsync
 
 __all__ = ['SyncEndpoint', 'instance_from_primitive']
 

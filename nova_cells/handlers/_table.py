@@ -34,7 +34,7 @@ def records_its_receipt(predicate):
     holds, carries the received durable message's inbox mark in its own
     transaction, and finds a second copy of the message there (the mark
     refused, nothing applied).  There the inbox need not look the message
-    up before running it (:class:`nova_cells.delivery.Inbox`)."""
+    up before running it (:class:`nova_cells.messaging.delivery.Inbox`)."""
     def mark(func):
         func.records_receipt_here = predicate
         return func

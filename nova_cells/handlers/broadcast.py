@@ -13,7 +13,7 @@ from nova_cells.db import instances as db_instances
 from nova_cells.handlers._table import MethodTable
 from nova_cells.handlers._table import only_where
 from nova_cells.handlers._table import records_its_receipt
-from nova_cells import instances
+from nova_cells.top import instances
 
 __all__ = ['TABLE']
 

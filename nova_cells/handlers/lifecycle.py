@@ -7,7 +7,7 @@ re-raise ``InstanceNotFound``), check its ``vm_state`` (nova's
 ``check_instance_state``), set the task state the compute API sets (saved
 with its expected-task-state guard, so two racing actions cannot both
 start), send that up, then hand the action to the instance's host through
-:mod:`nova_cells.local.compute` with nova's compute RPC method name.
+:mod:`nova_cells.handoff.compute` with nova's compute RPC method name.
 
 ``run_compute_api_method`` reaches the same actions by compute API name
 (``start``, ``stop``, ``reboot``, ``delete``, ...); any other name raises
@@ -21,10 +21,10 @@ from oslo_log import log as logging
 from nova_cells.db import instances as db_instances
 from nova_cells import exception
 from nova_cells.handlers import targeted
-from nova_cells import instances as cells_instances
-from nova_cells.local import compute
+from nova_cells.top import instances as cells_instances
+from nova_cells.handoff import compute
 from nova_cells.objects import instance as instance_obj
-from nova_cells import topsync
+from nova_cells.top import topsync
 
 __all__ = ['ACTIONS', 'COMPUTE_API_METHODS']
 

@@ -31,10 +31,10 @@ from nova_cells.objects import compute_node as compute_node_obj
 from nova_cells.objects import keypair as keypair_obj
 from nova_cells.objects import migration as migration_obj
 from nova_cells.objects import service as service_obj
-from nova_cells import instances
+from nova_cells.top import instances
 from nova_cells import routing
-from nova_cells import rpc
-from nova_cells import topsync
+from nova_cells.transport import rpc
+from nova_cells.top import topsync
 
 __all__ = ['object_from_row', 'local_client']
 

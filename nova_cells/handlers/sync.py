@@ -12,11 +12,11 @@ from oslo_utils import timeutils
 
 from nova_cells.db import instances as db_instances
 from nova_cells import exception
-from nova_cells import heal
+from nova_cells.top import heal
 from nova_cells.handlers import broadcast
 from nova_cells.handlers import targeted  # noqa: F401
-from nova_cells import instances
-from nova_cells import topsync
+from nova_cells.top import instances
+from nova_cells.top import topsync
 
 __all__ = ['SOFT_DELETED']
 

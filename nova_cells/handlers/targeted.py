@@ -5,8 +5,8 @@ from oslo_log import log as logging
 from nova_cells.handlers._table import guards_its_route
 from nova_cells.handlers._table import MethodTable
 from nova_cells.handlers._table import records_its_receipt
-from nova_cells import propagation
-from nova_cells import reports
+from nova_cells.cells import propagation
+from nova_cells.cells import reports
 
 __all__ = ['TABLE']
 

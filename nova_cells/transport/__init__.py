@@ -16,7 +16,7 @@ Modules, lowest first: :mod:`.envelope` (oslo's message envelope),
 :mod:`.connections` (broker URLs and connections), :mod:`.lanes`
 (ordered processing), :mod:`.consumer`, :mod:`.publisher`,
 :mod:`.marker` (telling our cells from original ones) and
-:mod:`.driver` (the :class:`~nova_cells.rpc_driver.BaseCellsDriver`).
+:mod:`.driver` (the :class:`~nova_cells.transport.rpc_driver.BaseCellsDriver`).
 Delivery semantics (inbox, outbox) are not here: the transport only
 reports what the broker said.
 """

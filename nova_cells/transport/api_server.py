@@ -19,7 +19,7 @@ which the build path derives its message uuid, so that the copy is found
 in the cell's inbox instead of being scheduled again.  Since the broker
 holds the message until then, a build needs no journal row of its own;
 one the cell cannot take now
-(:class:`~nova_cells.delivery.MessageNotTaken`) is held and run again
+(:class:`~nova_cells.exception.MessageNotTaken`) is held and run again
 after a backoff.
 """
 
@@ -30,7 +30,7 @@ from oslo_messaging._drivers import common as oslo_common
 from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_serialization import jsonutils
 
-from nova_cells import delivery as cells_delivery
+from nova_cells import exception
 from nova_cells.transport import consumer as consumer_mod
 from nova_cells.transport import envelope
 from nova_cells.transport import lanes as lanes_mod
@@ -226,7 +226,7 @@ class CellsTopicServer(object):
         try:
             incoming.ctxt = self._context(incoming)
             result = self.dispatcher.dispatch(incoming)
-        except cells_delivery.MessageNotTaken as exc:
+        except exception.MessageNotTaken as exc:
             LOG.warning('%s', exc)
             return lanes_mod.RETRY
         except rpc_dispatcher.ExpectedException as exc:

@@ -5,11 +5,12 @@ consumes the three intercell topics exactly where oslo.messaging's RPC
 server would (the shared topic queue, the server queue ``<topic>.<host>``
 and a fanout queue), at most ``prefetch`` messages unacknowledged.  Each
 message is decoded (oslo's envelope), its signature checked
-(:class:`~nova_cells.rpc_driver.InterCellRPCDispatcher`, as on the oslo
-path) and processed by ``runner.process_json`` in :class:`~.lanes.Lanes`
+(:class:`~nova_cells.transport.rpc_driver.InterCellRPCDispatcher`, as on the
+oslo path) and processed by ``runner.process_json`` in :class:`~.lanes.Lanes`
 (in order per instance), then acknowledged.  Malformed, oversized,
 refused and failing messages are logged once and acknowledged (a poison
-message never comes back); :class:`~nova_cells.delivery.MessageNotTaken`
+message never comes back);
+:class:`~nova_cells.exception.MessageNotTaken`
 holds the message and processes it again after a backoff.  A call (an
 oslo.messaging sender of ours delivering a durable message) is answered
 as oslo's RPC server answers it, once processed.
@@ -25,10 +26,9 @@ import threading
 
 from oslo_log import log as logging
 
-from nova_cells import delivery as cells_delivery
 from nova_cells import exception
-from nova_cells import rpc_driver
-from nova_cells import signing as link_signing
+from nova_cells.transport import rpc_driver
+from nova_cells.transport import signing as link_signing
 from nova_cells.transport import api_server
 from nova_cells.transport import connections
 from nova_cells.transport import consumer as consumer_mod
@@ -37,6 +37,7 @@ from nova_cells.transport import envelope
 from nova_cells.transport import errors
 from nova_cells.transport import lanes as lanes_mod
 from nova_cells.transport import marker
+from nova_cells.transport import ordering
 from nova_cells.transport import publisher as publisher_mod
 from nova_cells import transport_url
 from nova_cells import wire_guard
@@ -53,8 +54,8 @@ STOP_WAIT = 3.0
 
 
 class _Server(object):
-    """What :class:`nova_cells.service.CellsService` stops first (with the
-    ``cells`` RPC server): no more deliveries."""
+    """What :class:`nova_cells.service.daemon.CellsService` stops first (with
+    the ``cells`` RPC server): no more deliveries."""
 
     def __init__(self, consumer):
         self.consumer = consumer
@@ -68,7 +69,7 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
     publisher confirms.
 
     :param conf: the cell's ConfigOpts (read here, once).
-    :param signing: a :class:`nova_cells.signing.LinkSigning`.
+    :param signing: a :class:`nova_cells.transport.signing.LinkSigning`.
     :param factory: a :class:`~.connections.ConnectionFactory` (default:
         from ``[oslo_messaging_rabbit]``).
     """
@@ -176,7 +177,7 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
         try:
             data = wire_guard.loads(text, self.max_message_size)
             kwargs = data.get('method_kwargs')
-            key = cells_delivery.order_key(kwargs) \
+            key = ordering.order_key(kwargs) \
                 if isinstance(kwargs, dict) else None
             uuid = data.get('uuid')
         except Exception:  # noqa - anything unreadable: the runner says why
@@ -191,7 +192,7 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
         try:
             self._dispatcher.receive(decoded.message, decoded.signature,
                                      held=True, parsed=delivery.parsed)
-        except cells_delivery.MessageNotTaken:
+        except exception.MessageNotTaken:
             return lanes_mod.RETRY          # logged by the runner
         except (link_signing.MessageRefused,
                 exception.MessageTooLarge) as exc:
@@ -258,8 +259,8 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
     def _check_size(self, cell_state, text):
         """Refuse a message over this cell's limit, or over the smallest
         the neighbour announced for its subtree
-        (:data:`~nova_cells.wire_guard.SIZE_CAPABILITY`): its broker would
-        take it and its daemon drop it, and a durable message would count
+        (:data:`~nova_cells.wire_guard.SIZE_CAPABILITY`): its broker
+        would take it and its daemon drop it, and a durable message would count
         as delivered.  Refused here, it stays in the outbox, reported."""
         limit = self.max_message_size
         theirs = wire_guard.announced_limit(cell_state.capabilities)

@@ -2,13 +2,15 @@
 instances, and holding back a message its cell could not take yet.
 
 The consumer hands each delivery here with its order key
-(:func:`nova_cells.delivery.order_key`: the instance it is about, or None).
+(:func:`nova_cells.transport.ordering.order_key`: the instance it is about, or
+None).
 Deliveries of one key are processed one at a time, in the order received;
 deliveries of different keys (and every keyless one) by up to ``workers``
 threads at once.
 
 A delivery whose processing answers :data:`RETRY` (the cell could not take
-it now: :class:`nova_cells.delivery.MessageNotTaken`) stays at the head of
+it now: :class:`nova_cells.exception.MessageNotTaken`) stays at the
+head of
 its key and is processed again after a backoff (``first_delay`` doubling up
 to ``max_delay``); the later deliveries of that key wait behind it, those of
 other keys go on.  It stays unacknowledged meanwhile, so a daemon killed

@@ -35,7 +35,7 @@ from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
-from nova_cells import rpc
+from nova_cells.transport import rpc
 
 __all__ = [
     # constants

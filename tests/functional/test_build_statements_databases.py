@@ -24,8 +24,8 @@ from nova_cells.db import models
 from nova_cells.db import new_instances
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
-from nova_cells import instances
-from nova_cells.local import new_instance
+from nova_cells.top import instances
+from nova_cells.handoff import new_instance
 from nova_cells.objects import base as objects_base
 from nova_cells.objects import instance as instance_obj
 from tests import nova_stein

@@ -31,7 +31,7 @@ from tests.functional import tree_support
 from tests.functional.tree_support import Flavor
 from tests.functional.tree_support import ProcessTree
 
-from nova_cells import assembly
+from nova_cells.service import assembly
 from nova_cells import context as cells_context
 
 pytestmark = pytest.mark.functional

@@ -21,7 +21,7 @@ from tests.functional.tree_support import ProcessTree
 
 from nova_cells import context as cells_context
 from nova_cells import exception
-from nova_cells import signing
+from nova_cells.transport import signing
 from nova_cells import transport_url
 
 pytestmark = pytest.mark.functional

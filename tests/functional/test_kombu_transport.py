@@ -39,7 +39,7 @@ from tests.functional.tree_support import ProcessTree
 
 from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
-from nova_cells import rpc
+from nova_cells.transport import rpc
 from nova_cells.transport import driver as kombu_driver
 from nova_cells.transport import errors
 from nova_cells.transport import marker

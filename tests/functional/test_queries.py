@@ -22,7 +22,7 @@ from tests.functional.tree_support import ProcessTree
 
 from nova_cells import context as cells_context
 from nova_cells import exception
-from nova_cells import proxies
+from nova_cells.client import proxies
 
 pytestmark = pytest.mark.functional
 

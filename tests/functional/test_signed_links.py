@@ -30,9 +30,9 @@ from tests.functional.tree_support import AmqpCapture
 from tests.functional.tree_support import Flavor
 from tests.functional.tree_support import ProcessTree
 
-from nova_cells import assembly
+from nova_cells.service import assembly
 from nova_cells import context as cells_context
-from nova_cells import signing
+from nova_cells.transport import signing
 
 pytestmark = pytest.mark.functional
 

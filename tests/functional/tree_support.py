@@ -43,8 +43,8 @@ from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
-from nova_cells import proxies
-from nova_cells import rpc
+from nova_cells.client import proxies
+from nova_cells.transport import rpc
 from nova_cells import rpcapi
 
 __all__ = [

@@ -2,14 +2,15 @@
 
 Two halves:
 
-* cells as the plug-ins see them (real :class:`nova_cells.state.CellState`
+* cells as the plug-ins see them (real
+:class:`nova_cells.cells.state.CellState`
   objects wrapped in :class:`nova_cells.scheduling.Candidate`) and requests
   built with the real policy (:class:`nova_cells.policy.CellPolicy`), for
   the pure filter / weigher / selection tests;
 * an in-process tree (``api -> child1 (gc1, gc2), child2 (gc3, gc4)``, the
   demo's layout) with the builtin hand-off, seeded with flavors and hosts as
-  :mod:`nova_cells.demo` does, capacities propagated before use, and builds
-  made through the API cell's manager or ``CellsAPI`` as nova-api would.
+  :mod:`nova_cells.demo.core` does, capacities propagated before use, and
+  builds made through the API cell's manager or ``CellsAPI`` as nova-api would.
 
 Nothing here changes project code; only the fake:// isolation of
 tests/unit/tree_support.py is reused.
@@ -25,14 +26,14 @@ from nova_cells import conf as nc_conf
 from nova_cells import context
 from nova_cells.db import instances as db_instances
 from nova_cells.db import models
-from nova_cells import demo
-from nova_cells import inprocess
+from nova_cells.demo import core as demo
+from nova_cells.testing import inprocess
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
 from nova_cells import policy
-from nova_cells import propagation
+from nova_cells.cells import propagation
 from nova_cells import scheduling
-from nova_cells import state
+from nova_cells.cells import state
 from tests.unit import tree_support
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from nova_cells import messages
+from nova_cells.messaging import messages
 
 BENCH_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), '..',
                                          '..', 'tools', 'bench'))

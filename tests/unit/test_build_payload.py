@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from nova_cells import assembly
-from nova_cells import build_payload
+from nova_cells.service import assembly
+from nova_cells.objects import build_payload
 from nova_cells.objects import base as objects_base
 from nova_cells.objects import block_device
 from nova_cells.objects import flavor as flavor_obj

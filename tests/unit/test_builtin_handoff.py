@@ -1,4 +1,4 @@
-"""The builtin hand-off (nova_cells.local.builtin): host placement in a
+"""The builtin hand-off (nova_cells.handoff.builtin): host placement in a
 cell without a nova-conductor, with atomic claims.  A stand-alone leaf
 runner whose driver records what goes up to its parent."""
 
@@ -12,7 +12,7 @@ import pytest
 from nova_cells import context
 from nova_cells.db import api as db_api
 from nova_cells.db import instances as db_instances
-from nova_cells.local import builtin
+from nova_cells.handoff import builtin
 from nova_cells.objects import instance as instance_obj
 from tests.unit import helpers
 from tests.unit import sched_support as ss

@@ -40,9 +40,9 @@ import datetime
 import pytest
 from oslo_utils import timeutils
 
-from nova_cells import capacity
-from nova_cells import servicegroup
-from nova_cells import state
+from nova_cells.cells import capacity
+from nova_cells.cells import servicegroup
+from nova_cells.cells import state
 from tests.unit import helpers
 
 NOW = datetime.datetime(2019, 4, 4, 12, 0, 0)

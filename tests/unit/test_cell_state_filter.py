@@ -10,14 +10,14 @@ import pytest
 from nova_cells import conf as nc_conf
 from nova_cells import context
 from nova_cells.db import api as db_api
-from nova_cells import explain
+from nova_cells.scheduler import explain
 from nova_cells.filters import cell_state
 from nova_cells.filters import different_cell
 from nova_cells.filters import target_cell
 from nova_cells.objects import instance as instance_obj
-from nova_cells import scheduler
+from nova_cells.scheduler import core as scheduler
 from nova_cells import scheduling
-from nova_cells import state
+from nova_cells.cells import state
 from tests.unit import sched_support as ss
 
 PASS, REJECT = scheduling.PASS, scheduling.REJECT
@@ -93,7 +93,7 @@ def test_filter_from_conf_and_name():
 
 
 def test_selection_summary_counts_the_state_rejections():
-    from nova_cells import selection
+    from nova_cells.scheduler import selection
 
     cells = [_cell('c1', 'disabled', 'maintenance'),
              _cell('c2', 'disabled', 'maintenance'),

@@ -13,8 +13,8 @@ import pytest
 
 from nova_cells import context as cells_context
 from nova_cells import exception
-from nova_cells import messaging
-from nova_cells import rpc
+from nova_cells.messaging import runner as messaging
+from nova_cells.transport import rpc
 from nova_cells.transport import api_server
 from nova_cells.transport import envelope
 from nova_cells.transport import lanes

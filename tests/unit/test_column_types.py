@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from nova_cells import context as cells_context
 from nova_cells.db import columns
 from nova_cells.db import models
-from nova_cells import instances
-from nova_cells.local import builtin
-from nova_cells.local import new_instance
+from nova_cells.top import instances
+from nova_cells.handoff import builtin
+from nova_cells.handoff import new_instance
 from nova_cells.objects import base as objects_base
 from tests import nova_stein
 from tests.unit.objects import make_golden

@@ -1,4 +1,4 @@
-"""The conductor hand-off (nova_cells.local.conductor, nova's behaviour,
+"""The conductor hand-off (nova_cells.handoff.conductor, nova's behaviour,
 reference §6.5): the cell that picks itself casts compute-task
 ``build_instances`` to its own nova-conductor.  A test-side oslo.messaging
 server plays that conductor on the cell's fake:// broker and checks the cast
@@ -9,12 +9,12 @@ import threading
 import oslo_messaging
 import pytest
 
-from nova_cells import assembly
+from nova_cells.service import assembly
 from nova_cells.db import instances as db_instances
-from nova_cells.local import conductor
+from nova_cells.handoff import conductor
 from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
-from nova_cells import rpc
+from nova_cells.transport import rpc
 from tests.unit import sched_support as ss
 from tests.unit import tree_support
 

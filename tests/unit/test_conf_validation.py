@@ -269,7 +269,8 @@ def test_overrides_do_not_leak_between_configurations(group, name,
                                                       api_value,
                                                       child_value):
     # Several cells run in one process, each with its own ConfigOpts
-    # (nova_cells.conf docstring; nova_cells.inprocess overrides [cells]
+    # (nova_cells.conf docstring; nova_cells.testing.inprocess overrides
+    # [cells]
     # name and cell_type per cell).  One cell's override must not change
     # another cell's value, before or after it is set.
     group_arg = None if group == 'DEFAULT' else group

@@ -1,4 +1,4 @@
-"""Durable forwarding (nova_cells.delivery, nova_cells.db.outbox).
+"""Durable forwarding (nova_cells.messaging.delivery, nova_cells.db.outbox).
 
 First the ``cell_outbox`` / ``cell_inbox`` queries on SQLite, then the
 Outbox with a fake driver (recorded before sending, sent in order per link,
@@ -27,10 +27,11 @@ from nova_cells import context
 from nova_cells.db import instances as db_instances
 from nova_cells.db import models
 from nova_cells.db import outbox as db_outbox
-from nova_cells import delivery
+from nova_cells.messaging import delivery
 from nova_cells import exception
-from nova_cells import scheduler
-from nova_cells import state
+from nova_cells.scheduler import core as scheduler
+from nova_cells.cells import state
+from nova_cells.transport import ordering
 from tests.unit import sched_support as ss
 from tests.unit import tree_support
 
@@ -361,7 +362,8 @@ def test_a_message_refused_as_too_large_stays_and_is_reported(db, outboxes,
     """Never counted as delivered: kept, sent again, one ERROR line."""
     driver = TooLargeDriver()
     outbox = outboxes(driver)
-    with caplog.at_level(logging.ERROR, logger='nova_cells.delivery'):
+    with caplog.at_level(
+            logging.ERROR, logger='nova_cells.messaging.delivery'):
         message = FakeMessage('A')
         post_all(outbox, [message])
         assert tree_support.wait_until(lambda: len(driver.attempts) >= 3)
@@ -417,7 +419,8 @@ def test_a_cast_that_may_have_been_taken_is_not_sent_again(db, outboxes,
                                                            caplog):
     driver = OriginalNeighbourDriver(errors=[Unknown('no confirmation')])
     outbox = outboxes(driver)
-    with caplog.at_level(logging.ERROR, logger='nova_cells.delivery'):
+    with caplog.at_level(
+            logging.ERROR, logger='nova_cells.messaging.delivery'):
         post_all(outbox, [FakeMessage('A')])
         assert tree_support.wait_until(lambda: not outbox_rows(db))
     time.sleep(0.2)
@@ -470,7 +473,8 @@ def test_the_rows_of_a_stopped_daemon_are_taken_over(db, outboxes, caplog):
     survivor = outboxes(survivor_driver)
     survivor.owner, survivor.alive = 'host-b', lambda: {'host-b'}
     survivor.adopt_every = 0.05
-    with caplog.at_level(logging.WARNING, logger='nova_cells.delivery'):
+    with caplog.at_level(
+            logging.WARNING, logger='nova_cells.messaging.delivery'):
         survivor.start()
         assert tree_support.wait_until(lambda: not outbox_rows(db))
     assert survivor_driver.delivered() == ['A', 'B']
@@ -880,7 +884,7 @@ def _two_lanes():
     first = ONE_INSTANCE
     for index in range(100):
         other = '00000000-0000-0000-0000-%012d' % index
-        if delivery.lane_of(other) != delivery.lane_of(first):
+        if ordering.lane_of(other) != ordering.lane_of(first):
             return first, other
     raise AssertionError('no second lane found')
 
@@ -909,14 +913,14 @@ def test_order_key_finds_the_instance_in_every_durable_shape():
     uuid = ONE_INSTANCE
     primitive = {'nova_object.name': 'Instance',
                  'nova_object.data': {'uuid': uuid}}
-    assert delivery.order_key({'instance': primitive}) == uuid
-    assert delivery.order_key({'instance_fault': {'instance_uuid': uuid,
+    assert ordering.order_key({'instance': primitive}) == uuid
+    assert ordering.order_key({'instance_fault': {'instance_uuid': uuid,
                                                   'id': 3}}) == uuid
-    assert delivery.order_key({'build_inst_kwargs': {
+    assert ordering.order_key({'build_inst_kwargs': {
         'instances': [primitive]}}) == uuid
-    assert delivery.order_key({'something': 1}) is None
-    assert delivery.lane_of(None) == 0
-    assert delivery.lane_of(uuid) == delivery.lane_of(uuid)
+    assert ordering.order_key({'something': 1}) is None
+    assert ordering.lane_of(None) == 0
+    assert ordering.lane_of(uuid) == ordering.lane_of(uuid)
 
 
 # -- a cell between two others: messages that only pass through -------------

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from nova_cells import demo_topology
-from nova_cells.demo_topology import TopologyError
+from nova_cells.demo import topology as demo_topology
+from nova_cells.demo.topology import TopologyError
 
 ETC_DEMO = os.path.join(os.path.dirname(__file__), '..', '..', 'etc', 'demo')
 

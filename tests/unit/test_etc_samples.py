@@ -13,7 +13,7 @@ import pytest
 
 from nova_cells import conf as nc_conf
 from nova_cells.conf import validation
-from nova_cells import state
+from nova_cells.cells import state
 from nova_cells import transport_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))

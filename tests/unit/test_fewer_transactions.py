@@ -32,12 +32,12 @@ from nova_cells.db import migration
 from nova_cells.db import models
 from nova_cells.db import new_instances
 from nova_cells.db import outbox as db_outbox
-from nova_cells import delivery
+from nova_cells.messaging import delivery
 from nova_cells import exception
 from nova_cells.filters import different_cell
 from nova_cells.filters import target_cell
-from nova_cells.local import new_instance
-from nova_cells import scheduler
+from nova_cells.handoff import new_instance
+from nova_cells.scheduler import core as scheduler
 from nova_cells.transport import api_server
 from nova_cells.transport import lanes
 from tests.unit import sched_support as ss

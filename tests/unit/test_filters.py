@@ -8,7 +8,7 @@ from nova_cells.filters import different_cell
 from nova_cells.filters import image_properties
 from nova_cells.filters import target_cell
 from nova_cells import scheduling
-from nova_cells import selection
+from nova_cells.scheduler import selection
 from tests.unit import sched_support as ss
 
 PASS, REJECT, ERROR = scheduling.PASS, scheduling.REJECT, scheduling.ERROR

@@ -24,13 +24,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 
-from nova_cells import assembly
+from nova_cells.service import assembly
 from nova_cells.cmd import manage
 from nova_cells.db import api as db_api
 from nova_cells.db import flavors as flavor_source
 from nova_cells.db import migration
 from nova_cells import exception
-from nova_cells import state
+from nova_cells.cells import state
 from tests import nova_stein
 from tests.unit import helpers
 
@@ -277,7 +277,7 @@ def test_an_api_database_gone_keeps_the_capacities_and_logs_one_line(
         manager.sync(force=True)
         assert manager.my_cell_state.capacities == API_CAPACITIES
         os.rename(home, tmp_path / 'elsewhere')
-        with caplog.at_level(logging.ERROR, logger='nova_cells.state'):
+        with caplog.at_level(logging.ERROR, logger='nova_cells.cells.state'):
             manager.sync(force=True)
         assert manager.my_cell_state.capacities == API_CAPACITIES
         (line,) = _errors(caplog)
@@ -304,7 +304,7 @@ def test_an_api_database_down_at_start_leaves_no_capacities_and_no_error(
     reader = flavor_source.APIFlavors(DOWN_URL)
     try:
         manager = _manager(db, reader)
-        with caplog.at_level(logging.ERROR, logger='nova_cells.state'):
+        with caplog.at_level(logging.ERROR, logger='nova_cells.cells.state'):
             manager.sync(force=True)
         assert manager.my_cell_state.capacities == {}
         (line,) = _errors(caplog)

@@ -33,7 +33,7 @@ from nova_cells import context
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
 from nova_cells import exception
-from nova_cells import messaging
+from nova_cells.messaging import runner as messaging
 from tests.unit.test_messaging import _wire
 from tests.unit import test_wire_golden
 from tests.unit import tree_support
@@ -401,7 +401,7 @@ def test_size_limit_is_exact(cells, caplog, extra, rejected):
     assert len(text) == SMALL_LIMIT + extra
     _sent(runner)
     del cells.recorder.calls[:]
-    with caplog.at_level(logging.DEBUG, logger='nova_cells.messaging'):
+    with caplog.at_level(logging.DEBUG, logger='nova_cells.messaging.runner'):
         if rejected:
             # Raised to the sender: a durable message stays unconfirmed.
             with pytest.raises(exception.MessageTooLarge):
@@ -513,8 +513,8 @@ def test_deep_nesting_is_rejected_or_processed(cells, depth, where, bracket,
     except messaging.MalformedMessage as exc:
         reason = exc.kwargs['reason']
     hypothesis.event('rejected: %s' % reason if reason else 'accepted')
-    # Checked on the text before any parse (nova_cells.wire_guard): the
-    # parser's own, stack-dependent limit is never reached.
+    # Checked on the text before any parse (nova_cells.wire_guard):
+    # the parser's own, stack-dependent limit is never reached.
     levels = depth if where == 'root' else depth + 1 + (where == 'ctxt')
     if levels > messaging.MAX_NESTING:
         assert reason == ('nested deeper than %d levels'

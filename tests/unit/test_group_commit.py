@@ -1,4 +1,4 @@
-"""Group commit (:mod:`nova_cells.group_commit`) and the two writes that
+"""Group commit (:mod:`nova_cells.db.group_commit`) and the two writes that
 use it besides the top's updates: the outbox's onward rows and the
 inbox's claims, shared by the threads that write them at once."""
 
@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from nova_cells.db import outbox as db_outbox
-from nova_cells import delivery
-from nova_cells import group_commit
+from nova_cells.messaging import delivery
+from nova_cells.db import group_commit
 from tests.unit.test_fewer_transactions import claims
 from tests.unit.test_fewer_transactions import transactions
 

@@ -12,15 +12,15 @@ import math
 from oslo_config import cfg
 import pytest
 
-from nova_cells import cell_admin
-from nova_cells import cell_values
+from nova_cells.cells import cell_admin
+from nova_cells.cells import cell_values
 from nova_cells.cmd import manage
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells import exception
 from nova_cells import policy
 from nova_cells import routing
-from nova_cells import state
+from nova_cells.cells import state
 from nova_cells import transport_url
 
 ADMIN = cells_context.RequestContext(user_id='admin', project_id='p',

@@ -3,7 +3,7 @@ configuration loader driven with generated names, URLs and numbers.
 
 Whatever comes in: never a traceback, a refusal is one line with status
 2, and what is accepted is usable by every later reader: the stored row
-passes the one rule of :mod:`nova_cells.cell_values`, ``cell show`` and
+passes the one rule of :mod:`nova_cells.cells.cell_values`, ``cell show`` and
 ``cell list`` print it, the state manager reads it and a build's pick
 weighs it; an accepted configuration builds the settings and plug-ins a
 daemon runs with.
@@ -20,14 +20,14 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 import pytest
 
-from nova_cells import assembly
-from nova_cells import cell_values
+from nova_cells.service import assembly
+from nova_cells.cells import cell_values
 from nova_cells.cmd import _common
 from nova_cells.cmd import manage
 from nova_cells.db import api as db_api
-from nova_cells import messaging
-from nova_cells import selection
-from nova_cells import state
+from nova_cells.messaging import runner as messaging
+from nova_cells.scheduler import selection
+from nova_cells.cells import state
 from nova_cells.weights import weight_offset
 from tests.unit import sched_support as ss
 

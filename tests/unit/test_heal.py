@@ -1,4 +1,4 @@
-"""Healing the top (reference §8.2, §8.3, §10.27-29): nova_cells.heal on a
+"""Healing the top (reference §8.2, §8.3, §10.27-29): nova_cells.top.heal on a
 real SQLite database, then ``CellsManager._heal_instances`` in an
 in-process tree ``api -> child -> gc`` (fake:// broker, one SQLite database
 per cell), checking the top's rows."""
@@ -11,7 +11,7 @@ import pytest
 from nova_cells import context
 from nova_cells.db import instances as db_instances
 from nova_cells.db import models
-from nova_cells import heal
+from nova_cells.top import heal
 from tests.unit import tree_support
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0)

@@ -1,5 +1,5 @@
 """Instance sync at the top (reference §4.12 and its expected-state guards,
-§10.27-28): nova_cells.instances.update_at_top, destroy_at_top and
+§10.27-28): nova_cells.top.instances.update_at_top, destroy_at_top and
 fault_create_at_top on a real SQLite database."""
 
 import datetime
@@ -9,7 +9,7 @@ import pytest
 
 from nova_cells.db import instances as db_instances
 from nova_cells.db import models
-from nova_cells import instances
+from nova_cells.top import instances
 from nova_cells.objects import instance as instance_obj
 
 CELL = 'api!child1!gc2'

@@ -12,8 +12,8 @@ import pytest
 from oslo_messaging._drivers import impl_rabbit
 
 from nova_cells import conf as cells_conf
-from nova_cells import delivery
-from nova_cells import signing
+from nova_cells.messaging import delivery
+from nova_cells.transport import signing
 from nova_cells.transport import declarations
 from nova_cells.transport import driver as kombu_driver
 from nova_cells.transport import envelope
@@ -82,7 +82,7 @@ def test_a_call_is_read_with_its_reply_queue_and_answered_as_oslo():
     failure = json.loads(json.loads(json.loads(envelope.encode_reply(
         'm1', refused))['oslo.message'])['failure'])
     assert failure['class'] == 'MessageRefused'
-    assert failure['module'] == 'nova_cells.signing'
+    assert failure['module'] == 'nova_cells.transport.signing'
 
 
 @pytest.mark.parametrize('body', [
@@ -463,7 +463,7 @@ class _Published(object):
 
 
 def _neighbour(capabilities):
-    from nova_cells import state
+    from nova_cells.cells import state
     cell = state.CellState('child')
     cell.db_info = {'transport_url': 'rabbit://u:p@127.0.0.1:5672/child'}
     cell.capabilities = state.parse_capabilities(capabilities)
@@ -502,7 +502,7 @@ class _WireCtxt(object):
 
 
 def test_a_cell_announces_its_limit_unless_its_operator_did():
-    from nova_cells import state
+    from nova_cells.cells import state
     conf = cells_conf.new_config()
     conf.set_override('max_message_size', 4096, group='cells')
     caps = state.make_state_manager(conf, None).my_cell_state.capabilities

@@ -9,8 +9,8 @@ from nova_cells.db import api as db_api
 from nova_cells.db import instances as db_instances
 from nova_cells import exception
 from nova_cells.handlers import lifecycle as lifecycle_handlers
-from nova_cells import instances
-from nova_cells.local import compute
+from nova_cells.top import instances
+from nova_cells.handoff import compute
 from tests.unit import sched_support as ss
 from tests.unit import tree_support
 

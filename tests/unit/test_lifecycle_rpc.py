@@ -10,12 +10,12 @@ import uuid
 import oslo_messaging
 import pytest
 
-from nova_cells import assembly
+from nova_cells.service import assembly
 from nova_cells.db import instances as db_instances
-from nova_cells import instances
-from nova_cells.local import compute
+from nova_cells.top import instances
+from nova_cells.handoff import compute
 from nova_cells.objects import instance as instance_obj
-from nova_cells import rpc
+from nova_cells.transport import rpc
 from tests.unit import sched_support as ss
 from tests.unit import tree_support
 

@@ -11,7 +11,7 @@ import pytest
 
 from nova_cells.db import instances as db_instances
 from nova_cells.db import outbox as db_outbox
-from nova_cells import lost_builds
+from nova_cells.top import lost_builds
 
 TIMEOUT = 600
 

@@ -14,7 +14,7 @@ import pytest
 
 from nova_cells import context
 from nova_cells import exception
-from nova_cells import messaging
+from nova_cells.messaging import runner as messaging
 from tests.unit import tree_support
 from tests.unit.tree_support import ALL_PATHS, CALL_TIMEOUT, PATHS
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from nova_cells import context as cells_context
 from nova_cells.db import new_instances
-from nova_cells.local import new_instance
+from nova_cells.handoff import new_instance
 from nova_cells.objects import base as objects_base
 from tests import nova_stein
 

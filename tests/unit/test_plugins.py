@@ -8,10 +8,10 @@ from nova_cells import conf as nc_conf
 from nova_cells.filters import different_cell
 from nova_cells.filters import image_properties
 from nova_cells.filters import target_cell
-from nova_cells.local import builtin
-from nova_cells.local import conductor
-from nova_cells import plugins
-from nova_cells import scheduler
+from nova_cells.handoff import builtin
+from nova_cells.handoff import conductor
+from nova_cells.scheduler import plugins
+from nova_cells.scheduler import core as scheduler
 from nova_cells.weights import mute_child
 from nova_cells.weights import ram_by_instance_type
 from nova_cells.weights import weight_offset

@@ -1,12 +1,12 @@
 """Capabilities and capacities flowing up the tree (reference §8.1, §4.11):
-nova_cells.propagation on the ten-cell tree over fake://."""
+nova_cells.cells.propagation on the ten-cell tree over fake://."""
 
 import json
 
 import pytest
 
 from nova_cells import context
-from nova_cells import propagation
+from nova_cells.cells import propagation
 from tests.unit import helpers
 from tests.unit import tree_support
 

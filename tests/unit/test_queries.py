@@ -15,7 +15,7 @@ import pytest
 from nova_cells import context
 from nova_cells.db import models
 from nova_cells import exception
-from nova_cells import proxies
+from nova_cells.client import proxies
 from nova_cells import rpcapi
 from tests.unit import tree_support
 

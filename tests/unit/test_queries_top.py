@@ -18,7 +18,7 @@ from nova_cells.db import bw_usage as db_bw_usage
 from nova_cells.db import instances as db_instances
 from nova_cells import exception
 from nova_cells.objects import block_device as bdm_obj
-from nova_cells import rpc
+from nova_cells.transport import rpc
 from tests.unit import tree_support
 from tests.unit.test_queries import ADMIN
 from tests.unit.test_queries import client_for

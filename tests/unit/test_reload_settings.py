@@ -9,7 +9,7 @@ import pytest
 
 from nova_cells.cmd import cells as cmd_cells
 from nova_cells.filters import cell_state
-from nova_cells import inprocess
+from nova_cells.testing import inprocess
 
 
 def _multipliers(parts):

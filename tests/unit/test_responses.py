@@ -1,5 +1,5 @@
 """Responses, their failure JSON and the waiting slots (reference §4.7-4.9,
-§10.2): nova_cells.responses."""
+§10.2): nova_cells.messaging.responses."""
 
 import datetime
 import json
@@ -12,7 +12,7 @@ import pytest
 
 from nova_cells import context
 from nova_cells import exception
-from nova_cells import responses
+from nova_cells.messaging import responses
 
 FAILURE_KEYS = {'class', 'module', 'message', 'tb', 'args', 'kwargs'}
 NOOP = oslo_messaging.NoOpSerializer()

@@ -1,4 +1,5 @@
-"""Cell paths and items (reference §4.3, §10.7): nova_cells.routing."""
+"""Cell paths and items (reference §4.3, §10.7):
+nova_cells.routing."""
 
 import pytest
 

@@ -1,5 +1,5 @@
 """The intercell transport (reference §4.1, §10.10, §10.11):
-nova_cells.rpc_driver on a CellTree over fake://."""
+nova_cells.transport.rpc_driver on a CellTree over fake://."""
 
 import json
 import time
@@ -11,8 +11,8 @@ import pytest
 from nova_cells import context
 from nova_cells.db import api as db_api
 from nova_cells import exception
-from nova_cells import rpc
-from nova_cells import rpc_driver
+from nova_cells.transport import rpc
+from nova_cells.transport import rpc_driver
 from tests.unit import tree_support
 
 LAYOUT = {'api': {'c1': {'g1': {}}, 'c2': {}}}
@@ -260,7 +260,7 @@ def test_stopping_one_cell_keeps_other_cells_exchanges(tmp_path):
     FakeExchangeManager._exchanges.  Messages queued for the still-running
     cells are lost, and fanout messages (responses!) are dropped until
     each listener polls again, so tree tests that stop a cell or close a
-    second tree flake with CellTimeout.  Fix in nova_cells/inprocess.py
+    second tree flake with CellTimeout.  Fix in nova_cells/testing/inprocess.py
     (see the report).
     """
     cell_tree = tree_support.make_tree(tmp_path, layout=LAYOUT)

@@ -20,9 +20,9 @@ from nova_cells.filters import flavor_cells
 from nova_cells.filters import image_property_cells
 from nova_cells.filters import project_cells
 from nova_cells.filters import server_group as server_group_filter
-from nova_cells import plugins
+from nova_cells.scheduler import plugins
 from nova_cells import scheduling
-from nova_cells import selection
+from nova_cells.scheduler import selection
 from nova_cells.weights import az_spread
 from nova_cells.weights import disk_by_instance_type
 from nova_cells.weights import server_group as server_group_weigher

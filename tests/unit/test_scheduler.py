@@ -22,17 +22,17 @@ from nova_cells.db import bdm as db_bdm
 from nova_cells.db import outbox as db_outbox
 from nova_cells.db import instances as db_instances
 from nova_cells.db import migration
-from nova_cells import delivery
+from nova_cells.messaging import delivery
 from nova_cells.filters import different_cell
 from nova_cells.filters import image_properties
 from nova_cells.filters import target_cell
-from nova_cells.local import BaseHandoff
+from nova_cells.handoff import BaseHandoff
 from nova_cells.objects import block_device
 from nova_cells.objects import instance as instance_obj
-from nova_cells import messages
-from nova_cells import rpc
+from nova_cells.messaging import messages
+from nova_cells.transport import rpc
 from nova_cells import rpcapi
-from nova_cells import scheduler
+from nova_cells.scheduler import core as scheduler
 from nova_cells.weights import mute_child
 from nova_cells.weights import ram_by_instance_type
 from nova_cells.weights import weight_offset

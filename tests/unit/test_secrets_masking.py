@@ -21,7 +21,7 @@ from nova_cells.cmd import manage
 from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
-from nova_cells import rpc
+from nova_cells.transport import rpc
 from nova_cells import transport_url
 
 PASSWORD = 'Pw0rd-S3CRET-x9'
@@ -201,7 +201,7 @@ def test_daemon_option_dump_masks_urls(tmp_path, synced_sqlite, caplog,
     conf = cells_conf.new_config(
         ['--config-file', _write_conf(tmp_path, UNREACHABLE_DB,
                                       api_connection=UNREACHABLE_API_DB)])
-    conf.log_opt_values(logging.getLogger('nova_cells.service'),
+    conf.log_opt_values(logging.getLogger('nova_cells.service.daemon'),
                         logging.DEBUG)
     assert 'transport_url' in caplog.text
     assert 'api_database.connection' in caplog.text

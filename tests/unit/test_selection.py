@@ -11,7 +11,7 @@ from nova_cells.filters import different_cell
 from nova_cells.filters import image_properties
 from nova_cells.filters import target_cell
 from nova_cells import scheduling
-from nova_cells import selection
+from nova_cells.scheduler import selection
 from nova_cells.weights import ram_by_instance_type
 from tests.unit import sched_support as ss
 

@@ -15,9 +15,9 @@ from nova_cells.filters import cell_state
 from nova_cells.filters import different_cell
 from nova_cells.filters import image_properties
 from nova_cells.filters import target_cell
-from nova_cells import scheduler
+from nova_cells.scheduler import core as scheduler
 from nova_cells import scheduling
-from nova_cells import selection
+from nova_cells.scheduler import selection
 from nova_cells.weights import mute_child
 from nova_cells.weights import ram_by_instance_type
 from nova_cells.weights import weight_offset

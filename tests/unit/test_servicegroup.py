@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from nova_cells.db import api as db_api
-from nova_cells import servicegroup
+from nova_cells.cells import servicegroup
 
 NOW = datetime.datetime(2019, 4, 4, 12, 0, 0)
 DOWN_TIME = 60

@@ -1,5 +1,5 @@
-"""HMAC signatures on intercell links (nova_cells.signing), the transport's
-use of them (rpc_driver) and the keys in the cell state (state)."""
+"""HMAC signatures on intercell links (nova_cells.transport.signing), the
+transport's use of them (rpc_driver) and the keys in the cell state (state)."""
 
 import hashlib
 import hmac
@@ -11,9 +11,9 @@ import pytest
 
 from nova_cells import context
 from nova_cells.db import api as db_api
-from nova_cells import rpc_driver
-from nova_cells import signing
-from nova_cells import state
+from nova_cells.transport import rpc_driver
+from nova_cells.transport import signing
+from nova_cells.cells import state
 from tests.unit import tree_support
 
 OLD, NEW, OTHER = 'old-key-0123', 'new-key-4567', 'not-the-key'
@@ -271,7 +271,8 @@ def test_dispatcher_drops_and_logs_a_refused_message(caplog):
         runner, signing.LinkSigning('require'))
     good = _json(uuid='good-uuid')
     dispatcher.process_message(None, good, signature=signing.sign(OLD, good))
-    with caplog.at_level(logging.WARNING, logger='nova_cells.rpc_driver'):
+    with caplog.at_level(
+            logging.WARNING, logger='nova_cells.transport.rpc_driver'):
         # An expected exception for oslo.messaging: no traceback logged, a
         # call (durable forwarding) gets an error, not a confirmation.
         with pytest.raises(rpc_dispatcher.ExpectedException) as info:

@@ -1,9 +1,10 @@
 """Split builds and cell-level server groups in the scheduler (issue 9).
 
 First the pure parts: reading a server group from a build's filter
-properties (:mod:`nova_cells.server_groups`) and planning a request one
-instance at a time (:mod:`nova_cells.split_plan`); then an in-process tree
-(api -> child1 (gc1, gc2), child2 (gc3, gc4)) with the builtin hand-off,
+properties (:mod:`nova_cells.scheduler.server_groups`) and planning a request
+one
+instance at a time (:mod:`nova_cells.scheduler.split_plan`); then an in-process
+tree (api -> child1 (gc1, gc2), child2 (gc3, gc4)) with the builtin hand-off,
 where a multi-instance build is split by free units, anti-affinity keeps
 members apart, and a plan that does not fit fails every instance with a
 fault saying how many fitted.
@@ -16,12 +17,12 @@ import pytest
 from nova_cells.db import instances as db_instances
 from nova_cells.db import outbox
 from nova_cells import exception
-from nova_cells import explain
+from nova_cells.scheduler import explain
 from nova_cells.filters import free_units
 from nova_cells.objects import instance as instance_obj
-from nova_cells import selection
-from nova_cells import server_groups
-from nova_cells import split_plan
+from nova_cells.scheduler import selection
+from nova_cells.scheduler import server_groups
+from nova_cells.scheduler import split_plan
 from nova_cells.weights import ram_by_instance_type
 from tests.unit import sched_support as ss
 from tests.unit import tree_support

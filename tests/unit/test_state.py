@@ -12,7 +12,7 @@ from oslo_utils import timeutils
 import pytest
 
 from nova_cells import exception
-from nova_cells import state
+from nova_cells.cells import state
 from tests.unit import helpers
 
 URL_C1 = 'rabbit://user1:secret1@c1-host:5673,user1b:secret1b@c1-b:5674/v1'

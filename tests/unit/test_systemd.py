@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from nova_cells import systemd
+from nova_cells.service import systemd
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """TopWriter: group commit of instance updates at the top.
 
-Same results as applying each update alone (nova_cells.instances
+Same results as applying each update alone (nova_cells.top.instances
 .update_at_top), committed before the handler returns, but concurrent
 updates share transactions.
 """
@@ -11,9 +11,9 @@ import uuid as uuidlib
 import pytest
 
 from nova_cells.db import instances as db_instances
-from nova_cells import instances
+from nova_cells.top import instances
 from nova_cells.objects import instance as instance_obj
-from nova_cells import topwriter
+from nova_cells.top import topwriter
 
 
 def _instance(uuid, **fields):
@@ -165,7 +165,7 @@ def _write_transactions(db):
 
 def test_the_mark_commits_with_the_update(db):
     from nova_cells.db import outbox as db_outbox
-    from nova_cells import delivery
+    from nova_cells.messaging import delivery
     writer = topwriter.TopWriter(db)
     inbox = delivery.Inbox(db)
     uuid = str(uuidlib.uuid4())
@@ -188,7 +188,7 @@ def test_a_copy_already_marked_is_not_applied_again(db, monkeypatch):
     look first): the mark refuses the batch, the update alone refuses it
     again, and the copy is confirmed without being applied over the newer
     state."""
-    from nova_cells import delivery
+    from nova_cells.messaging import delivery
     writer = topwriter.TopWriter(db)
     uuid = str(uuidlib.uuid4())
     inbox = delivery.Inbox(db)
@@ -211,7 +211,7 @@ def test_an_update_that_fails_alone_takes_novas_path_unless_marked(
     reason goes through nova's update_at_top, after a look at the inbox:
     applied when unmarked, skipped when its mark is there."""
     from nova_cells.db import outbox as db_outbox
-    from nova_cells import delivery
+    from nova_cells.messaging import delivery
 
     def failing(*_args, **_kwargs):
         raise RuntimeError('row created meanwhile')
@@ -245,7 +245,7 @@ def test_marks_written_by_another_threads_batch_reach_their_receivers(
     """Concurrent receivers share batches: the leader writes the others'
     marks, and none of them marks its message again afterwards."""
     from nova_cells.db import outbox as db_outbox
-    from nova_cells import delivery
+    from nova_cells.messaging import delivery
     sizes = _count_batches(monkeypatch)
     plain_marks = []
     monkeypatch.setattr(db_outbox, 'inbox_add',
@@ -273,8 +273,8 @@ def test_marks_written_by_another_threads_batch_reach_their_receivers(
 
 
 def _copies(instance_uuid, hosts, message_uuid):
-    from nova_cells import delivery
-    from nova_cells import group_commit
+    from nova_cells.messaging import delivery
+    from nova_cells.db import group_commit
     return [group_commit.Pending(topwriter._Update(
         _instance(instance_uuid, host=host), 'api!c1',
         delivery._Receipt(message_uuid, 'instance_update_at_top')))

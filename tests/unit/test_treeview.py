@@ -1,4 +1,4 @@
-"""nova_cells.treeview: the flat ``get_cell_status`` answer as a tree
+"""nova_cells.cells.treeview: the flat ``get_cell_status`` answer as a tree
 (``nova-cells-manage tree``), on hand-made statuses and a fixed "now"."""
 
 import datetime
@@ -7,7 +7,7 @@ import json
 from oslo_utils import timeutils
 import pytest
 
-from nova_cells import treeview
+from nova_cells.cells import treeview
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0)
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from nova_cells import selection
+from nova_cells.scheduler import selection
 from nova_cells.weights import mute_child
 from nova_cells.weights import ram_by_instance_type
 from nova_cells.weights import weight_offset

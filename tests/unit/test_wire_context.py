@@ -14,7 +14,7 @@ import pytest
 from nova_cells import context
 from nova_cells import exception
 from nova_cells import handlers
-from nova_cells import messaging
+from nova_cells.messaging import runner as messaging
 from nova_cells import wire_guard
 
 from tests.unit import tree_support
@@ -266,7 +266,7 @@ def _update_from(child_name):
 
 
 def test_the_top_looks_an_update_up_unless_its_writer_marks_it(db):
-    from nova_cells import topwriter
+    from nova_cells.top import topwriter
     top = tree_support.make_runner(db, 'api', children=('child',))
     text = _update_from('child')
 

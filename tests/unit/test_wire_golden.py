@@ -26,9 +26,9 @@ import pytest
 
 from nova_cells import context
 from nova_cells import exception
-from nova_cells import messaging
-from nova_cells import propagation
-from nova_cells import responses as cells_responses
+from nova_cells.messaging import runner as messaging
+from nova_cells.cells import propagation
+from nova_cells.messaging import responses as cells_responses
 from tests.unit import helpers
 from tests.unit import tree_support
 

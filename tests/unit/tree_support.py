@@ -2,7 +2,8 @@
 ``fake://`` with test-only intercell methods, and a stand-alone runner whose
 driver records what would go on the wire.
 
-The tree is nova_cells.inprocess.CellTree unchanged (real state managers,
+The tree is nova_cells.testing.inprocess.CellTree unchanged (real state
+managers,
 SQLite databases, oslo.messaging servers and clients); only the handler
 tables get a few extra methods, as /tmp/smoke.py does.
 """
@@ -16,10 +17,10 @@ from oslo_messaging._drivers import impl_fake
 
 from nova_cells.db import api as db_api
 from nova_cells import handlers
-from nova_cells import inprocess
-from nova_cells import messaging
-from nova_cells import rpc_driver
-from nova_cells import state
+from nova_cells.testing import inprocess
+from nova_cells.messaging import runner as messaging
+from nova_cells.transport import rpc_driver
+from nova_cells.cells import state
 
 # api -> 3 children -> 2 grandchildren each: 10 cells.
 LAYOUT = {'api': {'c1': {'g1': {}, 'g2': {}},
@@ -36,7 +37,7 @@ CALL_TIMEOUT = 3
 def pick_serializer():
     """nova's object serializer when nova_cells.objects works, else NoOp."""
     try:
-        from nova_cells import assembly
+        from nova_cells.service import assembly
 
         return assembly.object_serializer()
     except Exception:  # noqa - objects package still being written

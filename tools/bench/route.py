@@ -42,21 +42,23 @@ Rows, all measured in one invocation:
   transaction there, which the in-process row's figure (SQLAlchemy's
   ``begin``) does not count.  ``--no-kombu`` skips the kombu rows.
 * builds (3 cells, fake): the same, in one process on ``fake://``
-  (:class:`nova_cells.demo.Demo`).
+  (:class:`nova_cells.demo.core.Demo`).
 * bare 2-hop round trips/N: the limit of the next row.  The same N
   callers and the same four casts (api -> child -> gc, gc -> child -> api)
   between three plain oslo.messaging RPC servers on ``fake://`` that only
   cast the message on (:class:`_BareRoundTrips`).
 * 2-hop round trips fake/N: N threads calling the api cell's
   ``MessageRunner.targeted(..., 'api!child!gc', 'bench_noop', {},
-  need_response=True)`` in a loop (:class:`nova_cells.inprocess.CellTree`).
+  need_response=True)`` in a loop
+  (:class:`nova_cells.testing.inprocess.CellTree`).
 
 The in-process rows run on ``--backend`` (threading, or eventlet as the
 original nova-cells did); the daemons always run threading.
 
 Requests are issued with at most ``--window`` in flight (round trips: one
 per thread).  The daemons, vhosts and databases are the demo's
-(:mod:`nova_cells.demo_processes`), and so is its ``cells.conf``, except
+(:mod:`nova_cells.testing.demo_processes`), and so is its ``cells.conf``,
+except
 ``db_check_interval`` (``--db-check-interval``: nova's 60 by default; the
 demo's 0 re-reads the ``cells`` table and the cell's own capacity at every
 routing step).  The databases are on PostgreSQL by default: this process
@@ -133,7 +135,7 @@ def _say(line):
 
 
 def _topology():
-    from nova_cells import demo_topology
+    from nova_cells.demo import topology as demo_topology
     return demo_topology.Topology(layout=json.loads(json.dumps(LAYOUT)),
                                   hosts_per_leaf=HOSTS_PER_LEAF,
                                   host_sizes=HOST_SIZES)
@@ -267,7 +269,7 @@ class _DatabaseWork(object):
 def bench_fake_builds(count, window, warmup, timeout, db_work=None):
     """The builds on fake:// in this process; with a ``db_work`` dict, it
     receives each cell's transactions and statements per build."""
-    from nova_cells import demo
+    from nova_cells.demo import core as demo
     base_dir = tempfile.mkdtemp(prefix='bench-route-')
     tree = demo.Demo(base_dir, topology=_topology(), seed=1)
     try:
@@ -300,7 +302,7 @@ def _noop_tables():
 def bench_round_trips(threads, per_thread):
     """``threads`` callers, ``per_thread`` targeted calls each, api to gc
     and back on fake://."""
-    from nova_cells import inprocess
+    from nova_cells.testing import inprocess
     base_dir = tempfile.mkdtemp(prefix='bench-route-')
     tree = inprocess.CellTree(LAYOUT, base_dir,
                               overrides={'call_timeout': 60},
@@ -357,7 +359,7 @@ class _BareRoundTrips(object):
         import oslo_messaging
         from oslo_messaging.rpc import server as rpc_server
         from nova_cells import conf as cells_conf
-        from nova_cells import rpc
+        from nova_cells.transport import rpc
 
         bench = self
 
@@ -504,7 +506,7 @@ def _intercell_endpoint(sink):
 def _server(url, topic, endpoints):
     import oslo_messaging
     from nova_cells import conf as cells_conf
-    from nova_cells import rpc
+    from nova_cells.transport import rpc
     transport = rpc.get_transport(cells_conf.new_config(), url)
     server = rpc.get_server(transport, oslo_messaging.Target(
         topic=topic, server='bench'), endpoints)
@@ -515,7 +517,7 @@ def _server(url, topic, endpoints):
 def _client(url, topic, version=None):
     import oslo_messaging
     from nova_cells import conf as cells_conf
-    from nova_cells import rpc
+    from nova_cells.transport import rpc
     transport = rpc.get_transport(cells_conf.new_config(), url)
     return transport, rpc.get_client(transport, oslo_messaging.Target(
         topic=topic, version=version))
@@ -634,7 +636,7 @@ class _Profiler(object):
 
 
 def _process_demo_class():
-    from nova_cells import demo_processes
+    from nova_cells.testing import demo_processes
 
     class RouteDemo(demo_processes.ProcessDemo):
         """The demo's daemons, with ``[cells] db_check_interval`` as
@@ -963,7 +965,7 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
     :returns: {row: (Latencies of all rounds, errors)}, with
         ``'kombu_db'``: {row: per_build figures, or the reason why none}.
     """
-    from nova_cells import demo
+    from nova_cells.demo import core as demo
     timeout = max(args.timeout, demo.build_timeout(count, 3))
     counter = _DaemonTransactions(run, args.database_url,
                                   settle=args.db_settle)
@@ -1000,8 +1002,8 @@ def bench_rabbit(args, count, window, warmup):
     """The relay, the forward and the builds on the broker; a dict of
     Latencies (and build errors)."""
     from nova_cells.db import api as db_api
-    from nova_cells import demo
-    from nova_cells import demo_processes
+    from nova_cells.demo import core as demo
+    from nova_cells.testing import demo_processes
 
     results = {}
     timeout = args.timeout

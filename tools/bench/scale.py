@@ -2,8 +2,8 @@
 """Benchmark: 10, 100 and 1,000 cells in one process (issue 7, ``scale``).
 
 Each size runs in a fresh child process (so that its RSS is its own): an
-in-process tree on ``fake://`` (``nova_cells.inprocess.CellTree``) of depth
-2, api -> ~sqrt(n) middle cells -> leaves, every leaf with 2 hosts, and
+in-process tree on ``fake://`` (``nova_cells.testing.inprocess.CellTree``) of
+depth 2, api -> ~sqrt(n) middle cells -> leaves, every leaf with 2 hosts, and
 100 instances per cell in total (100,000 at 1,000 cells) inserted directly
 into the leaves' SQLite databases and at the top.  Measured per size:
 
@@ -258,9 +258,9 @@ def run_one(cells, per_cell, base_dir, fake='notify', profile=False,
 
     from nova_cells import context as cells_context
     from nova_cells.db import api as db_api
-    from nova_cells import demo
-    from nova_cells import inprocess
-    from nova_cells import propagation
+    from nova_cells.demo import core as demo
+    from nova_cells.testing import inprocess
+    from nova_cells.cells import propagation
 
     result = {'cells': cells, 'rss_import_mb': _rss_mb(),
               'threads_before': threading.active_count()}

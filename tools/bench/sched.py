@@ -25,13 +25,13 @@ import time
 
 from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
-from nova_cells import plugins
+from nova_cells.scheduler import plugins
 from nova_cells import policy
-from nova_cells import scheduler
+from nova_cells.scheduler import core as scheduler
 from nova_cells import scheduling
-from nova_cells import selection
-from nova_cells import split_plan
-from nova_cells import state
+from nova_cells.scheduler import selection
+from nova_cells.scheduler import split_plan
+from nova_cells.cells import state
 
 SIZES = (10, 100, 1000, 10000)
 FLAVOR = {'memory_mb': 4096, 'root_gb': 40, 'ephemeral_gb': 0, 'vcpus': 2}

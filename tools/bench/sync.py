@@ -2,14 +2,14 @@
 """Benchmark: instance updates absorbed by the top cell (issue 7, ``sync``).
 
 (a) In process: the code path of the top's ``instance_update_at_top``
-    handler (``nova_cells.instances.update_at_top`` on the top's
+    handler (``nova_cells.top.instances.update_at_top`` on the top's
     ``Database``) on a throw-away PostgreSQL database, from K threads, N
     updates over M instances.  Baseline, same run, same threads: the same
     updates applied one per transaction in nova's code shape, a plain
     read-modify-write of the row (what nova's ``instance_update`` did).
 (b) End to end: an in-process tree api -> child -> gc on ``fake://`` with
     the api cell on PostgreSQL; the grandchild sends
-    ``instance_update_at_top`` (``nova_cells.topsync``) for many instances,
+    ``instance_update_at_top`` (``nova_cells.top.topsync``) for many instances,
     flat out and then paced; measured: updates/s applied at the top and the
     lag from the send to the top's row holding the new value.
 
@@ -37,11 +37,11 @@ from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
 from nova_cells.db import models
-from nova_cells import inprocess
-from nova_cells import instances
+from nova_cells.testing import inprocess
+from nova_cells.top import instances
 from nova_cells.objects import instance as instance_obj
-from nova_cells import topsync
-from nova_cells import topwriter
+from nova_cells.top import topsync
+from nova_cells.top import topwriter
 
 PG_ADMIN_URL = 'postgresql+psycopg2://postgres@127.0.0.1:5432/postgres'
 TARGET_RATE = 2000.0
