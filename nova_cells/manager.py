@@ -44,8 +44,11 @@ class CellsManager(periodic_task.PeriodicTasks):
 
     def __init__(self, conf, state_manager, msg_runner,
                  parent_update_interval=60, heal_interval=60,
-                 heal_settings=None, lost_builds=None, cell_admin=None):
-        """:param cell_admin: a :class:`nova_cells.cells.cell_admin.CellAdmin`
+                 healer=None, lost_builds=None, cell_admin=None):
+        """:param healer: the top's :class:`nova_cells.top.heal.Healer`
+            (default: the runner's, ``msg_runner.services.healer``, else
+            one with the default settings).
+        :param cell_admin: a :class:`nova_cells.cells.cell_admin.CellAdmin`
             (default: policy from ``conf``, signing mode ``[cells]
             signing``)."""
         super(CellsManager, self).__init__(conf)
@@ -54,8 +57,8 @@ class CellsManager(periodic_task.PeriodicTasks):
             state_manager, policy.CellPolicy(conf), conf.cells.signing)
         self.msg_runner = msg_runner
         self.lost_builds = lost_builds
-        self.healer = heal.Healer(msg_runner, heal_settings)
-        msg_runner.services['healer'] = self.healer
+        self.healer = (healer or msg_runner.services.healer or
+                       heal.Healer(msg_runner))
         # NOTE(nova-cells): nova's _update_our_parents ran every 60 s with no
         # option; [cells] parent_update_interval makes it tunable per
         # instance (the class-level spacing table is shadowed, not changed).

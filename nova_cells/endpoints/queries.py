@@ -315,7 +315,7 @@ class QueryEndpoint(_base.BaseEndpoint):
 
         :raises InstanceUnknownCell: when the instance has no cell yet.
         """
-        row = db_instances.instance_get(self.runner.services['db'],
+        row = db_instances.instance_get(self.runner.services.db,
                                         instance_uuid)
         if not row.get('cell_name'):
             raise exception.InstanceUnknownCell(instance_uuid=instance_uuid)

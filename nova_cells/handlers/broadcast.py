@@ -54,7 +54,7 @@ def cell_status(runner, message):
         'updated_at': (me.last_seen.isoformat()
                        if me.last_seen.year > 1 else None),
         'instances': db_instances.instance_count_by_vm_state(
-            runner.services['db']),
+            runner.services.db),
     }
 
 
@@ -64,7 +64,7 @@ def _at_top(runner):
 
 def _top_writer_marks(runner):
     """The top's TopWriter writes each update with its message's mark."""
-    return _at_top(runner) and runner.services.get('top_writer') is not None
+    return _at_top(runner) and runner.services.top_writer is not None
 
 
 @TABLE.method
@@ -76,11 +76,11 @@ def instance_update_at_top(runner, message, instance):
     if not _at_top(runner):
         return None
     cell_name = str(message.routing_path.reversed())
-    writer = runner.services.get('top_writer')
+    writer = runner.services.top_writer
     if writer is not None:
         writer.update_at_top(instance, cell_name)
     else:
-        instances.update_at_top(runner.services['db'], instance, cell_name)
+        instances.update_at_top(runner.services.db, instance, cell_name)
 
 
 @TABLE.method
@@ -88,7 +88,7 @@ def instance_update_at_top(runner, message, instance):
 def instance_destroy_at_top(runner, message, instance):
     """Top only: the instance is gone below."""
     if _at_top(runner):
-        instances.destroy_at_top(runner.services['db'], instance.uuid)
+        instances.destroy_at_top(runner.services.db, instance.uuid)
 
 
 @TABLE.method
@@ -96,4 +96,4 @@ def instance_destroy_at_top(runner, message, instance):
 def instance_fault_create_at_top(runner, message, instance_fault):
     """Top only: record why an instance went wrong below."""
     if _at_top(runner):
-        instances.fault_create_at_top(runner.services['db'], instance_fault)
+        instances.fault_create_at_top(runner.services.db, instance_fault)

@@ -90,7 +90,7 @@ _DELETES = ('delete', 'force_delete', 'soft_delete')
 def _refresh(runner, ctxt, instance):
     """The instance as this cell's database has it now."""
     try:
-        row = db_instances.instance_get(runner.services['db'], instance.uuid)
+        row = db_instances.instance_get(runner.services.db, instance.uuid)
     except exception.InstanceNotFound:
         with _logged('instance_destroy_at_top', instance.uuid):
             topsync.instance_destroy_at_top(runner, ctxt, instance)
@@ -118,7 +118,7 @@ class _logged(object):
 def _local_delete(runner, ctxt, instance):
     """An instance with no host: delete the row here and at the top."""
     LOG.info('Instance %s has no host: deleting it locally', instance.uuid)
-    compute.BuiltinComputeHandoff(runner, runner.services['db']).destroy(
+    compute.BuiltinComputeHandoff(runner, runner.services.db).destroy(
         ctxt, instance)
 
 
@@ -141,7 +141,7 @@ def run_action(runner, message, instance, name, call=False, host=None,
     if action.task_state is not None:
         try:
             db_instances.instance_update(
-                runner.services['db'], instance.uuid,
+                runner.services.db, instance.uuid,
                 {'task_state': action.task_state},
                 expected_vm_state=action.vm_states,
                 expected_task_state=action.expected_task_state)
@@ -414,7 +414,7 @@ def instance_update_from_api(runner, message, instance, expected_vm_state,
         return None
     try:
         db_instances.instance_update(
-            runner.services['db'], instance.uuid, values,
+            runner.services.db, instance.uuid, values,
             expected_vm_state=expected_vm_state,
             expected_task_state=expected_task_state)
     except exception.InstanceNotFound:

@@ -2,7 +2,7 @@
 tables; see :mod:`nova_cells.handlers`).
 
 Each runs in the cell a message reaches, on that cell's own database
-(``runner.services['db']``), and returns nova's objects so that the
+(``runner.services.db``), and returns nova's objects so that the
 answer's JSON is what an original nova-cells would send (reference §4.11,
 §4.12).  Wire kwargs are nova's.
 """
@@ -75,7 +75,7 @@ def _node(row):
 
 
 def _db(runner):
-    return runner.services['db']
+    return runner.services.db
 
 
 # -- services -----------------------------------------------------------------
@@ -280,11 +280,11 @@ def local_client(runner, topic, version, server=None, namespace=None,
                  timeout=None):
     """An RPC client (prepared) on the cell's own broker.
 
-    ``runner.services['local_rpc']`` is a ``(get_transport, exchange)``
+    ``runner.services.local_rpc`` is a ``(get_transport, exchange)``
     pair the assembly wires (the cell's own transport, made on first use,
     and the exchange the in-process tree names on fake://).
     """
-    get_transport, exchange = runner.services['local_rpc']
+    get_transport, exchange = runner.services.local_rpc
     transport = get_transport()
     target = oslo_messaging.Target(topic=topic, version=version,
                                    namespace=namespace, exchange=exchange)

@@ -27,7 +27,7 @@ SOFT_DELETED = 'soft-delete'
 
 
 def _healer(runner):
-    healer = runner.services.get('healer')
+    healer = runner.services.healer
     return healer if healer is not None else heal.Healer(runner)
 
 
@@ -54,7 +54,7 @@ def _soft_delete(runner, ctxt, row):
     """nova's soft delete: kept, restorable, marked ``soft-delete``."""
     now = timeutils.utcnow()
     _old, new = db_instances.instance_update(
-        runner.services['db'], row['uuid'],
+        runner.services.db, row['uuid'],
         {'vm_state': SOFT_DELETED, 'task_state': None, 'deleted_at': now})
     update = instances.from_db_row(new)
     update.vm_state, update.task_state = SOFT_DELETED, None
@@ -65,7 +65,7 @@ def _soft_delete(runner, ctxt, row):
 def _hard_delete(runner, ctxt, row):
     """nova's local delete: the end state saved (sent up), then the
     instance destroyed (the top soft-deletes its copy)."""
-    gone = db_instances.instance_destroy(runner.services['db'], row['uuid'],
+    gone = db_instances.instance_destroy(runner.services.db, row['uuid'],
                                          compute_deleted=True)
     update = instances.from_db_row(row)
     for key in ('vm_state', 'task_state', 'terminated_at'):
@@ -85,7 +85,7 @@ def instance_delete_everywhere(runner, message, instance, delete_type):
     instance_uuid = instance['uuid'] if isinstance(instance, dict) \
         else instance.uuid
     try:
-        row = db_instances.instance_get(runner.services['db'], instance_uuid)
+        row = db_instances.instance_get(runner.services.db, instance_uuid)
     except exception.InstanceNotFound:
         return None
     LOG.info('instance_delete_everywhere: %s delete of %s in %s',

@@ -16,7 +16,7 @@ TABLE = MethodTable('targeted')
 
 
 def _push_soon(runner, kind, ctxt):
-    pusher = runner.services.get('pusher')
+    pusher = runner.services.pusher
     if pusher is not None:
         pusher.soon(kind, ctxt)
     else:
@@ -85,22 +85,21 @@ def announce_capacities(runner, message):
 def _build_may_go_to(runner, message, name):
     """A build passing through (pinned deeper, sent to the full path as
     nova's top cell sent it) goes on only to a child that takes builds."""
-    runner.services['scheduler'].check_pinned_child(
+    runner.services.scheduler.check_pinned_child(
         str(message.target_cell), str(message.routing_path), name)
 
 
 def _build_refused(runner, message, exc, build_inst_kwargs):
     """A build that cannot go on from here: ERROR at the top, with a
     fault saying why (nova logged it; the instances stayed building)."""
-    runner.services['scheduler'].fail_unrouted(message, build_inst_kwargs,
-                                               exc)
+    runner.services.scheduler.fail_unrouted(message, build_inst_kwargs, exc)
 
 
 def _builds_only_below(runner):
     """A cell that is not its own candidate sends every build on, and the
     onward row (or the failure's updates) carries the build's mark; one
     that may build it itself claims it on arrival instead."""
-    scheduler = runner.services.get('scheduler')
+    scheduler = runner.services.scheduler
     return scheduler is not None and not scheduler.may_build_here()
 
 
@@ -109,12 +108,12 @@ def _builds_only_below(runner):
 @records_its_receipt(_builds_only_below)
 def build_instances(runner, message, build_inst_kwargs):
     """Schedule a build in this cell (pick a child or build here)."""
-    runner.services['scheduler'].build_instances(message, build_inst_kwargs)
+    runner.services.scheduler.build_instances(message, build_inst_kwargs)
 
 
 @TABLE.method
 @guards_its_route(_build_may_go_to)
 def explain_build(runner, message, build_inst_kwargs, full_path=None):
     """Dry run of a build from this cell down (nova-cells addition)."""
-    return runner.services['scheduler'].explain(message, build_inst_kwargs,
-                                                full_path)
+    return runner.services.scheduler.explain(message, build_inst_kwargs,
+                                             full_path)

@@ -55,7 +55,7 @@ class BuiltinHandoff(BaseHandoff):
 
     @classmethod
     def from_conf(cls, conf, runner, get_transport, exchange=None):
-        return cls(runner, runner.services['db'], conf.service_down_time)
+        return cls(runner, runner.services.db, conf.service_down_time)
 
     def build_instances(self, ctxt, build_inst_kwargs):
         flavor = build_inst_kwargs['filter_properties']['instance_type']
@@ -186,7 +186,7 @@ class BuiltinHandoff(BaseHandoff):
     def _report_capacity(self, ctxt):
         """Capacities flow up on change too, not only every minute: one
         coalesced refresh and push for a burst of builds."""
-        pusher = self.runner.services.get('pusher')
+        pusher = self.runner.services.pusher
         if pusher is not None:
             pusher.soon('own_capacities', ctxt)
             return

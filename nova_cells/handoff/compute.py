@@ -19,8 +19,8 @@ hand-off follows ``[cells] local_scheduler_driver``:
   (``updates_at_once``; a broadcast up with responses, a nova-cells
   addition, as builtin itself is).
 
-:func:`for_runner` picks one for a cell (``runner.services['compute']`` when
-wired, else from the cell's build hand-off, whose broker it shares).
+:func:`for_runner` gives a cell's (``runner.services.compute``, made by
+the assembly beside the build hand-off, whose broker it shares).
 """
 
 from oslo_log import log as logging
@@ -238,18 +238,10 @@ class BuiltinComputeHandoff(object):
 
 
 def for_runner(runner):
-    """The compute hand-off of a cell (made once, kept in its services)."""
-    handoff = runner.services.get('compute')
-    if handoff is not None:
-        return handoff
-    build_handoff = getattr(runner.services.get('scheduler'), 'handoff',
-                            None)
-    get_transport = getattr(build_handoff, '_get_transport', None)
-    if get_transport is None:
-        handoff = BuiltinComputeHandoff(runner, runner.services['db'])
-    else:
-        handoff = ComputeRPCHandoff(
-            get_transport, runner.serializer,
-            exchange=getattr(build_handoff, '_exchange', None))
-    runner.services['compute'] = handoff
-    return handoff
+    """The compute hand-off of a cell: the one its assembly made
+    (``runner.services.compute``); a runner built by hand without one (a
+    test's) plays compute here, builtin, made once."""
+    if runner.services.compute is None:
+        runner.services.compute = BuiltinComputeHandoff(runner,
+                                                        runner.services.db)
+    return runner.services.compute

@@ -38,6 +38,7 @@ from nova_cells.messaging import messages
 from nova_cells.messaging import responses as cells_responses
 from nova_cells import routing
 from nova_cells import wire_guard
+from nova_cells.messaging import services as cell_services
 
 __all__ = ['MessageRunner', 'RunnerSettings', 'MESSAGE_TYPES',
            'MalformedMessage', 'delivered_uuid']
@@ -110,7 +111,8 @@ class MessageRunner(object):
         self.serializer = serializer
         self.settings = settings or RunnerSettings()
         self.slots = cells_responses.ResponseSlots()
-        self.services = {}
+        # Filled by the assembly (:mod:`.services`).
+        self.services = cell_services.CellServices()
         # Set by the assembly when [cells] durable_forwarding is on.
         self.outbox = None
         self.inbox = None

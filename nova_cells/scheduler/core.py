@@ -213,7 +213,7 @@ class CellsScheduler(object):
         (only the top knows every instance's cell)."""
         if len(routing.RoutingPath.parse(path)) != 1:
             return build_inst_kwargs
-        db = self.runner.services['db']
+        db = self.runner.services.db
         return server_groups.with_member_cells(
             build_inst_kwargs,
             lambda uuids: db_instances.instance_cells_by_uuid(db, uuids))
@@ -328,7 +328,7 @@ class CellsScheduler(object):
                 (not manager.get_child_cells() and not failed):
             return build_inst_kwargs
         instances_ = build_inst_kwargs.get('instances') or []
-        db = self.runner.services['db']
+        db = self.runner.services.db
         here = db_instances.instance_cells_by_uuid(
             db, [i.uuid for i in instances_])
         if not here:
@@ -553,7 +553,7 @@ class CellsScheduler(object):
         :returns: the instances as nova-conductor gets them.
         """
         tell_top = not self.handoff.reports_every_outcome
-        db = self.runner.services['db']
+        db = self.runner.services.db
         news = new_instance.prepare(ctxt, build_inst_kwargs,
                                     self.settings.use_neutron)
         if not news:

@@ -156,14 +156,14 @@ def _build_scheduler(conf, runner, exchange_for_url=None):
     handoff = handoff_cls.from_conf(conf, runner, transport,
                                     exchange=exchange)
     # Calls to this cell's own services (proxied RPCs, console checks).
-    runner.services['local_rpc'] = (transport, exchange)
+    runner.services.local_rpc = (transport, exchange)
     # Lifecycle actions go to the instance's host the same way builds go to
     # the cell: over its own broker, or played here by the builtin driver.
     if conf.cells.local_scheduler_driver == 'builtin':
-        runner.services['compute'] = compute.BuiltinComputeHandoff(
-            runner, runner.services['db'])
+        runner.services.compute = compute.BuiltinComputeHandoff(
+            runner, runner.services.db)
     else:
-        runner.services['compute'] = compute.ComputeRPCHandoff(
+        runner.services.compute = compute.ComputeRPCHandoff(
             transport, runner.serializer, exchange=exchange)
     scheduler_cls = plugins.load_class(
         'scheduler_drivers', plugins.resolve_names([conf.cells.scheduler])[0])
@@ -256,7 +256,7 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
         handler_tables or handlers.default_tables(),
         serializer or object_serializer(),
         messaging.RunnerSettings.from_conf(conf))
-    runner.services['db'] = db
+    runner.services.db = db       # the scheduler's hand-offs read it
     if conf.cells.durable_forwarding:
         runner.inbox = delivery.Inbox(db)
         runner.outbox = delivery.Outbox(
@@ -264,15 +264,16 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
             loopback=runner.process_own, owner=conf.host,
             alive=lambda: _daemons_alive(db, conf),
             adopt_every=_daemon_gone_after(conf))
-    runner.services['pusher'] = propagation.CoalescingPusher(runner)
-    runner.services['top_writer'] = topwriter.TopWriter(db)
     scheduler = _build_scheduler(conf, runner, exchange_for_url)
-    runner.services['scheduler'] = scheduler
+    services = runner.services
+    services.pusher = propagation.CoalescingPusher(runner)
+    services.top_writer = topwriter.TopWriter(db)
+    services.healer = heal.Healer(runner, heal.HealSettings.from_conf(conf))
+    services.scheduler = scheduler
     manager = cells_manager.CellsManager(
         conf, state_manager, runner,
         parent_update_interval=conf.cells.parent_update_interval,
         heal_interval=conf.cells.heal_interval,
-        heal_settings=heal.HealSettings.from_conf(conf),
         lost_builds=lost_builds.LostBuilds(db,
                                            conf.cells.scheduling_timeout))
     parts = CellParts(conf, db, state_manager, driver, runner, manager,

@@ -131,7 +131,7 @@ class Healer(object):
     runs out, a fresh one is read (at most once per run), so successive
     runs walk through every instance.
 
-    :param runner: the cell's MessageRunner (its ``services['db']`` is the
+    :param runner: the cell's MessageRunner (its ``services.db`` is the
         cell database).
     :param settings: :class:`HealSettings`.
     :param clock: returns "now" (tests pass a fixed one).
@@ -147,7 +147,7 @@ class Healer(object):
 
     @property
     def db(self):
-        return self.runner.services['db']
+        return self.runner.services.db
 
     def _fresh_list(self):
         since = None

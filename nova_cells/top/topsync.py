@@ -23,20 +23,20 @@ def _up(runner, ctxt, method_name, kwargs):
 
 def instance_update_at_top(runner, ctxt, instance):
     if is_top(runner):
-        return instances.update_at_top(runner.services['db'], instance,
+        return instances.update_at_top(runner.services.db, instance,
                                        runner.our_name)
     _up(runner, ctxt, 'instance_update_at_top', {'instance': instance})
 
 
 def instance_destroy_at_top(runner, ctxt, instance):
     if is_top(runner):
-        return instances.destroy_at_top(runner.services['db'], instance.uuid)
+        return instances.destroy_at_top(runner.services.db, instance.uuid)
     _up(runner, ctxt, 'instance_destroy_at_top', {'instance': instance})
 
 
 def instance_fault_create_at_top(runner, ctxt, fault):
     if is_top(runner):
-        return instances.fault_create_at_top(runner.services['db'], fault)
+        return instances.fault_create_at_top(runner.services.db, fault)
     _up(runner, ctxt, 'instance_fault_create_at_top',
         {'instance_fault': fault})
 

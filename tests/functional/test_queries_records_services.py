@@ -20,11 +20,9 @@ The tests share one tree.
 
 import contextlib
 import datetime
-import threading
 import uuid
 
 import oslo_messaging
-from oslo_messaging.rpc import server as rpc_server
 from oslo_utils import timeutils
 import pytest
 
@@ -42,6 +40,7 @@ from nova_cells.objects import migration as migration_obj
 from nova_cells.client import proxies
 from nova_cells.transport import rpc
 from nova_cells import rpcapi
+from nova_cells.testing import fake_services
 
 pytestmark = pytest.mark.functional
 
@@ -62,35 +61,6 @@ NO_CELL = str(uuid.UUID(int=9))
 VOLUME = str(uuid.UUID(int=31))
 MAC = 'fa:16:3e:00:00:01'
 POLL = 10
-
-
-class FakeService(object):
-    """nova-compute / nova-consoleauth stand-in, recording its calls."""
-
-    def __init__(self, version):
-        self.target = oslo_messaging.Target(version=version)
-        self.calls = []
-        self.lock = threading.Lock()
-
-    def _record(self, method, **kwargs):
-        with self.lock:
-            self.calls.append((method, kwargs))
-
-    @rpc_server.expose
-    def validate_console_port(self, ctxt, instance, port, console_type):
-        self._record('validate_console_port', instance=instance, port=port,
-                     console_type=console_type)
-        return port == '5900' and instance.host == 'c1-h1'
-
-    @rpc_server.expose
-    def host_maintenance_mode(self, ctxt, host, mode):
-        self._record('host_maintenance_mode', host=host, mode=mode)
-        return 'on_maintenance' if mode else 'off_maintenance'
-
-    @rpc_server.expose
-    def delete_tokens_for_instance(self, ctxt, instance_uuid):
-        self._record('delete_tokens_for_instance',
-                     instance_uuid=instance_uuid)
 
 
 def _seed(tree):
@@ -143,7 +113,7 @@ def _seed(tree):
 
 
 def _serve(stack, transport, topic, server, version):
-    fake = FakeService(version)
+    fake = fake_services.FakeComputeService(version, 'c1-h1')
     srv = rpc.get_server(
         transport, oslo_messaging.Target(topic=topic, server=server),
         [fake], serializer=rpc.RequestContextSerializer(

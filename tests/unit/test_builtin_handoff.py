@@ -31,7 +31,7 @@ def small(memory_mb=2048, root_gb=20, vcpus=1, as_dict=False):
 
 def make_handoff(db):
     runner = tree_support.make_runner(db, 'gc', parents=('child',))
-    runner.services['db'] = db
+    runner.services.db = db
     return builtin.BuiltinHandoff(runner, db, service_down_time=60,
                                   rng=random.Random(0)), runner
 

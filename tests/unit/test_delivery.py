@@ -638,7 +638,7 @@ def receiver(db, tmp_path):
     tables.table('targeted').method('terminate_instance')(handler)
     child = tree_support.make_runner(db, 'child', parents=['api'],
                                      tables=tables)
-    child.services['db'] = db
+    child.services.db = db
     child.inbox = delivery.Inbox(db)
     parent_db = db_api.Database('sqlite:///' + str(tmp_path / 'api.sqlite'))
     migration.db_sync(parent_db)
@@ -950,7 +950,7 @@ def middle(db, tmp_path, monkeypatch):
     tables.table('targeted').method('terminate_instance')(handler)
     child = tree_support.make_runner(db, 'child', parents=['api'],
                                      children=['gc'], tables=tables)
-    child.services['db'] = db
+    child.services.db = db
     child.inbox = delivery.Inbox(db)
     driver = ConfirmingDriver()
     child.outbox = delivery.Outbox(db, driver, child.neighbour, 0.05)
@@ -1065,7 +1065,7 @@ def build_middle(middle, monkeypatch):
     uuid, [neighbours])] per outbox transaction, a function casting a
     build from the api cell to a target and returning its JSON)."""
     child, driver, lookups, others, _handler = middle
-    child.services['scheduler'] = scheduler.CellsScheduler(
+    child.services.scheduler = scheduler.CellsScheduler(
         child, [], [], None, ss.cell_policy())
     carried = []
     real_add_many = db_outbox.outbox_add_many
@@ -1079,7 +1079,7 @@ def build_middle(middle, monkeypatch):
 
     def cast(target):
         the_flavor = ss.flavor()
-        made = [ss.new_instance(child.services['db'], the_flavor, 'vm',
+        made = [ss.new_instance(child.services.db, the_flavor, 'vm',
                                 ss.ADMIN)]
         others['api'].targeted(ss.ADMIN, target, 'build_instances',
                                {'build_inst_kwargs': ss.build_kwargs(

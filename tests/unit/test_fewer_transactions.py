@@ -150,7 +150,7 @@ def api(tmp_path):
     api_db = db_api.Database('sqlite:///' + str(tmp_path / 'api.sqlite'))
     migration.db_sync(api_db)
     runner = tree_support.make_runner(api_db, 'api', children=['child'])
-    runner.services['db'] = api_db
+    runner.services.db = api_db
     yield runner
     api_db.dispose()
 
@@ -168,11 +168,11 @@ def child(db):
         runner = tree_support.make_runner(db, 'child', parents=['api'],
                                           children=children)
         runner.driver = Driver()
-        runner.services['db'] = db
+        runner.services.db = db
         runner.inbox = delivery.Inbox(db)
         runner.outbox = delivery.Outbox(db, runner.driver, runner.neighbour,
                                         resend_interval)
-        runner.services['scheduler'] = scheduler.CellsScheduler(
+        runner.services.scheduler = scheduler.CellsScheduler(
             runner, list(filters), [], RecordingHandoff(),
             ss.cell_policy(), scheduler.SchedulerSettings(
                 0, 0, split_builds_by_capacity=split),
@@ -191,7 +191,7 @@ def cast_build(api, target='api!child', hints=None, ctxt=ss.ADMIN,
     ``target`` (their rows in the api's database, as nova-api made
     them)."""
     the_flavor = ss.flavor()
-    made = [ss.new_instance(api.services['db'], the_flavor, 'vm', ctxt)
+    made = [ss.new_instance(api.services.db, the_flavor, 'vm', ctxt)
             for _n in range(count)]
     api.targeted(ctxt, target, 'build_instances', {
         'build_inst_kwargs': ss.build_kwargs(made, the_flavor, hints)})
@@ -210,7 +210,7 @@ def test_a_build_only_sent_on_to_a_child_is_not_claimed(
     whole effect is the onward row, which carries the mark.  No claim
     transaction; the copy is refused where the row would be written."""
     runner = child()
-    assert not runner.services['scheduler'].may_build_here()
+    assert not runner.services.scheduler.may_build_here()
     text = cast_build(api)
     runner.process_json(text)
     assert claims(db) == []
@@ -225,7 +225,7 @@ def test_a_leaf_still_claims_a_build_on_arrival(api, child, db):
     """A leaf builds (rows, hand-off): not one transaction, so it claims
     the build before scheduling it, and a copy finds it applied."""
     runner = child(children=())
-    sched = runner.services['scheduler']
+    sched = runner.services.scheduler
     seen = []
     real = sched.build_instances
 
@@ -238,7 +238,7 @@ def test_a_leaf_still_claims_a_build_on_arrival(api, child, db):
     assert seen == [[uuid_of(text)]], 'claimed before it is scheduled'
     assert uuid_of(text) in inbox_uuids(db)
     runner.process_json(text)
-    assert len(runner.services['scheduler'].handoff.calls) == 1
+    assert len(runner.services.scheduler.handoff.calls) == 1
 
 
 def test_a_failed_build_in_a_cell_that_only_sends_on_fails_once(
@@ -265,7 +265,7 @@ def test_a_split_build_whose_parts_all_fail_fails_its_instances_once(
     finds it and sends no second ERROR nor fault up.  Recorded without
     the mark, the copy failed every instance again."""
     runner = child(children=('gc1', 'gc2'), split=True)
-    sched = runner.services['scheduler']
+    sched = runner.services.scheduler
     assert not sched.may_build_here()
     tried = []
 
@@ -292,7 +292,7 @@ def test_a_build_not_claimed_on_arrival_is_claimed_when_built_here(
     not claim on arrival): ``_build_here`` claims it first, and a copy
     finds it applied there and builds nothing."""
     runner = child(filters=[target_cell.TargetCellFilter()])
-    handoff = runner.services['scheduler'].handoff
+    handoff = runner.services.scheduler.handoff
     text = cast_build(api, hints={'target_cell': 'api!child'})
     runner.process_json(text)
     assert claims(db) == [uuid_of(text)]
@@ -310,7 +310,7 @@ def test_a_build_applied_already_is_not_built_when_claimed_late(
     text = cast_build(api, hints={'target_cell': 'api!child'})
     db_outbox.inbox_add(db, uuid_of(text))
     runner.process_json(text)
-    assert runner.services['scheduler'].handoff.calls == []
+    assert runner.services.scheduler.handoff.calls == []
     assert claims(db) == []
     assert db_instances.instance_get_all(db) == []
 

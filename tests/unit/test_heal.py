@@ -11,6 +11,7 @@ import pytest
 from nova_cells import context
 from nova_cells.db import instances as db_instances
 from nova_cells.db import models
+from nova_cells.messaging import services as cell_services
 from nova_cells.top import heal
 from tests.unit import tree_support
 
@@ -107,7 +108,7 @@ class RecordingRunner(object):
     """What the Healer uses of a MessageRunner; records broadcasts."""
 
     def __init__(self, db, parents=('api',)):
-        self.services = {'db': db}
+        self.services = cell_services.CellServices(db=db)
         self.state_manager = _StateManager(list(parents))
         self.our_name = 'child'
         self.sent = []

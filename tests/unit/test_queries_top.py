@@ -6,11 +6,9 @@ stand-in oslo.messaging servers on the cells' own brokers, recording what
 they receive."""
 
 import datetime
-import threading
 import uuid
 
 import oslo_messaging
-from oslo_messaging.rpc import server as rpc_server
 import pytest
 
 from nova_cells.db import bdm as db_bdm
@@ -19,6 +17,7 @@ from nova_cells.db import instances as db_instances
 from nova_cells import exception
 from nova_cells.objects import block_device as bdm_obj
 from nova_cells.transport import rpc
+from nova_cells.testing import fake_services
 from tests.unit import tree_support
 from tests.unit.test_queries import ADMIN
 from tests.unit.test_queries import client_for
@@ -31,38 +30,9 @@ VOLUME = str(uuid.UUID(int=31))
 START = datetime.datetime(2026, 3, 1, 0, 0, 0)
 
 
-class FakeService(object):
-    """A nova-compute / nova-consoleauth stand-in."""
-
-    def __init__(self, version):
-        self.target = oslo_messaging.Target(version=version)
-        self.calls = []
-        self.lock = threading.Lock()
-
-    def _record(self, method, **kwargs):
-        with self.lock:
-            self.calls.append((method, kwargs))
-
-    @rpc_server.expose
-    def validate_console_port(self, ctxt, instance, port, console_type):
-        self._record('validate_console_port', instance=instance, port=port,
-                     console_type=console_type)
-        return port == '5900' and instance.host == 'g1-h1'
-
-    @rpc_server.expose
-    def host_maintenance_mode(self, ctxt, host, mode):
-        self._record('host_maintenance_mode', host=host, mode=mode)
-        return 'on_maintenance' if mode else 'off_maintenance'
-
-    @rpc_server.expose
-    def delete_tokens_for_instance(self, ctxt, instance_uuid):
-        self._record('delete_tokens_for_instance',
-                     instance_uuid=instance_uuid)
-
-
 def _serve(tree, cell, topic, server, version):
     parts = tree.cells[cell]
-    fake = FakeService(version)
+    fake = fake_services.FakeComputeService(version, 'g1-h1')
     target = oslo_messaging.Target(
         topic=topic, server=server,
         exchange=tree.exchange_for_url(tree.url_of(cell)))

@@ -67,7 +67,7 @@ def standalone(db, name='api', parents=(), children=(), retries=0,
     for child, offset in (offsets or {}).items():
         db_api.cell_update(db, child, {'weight_offset': offset})
     runner.state_manager.sync(force=True)
-    runner.services['db'] = db
+    runner.services.db = db
     sleeps = []
     sched = scheduler.CellsScheduler(
         runner,
@@ -79,7 +79,7 @@ def standalone(db, name='api', parents=(), children=(), retries=0,
         handoff or RecordingHandoff(), ss.cell_policy(),
         scheduler.SchedulerSettings(retries, delay),
         rng=random.Random(0), sleep=sleeps.append)
-    runner.services['scheduler'] = sched
+    runner.services.scheduler = sched
     return runner, sched, sleeps
 
 

@@ -271,7 +271,7 @@ def test_the_top_looks_an_update_up_unless_its_writer_marks_it(db):
     text = _update_from('child')
 
     assert not top.message_from_json(text).finds_its_copies()
-    top.services['top_writer'] = topwriter.TopWriter(db)
+    top.services.top_writer = topwriter.TopWriter(db)
     assert top.message_from_json(text).finds_its_copies()
 
 

@@ -7,6 +7,7 @@ management API) and helper processes that cannot outlive the bench.
 """
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -315,16 +316,40 @@ def install_fast_green_current_thread():
     green_threading.__dict__['__patched_enumerate'] = matching_thread
 
 
+# The modules a bench measured beside an older commit imports, and where
+# they were before the modules moved into packages (commit 2fbe6d1).
+MOVED_FROM = {
+    'nova_cells.testing.inprocess': 'nova_cells.inprocess',
+    'nova_cells.top.instances': 'nova_cells.instances',
+    'nova_cells.top.topsync': 'nova_cells.topsync',
+    'nova_cells.top.topwriter': 'nova_cells.topwriter',
+    'nova_cells.handoff.new_instance': 'nova_cells.local.new_instance',
+}
+
+
+def project_module(name):
+    """The module ``name``, or, in a baseline tree from before the
+    package moves, the one it was (:data:`MOVED_FROM`).  The old name is
+    tried first: in an old tree, the installed (current) tree would
+    otherwise supply the new name's module, and mix the two trees."""
+    old = MOVED_FROM.get(name)
+    if old is not None:
+        try:
+            return importlib.import_module(old)
+        except ImportError:
+            pass
+    return importlib.import_module(name)
+
+
 class BaselineTree(object):
     """An older commit of this repository, checked out in a temporary git
     worktree, to measure beside the working tree in the same invocation.
 
     :meth:`run_json` runs a bench script (the current one: same rows) in a
     child process with the old tree first on ``PYTHONPATH``, with
-    ``--json``; the script prints its rows as JSON on its last line.  A
-    commit from before the modules moved into packages cannot import what
-    the current script imports: then the commit's own copy of the script
-    runs instead (its rows are matched by name).
+    ``--json``; the script prints its rows as JSON on its last line.  In
+    a commit from before the modules moved into packages, the script finds
+    them under their old names (:func:`project_module`).
     """
 
     REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -343,6 +368,11 @@ class BaselineTree(object):
             shutil.rmtree(self.path, ignore_errors=True)
             raise SystemExit('cannot check out the baseline %r: %s'
                              % (self.rev, added.stderr.strip()))
+        # Its own package metadata, first on the path: its plug-ins' entry
+        # points, not the installed tree's (modules have moved since).
+        subprocess.run([sys.executable, '-c', 'import setuptools; '
+                        'setuptools.setup()', '-q', 'egg_info'],
+                       cwd=self.path, capture_output=True)
         return self
 
     def __exit__(self, *exc):
@@ -352,18 +382,12 @@ class BaselineTree(object):
 
     def run_json(self, script, args):
         env = dict(os.environ, PYTHONPATH=self.path, PYTHONWARNINGS='ignore')
-        own = os.path.join(self.path, os.path.relpath(
-            os.path.abspath(script), self.REPO))
-        for path in (os.path.abspath(script), own):
-            done = subprocess.run(
-                [sys.executable, path] + list(args) + ['--json'], env=env,
-                capture_output=True, text=True)
-            if done.returncode == 0 or 'ImportError' not in done.stderr or \
-                    not os.path.exists(own):
-                break
+        done = subprocess.run(
+            [sys.executable, os.path.abspath(script)] + list(args) +
+            ['--json'], env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            raise subprocess.CalledProcessError(
-                done.returncode, done.args, done.stdout, done.stderr)
+            raise SystemExit('the baseline %s failed: %s' % (
+                self.rev, done.stderr.strip()[-2000:]))
         return [tuple(row) for row in json.loads(done.stdout.splitlines()[-1])]
 
 

@@ -49,7 +49,7 @@ def measure(messages):
     import route
     from nova_cells import _backend
     _backend.select('threading')
-    from nova_cells.testing import inprocess
+    inprocess = _common.project_module('nova_cells.testing.inprocess')
 
     base_dir = tempfile.mkdtemp(prefix='bench-hop-')
     tree = inprocess.CellTree(route.LAYOUT, base_dir,

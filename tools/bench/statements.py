@@ -64,7 +64,8 @@ def _leaf_writer(db, db_instances):
     try:
         from nova_cells import context as cells_context
         from nova_cells.db import new_instances
-        from nova_cells.handoff import new_instance
+        new_instance = _common.project_module(
+            'nova_cells.handoff.new_instance')
         from nova_cells.objects import base as objects_base
     except ImportError:
         return lambda instance_uuid: db_instances.instance_create(db, {
@@ -93,7 +94,7 @@ def _rows(db, node_id, service_id):
     from nova_cells.db import api as db_api
     from nova_cells.db import instances as db_instances
     from nova_cells.db import outbox as db_outbox
-    from nova_cells.top import instances
+    instances = _common.project_module('nova_cells.top.instances')
     from nova_cells.objects import instance as instance_obj
 
     def new_uuid():

@@ -22,6 +22,7 @@ import argparse
 import cProfile
 import io
 import os
+import sys
 import pstats
 import tempfile
 import threading
@@ -37,11 +38,17 @@ from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells.db import migration
 from nova_cells.db import models
-from nova_cells.testing import inprocess
-from nova_cells.top import instances
 from nova_cells.objects import instance as instance_obj
-from nova_cells.top import topsync
-from nova_cells.top import topwriter
+
+# tools/ is not a package: _common is found next to this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common  # noqa: E402
+
+inprocess = _common.project_module('nova_cells.testing.inprocess')
+instances = _common.project_module('nova_cells.top.instances')
+topsync = _common.project_module('nova_cells.top.topsync')
+topwriter = _common.project_module('nova_cells.top.topwriter')
 
 PG_ADMIN_URL = 'postgresql+psycopg2://postgres@127.0.0.1:5432/postgres'
 TARGET_RATE = 2000.0
