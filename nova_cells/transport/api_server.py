@@ -168,7 +168,7 @@ class CellsTopicServer(object):
             lambda: self.factory.connect(self.url, purpose='consume'),
             self.url, queues, self._on_delivery, self.prefetch, self.retry,
             consumer_arguments=arguments,
-            busy=lambda: self._lanes.busy() > 0,
+            busy=lambda: self._lanes.active() > 0,
             name='%s-consumer' % self.topic)
         try:
             self._consumer.start()

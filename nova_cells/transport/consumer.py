@@ -76,8 +76,8 @@ class Consumer(object):
         declared, at every (re)connection.
     :param consumer_arguments: ``{queue name: arguments}`` for
         ``basic.consume``.
-    :param busy: ``() -> bool``: deliveries are being processed (poll
-        fast).
+    :param busy: ``() -> bool``: deliveries are being processed or
+        waiting to be (poll fast).
     """
 
     def __init__(self, connect, url, queues, on_delivery, prefetch, retry,
@@ -210,7 +210,10 @@ class Consumer(object):
                 return
             if not self._consuming and self._tags:
                 self._cancel()
-            timeout = _BUSY_POLL if self.busy() else _IDLE_POLL
+            # A settlement queued since the flush above (its worker already
+            # idle) must not wait for the idle poll either.
+            timeout = (_BUSY_POLL if self._settlements or self.busy()
+                       else _IDLE_POLL)
             try:
                 self._conn.drain_events(timeout=timeout)
             except socket.timeout:

@@ -123,7 +123,7 @@ class KombuCellsDriver(rpc_driver.BaseCellsDriver):
             self.retry, setup=lambda channel: marker.bind(channel, marked),
             consumer_arguments={q.name: self.declarations
                                 .consumer_arguments() for q in fanouts},
-            busy=lambda: self._lanes.busy() > 0)
+            busy=lambda: self._lanes.active() > 0)
         try:
             self._consumer.start()
         except Exception:

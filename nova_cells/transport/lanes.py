@@ -105,6 +105,16 @@ class Lanes(object):
         with self._cond:
             return self._busy
 
+    def active(self):
+        """Deliveries being processed or waiting for a worker (not those
+        held for a retry): the consumer polls fast while there are any,
+        so that their acknowledgements (and a call's answer) leave at once.
+        Counting only the running ones missed a delivery submitted but not
+        yet taken: the consumer then slept a whole idle poll before
+        sending its answer, longer than a one-second ping waits."""
+        with self._cond:
+            return self._busy + len(self._ready)
+
     # -- the workers ----------------------------------------------------------
 
     def _due(self):

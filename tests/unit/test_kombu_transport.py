@@ -6,6 +6,7 @@ what the driver does with each kind of received message."""
 import json
 import os
 import re
+import socket
 import threading
 
 import pytest
@@ -14,6 +15,7 @@ from oslo_messaging._drivers import impl_rabbit
 from nova_cells import conf as cells_conf
 from nova_cells.messaging import delivery
 from nova_cells.transport import signing
+from nova_cells.transport import consumer as consumer_mod
 from nova_cells.transport import declarations
 from nova_cells.transport import driver as kombu_driver
 from nova_cells.transport import envelope
@@ -512,3 +514,61 @@ def test_a_cell_announces_its_limit_unless_its_operator_did():
                       group='cells')
     caps = state.make_state_manager(conf, None).my_cell_state.capabilities
     assert caps == {'nova_cells_max_message_size': {'100'}}
+
+
+def test_a_delivery_waiting_for_a_worker_is_active():
+    """Submitted but not yet taken, it counts: the consumer must poll
+    fast for its acknowledgement (and a call's answer) from then on."""
+    gate = threading.Event()
+    started = threading.Event()
+
+    def process(item):
+        started.set()
+        gate.wait(10)
+        return lanes.ACK
+    pool = lanes.Lanes(process, lambda item, outcome: None, workers=1)
+    try:
+        pool.submit('first', None)
+        assert started.wait(10)
+        pool.submit('second', None)         # the only worker is busy
+        assert pool.busy() == 1
+        assert pool.active() == 2
+    finally:
+        gate.set()
+        pool.stop()
+
+
+class _PollingConnection(object):
+    """Records the timeout of each ``drain_events``; stops the consumer
+    after a few."""
+
+    def __init__(self, consumer, polls=3):
+        self.consumer = consumer
+        self.timeouts = []
+        self.polls = polls
+
+    def drain_events(self, timeout):
+        self.timeouts.append(timeout)
+        if len(self.timeouts) >= self.polls:
+            self.consumer._closing.set()
+        raise socket.timeout()
+
+    def heartbeat_check(self):
+        pass
+
+
+@pytest.mark.parametrize('busy, queued, expected', [
+    (False, False, consumer_mod._IDLE_POLL),
+    (True, False, consumer_mod._BUSY_POLL),
+    (False, True, consumer_mod._BUSY_POLL)],
+    ids=['idle', 'deliveries-in-hand', 'settlement-queued'])
+def test_the_consumer_polls_fast_while_anything_is_in_hand(busy, queued,
+                                                           expected):
+    cons = consumer_mod.Consumer(None, 'rabbit://h/v', [], None, 0, None,
+                                 busy=lambda: busy)
+    conn = cons._conn = _PollingConnection(cons, polls=1)
+    cons._flush = lambda: None              # keeps what is queued queued
+    if queued:
+        cons.settle(transport_doubles.delivery(b'{}'))
+    cons._serve()
+    assert conn.timeouts == [expected]
