@@ -45,9 +45,9 @@ class CellsManager(periodic_task.PeriodicTasks):
     def __init__(self, conf, state_manager, msg_runner,
                  parent_update_interval=60, heal_interval=60,
                  healer=None, lost_builds=None, cell_admin=None):
-        """:param healer: the top's :class:`nova_cells.top.heal.Healer`
-            (default: the runner's, ``msg_runner.services.healer``, else
-            one with the default settings).
+        """:param healer: the top's :class:`nova_cells.top.heal.Healer`,
+            the one the runner's handlers use (default: one with the
+            default settings).
         :param cell_admin: a :class:`nova_cells.cells.cell_admin.CellAdmin`
             (default: policy from ``conf``, signing mode ``[cells]
             signing``)."""
@@ -57,8 +57,8 @@ class CellsManager(periodic_task.PeriodicTasks):
             state_manager, policy.CellPolicy(conf), conf.cells.signing)
         self.msg_runner = msg_runner
         self.lost_builds = lost_builds
-        self.healer = (healer or msg_runner.services.healer or
-                       heal.Healer(msg_runner))
+        self.healer = healer if healer is not None else heal.Healer(
+            msg_runner)
         # NOTE(nova-cells): nova's _update_our_parents ran every 60 s with no
         # option; [cells] parent_update_interval makes it tunable per
         # instance (the class-level spacing table is shadowed, not changed).

@@ -43,7 +43,7 @@ from nova_cells.transport import ordering
 
 __all__ = ['DURABLE_METHODS', 'SECRET_ARGUMENTS', 'for_storage',
            'is_durable', 'Outbox', 'Inbox', 'SELF',
-           'note_failure', 'receipt_to_record', 'MessageNotTaken']
+           'note_failure', 'receipt_to_record']
 
 LOG = logging.getLogger(__name__)
 
@@ -83,10 +83,6 @@ CLAIM_STALE_SECONDS = 60
 _current = threading.local()
 
 
-# Raised where a cell cannot apply a message now (the sender keeps it).
-MessageNotTaken = exception.MessageNotTaken
-
-
 # Arguments that hold a secret of the user's: kept in memory for the sends,
 # never written to cell_outbox (doc/reliability.rst, "Secrets").
 SECRET_ARGUMENTS = ('admin_password', 'new_pass')
@@ -124,7 +120,7 @@ def is_durable(message):
 
 
 def is_retriable(exc):
-    return isinstance(exc, _RETRIABLE + (MessageNotTaken,))
+    return isinstance(exc, _RETRIABLE + (exception.MessageNotTaken,))
 
 
 class _Receipt(object):
@@ -225,8 +221,8 @@ def _retry_db(action, what, wait=_DB_WAIT_SECONDS, sleep=time.sleep):
             return action()
         except _RETRIABLE as exc:
             if time.monotonic() >= deadline:
-                raise MessageNotTaken(uuid=what, reason='database: %s'
-                                      % exc.__class__.__name__)
+                raise exception.MessageNotTaken(
+                    uuid=what, reason='database: %s' % exc.__class__.__name__)
             LOG.warning('Database unusable while recording %s (%s); '
                         'retrying', what, exc.__class__.__name__)
             sleep(delay)
@@ -242,10 +238,10 @@ class Inbox(object):
     look at the inbox), and the claim is renewed while it is applied.  A
     copy that arrives meanwhile (the sender gave up waiting and sent it
     again) finds the live claim and is not applied: it is refused with
-    :class:`MessageNotTaken`, so its sender keeps it and finds it applied
-    later.  A claim no longer renewed (its daemon died) is taken over
-    after ``stale_after`` seconds; one left by this daemon, by a delivery
-    that no thread is applying any more, at once.
+    :class:`~nova_cells.exception.MessageNotTaken`, so its sender keeps it
+    and finds it applied later.  A claim no longer renewed (its daemon
+    died) is taken over after ``stale_after`` seconds; one left by this
+    daemon, by a delivery that no thread is applying any more, at once.
 
     :param owner: this daemon's claim token (a fresh one by default).
     :param stale_after: seconds without renewal after which a claim is
@@ -284,7 +280,7 @@ class Inbox(object):
             return None
         try:
             return self._apply(message, receipt)
-        except MessageNotTaken:
+        except exception.MessageNotTaken:
             if receipt.claimed:
                 self._release(message.uuid)
             raise
@@ -303,8 +299,8 @@ class Inbox(object):
         if not claim.mine:
             LOG.info('Message %s is being applied here by %s; its copy '
                      'waits', receipt.uuid, claim.holder)
-            raise MessageNotTaken(uuid=receipt.uuid,
-                                  reason='a copy is being applied')
+            raise exception.MessageNotTaken(uuid=receipt.uuid,
+                                            reason='a copy is being applied')
         receipt.claimed = True
         with self._lock:
             self._applying[receipt.uuid] += 1
@@ -324,8 +320,8 @@ class Inbox(object):
         finally:
             _current.receipt = None
         if receipt.error is not None:
-            raise MessageNotTaken(uuid=message.uuid,
-                                  reason=receipt.error.__class__.__name__)
+            raise exception.MessageNotTaken(
+                uuid=message.uuid, reason=receipt.error.__class__.__name__)
         if not receipt.recorded:
             self._remember(message.uuid)
         return result
@@ -334,8 +330,9 @@ class Inbox(object):
         try:
             return self._claims.submit(message_uuid)
         except _RETRIABLE as exc:
-            raise MessageNotTaken(uuid=message_uuid, reason='database: %s'
-                                  % exc.__class__.__name__)
+            raise exception.MessageNotTaken(
+                uuid=message_uuid,
+                reason='database: %s' % exc.__class__.__name__)
 
     def _claim_batch(self, batch):
         """Claims asked at once, in one transaction; a copy of a message
@@ -741,7 +738,7 @@ class Outbox(object):
                 lambda: self._record_together(items),
                 '%d messages' % len(items)),
             lambda item: self._record_alone(*item),
-            keep=MessageNotTaken, log=lambda count, exc: LOG.info(
+            keep=exception.MessageNotTaken, log=lambda count, exc: LOG.info(
                 'Recording %d messages together failed (%s); recording '
                 'them one by one', count, exc.__class__.__name__))
 

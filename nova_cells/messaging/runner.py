@@ -245,7 +245,7 @@ class MessageRunner(object):
         row_id = self.outbox.journal(message)
         try:
             self.inbox.receive(message)
-        except delivery.MessageNotTaken as exc:
+        except exception.MessageNotTaken as exc:
             LOG.warning('%s; applying it again later', exc)
             self.outbox.journal_retry(row_id, message)
             return None
@@ -350,7 +350,7 @@ class MessageRunner(object):
         """Entry point of the intercell servers.
 
         Errors are logged, never raised, except
-        :class:`~nova_cells.messaging.delivery.MessageNotTaken`: a durable
+        :class:`~nova_cells.exception.MessageNotTaken`: a durable
         message this
         cell could not apply now, which the sender must keep and resend.
 
@@ -370,7 +370,7 @@ class MessageRunner(object):
             if self.inbox is not None and delivery.is_durable(message):
                 return self.inbox.receive(message, held=held)
             return message.process()
-        except delivery.MessageNotTaken as exc:
+        except exception.MessageNotTaken as exc:
             # The sender keeps it and sends it again (an RPC error).
             LOG.warning('%s', exc)
             raise

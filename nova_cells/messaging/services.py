@@ -22,8 +22,8 @@ class CellServices(object):
     db: object = None
     #: the :class:`~nova_cells.scheduler.CellsScheduler`
     scheduler: object = None
-    #: the compute hand-off (lifecycle actions), :mod:`nova_cells.handoff.
-    #: compute`
+    #: the compute hand-off of lifecycle actions
+    #: (:mod:`nova_cells.handoff.compute`)
     compute: object = None
     #: ``(get_transport, exchange)`` of the cell's own broker (proxied RPCs,
     #: console checks)

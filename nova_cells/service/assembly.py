@@ -273,7 +273,7 @@ def build_cell(conf, db, exchange_for_url=None, handler_tables=None,
     manager = cells_manager.CellsManager(
         conf, state_manager, runner,
         parent_update_interval=conf.cells.parent_update_interval,
-        heal_interval=conf.cells.heal_interval,
+        heal_interval=conf.cells.heal_interval, healer=services.healer,
         lost_builds=lost_builds.LostBuilds(db,
                                            conf.cells.scheduling_timeout))
     parts = CellParts(conf, db, state_manager, driver, runner, manager,

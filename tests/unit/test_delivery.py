@@ -672,7 +672,7 @@ def test_database_failure_asks_for_a_resend(receiver, db, error):
     child, handler, make_json = receiver
     text = make_json('one')
     handler.error = error
-    with pytest.raises(delivery.MessageNotTaken):
+    with pytest.raises(exception.MessageNotTaken):
         child.process_json(text)
     assert json.loads(text)['uuid'] not in inbox_uuids(db)
     handler.error = None
@@ -702,7 +702,7 @@ def test_unreadable_inbox_asks_for_a_resend(receiver, db, monkeypatch):
         raise db_exc.DBConnectionError()
     # The look at the inbox is in the claim's transaction.
     monkeypatch.setattr(db_outbox, 'claim', broken)
-    with pytest.raises(delivery.MessageNotTaken):
+    with pytest.raises(exception.MessageNotTaken):
         child.process_json(text)
     assert handler.calls == []
 
@@ -1042,12 +1042,12 @@ def test_a_forward_that_cannot_be_recorded_is_not_marked(
     child, driver, lookups, others, _handler = middle
 
     def database_gone(*args, **kwargs):
-        raise delivery.MessageNotTaken(uuid='x', reason='database: gone')
+        raise exception.MessageNotTaken(uuid='x', reason='database: gone')
     monkeypatch.setattr(db_outbox, 'outbox_add_many', database_gone)
     others['api'].targeted(ss.ADMIN, 'api!child!gc', 'terminate_instance',
                            {'tag': 'x'})
     text = _sent_by(others['api'])
-    with pytest.raises(delivery.MessageNotTaken):
+    with pytest.raises(exception.MessageNotTaken):
         child.process_json(text)
     # Not marked: the api's resend will be forwarded.
     assert json.loads(text)['uuid'] not in inbox_uuids(db)
@@ -1187,7 +1187,7 @@ def test_a_handler_failing_for_now_sends_its_posts_unmarked(posting, db):
     child, driver, handler, receive, carried, plain_marks = posting
     text = receive()
     handler.error = db_exc.DBConnectionError()
-    with pytest.raises(delivery.MessageNotTaken):
+    with pytest.raises(exception.MessageNotTaken):
         child.process_json(text)
     assert carried == [None]
     assert json.loads(text)['uuid'] not in inbox_uuids(db)
@@ -1256,7 +1256,7 @@ def test_a_copy_arriving_while_the_first_is_applied_waits(slow_receiver):
     first = threading.Thread(target=child.process_json, args=(text,))
     first.start()
     assert handler.started.wait(5)
-    with pytest.raises(delivery.MessageNotTaken):
+    with pytest.raises(exception.MessageNotTaken):
         child.process_json(text)
     handler.go_on.set()
     first.join(5)
@@ -1298,7 +1298,7 @@ def test_another_daemons_claim(receiver, db, holder_age, taken):
         child.process_json(text)
         assert handler.calls == ['one']
     else:
-        with pytest.raises(delivery.MessageNotTaken):
+        with pytest.raises(exception.MessageNotTaken):
             child.process_json(text)
         assert handler.calls == []
 
@@ -1308,7 +1308,7 @@ def test_a_delivery_that_could_not_apply_gives_its_claim_back(receiver,
     child, handler, make_json = receiver
     text = make_json('one')
     handler.error = db_exc.DBConnectionError()
-    with pytest.raises(delivery.MessageNotTaken):
+    with pytest.raises(exception.MessageNotTaken):
         child.process_json(text)
     assert _claims(db) == []
     handler.error = None

@@ -501,8 +501,8 @@ class _Busy(object):
 
     @oslo_messaging.expose
     def build_instances(self, ctxt, **kwargs):
-        raise delivery.MessageNotTaken(uuid='m-1', reason='a copy is '
-                                       'being applied')
+        raise exception.MessageNotTaken(uuid='m-1', reason='a copy is '
+                                        'being applied')
 
 
 @pytest.mark.parametrize('call', [False, True], ids=['cast', 'call'])
@@ -558,7 +558,7 @@ def test_a_consumed_build_not_taken_now_goes_back_to_the_server(db, top):
     server (which holds the delivery), no row is left behind."""
     runner, sched = top
     sched.handoff.error = db_exc.DBConnectionError()
-    with pytest.raises(delivery.MessageNotTaken):
+    with pytest.raises(exception.MessageNotTaken):
         runner.targeted_to_myself_durably(consumed('e' * 32),
                                           'build_instances', api_build(db))
     assert journal(db) == []
@@ -735,14 +735,14 @@ def test_a_broadcast_to_two_children_is_recorded_for_both_or_neither(
 
     def add_many(database, entries, *args, **kwargs):
         if any(entry[1] == 'gc2' for entry in entries):
-            raise delivery.MessageNotTaken(uuid='x', reason='database: gone')
+            raise exception.MessageNotTaken(uuid='x', reason='database: gone')
         return real(database, entries, *args, **kwargs)
     monkeypatch.setattr(db_outbox, 'outbox_add_many', add_many)
     api.broadcast(ss.ADMIN, 'instance_delete_everywhere',
                   {'instance': {'uuid': str(uuid.uuid4())},
                    'delete_type': 'soft'}, direction='down')
     text = api.driver.sent[-1][2]
-    with pytest.raises(delivery.MessageNotTaken):
+    with pytest.raises(exception.MessageNotTaken):
         runner.process_json(text)          # the sender keeps it
     assert uuid_of(text) not in inbox_uuids(db), 'not marked: not applied'
     monkeypatch.setattr(db_outbox, 'outbox_add_many', real)

@@ -13,6 +13,7 @@ import pytest
 from oslo_messaging._drivers import impl_rabbit
 
 from nova_cells import conf as cells_conf
+from nova_cells import exception
 from nova_cells.messaging import delivery
 from nova_cells.transport import signing
 from nova_cells.transport import consumer as consumer_mod
@@ -374,7 +375,7 @@ def _processed(runner, body):
 
 
 def test_not_taken_is_retried():
-    runner = _Runner(delivery.MessageNotTaken(uuid='m-1', reason='db'))
+    runner = _Runner(exception.MessageNotTaken(uuid='m-1', reason='db'))
     outcome, _item = _processed(runner, envelope.encode_cast(_message(), {}))
     assert outcome == lanes.RETRY
 
