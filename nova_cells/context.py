@@ -66,6 +66,10 @@ class RequestContext(oslo_context.RequestContext):
         # when a server that acknowledges after handling (the kombu
         # ``cells`` topic) may deliver a copy again; never on the wire.
         self.delivery_id = None
+        # The :class:`~nova_cells.messaging.delivery.Scope` of the received
+        # message whose handler holds this context: the messages made with
+        # it are recorded with that message's receipt.  Never on the wire.
+        self.delivery_scope = None
 
     def to_dict(self):
         base = super(RequestContext, self).to_dict()

@@ -78,7 +78,7 @@ def instance_update_at_top(runner, message, instance):
     cell_name = str(message.routing_path.reversed())
     writer = runner.services.top_writer
     if writer is not None:
-        writer.update_at_top(instance, cell_name)
+        writer.update_at_top(instance, cell_name, message.scope)
     else:
         instances.update_at_top(runner.services.db, instance, cell_name)
 

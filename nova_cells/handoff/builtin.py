@@ -21,6 +21,7 @@ from nova_cells.db import instances as db_instances
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
 from nova_cells.handoff import BaseHandoff
+from nova_cells.messaging import delivery
 from nova_cells.cells import propagation
 from nova_cells.cells import servicegroup
 from nova_cells.top import topsync
@@ -154,9 +155,12 @@ class BuiltinHandoff(BaseHandoff):
         outbox = self.runner.outbox
         if outbox is None or not self.runner.state_manager.get_parent_cells():
             return None     # nothing recorded here (the top writes it)
-        with outbox.collecting() as posts:
+        scope = delivery.scope_of(ctxt)
+        if scope is None:
+            return None     # not a received build's: sent once committed
+        with outbox.collecting(scope) as posts:
             topsync.instance_update_at_top(self.runner, ctxt, instance)
-        return outbox.record_in(conn, posts, as_effect=last)
+        return outbox.record_in(conn, scope, posts, as_effect=last)
 
     def _spawned(self, ctxt, instance, node, recorded):
         """Committed; now tell the top (or send what was recorded)."""

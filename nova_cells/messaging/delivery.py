@@ -42,7 +42,7 @@ from nova_cells.transport import errors as transport_errors
 from nova_cells.transport import ordering
 
 __all__ = ['DURABLE_METHODS', 'SECRET_ARGUMENTS', 'for_storage',
-           'is_durable', 'Outbox', 'Inbox', 'SELF',
+           'is_durable', 'Outbox', 'Inbox', 'SELF', 'Scope', 'scope_of',
            'note_failure', 'receipt_to_record']
 
 LOG = logging.getLogger(__name__)
@@ -79,8 +79,6 @@ INBOX_KEEP_SECONDS = 24 * 3600
 # A claim not renewed for this long is its dead daemon's (renewed every
 # third of it while the message is applied).
 CLAIM_STALE_SECONDS = 60
-
-_current = threading.local()
 
 
 # Arguments that hold a secret of the user's: kept in memory for the sends,
@@ -124,7 +122,7 @@ def is_retriable(exc):
 
 
 class _Receipt(object):
-    """The message being applied by this thread.
+    """A received message being applied.
 
     ``held``: its delivery stays unacknowledged until it is processed (the
     kombu consumer): the broker delivers it again if this daemon dies
@@ -145,18 +143,52 @@ class _Receipt(object):
         self.claimed = False
 
 
-def note_failure(exc):
+class Scope(object):
+    """What the effects of one message are recorded with, carried by the
+    message and by the request context its handler passes on (so every
+    message the handler makes carries it too,
+    :attr:`nova_cells.context.RequestContext.delivery_scope`).
+
+    ``receipt``: the received message being applied (None when the
+    message was made here, or once it has been applied).  ``posts``: the
+    outbox posts held for one transaction (:meth:`Outbox.together`,
+    :meth:`Outbox.collecting`), or None when each post is recorded at
+    once.  One thread applies a message; its scope is not shared with
+    another thread's.
+    """
+
+    __slots__ = ('receipt', 'posts')
+
+    def __init__(self, receipt=None):
+        self.receipt = receipt
+        self.posts = None
+
+    def unmarked_receipt(self):
+        """The receipt, when it is not marked applied yet (else None)."""
+        receipt = self.receipt
+        if receipt is None or receipt.recorded:
+            return None
+        return receipt
+
+
+def scope_of(ctxt):
+    """The scope a request context carries (None: none)."""
+    return getattr(ctxt, 'delivery_scope', None)
+
+
+def note_failure(scope, exc):
     """Called where a handler's error is caught: if it means the message
-    could not be applied for now, the receipt will ask for a resend."""
-    receipt = getattr(_current, 'receipt', None)
+    of ``scope`` could not be applied for now, the receipt will ask for a
+    resend."""
+    receipt = scope.receipt if scope is not None else None
     if receipt is not None and receipt.error is None and is_retriable(exc):
         receipt.error = exc
 
 
-def receipt_to_record(method_name):
-    """The receipt of the message this thread is applying, for a write
-    that is that message's whole effect to mark it applied in its own
-    transaction (then set ``recorded``); None when there is none to mark.
+def receipt_to_record(scope, method_name):
+    """The receipt in ``scope``, for a write that is that message's whole
+    effect to mark it applied in its own transaction (then set
+    ``recorded``); None when there is none to mark.
 
     Only when the write is of the received message's method (a build
     passed down, an update passed up or applied at the top).  A message
@@ -164,19 +196,19 @@ def receipt_to_record(method_name):
     instances it builds) is not the whole effect, so the receipt waits for
     the handler to finish.
     """
-    receipt = _unmarked_receipt()
+    receipt = scope.unmarked_receipt() if scope is not None else None
     if receipt is None or receipt.method_name != method_name:
         return None
     return receipt
 
 
 def relays_directly(message):
-    """True when ``message`` is the one this thread received, passing
-    through, and its delivery is held by the broker until processed: then
-    sending it on, confirmed, before the acknowledgement is durable enough
-    (a daemon dying between the two gets it again and sends it again; the
+    """True when ``message`` is the one being applied, passing through,
+    and its delivery is held by the broker until processed: then sending
+    it on, confirmed, before the acknowledgement is durable enough (a
+    daemon dying between the two gets it again and sends it again; the
     cell that applies it finds the copy), and no outbox row is needed."""
-    receipt = _unmarked_receipt()
+    receipt = message.scope.unmarked_receipt()
     return (receipt is not None and receipt.held
             and receipt.uuid == message.uuid and message.passes_through())
 
@@ -184,32 +216,23 @@ def relays_directly(message):
 def relayed(message):
     """``message`` was sent on (:func:`relays_directly`): its whole
     effect here, with nothing to mark."""
-    receipt = _unmarked_receipt()
+    receipt = message.scope.unmarked_receipt()
     if receipt is not None and receipt.uuid == message.uuid:
         receipt.recorded = True
 
 
-def claim_here():
-    """Claim the message this thread is applying, when it was not
-    claimed on arrival (it was expected to go on to a child, and this cell
-    builds it itself after all): a copy applied meanwhile is then found.
+def claim_here(scope):
+    """Claim the message of ``scope``, when it was not claimed on arrival
+    (it was expected to go on to a child, and this cell builds it itself
+    after all): a copy applied meanwhile is then found.
 
     :returns: False when it was applied already (nothing to do).
     :raises MessageNotTaken: a copy is being applied.
     """
-    receipt = getattr(_current, 'receipt', None)
+    receipt = scope.receipt if scope is not None else None
     if receipt is None or receipt.claimed or receipt.inbox is None:
         return True
     return receipt.inbox.claim_for(receipt)
-
-
-def _unmarked_receipt():
-    """The receipt of the message this thread is applying, when it is not
-    marked applied yet (else None)."""
-    receipt = getattr(_current, 'receipt', None)
-    if receipt is None or receipt.recorded:
-        return None
-    return receipt
 
 
 def _retry_db(action, what, wait=_DB_WAIT_SECONDS, sleep=time.sleep):
@@ -274,12 +297,14 @@ class Inbox(object):
             keeps it and sends it again), or a copy is being applied here.
         """
         receipt = _Receipt(message.uuid, message.method_name, self, held)
+        scope = Scope(receipt)
+        message.apply_in(scope)
         if not message.finds_its_copies() and not self.claim_for(receipt):
             LOG.info('%s was already applied here; confirming it again',
                      message.describe())
             return None
         try:
-            return self._apply(message, receipt)
+            return self._apply(message, scope)
         except exception.MessageNotTaken:
             if receipt.claimed:
                 self._release(message.uuid)
@@ -313,12 +338,14 @@ class Inbox(object):
             if not self._applying[message_uuid]:
                 del self._applying[message_uuid]
 
-    def _apply(self, message, receipt):
-        _current.receipt = receipt
+    def _apply(self, message, scope):
+        receipt = scope.receipt
         try:
             result = message.process()
         finally:
-            _current.receipt = None
+            # Applied: what the handler's messages still do (a thread it
+            # started) is not this message's effect.
+            scope.receipt = None
         if receipt.error is not None:
             raise exception.MessageNotTaken(
                 uuid=message.uuid, reason=receipt.error.__class__.__name__)
@@ -678,19 +705,19 @@ class Outbox(object):
     def post(self, cell_state, message):
         """Record ``message`` for ``cell_state``, then queue it to send.
 
-        The message received by this thread (if any, and not yet marked)
-        is marked applied in the same transaction.  Inside
-        :meth:`together`, the recording waits for the end of the block.
+        The received message of its scope (if any, and not yet marked) is
+        marked applied in the same transaction.  Inside :meth:`together`,
+        the recording waits for the end of the block.
         """
-        batch = getattr(_current, 'batch', None)
-        if batch is not None:
-            batch.append((cell_state, message))
+        scope = message.scope
+        if scope.posts is not None:
+            scope.posts.append((cell_state, message))
             return
-        self._post_all([(cell_state, message)])
+        self._post_all(scope, [(cell_state, message)])
 
     @contextlib.contextmanager
-    def together(self, as_effect=False):
-        """Record every message this thread posts inside the block in one
+    def together(self, scope, as_effect=False):
+        """Record every message of ``scope`` posted inside the block in one
         transaction when the block ends (with the received message's
         mark), so that they are forwarded all or none: a split build sent
         as several parts is never half forwarded when the daemon dies.
@@ -702,19 +729,19 @@ class Outbox(object):
         that cannot go on fails its instances at the top): they carry its
         mark, so that a second copy finds it and sends nothing again.
         """
-        if getattr(_current, 'batch', None) is not None:
+        if scope.posts is not None:
             yield                       # already inside a block
             return
-        _current.batch = batch = []
+        scope.posts = posts = []
         try:
             yield
         finally:
-            _current.batch = None
-        if batch:
-            self._post_all(batch, as_effect)
+            scope.posts = None
+        if posts:
+            self._post_all(scope, posts, as_effect)
 
-    def _post_all(self, posts, as_effect=False):
-        receipt = self._receipt_for(posts, as_effect)
+    def _post_all(self, scope, posts, as_effect=False):
+        receipt = self._receipt_for(scope, posts, as_effect)
         entries = self._entries(posts)
         received = receipt.uuid if receipt is not None else None
         try:
@@ -754,11 +781,11 @@ class Outbox(object):
             owner=self.owner), stored[0][0] if stored else received)
 
     @staticmethod
-    def _receipt_for(posts, as_effect):
+    def _receipt_for(scope, posts, as_effect):
         """The receipt the posts' record marks applied, if any."""
         if as_effect:
-            return _unmarked_receipt()
-        return next((r for r in (receipt_to_record(m.method_name)
+            return scope.unmarked_receipt()
+        return next((r for r in (receipt_to_record(scope, m.method_name)
                                  for _c, m in posts) if r is not None), None)
 
     @staticmethod
@@ -766,19 +793,20 @@ class Outbox(object):
         return [(message.uuid, cell_state.name, message.direction,
                  message.to_json()) for cell_state, message in posts]
 
+    @staticmethod
     @contextlib.contextmanager
-    def collecting(self):
-        """Collect what this thread posts inside the block (for
+    def collecting(scope):
+        """Collect what is posted in ``scope`` inside the block (for
         :meth:`record_in`), whether or not a :meth:`together` block is
         open around it."""
-        outer = getattr(_current, 'batch', None)
-        _current.batch = posts = []
+        outer = scope.posts
+        scope.posts = posts = []
         try:
             yield posts
         finally:
-            _current.batch = outer
+            scope.posts = outer
 
-    def record_in(self, conn, posts, as_effect=False):
+    def record_in(self, conn, scope, posts, as_effect=False):
         """Record ``posts`` (from :meth:`collecting`) in the caller's own
         transaction ``conn``: a write here and the messages that tell of
         it, all or none (a leaf's placement and its update for the top),
@@ -787,7 +815,7 @@ class Outbox(object):
 
         :raises db_outbox.Duplicate: the mark was there (roll back).
         """
-        receipt = self._receipt_for(posts, as_effect)
+        receipt = self._receipt_for(scope, posts, as_effect)
         entries = self._entries(posts)
         row_ids = db_outbox.outbox_add_in(
             conn, _stored(entries), self.resend_interval,

@@ -9,6 +9,7 @@ Every message is rebuilt in each cell it reaches: construction appends this
 cell to ``routing_path`` and counts the hop (§4.4).
 """
 
+import copy
 import sys
 import uuid as uuidlib
 
@@ -85,8 +86,12 @@ class _BaseMessage(object):
         self.runner = runner
         if isinstance(ctxt, cells_context.WireContext):
             self._wire_ctxt, self._ctxt = ctxt, None
+            self._scope = None
         else:
             self._wire_ctxt, self._ctxt = None, ctxt
+            # Made while a received message is applied (its handler's
+            # context): recorded with that message's receipt.
+            self._scope = delivery.scope_of(ctxt)
         self.method_name = method_name
         self.method_kwargs = method_kwargs
         self.direction = direction
@@ -111,7 +116,29 @@ class _BaseMessage(object):
         ctxt = self._ctxt
         if ctxt is None:
             ctxt = self._ctxt = self._wire_ctxt.rebuild()
+            ctxt.delivery_scope = self._scope
         return ctxt
+
+    @property
+    def scope(self):
+        """The :class:`~nova_cells.messaging.delivery.Scope` this message's
+        sends are recorded in: the received message's being applied when
+        made by its handler, else its own."""
+        scope = self._scope
+        if scope is None:
+            scope = delivery.Scope()
+            self.apply_in(scope)
+        return scope
+
+    def apply_in(self, scope):
+        """This received message is applied in ``scope`` (its receipt):
+        its context, and so every message its handler makes, carries it.
+        A context made elsewhere is copied first, not changed (a caller
+        may use it again)."""
+        self._scope = scope
+        if self._ctxt is not None:
+            self._ctxt = copy.copy(self._ctxt)
+            self._ctxt.delivery_scope = scope
 
     def outgoing_context(self):
         """The context to send on: a received message's as it came (made
@@ -218,7 +245,7 @@ class _BaseMessage(object):
                                             value, False)
         except Exception:
             exc = sys.exc_info()[1]
-            delivery.note_failure(exc)
+            delivery.note_failure(self._scope, exc)
             if not isinstance(exc, exception.NovaCellsException) or \
                     not getattr(exc, 'expected', False):
                 LOG.exception('Error processing %s', self.describe())
@@ -307,7 +334,7 @@ class _TargetedMessage(_BaseMessage):
         try:
             self._forward(next_hop)
         except Exception as exc:
-            delivery.note_failure(exc)
+            delivery.note_failure(self._scope, exc)
             self.runner.slots.close(self.uuid)
             return self._cannot_go_on(exc)
         if slot is None:
@@ -354,7 +381,7 @@ class _TargetedMessage(_BaseMessage):
         except Exception as hook_exc:
             # A database that cannot record the failure now: the sender
             # keeps the message and sends it again.
-            delivery.note_failure(hook_exc)
+            delivery.note_failure(self._scope, hook_exc)
             if not delivery.is_retriable(hook_exc):
                 LOG.exception('%s cannot go on, and failing it visibly '
                               'failed too', self.describe())
@@ -456,12 +483,12 @@ class _BroadcastMessage(_BaseMessage):
                           response.value)
         # One outbox transaction for every neighbour, with the mark: a
         # resend found marked has reached every one of them.
-        with self.runner.sending_together():
+        with self.runner.sending_together(self):
             for cell in next_hops:
                 try:
                     self.runner.send(cell, self)
                 except Exception as exc:
-                    delivery.note_failure(exc)
+                    delivery.note_failure(self._scope, exc)
                     LOG.error('%s: sending to %s failed: %s',
                               self.describe(), cell.name, exc)
         return None

@@ -141,13 +141,14 @@ class MessageRunner(object):
         elif not self._relay(cell_state, message):
             self.outbox.post(cell_state, message)
 
-    def sending_together(self):
-        """A block whose durable sends are recorded in one transaction
-        (:meth:`nova_cells.messaging.delivery.Outbox.together`; nothing without
-        durable forwarding)."""
+    def sending_together(self, message):
+        """A block whose durable sends of ``message`` (and of what its
+        handler makes) are recorded in one transaction
+        (:meth:`nova_cells.messaging.delivery.Outbox.together`; nothing
+        without durable forwarding)."""
         if self.outbox is None:
             return contextlib.nullcontext()
-        return self.outbox.together()
+        return self.outbox.together(message.scope)
 
     def _relay(self, cell_state, message):
         """Send a received durable message on without an outbox row; True

@@ -251,7 +251,7 @@ class CellsScheduler(object):
             # Not those an earlier delivery built here: they run.  With
             # the build's mark: a copy failing too finds it, and fails
             # nothing twice.
-            with self._all_or_nothing(as_effect=True):
+            with self._all_or_nothing(message, as_effect=True):
                 self._fail_instances(ctxt, dict(
                     build_inst_kwargs, instances=[
                         i for i in build_inst_kwargs.get('instances') or []
@@ -337,7 +337,7 @@ class CellsScheduler(object):
         LOG.info('Build %s: %d instance(s) already built here by an '
                  'earlier delivery stay here', _uuids(build_inst_kwargs),
                  len(ours))
-        self._build_here(message.ctxt, path,
+        self._build_here(message, path,
                          dict(build_inst_kwargs, instances=ours))
         kept_here.update(i.uuid for i in ours)
         return dict(build_inst_kwargs,
@@ -361,7 +361,7 @@ class CellsScheduler(object):
                  pin.path, pin.plugin)
         target, kwargs = self.pinned_hop(pin, path, build_inst_kwargs)
         if target == path:
-            return self._build_here(message.ctxt, path, kwargs)
+            return self._build_here(message, path, kwargs)
         response = self.runner.continue_targeted(
             message, target, 'build_instances', {'build_inst_kwargs': kwargs})
         if response is not None and response.failure:
@@ -418,7 +418,7 @@ class CellsScheduler(object):
                 message.target_cell, getattr(exc, 'message', None) or exc))
         LOG.error('Build %s cannot go on from %s: %s',
                   _uuids(build_inst_kwargs), message.routing_path, exc)
-        with self._all_or_nothing(as_effect=True):
+        with self._all_or_nothing(message, as_effect=True):
             self._fail_instances(message.ctxt, build_inst_kwargs, exc)
 
     def _build_on(self, message, path, selection, build_inst_kwargs):
@@ -434,7 +434,7 @@ class CellsScheduler(object):
                 continue
             try:
                 if candidate.is_me:
-                    return self._build_here(message.ctxt, path,
+                    return self._build_here(message, path,
                                             build_inst_kwargs)
                 return self._send_to_child(message, candidate,
                                            build_inst_kwargs)
@@ -475,24 +475,24 @@ class CellsScheduler(object):
         instances_ = build_inst_kwargs.get('instances') or []
         # With the build's mark whatever the parts became (sent on, or
         # failed at the top): a copy finds it and does nothing twice.
-        with self._all_or_nothing(as_effect=True):
+        with self._all_or_nothing(message, as_effect=True):
             for candidate, part in split_plan.partition(instances_, plan):
                 self._send_part(message, path, candidate, dict(
                     build_inst_kwargs, instances=part))
 
-    def _all_or_nothing(self, as_effect=False):
-        """With durable forwarding, the parts are recorded in the outbox
-        in one transaction, with the received build's mark (whatever their
-        method with ``as_effect``,
-        :meth:`~nova_cells.messaging.delivery.Outbox. together`)."""
+    def _all_or_nothing(self, message, as_effect=False):
+        """With durable forwarding, what the handling of ``message`` posts
+        (the parts) is recorded in the outbox in one transaction, with the
+        received build's mark (whatever their method with ``as_effect``,
+        :meth:`~nova_cells.messaging.delivery.Outbox.together`)."""
         outbox = self.runner.outbox
-        return (outbox.together(as_effect=as_effect) if outbox is not None
-                else contextlib.nullcontext())
+        return (outbox.together(message.scope, as_effect=as_effect)
+                if outbox is not None else contextlib.nullcontext())
 
     def _send_part(self, message, path, candidate, kwargs):
         try:
             if candidate.is_me:
-                return self._build_here(message.ctxt, path, kwargs)
+                return self._build_here(message, path, kwargs)
             return self._send_to_child(message, candidate, kwargs)
         except Exception as exc:
             if delivery.is_retriable(exc):
@@ -521,7 +521,7 @@ class CellsScheduler(object):
         if response is not None and response.failure:
             response.value_or_raise()
 
-    def _build_here(self, ctxt, path, build_inst_kwargs):
+    def _build_here(self, message, path, build_inst_kwargs):
         """Write the instances here and hand them off.
 
         A build not claimed on arrival (this cell was not expected to
@@ -532,13 +532,15 @@ class CellsScheduler(object):
         of the new rows go up before the hand-off (nova-compute's later
         updates must not overtake them), and the mark follows it.
         """
-        if not delivery.claim_here():
+        scope = message.scope       # first: its context then carries it
+        if not delivery.claim_here(scope):
             LOG.info('Build %s was applied here by another delivery',
                      _uuids(build_inst_kwargs))
             return
-        together = (self._all_or_nothing(as_effect=True)
+        together = (self._all_or_nothing(message, as_effect=True)
                     if self.handoff.reports_every_outcome
                     else contextlib.nullcontext())
+        ctxt = message.ctxt
         with together:
             created = self._create_instances_here(ctxt, build_inst_kwargs)
             kwargs = dict(build_inst_kwargs, instances=created)

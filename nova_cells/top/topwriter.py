@@ -63,13 +63,14 @@ class TopWriter(object):
         self.db = db
         self._group = group_commit.GroupCommit(self._apply, max_batch)
 
-    def update_at_top(self, instance, cell_name):
+    def update_at_top(self, instance, cell_name, scope=None):
         """As :func:`nova_cells.top.instances.update_at_top` (the row, or None
         when dropped as out of order), committed before it returns, with
-        the mark of the ``instance_update_at_top`` this thread applies."""
+        the mark of the ``instance_update_at_top`` applied in ``scope``
+        (:class:`~nova_cells.messaging.delivery.Scope`), if any."""
         return self._group.submit(_Update(
             instance, cell_name,
-            delivery.receipt_to_record('instance_update_at_top')))
+            delivery.receipt_to_record(scope, 'instance_update_at_top')))
 
     def _apply(self, batch):
         updates = [pending.item for pending in batch]

@@ -155,8 +155,11 @@ class FakeMessage(object):
     """What Outbox.post reads of a message."""
 
     def __init__(self, tag, neighbour='child1', direction='down',
-                 instance_uuid=ONE_INSTANCE):
+                 instance_uuid=ONE_INSTANCE, scope=None):
         self.uuid = new_uuid()
+        # Made while a received message is applied when ``scope`` holds
+        # its receipt.
+        self.scope = scope or delivery.Scope()
         self.tag = tag
         # All about one instance unless told: one lane, one order.
         self.method_kwargs = {'instance': {'uuid': instance_uuid}}
@@ -544,11 +547,7 @@ def test_post_of_an_already_forwarded_received_message_sends_nothing(
     received = new_uuid()
     db_outbox.inbox_add(db, received)
     receipt = delivery._Receipt(received, 'build_instances')
-    delivery._current.receipt = receipt
-    try:
-        post_all(outbox, [FakeMessage('A')])
-    finally:
-        delivery._current.receipt = None
+    post_all(outbox, [FakeMessage('A', scope=delivery.Scope(receipt))])
     assert receipt.recorded
     assert outbox_rows(db) == []
     assert outbox.pending() == {}
@@ -562,13 +561,9 @@ def test_a_message_sent_along_the_way_does_not_record_the_receipt(
     outbox = outboxes(driver)
     received = new_uuid()
     receipt = delivery._Receipt(received, 'build_instances')
-    report = FakeMessage('report')
+    report = FakeMessage('report', scope=delivery.Scope(receipt))
     report.method_name = 'instance_update_at_top'
-    delivery._current.receipt = receipt
-    try:
-        post_all(outbox, [report])
-    finally:
-        delivery._current.receipt = None
+    post_all(outbox, [report])
     assert not receipt.recorded
     assert not db_outbox.inbox_contains(db, received)
     assert tree_support.wait_until(lambda: driver.delivered() == ['report'])
@@ -581,17 +576,15 @@ def test_posts_together_are_recorded_at_the_end_in_one_go(db, outboxes):
     outbox = outboxes(driver)
     received = new_uuid()
     receipt = delivery._Receipt(received, 'build_instances')
-    parts = [FakeMessage('part1', 'child1'), FakeMessage('part2', 'child2')]
-    delivery._current.receipt = receipt
-    try:
-        with outbox.together():
-            post_all(outbox, parts[:1])
-            with outbox.together():             # nested: the same block
-                post_all(outbox, parts[1:])
-            assert outbox_rows(db) == []
-            assert not db_outbox.inbox_contains(db, received)
-    finally:
-        delivery._current.receipt = None
+    scope = delivery.Scope(receipt)
+    parts = [FakeMessage('part1', 'child1', scope=scope),
+             FakeMessage('part2', 'child2', scope=scope)]
+    with outbox.together(scope):
+        post_all(outbox, parts[:1])
+        with outbox.together(scope):            # nested: the same block
+            post_all(outbox, parts[1:])
+        assert outbox_rows(db) == []
+        assert not db_outbox.inbox_contains(db, received)
     assert receipt.recorded
     assert db_outbox.inbox_contains(db, received)
     assert tree_support.wait_until(
@@ -602,13 +595,14 @@ def test_posts_together_are_recorded_at_the_end_in_one_go(db, outboxes):
 def test_posts_together_are_dropped_when_the_block_fails(db, outboxes):
     driver = FakeDriver(db)
     outbox = outboxes(driver)
+    scope = delivery.Scope()
     with pytest.raises(RuntimeError):
-        with outbox.together():
-            post_all(outbox, [FakeMessage('part1')])
+        with outbox.together(scope):
+            post_all(outbox, [FakeMessage('part1', scope=scope)])
             raise RuntimeError('planning failed half way')
     assert outbox_rows(db) == []
     assert outbox.pending() == {}
-    post_all(outbox, [FakeMessage('after')])       # the block is over
+    post_all(outbox, [FakeMessage('after', scope=scope)])   # block is over
     assert tree_support.wait_until(lambda: driver.delivered() == ['after'])
 
 

@@ -332,7 +332,8 @@ def test_claim_for_claims_once_then_finds_the_mark(db):
 def test_claim_here_outside_a_delivery_lets_the_build_go_on():
     """Nothing received (a build nova-api cast without durable
     forwarding): nothing to claim."""
-    assert delivery.claim_here() is True
+    assert delivery.claim_here(None) is True
+    assert delivery.claim_here(delivery.Scope()) is True
 
 
 # -- 3. a held message passing through is relayed, not recorded ---------------

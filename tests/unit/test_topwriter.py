@@ -143,6 +143,10 @@ class _UpdateAtTop(object):
         self.writer = writer
         self.instance = instance
         self.cell_name = cell_name
+        self.scope = None
+
+    def apply_in(self, scope):
+        self.scope = scope
 
     def finds_its_copies(self):
         # As the real message at a top with a TopWriter (records_its_receipt)
@@ -152,7 +156,8 @@ class _UpdateAtTop(object):
         return 'update %s' % self.uuid
 
     def process(self):
-        return self.writer.update_at_top(self.instance, self.cell_name)
+        return self.writer.update_at_top(self.instance, self.cell_name,
+                                         self.scope)
 
 
 def _write_transactions(db):
