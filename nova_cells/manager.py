@@ -8,9 +8,9 @@ access policy), so private helpers cannot be reached from the wire.
 
 from oslo_log import log as logging
 import oslo_messaging
-from oslo_messaging.rpc import server as rpc_server
 from oslo_service import periodic_task
 
+from nova_cells import api_methods
 from nova_cells.objects import build_payload
 from nova_cells.cells import cell_admin as cell_admin_mod
 from nova_cells import exception
@@ -23,12 +23,12 @@ __all__ = ['CellsManager', 'RPC_API_VERSION']
 LOG = logging.getLogger(__name__)
 
 # NOTE(nova-cells): nova Stein's CellsManager served 1.38; methods this
-# project adds come at later minor versions, each in doc/rpc-api.rst:
-#   1.39 - get_cell_status (the whole subtree's status, with failures)
-#   1.40 - explain_build (a dry run of a build, at every level)
-RPC_API_VERSION = '1.40'
+# project adds come at later minor versions (nova_cells.api_methods, and
+# doc/rpc-api.rst): 1.39 get_cell_status, 1.40 explain_build.
+RPC_API_VERSION = api_methods.SERVER_VERSION
 
-expose = rpc_server.expose
+# Only a method declared in nova_cells.api_methods can be exposed.
+expose = api_methods.expose
 # Refusals a cell admin caller gets back as such (no traceback logged here:
 # the refusal itself is logged once, by nova_cells.cells.cell_admin).
 _admin_refusals = oslo_messaging.expected_exceptions(

@@ -133,45 +133,38 @@ class CellsAPI(queries_client.QueriesClient,
         """Cast a build to the API cell's nova-cells (1.34, or older)."""
         version, build_inst_kwargs = build_payload.downgrade(
             kwargs, self.client.can_send_version)
-        cctxt = self.client.prepare(version=version)
-        cctxt.cast(ctxt, 'build_instances',
+        self._cast(ctxt, 'build_instances', version=version,
                    build_inst_kwargs=build_inst_kwargs)
 
     def get_cell_info_for_neighbors(self, ctxt):
         """Neighbour cells' info; ``[]`` when cells are disabled."""
         if not self.enabled:
             return []
-        cctxt = self.client.prepare(version='1.1')
-        return cctxt.call(ctxt, 'get_cell_info_for_neighbors')
+        return self._call(ctxt, 'get_cell_info_for_neighbors')
 
     def get_capacities(self, ctxt, cell_name=None, timeout=None):
-        cctxt = self.client.prepare(version='1.9', timeout=timeout)
-        return cctxt.call(ctxt, 'get_capacities', cell_name=cell_name)
+        return self._call(ctxt, 'get_capacities', timeout=timeout,
+                          cell_name=cell_name)
 
     def cell_create(self, ctxt, values):
-        cctxt = self.client.prepare(version='1.13')
-        return cctxt.call(ctxt, 'cell_create', values=values)
+        return self._call(ctxt, 'cell_create', values=values)
 
     def cell_update(self, ctxt, cell_name, values):
-        cctxt = self.client.prepare(version='1.13')
-        return cctxt.call(ctxt, 'cell_update', cell_name=cell_name,
+        return self._call(ctxt, 'cell_update', cell_name=cell_name,
                           values=values)
 
     def cell_delete(self, ctxt, cell_name):
-        cctxt = self.client.prepare(version='1.13')
-        return cctxt.call(ctxt, 'cell_delete', cell_name=cell_name)
+        return self._call(ctxt, 'cell_delete', cell_name=cell_name)
 
     def cell_get(self, ctxt, cell_name):
-        cctxt = self.client.prepare(version='1.13')
-        return cctxt.call(ctxt, 'cell_get', cell_name=cell_name)
+        return self._call(ctxt, 'cell_get', cell_name=cell_name)
 
     def get_cell_status(self, ctxt, timeout=None):
         """Every reachable cell's status plus failures (nova-cells 1.39).
 
         :raises oslo_messaging.RPCVersionCapError: when capped below 1.39.
         """
-        cctxt = self.client.prepare(version='1.39', timeout=timeout)
-        return cctxt.call(ctxt, 'get_cell_status')
+        return self._call(ctxt, 'get_cell_status', timeout=timeout)
 
     def explain_build(self, ctxt, timeout=None, **kwargs):
         """A dry run of ``build_instances`` (nova-cells 1.40): for each
@@ -179,6 +172,5 @@ class CellsAPI(queries_client.QueriesClient,
         score and the pick.  Builds nothing."""
         _version, build_inst_kwargs = build_payload.downgrade(
             kwargs, lambda v: True)
-        cctxt = self.client.prepare(version='1.40', timeout=timeout)
-        return cctxt.call(ctxt, 'explain_build',
+        return self._call(ctxt, 'explain_build', timeout=timeout,
                           build_inst_kwargs=build_inst_kwargs)

@@ -9,6 +9,7 @@ client's serializer is :class:`nova_cells.client.proxies.ProxyObjectSerializer`
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
+from nova_cells.client import _base
 from nova_cells import exception
 from nova_cells.objects import base as objects_base
 from nova_cells import routing
@@ -18,35 +19,32 @@ __all__ = ['QueriesClient']
 LOG = logging.getLogger(__name__)
 
 
-class QueriesClient(object):
-    """Mixed into :class:`nova_cells.rpcapi.CellsAPI`."""
-
-    def _qrpc(self, ctxt, version, method, **kwargs):
-        cctxt = self.client.prepare(version=version)
-        return cctxt.call(ctxt, method, **kwargs)
+class QueriesClient(_base.ClientBase):
+    """Mixed into :class:`nova_cells.rpcapi.CellsAPI`; versions and cast or
+    call are declared in :mod:`nova_cells.api_methods`."""
 
     # -- services -------------------------------------------------------------
 
     def service_get_all(self, ctxt, filters=None):
         """Services of every cell that answered (see the endpoint)."""
-        return self._qrpc(ctxt, '1.2', 'service_get_all', filters=filters)
+        return self._call(ctxt, 'service_get_all', filters=filters)
 
     def service_get_by_compute_host(self, ctxt, host_name):
         """``host_name`` is ``<cell path>@<host>``."""
-        return self._qrpc(ctxt, '1.2', 'service_get_by_compute_host',
+        return self._call(ctxt, 'service_get_by_compute_host',
                           host_name=host_name)
 
     def get_host_uptime(self, ctxt, host_name):
-        return self._qrpc(ctxt, '1.17', 'get_host_uptime',
+        return self._call(ctxt, 'get_host_uptime',
                           host_name=host_name)
 
     def service_update(self, ctxt, host_name, binary, params_to_update):
-        return self._qrpc(ctxt, '1.7', 'service_update', host_name=host_name,
+        return self._call(ctxt, 'service_update', host_name=host_name,
                           binary=binary, params_to_update=params_to_update)
 
     def service_delete(self, ctxt, cell_service_id):
         """``cell_service_id`` is ``<cell path>@<service id>``."""
-        return self._qrpc(ctxt, '1.26', 'service_delete',
+        return self._call(ctxt, 'service_delete',
                           cell_service_id=cell_service_id)
 
     # -- compute nodes --------------------------------------------------------
@@ -59,25 +57,25 @@ class QueriesClient(object):
         version = '1.4'
         _cell, item = routing.split_cell_and_item(str(compute_id))
         if uuidutils.is_uuid_like(item):
-            if not self.client.can_send_version('1.38'):
+            version = self._newest('compute_node_get')
+            if version != '1.38':
                 raise exception.ComputeHostNotFound(host=compute_id)
-            version = '1.38'
-        return self._qrpc(ctxt, version, 'compute_node_get',
+        return self._call(ctxt, 'compute_node_get', version=version,
                           compute_id=compute_id)
 
     def compute_node_get_all(self, ctxt, hypervisor_match=None):
-        return self._qrpc(ctxt, '1.4', 'compute_node_get_all',
+        return self._call(ctxt, 'compute_node_get_all',
                           hypervisor_match=hypervisor_match)
 
     def compute_node_stats(self, ctxt):
-        return self._qrpc(ctxt, '1.4', 'compute_node_stats')
+        return self._call(ctxt, 'compute_node_stats')
 
     # -- task logs, instance actions, migrations, keypairs --------------------
 
     def task_log_get_all(self, ctxt, task_name, period_beginning,
                          period_ending, host=None, state=None):
         """``host``: None (every cell), ``<path>`` or ``<path>@<host>``."""
-        return self._qrpc(ctxt, '1.3', 'task_log_get_all',
+        return self._call(ctxt, 'task_log_get_all',
                           task_name=task_name,
                           period_beginning=period_beginning,
                           period_ending=period_ending, host=host, state=state)
@@ -91,23 +89,23 @@ class QueriesClient(object):
         return instance['cell_name']
 
     def actions_get(self, ctxt, instance):
-        return self._qrpc(ctxt, '1.5', 'actions_get',
+        return self._call(ctxt, 'actions_get',
                           cell_name=self._query_cell_of(instance),
                           instance_uuid=instance['uuid'])
 
     def action_get_by_request_id(self, ctxt, instance, request_id):
-        return self._qrpc(ctxt, '1.5', 'action_get_by_request_id',
+        return self._call(ctxt, 'action_get_by_request_id',
                           cell_name=self._query_cell_of(instance),
                           instance_uuid=instance['uuid'],
                           request_id=request_id)
 
     def action_events_get(self, ctxt, instance, action_id):
-        return self._qrpc(ctxt, '1.5', 'action_events_get',
+        return self._call(ctxt, 'action_events_get',
                           cell_name=self._query_cell_of(instance),
                           action_id=action_id)
 
     def get_migrations(self, ctxt, filters):
-        return self._qrpc(ctxt, '1.11', 'get_migrations', filters=filters)
+        return self._call(ctxt, 'get_migrations', filters=filters)
 
     def get_keypair_at_top(self, ctxt, user_id, name):
         """The keypair of the top cell; None when cells are disabled.
@@ -116,7 +114,7 @@ class QueriesClient(object):
         """
         if not getattr(self, 'enabled', True):
             return None
-        keypair = self._qrpc(ctxt, '1.37', 'get_keypair_at_top',
+        keypair = self._call(ctxt, 'get_keypair_at_top',
                              user_id=user_id, name=name)
         if keypair is None:
             raise exception.KeypairNotFound(user_id=user_id, name=name)
@@ -126,22 +124,21 @@ class QueriesClient(object):
 
     def bdm_update_or_create_at_top(self, ctxt, bdm, create=None):
         """1.28 with the BDM object, else 1.10 with its primitive."""
-        version = '1.28'
-        if not self.client.can_send_version(version):
-            version = '1.10'
+        version = self._newest('bdm_update_or_create_at_top')
+        if version == '1.10':
             bdm = objects_base.obj_to_primitive(bdm)
         try:
-            self.client.prepare(version=version).cast(
-                ctxt, 'bdm_update_or_create_at_top', bdm=bdm, create=create)
+            self._cast(ctxt, 'bdm_update_or_create_at_top', version=version,
+                       bdm=bdm, create=create)
         except Exception:
             LOG.exception('Failed to notify cells of BDM update/create.')
 
     def bdm_destroy_at_top(self, ctxt, instance_uuid, device_name=None,
                            volume_id=None):
         try:
-            self.client.prepare(version='1.10').cast(
-                ctxt, 'bdm_destroy_at_top', instance_uuid=instance_uuid,
-                device_name=device_name, volume_id=volume_id)
+            self._cast(ctxt, 'bdm_destroy_at_top',
+                       instance_uuid=instance_uuid, device_name=device_name,
+                       volume_id=volume_id)
         except Exception:
             LOG.exception('Failed to notify cells of BDM destroy.')
 
@@ -153,18 +150,18 @@ class QueriesClient(object):
                           'bw_out': bw_out, 'last_ctr_in': last_ctr_in,
                           'last_ctr_out': last_ctr_out,
                           'last_refreshed': last_refreshed}
-        self.client.prepare(version='1.0').cast(
-            ctxt, 'bw_usage_update_at_top', bw_update_info=bw_update_info)
+        self._cast(ctxt, 'bw_usage_update_at_top',
+                   bw_update_info=bw_update_info)
 
     def consoleauth_delete_tokens(self, ctxt, instance_uuid):
-        self.client.prepare(version='1.6').cast(
-            ctxt, 'consoleauth_delete_tokens', instance_uuid=instance_uuid)
+        self._cast(ctxt, 'consoleauth_delete_tokens',
+                   instance_uuid=instance_uuid)
 
     # -- consoles and host managers -------------------------------------------
 
     def validate_console_port(self, ctxt, instance_uuid, console_port,
                               console_type):
-        return self._qrpc(ctxt, '1.6', 'validate_console_port',
+        return self._call(ctxt, 'validate_console_port',
                           instance_uuid=instance_uuid,
                           console_port=console_port,
                           console_type=console_type)
@@ -174,6 +171,5 @@ class QueriesClient(object):
         """Always a call on topic ``cells`` (the timeout goes on the
         client, as since Pike); ``call`` says whether the target cell
         calls or casts the host's service."""
-        cctxt = self.client.prepare(version='1.2', timeout=timeout)
-        return cctxt.call(ctxt, 'proxy_rpc_to_manager', topic=topic,
-                          rpc_message=rpc_message, call=call)
+        return self._call(ctxt, 'proxy_rpc_to_manager', timeout=timeout,
+                          topic=topic, rpc_message=rpc_message, call=call)

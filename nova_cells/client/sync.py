@@ -9,6 +9,7 @@ make cells re-send or delete instances (``sync_instances``,
 
 from oslo_serialization import jsonutils
 
+from nova_cells.client import _base
 from nova_cells.objects import base as objects_base
 from nova_cells.objects import instance as instance_obj
 
@@ -20,17 +21,15 @@ def _primitive(obj):
                                   convert_instances=True)
 
 
-class SyncClient(object):
+class SyncClient(_base.ClientBase):
     """Mixed into :class:`nova_cells.rpcapi.CellsAPI`."""
 
     def _cast_instance_at_top(self, ctxt, method, instance):
         """1.35 sends the object; a server capped at 1.34 gets a dict."""
-        version = '1.35'
-        if not self.can_send_version(version):
-            version = '1.34'
+        version = self._newest(method)
+        if version == '1.34':
             instance = _primitive(instance)
-        cctxt = self.client.prepare(version=version)
-        cctxt.cast(ctxt, method, instance=instance)
+        self._cast(ctxt, method, version=version, instance=instance)
 
     def instance_update_at_top(self, ctxt, instance):
         """Send an instance's changes to the top (cast, 1.35)."""
@@ -53,8 +52,7 @@ class SyncClient(object):
         if not isinstance(fault, dict):
             fault = objects_base.obj_to_primitive(fault)
         fault = jsonutils.to_primitive(fault, convert_instances=True)
-        cctxt = self.client.prepare(version='1.0')
-        cctxt.cast(ctxt, 'instance_fault_create_at_top',
+        self._cast(ctxt, 'instance_fault_create_at_top',
                    instance_fault=fault)
 
     def instance_delete_everywhere(self, ctxt, instance, delete_type):
@@ -62,13 +60,11 @@ class SyncClient(object):
 
         :param delete_type: ``'soft'`` or ``'hard'``.
         """
-        version = '1.27'
-        if not self.can_send_version(version):
-            version = '1.0'
+        version = self._newest('instance_delete_everywhere')
+        if version == '1.0':
             instance = _primitive(instance)
-        cctxt = self.client.prepare(version=version)
-        cctxt.cast(ctxt, 'instance_delete_everywhere', instance=instance,
-                   delete_type=delete_type)
+        self._cast(ctxt, 'instance_delete_everywhere', version=version,
+                   instance=instance, delete_type=delete_type)
 
     def sync_instances(self, ctxt, project_id=None, updated_since=None,
                        deleted=False):
@@ -79,6 +75,5 @@ class SyncClient(object):
         """
         if updated_since is not None and not isinstance(updated_since, str):
             updated_since = updated_since.isoformat()
-        cctxt = self.client.prepare(version='1.1')
-        cctxt.cast(ctxt, 'sync_instances', project_id=project_id,
+        self._cast(ctxt, 'sync_instances', project_id=project_id,
                    updated_since=updated_since, deleted=deleted)

@@ -11,15 +11,14 @@ not run locally; what each cell does with them is in
 :mod:`nova_cells.handlers.sync`.
 """
 
-from oslo_messaging.rpc import server as rpc_server
-
+from nova_cells import api_methods
 from nova_cells.endpoints import _base
 from nova_cells.objects import instance as instance_obj
 from nova_cells.top import topsync
 
 __all__ = ['SyncEndpoint', 'instance_from_primitive']
 
-expose = rpc_server.expose
+expose = api_methods.expose
 
 _INSTANCE_SCALARS = frozenset(
     name for name, field in instance_obj.Instance.fields.items()

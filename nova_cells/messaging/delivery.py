@@ -34,6 +34,7 @@ from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
 import sqlalchemy.exc as sa_exc
 
+from nova_cells import api_methods
 from nova_cells import context as cells_context
 from nova_cells.db import outbox as db_outbox
 from nova_cells import exception
@@ -48,19 +49,9 @@ __all__ = ['DURABLE_METHODS', 'SECRET_ARGUMENTS', 'for_storage',
 LOG = logging.getLogger(__name__)
 
 # The methods whose loss leaves an instance wrong for good: builds going
-# down, and instance state going up.
-DURABLE_METHODS = frozenset([
-    'build_instances',
-    'instance_update_at_top',
-    'instance_destroy_at_top',
-    'instance_fault_create_at_top',
-    'bdm_update_or_create_at_top',
-    'bdm_destroy_at_top',
-    'instance_update_from_api',
-    'instance_delete_everywhere',
-    'terminate_instance',
-    'soft_delete_instance',
-])
+# down, instance state going up, deletes (declared with the RPC methods
+# that send them).
+DURABLE_METHODS = api_methods.DURABLE_METHODS
 
 # Errors that mean "this cell cannot apply anything right now" (its own
 # database is down), as opposed to "this message is wrong".

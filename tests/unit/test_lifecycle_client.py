@@ -142,7 +142,8 @@ def test_compute_api_method_cast_and_call():
     assert client.call_compute_api_method(CTXT, 'api!c', 'get', 'u1') == \
         'answer'
     cast, call = client.client.sent
-    assert cast == ('cast', None, 'run_compute_api_method', {
+    # nova cast without prepare(): the client's target version, 1.0.
+    assert cast == ('cast', '1.0', 'run_compute_api_method', {
         'cell_name': 'api!c', 'call': False,
         'method_info': {'method': 'pause', 'method_args': ('u1',),
                         'method_kwargs': {'x': 1}}})
