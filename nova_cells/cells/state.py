@@ -142,6 +142,10 @@ class CellState(object):
         self.capacities = capacities
         self.last_seen = now or timeutils.utcnow()
 
+    def seen_ever(self):
+        """False until the cell has reported once."""
+        return self.last_seen != _NEVER
+
     def is_mute(self, mute_child_interval, now=None):
         """True when not heard from for ``mute_child_interval`` seconds."""
         now = now or timeutils.utcnow()

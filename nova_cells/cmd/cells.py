@@ -16,6 +16,7 @@ from nova_cells.db import schema
 from nova_cells.scheduler import plugins
 from nova_cells.scheduler import core as scheduler
 from nova_cells.service import daemon as service
+from nova_cells.service import reports
 from nova_cells.cells import state
 from nova_cells.transport import connections
 from nova_cells import transport_url
@@ -124,6 +125,7 @@ def main(argv=None):
     conf = _common.load_config(argv, 'nova-cells')
     preflight(conf)
     guard_reloads(conf)
+    reports.setup(conf)
     server = service.CellsService(conf)
     launcher = oslo_service.launch(conf, server, restart_method='mutate')
     status = launcher.wait()

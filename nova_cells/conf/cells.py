@@ -458,6 +458,29 @@ Related options:
 
 * ``durable_forwarding``
 """),
+    cfg.PortOpt('metrics_port',
+                default=0,
+                help="""
+TCP port serving this daemon's metrics in the Prometheus text format at
+``/metrics`` (new in nova-cells; 0, the default, serves none).
+
+The figures: intercell messages received by type and method, seconds
+builds spent in this cell's scheduler, rejections by filter, and, read at
+each scrape, every neighbour link's outbox queue (messages, the oldest
+one's wait, unconfirmed sends in a row) and every neighbour's last report
+and whether it is mute. ``nova-cells-manage metrics`` prints them.
+
+Related options:
+
+* ``metrics_host``
+"""),
+    cfg.HostAddressOpt('metrics_host',
+                       default='127.0.0.1',
+                       help="""
+Address the metrics port listens on (new in nova-cells). The default
+serves only this host; set ``0.0.0.0`` (or an address of a management
+network) for a Prometheus server elsewhere.
+"""),
     cfg.StrOpt('cells_config',
                help="""
 Optional cells configuration.

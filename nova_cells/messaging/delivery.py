@@ -442,7 +442,7 @@ def _too_large(exc):
 
 class _Item(object):
     __slots__ = ('row_id', 'uuid', 'message_type', 'json', 'ctxt', 'lane',
-                 'reported', 'attempts', 'once')
+                 'reported', 'attempts', 'once', 'queued_at')
 
     def __init__(self, row_id, uuid, message_type, json_message, ctxt,
                  lane=0, attempts=0):
@@ -457,6 +457,8 @@ class _Item(object):
         # that may have been taken is never begun again.
         self.attempts = attempts
         self.once = False
+        # When it joined its link's queue (time.monotonic()).
+        self.queued_at = None
 
     @classmethod
     def from_row(cls, row):
@@ -503,9 +505,16 @@ class _Link(object):
         self.thread.start()
 
     def push(self, item):
+        item.queued_at = time.monotonic()
         with self.cond:
             self.queue.append(item)
             self.cond.notify()
+
+    def oldest_age(self, now):
+        """Seconds the first message in the queue has waited (0: none)."""
+        with self.cond:
+            first = self.queue[0] if self.queue else None
+        return now - first.queued_at if first is not None else 0.0
 
     def _next(self):
         with self.cond:
@@ -945,6 +954,23 @@ class Outbox(object):
                  for lane in range(ordering.LANES)]
         return any(link is not None and link.failures > 0 and link.queue
                    for link in lanes)
+
+    def links(self):
+        """Each neighbour link's queue, for operators: ``{(direction,
+        name): {'messages': waiting, 'oldest_seconds': the first one's
+        wait, 'failing': unconfirmed sends in a row}}`` over its lanes."""
+        now = time.monotonic()
+        with self._lock:
+            links = list(self._links.items())
+        figures = {}
+        for (direction, name, _lane), link in links:
+            entry = figures.setdefault((direction, name), {
+                'messages': 0, 'oldest_seconds': 0.0, 'failing': 0})
+            entry['messages'] += len(link.queue)
+            entry['oldest_seconds'] = max(entry['oldest_seconds'],
+                                          link.oldest_age(now))
+            entry['failing'] = max(entry['failing'], link.failures)
+        return figures
 
     def pending(self):
         """How many messages wait for a confirmation, per link name."""

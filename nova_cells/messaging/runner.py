@@ -176,6 +176,15 @@ class MessageRunner(object):
         delivery.relayed(message)
         return True
 
+    def _count(self, message):
+        """Count a received message (a method this cell does not know is
+        counted as ``unknown``: names from the wire must not grow the
+        metrics without bound)."""
+        known = self.handlers.find(message.message_type,
+                                   message.method_name) is not None
+        self.services.metrics.message_received(
+            message.message_type, message.method_name if known else 'unknown')
+
     def wait_timeout(self, message):
         """Seconds a hop waits: a little less at each hop below the
         originator, so that failures flow up before the originator quits."""
@@ -367,6 +376,7 @@ class MessageRunner(object):
             LOG.error('Rejected intercell message: %s', exc)
             self._answer_rejected(json_message, exc)
             return None
+        self._count(message)
         try:
             if self.inbox is not None and delivery.is_durable(message):
                 return self.inbox.receive(message, held=held)

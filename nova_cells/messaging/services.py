@@ -11,6 +11,8 @@ imported.
 
 import dataclasses
 
+from nova_cells.messaging import metrics as cell_metrics
+
 __all__ = ['CellServices']
 
 
@@ -34,3 +36,6 @@ class CellServices(object):
     pusher: object = None
     #: the API cell's :class:`~nova_cells.top.topwriter.TopWriter`
     top_writer: object = None
+    #: the cell's :class:`~nova_cells.messaging.metrics.Counters`
+    metrics: cell_metrics.Counters = dataclasses.field(
+        default_factory=cell_metrics.Counters)

@@ -224,15 +224,32 @@ class CellsScheduler(object):
 
     def select(self, request, record_all=False):
         """Filter and weigh this cell's candidates; ``record_all`` keeps
-        every verdict (explain), else only the rejections."""
-        return cell_selection.select(self.candidates(request.routing_path),
-                                     request, self.filters, self.weighers,
-                                     self.rng, record_all=record_all)
+        every verdict (explain), else only the rejections, which are
+        counted for operators (an explanation is not)."""
+        selection = cell_selection.select(
+            self.candidates(request.routing_path), request, self.filters,
+            self.weighers, self.rng, record_all=record_all)
+        if not record_all:
+            metrics = self.runner.services.metrics
+            for verdict in selection.rejections().values():
+                metrics.rejected(verdict.plugin)
+        return selection
 
     # -- building ------------------------------------------------------------
 
     def build_instances(self, message, build_inst_kwargs):
         """Entry point of the ``build_instances`` intercell method."""
+        started = time.monotonic()
+        outcome = 'retried'     # raised: its sender sends it again
+        try:
+            outcome = self._build(message, build_inst_kwargs)
+        finally:
+            self.runner.services.metrics.build_scheduled(
+                time.monotonic() - started, outcome)
+
+    def _build(self, message, build_inst_kwargs):
+        """Schedule; ``'ok'``, or ``'failed'`` when its instances were
+        failed at the top."""
         ctxt = message.ctxt
         path = str(message.routing_path)
         kept_here = set()
@@ -256,6 +273,8 @@ class CellsScheduler(object):
                     build_inst_kwargs, instances=[
                         i for i in build_inst_kwargs.get('instances') or []
                         if i.uuid not in kept_here]), exc)
+            return 'failed'
+        return 'ok'
 
     def _schedule(self, message, path, build_inst_kwargs, kept_here):
         ctxt = message.ctxt

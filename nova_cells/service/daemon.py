@@ -18,6 +18,8 @@ from oslo_service import service as oslo_service
 
 from nova_cells.service import assembly
 from nova_cells.service import baserpc
+from nova_cells.service import metrics
+from nova_cells.service import reports
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells.transport import rpc
@@ -51,6 +53,7 @@ class CellsService(oslo_service.Service):
         self.transport = None
         self.rpc_server = None
         self.heartbeat = None
+        self.metrics_server = None
         self._started = []
         self._steps = [
             _Step('database', self._start_database, self._stop_database),
@@ -59,6 +62,7 @@ class CellsService(oslo_service.Service):
                   self._stop_intercell),
             _Step('outbox', self._start_outbox, self._stop_outbox),
             _Step('cells RPC server', self._start_rpc, self._stop_rpc),
+            _Step('metrics', self._start_metrics, self._stop_metrics),
             _Step('start-up announcements', self._post_start_hook),
             _Step('heartbeat', self._start_heartbeat),
             _Step('periodic tasks', self._start_periodic_tasks),
@@ -119,6 +123,23 @@ class CellsService(oslo_service.Service):
             self.cell.manager.reset()
 
     # -- steps ----------------------------------------------------------------
+
+    def _start_metrics(self):
+        """The Guru Meditation section of this cell; its metrics over HTTP
+        when ``[cells] metrics_port`` is set."""
+        reports.CellSection(self).register()
+        port = self.conf.cells.metrics_port
+        if not port:
+            return
+        self.metrics_server = metrics.MetricsServer(
+            self.cell.runner.services.metrics, self.cell,
+            self.conf.cells.metrics_host, port)
+        self.metrics_server.start()
+
+    def _stop_metrics(self):
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+            self.metrics_server = None
 
     def _start_database(self):
         self.db = db_api.Database.from_conf(self.conf)
