@@ -5,7 +5,6 @@ import sys
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_db import exception as db_exc
-from oslo_service import service as oslo_service
 from sqlalchemy import exc as sa_exc
 
 from nova_cells.service import assembly
@@ -16,6 +15,7 @@ from nova_cells.db import schema
 from nova_cells.scheduler import plugins
 from nova_cells.scheduler import core as scheduler
 from nova_cells.service import daemon as service
+from nova_cells.service import launcher
 from nova_cells.service import reports
 from nova_cells.cells import state
 from nova_cells.transport import connections
@@ -127,6 +127,5 @@ def main(argv=None):
     guard_reloads(conf)
     reports.setup(conf)
     server = service.CellsService(conf)
-    launcher = oslo_service.launch(conf, server, restart_method='mutate')
-    status = launcher.wait()
-    sys.exit(status or 0)
+    wait = launcher.launch(conf, server)
+    sys.exit(wait() or 0)

@@ -18,6 +18,7 @@ from oslo_service import service as oslo_service
 
 from nova_cells.service import assembly
 from nova_cells.service import baserpc
+from nova_cells.service import launcher
 from nova_cells.service import metrics
 from nova_cells.service import reports
 from nova_cells import context as cells_context
@@ -116,8 +117,10 @@ class CellsService(oslo_service.Service):
             thread.join(timeout=4)
 
     def reset(self):
-        """SIGHUP (with ``restart_method='mutate'``): apply mutable options."""
+        """SIGHUP, once the files are re-read: apply mutable options and
+        the cell list; name the options only a restart applies."""
         LOG.info('Reloading mutable options and the cell list')
+        launcher.warn_immutable_changes(self.conf)
         if self.cell is not None:
             self.cell.reload_settings()
             self.cell.manager.reset()

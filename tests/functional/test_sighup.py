@@ -2,8 +2,9 @@
 
 ``[cells] capabilities`` is mutable in nova-cells; after the file changes and
 SIGHUP arrives, ``get_cell_status`` reports the new capabilities, and the
-daemon keeps answering.  Both backends (threading re-forks the worker from
-the re-read configuration; eventlet resets the running service).
+daemon keeps answering.  Both backends reload in place: the running
+service re-reads the files and is reset (under threading, in its worker,
+which is not restarted).
 """
 
 import os
@@ -51,6 +52,43 @@ def test_sighup_rereads_capabilities(backend, tmp_path, rabbit_url,
         assert daemon.running()
         assert client.ping('after-hup') == {'service': 'cells',
                                             'arg': 'after-hup'}
+
+
+def _worker_pids(daemon):
+    """The processes the daemon's launcher forked (threading backend)."""
+    path = '/proc/%d/task/%d/children' % (daemon.pid, daemon.pid)
+    with open(path) as children:
+        return [int(pid) for pid in children.read().split()]
+
+
+@pytest.mark.parametrize('backend', ['threading', 'eventlet'])
+def test_sighup_reloads_in_place_and_names_what_needs_a_restart(
+        backend, tmp_path, rabbit_url, synced_sqlite_url, daemon_factory):
+    extra = {'cells': {'capabilities': 'hypervisor=kvm'}}
+    conf = write_cells_conf(tmp_path, rabbit_url, synced_sqlite_url,
+                            name='api', cell_type='api', extra=extra)
+    daemon = daemon_factory(conf, backend=backend)
+    wait_for_ping(rabbit_url, daemon=daemon)
+    workers = _worker_pids(daemon)
+    with CellsRPC(rabbit_url) as client:
+        changed = {'cells': {'capabilities': 'hypervisor=kvm,zone=z2',
+                             'intercell_workers': 3}}
+        write_cells_conf(tmp_path, rabbit_url, synced_sqlite_url,
+                         name='api', cell_type='api', extra=changed,
+                         host=conf.host)
+        os.kill(daemon.pid, signal.SIGHUP)
+        caps = poll_until(lambda: _safe_capabilities(client),
+                          lambda c: c and 'zone' in c, timeout=20)
+        assert caps['zone'] == ['z2']
+        log = poll_until(daemon.log, lambda t: 'only a restart' in t,
+                         timeout=10)
+        assert ('[cells] intercell_workers changed in the configuration '
+                'files, but only a restart applies it (still running with '
+                '8)') in log, log
+        # The same worker serves on: nothing was restarted.
+        assert _worker_pids(daemon) == workers
+        assert log.count('Start step: database') == 1, log
+        assert daemon.running()
 
 
 def _safe_capabilities(client):
