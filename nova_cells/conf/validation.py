@@ -167,20 +167,43 @@ def _cells_problems(conf):
     return problems
 
 
+# The drivers the package's extras install (setup.cfg), by module name.
+_DRIVER_EXTRAS = {'psycopg2': 'postgresql', 'pymysql': 'mysql'}
+
+
 def database_url_problem(url):
     """Why SQLAlchemy could not make an engine of ``url``, or None.
 
     Not a URL, a dialect SQLAlchemy does not know, a driver that is not
     installed (``mysql://`` wants MySQLdb; nova's deployments say
-    ``mysql+pymysql://``): no waiting fixes these, so they are refused
-    at start-up.  Nothing is connected to: a server that is down is a
-    runtime matter.
+    ``mysql+pymysql://``; psycopg2 and PyMySQL are the package's
+    ``postgresql`` and ``mysql`` extras): no waiting fixes these, so they
+    are refused at start-up.  Nothing is connected to: a server that is
+    down is a runtime matter.
     """
     try:
         sa_url.make_url(url).get_dialect().import_dbapi()
-    except (sa_exc.ArgumentError, ImportError, ValueError) as exc:
+    except ImportError as exc:
+        extra = _DRIVER_EXTRAS.get((exc.name or '').split('.')[0])
+        if extra:
+            return "%s (install nova-cells[%s])" % (_short(exc), extra)
+        return _short(exc)
+    except (sa_exc.ArgumentError, ValueError) as exc:
         return _short(exc)
     return None
+
+
+def _database_problems(conf):
+    """The cell's own database: its driver must be installed too (the
+    default, a SQLite file, always is)."""
+    connection = conf.database.connection
+    if not connection:
+        return []
+    reason = database_url_problem(connection)
+    if reason is None:
+        return []
+    return [ConfigProblem('database', 'connection',
+                          transport_url.mask(connection), reason)]
 
 
 def _api_database_problems(conf):
@@ -271,4 +294,5 @@ def find_problems(conf):
     if problems:
         return problems
     return (_bound_problems(conf) + _cells_problems(conf) +
-            _api_database_problems(conf) + _transport_problems(conf))
+            _database_problems(conf) + _api_database_problems(conf) +
+            _transport_problems(conf))

@@ -50,6 +50,28 @@ def test_console_scripts_answer_help(fresh_venv, script, expected):
     assert 'usage' in result.stdout.lower()
 
 
+@pytest.mark.parametrize('path, source', [
+    ('etc/nova-cells/nova-cells.conf.sample',
+     'etc/nova-cells/nova-cells.conf.sample'),
+    ('etc/nova-cells/api-cell.conf', 'etc/nova-cells/api-cell.conf'),
+    ('share/nova-cells/systemd/nova-cells.service',
+     'etc/systemd/nova-cells.service'),
+    ('share/nova-cells/systemd/nova-cells@.service',
+     'etc/systemd/nova-cells@.service'),
+    ('share/nova-cells/demo/large.json', 'etc/demo/large.json'),
+    ('share/doc/nova-cells/deployment.rst', 'doc/deployment.rst'),
+    ('share/doc/nova-cells/scheduling/index.rst',
+     'doc/scheduling/index.rst'),
+], ids=lambda value: value)
+def test_install_ships_samples_units_and_docs(fresh_venv, path, source):
+    """setup.cfg's data_files land under the prefix (the virtualenv), each
+    as in the tree (tests/unit/test_packaging.py checks the list)."""
+    installed = fresh_venv.parent / path
+    assert installed.is_file(), path
+    with open(os.path.join(ROOT, source)) as f:
+        assert installed.read_text() == f.read()
+
+
 def _readme_first_command():
     with open(os.path.join(ROOT, 'README.rst')) as f:
         for line in f:

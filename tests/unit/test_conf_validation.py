@@ -1,5 +1,7 @@
 """Configuration: nova's defaults (reference §2) and start-up validation."""
 
+import sys
+
 import pytest
 
 from nova_cells import conf as nc_conf
@@ -225,6 +227,52 @@ def test_an_unusable_api_database_url_is_one_problem_without_the_password(
     assert [(p.group, p.name, p.value) for p in problems] == [
         ('api_database', 'connection', masked)]
     assert reason in problems[0].reason
+    assert 'secret' not in str(problems[0])
+
+
+@pytest.mark.parametrize('url', [
+    pytest.param('sqlite:////var/lib/nova-cells/nova_cells.sqlite',
+                 id='sqlite'),
+    pytest.param('mysql+pymysql://nova:secret@db/nova?charset=utf8',
+                 id='pymysql'),
+    pytest.param('postgresql+psycopg2://nova:secret@db/nova', id='psycopg2'),
+])
+def test_a_usable_database_url_is_accepted(make_conf, url):
+    conf = make_conf('[database]\nconnection = %s\n' % url)
+    assert validation.find_problems(conf) == []
+
+
+def test_the_default_database_is_accepted(make_conf):
+    assert validation.find_problems(make_conf('')) == []
+
+
+def test_an_unusable_database_url_is_one_problem_without_the_password(
+        make_conf):
+    conf = make_conf('[database]\nconnection = mysql://nova:secret@db/nova\n')
+    problems = validation.find_problems(conf)
+    assert [(p.group, p.name, p.value) for p in problems] == [
+        ('database', 'connection', 'mysql://nova:***@db/nova')]
+    assert "No module named 'MySQLdb'" in problems[0].reason
+    assert 'secret' not in str(problems[0])
+
+
+@pytest.mark.parametrize('url, module, extra', [
+    pytest.param('postgresql+psycopg2://nova:secret@db/nova', 'psycopg2',
+                 'postgresql', id='postgresql'),
+    pytest.param('mysql+pymysql://nova:secret@db/nova?charset=utf8',
+                 'pymysql', 'mysql', id='mysql'),
+])
+@pytest.mark.parametrize('group', ['database', 'api_database'])
+def test_a_driver_not_installed_names_the_extra_that_installs_it(
+        make_conf, monkeypatch, url, module, extra, group):
+    """psycopg2 and PyMySQL are the postgresql and mysql extras of the
+    package (setup.cfg), not installed with it."""
+    monkeypatch.setitem(sys.modules, module, None)
+    conf = make_conf('[%s]\nconnection = %s\n' % (group, url))
+    problems = validation.find_problems(conf)
+    assert [(p.group, p.name) for p in problems] == [(group, 'connection')]
+    assert problems[0].reason.endswith(
+        '(install nova-cells[%s])' % extra), problems[0].reason
     assert 'secret' not in str(problems[0])
 
 
