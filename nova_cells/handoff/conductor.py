@@ -8,6 +8,7 @@ cell's own broker (``[DEFAULT] transport_url``).
 import oslo_messaging
 
 from nova_cells.handoff import BaseHandoff
+from nova_cells.handoff import watch
 from nova_cells.transport import rpc
 
 __all__ = ['ConductorHandoff', 'TOPIC', 'NAMESPACE', 'VERSION']
@@ -19,15 +20,21 @@ VERSION = '1.19'
 
 class ConductorHandoff(BaseHandoff):
 
-    def __init__(self, get_transport, serializer, exchange=None):
+    def __init__(self, get_transport, serializer, exchange=None,
+                 consumer_watch=None):
+        """:param consumer_watch: a
+        :class:`~nova_cells.handoff.watch.ConsumerWatch` of topic
+        ``conductor`` (warns when no conductor consumes it), or None."""
         self._get_transport = get_transport
         self._serializer = serializer
         self._exchange = exchange
         self._client = None
+        self.consumer_watch = consumer_watch
 
     @classmethod
     def from_conf(cls, conf, runner, get_transport, exchange=None):
-        return cls(get_transport, runner.serializer, exchange)
+        return cls(get_transport, runner.serializer, exchange,
+                   consumer_watch=watch.for_rabbit(conf, TOPIC))
 
     @property
     def client(self):
@@ -51,3 +58,5 @@ class ConductorHandoff(BaseHandoff):
                          requested_networks=kw.get('requested_networks'),
                          security_groups=kw.get('security_groups'),
                          request_spec=None, host_lists=None)
+        if self.consumer_watch is not None:
+            self.consumer_watch.handed_off(len(kw['instances']))

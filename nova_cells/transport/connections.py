@@ -13,6 +13,7 @@ import ssl
 import sys
 from urllib import parse as urlparse
 
+from amqp import exceptions as amqp_exceptions
 import kombu
 
 from nova_cells import exception
@@ -139,6 +140,27 @@ class ConnectionFactory(object):
                                      'consumer_cancel_notify': True},
                     'connection_name': '%s%s' % (
                         self.name, ':' + purpose if purpose else '')}})
+
+
+def queue_consumers(factory, url, queue, wait=5.0):
+    """How many consumers the queue ``queue`` has on the broker of
+    ``url`` (a passive declare): None when the queue does not exist.
+
+    :raises: the broker's error when it cannot be reached in ``wait`` s.
+    """
+    connection = factory.connect(url, purpose='consumer-check',
+                                 heartbeat=False)
+    try:
+        connection.ensure_connection(max_retries=1, timeout=wait)
+        channel = connection.channel()
+        try:
+            _name, _messages, consumers = channel.queue_declare(
+                queue, passive=True)
+        except amqp_exceptions.NotFound:
+            return None
+        return consumers
+    finally:
+        connection.release()
 
 
 def broker_problem(factory, url, wait=10.0):
