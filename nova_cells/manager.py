@@ -24,7 +24,8 @@ LOG = logging.getLogger(__name__)
 
 # NOTE(nova-cells): nova Stein's CellsManager served 1.38; methods this
 # project adds come at later minor versions (nova_cells.api_methods, and
-# doc/rpc-api.rst): 1.39 get_cell_status, 1.40 explain_build.
+# doc/rpc-api.rst): 1.39 get_cell_status, 1.40 explain_build, 1.41
+# get_build_trace.
 RPC_API_VERSION = api_methods.SERVER_VERSION
 
 # Only a method declared in nova_cells.api_methods can be exposed.
@@ -115,6 +116,16 @@ class CellsManager(periodic_task.PeriodicTasks):
             ctxt, self.state_manager.get_my_state(), 'explain_build',
             {'build_inst_kwargs': kwargs}, need_response=True)
         return response.value_or_raise()
+
+    @expose
+    def get_build_trace(self, ctxt, request_id):
+        """Broadcast down: what each cell's scheduler decided for the
+        builds of ``request_id`` (1.41, new), with one failure per cell
+        that did not answer."""
+        responses = self.msg_runner.broadcast(
+            ctxt, 'build_trace', {'request_id': request_id},
+            direction='down', need_response=True, run_locally=True)
+        return _split_responses(responses)
 
     @expose
     def get_cell_status(self, ctxt):

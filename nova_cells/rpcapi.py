@@ -74,6 +74,7 @@ API version history (nova's, kept verbatim in meaning; reference §5.2):
 
     1.39 - Adds get_cell_status()
     1.40 - Adds explain_build()
+    1.41 - Adds get_build_trace()
 """
 
 import oslo_messaging
@@ -165,6 +166,13 @@ class CellsAPI(queries_client.QueriesClient,
         :raises oslo_messaging.RPCVersionCapError: when capped below 1.39.
         """
         return self._call(ctxt, 'get_cell_status', timeout=timeout)
+
+    def get_build_trace(self, ctxt, request_id, timeout=None):
+        """What each cell's scheduler decided for the builds of
+        ``request_id`` (nova-cells 1.41): ``{'cells': [{'cell_name',
+        'value': [entries]}], 'failures': [...]}``."""
+        return self._call(ctxt, 'get_build_trace', timeout=timeout,
+                          request_id=request_id)
 
     def explain_build(self, ctxt, timeout=None, **kwargs):
         """A dry run of ``build_instances`` (nova-cells 1.40): for each

@@ -34,6 +34,16 @@ def _neighbour_status(cell, mute_interval, now):
 
 
 @TABLE.method
+def build_trace(runner, message, request_id):
+    """What this cell's scheduler decided for the builds of
+    ``request_id`` (:mod:`nova_cells.scheduler.trace`; new in
+    nova-cells)."""
+    scheduler = runner.services.scheduler
+    trace = getattr(scheduler, 'trace', None)
+    return trace.find(request_id) if trace is not None else []
+
+
+@TABLE.method
 def cell_status(runner, message):
     """This cell's own view: capacities, capabilities and neighbours."""
     manager = runner.state_manager

@@ -39,6 +39,7 @@ from nova_cells.scheduler import plugins
 from nova_cells import routing
 from nova_cells import scheduling
 from nova_cells.scheduler import selection as cell_selection
+from nova_cells.scheduler import trace as build_trace
 from nova_cells.scheduler import server_groups
 from nova_cells.scheduler import split_plan
 from nova_cells.top import topsync
@@ -143,6 +144,8 @@ class CellsScheduler(object):
         self.settings = settings or SchedulerSettings()
         self.rng = rng
         self.sleep = sleep
+        # What it decided for recent builds (``trace``).
+        self.trace = build_trace.BuildTrace()
 
     @classmethod
     def from_conf(cls, conf, runner, handoff, policy):
@@ -241,11 +244,13 @@ class CellsScheduler(object):
         """Entry point of the ``build_instances`` intercell method."""
         started = time.monotonic()
         outcome = 'retried'     # raised: its sender sends it again
+        self.trace.begin(message, build_inst_kwargs.get('instances') or [])
         try:
             outcome = self._build(message, build_inst_kwargs)
         finally:
-            self.runner.services.metrics.build_scheduled(
-                time.monotonic() - started, outcome)
+            seconds = time.monotonic() - started
+            self.runner.services.metrics.build_scheduled(seconds, outcome)
+            self.trace.end(message, outcome, seconds)
 
     def _build(self, message, build_inst_kwargs):
         """Schedule; ``'ok'``, or ``'failed'`` when its instances were
@@ -263,6 +268,7 @@ class CellsScheduler(object):
                 raise
             LOG.error('Build of %s at %s failed: %s',
                       _uuids(build_inst_kwargs), path, exc)
+            self.trace.step(message, 'failed: %s' % exc)
             self._keep_earlier_here(message, path, build_inst_kwargs,
                                     kept_here)
             # Not those an earlier delivery built here: they run.  With
@@ -378,6 +384,8 @@ class CellsScheduler(object):
         """
         LOG.info('Build %s pinned to %s by %s', _uuids(build_inst_kwargs),
                  pin.path, pin.plugin)
+        self.trace.step(message, 'pinned to %s by %s' % (pin.path,
+                                                         pin.plugin))
         target, kwargs = self.pinned_hop(pin, path, build_inst_kwargs)
         if target == path:
             return self._build_here(message, path, kwargs)
@@ -386,6 +394,7 @@ class CellsScheduler(object):
         if response is not None and response.failure:
             raise exception.NoCellsAvailable(
                 reason='target_cell %s: %s' % (pin.path, response.value))
+        self.trace.step(message, 'sent to %s' % target)
 
     def pinned_hop(self, pin, path, build_inst_kwargs):
         """``(target, kwargs)`` of a pinned build at ``path``: here, or the
@@ -441,6 +450,7 @@ class CellsScheduler(object):
             self._fail_instances(message.ctxt, build_inst_kwargs, exc)
 
     def _build_on(self, message, path, selection, build_inst_kwargs):
+        self.trace.step(message, selection.summary())
         if selection.picked is None:
             raise exception.NoCellsAvailable(reason=selection.summary())
         held_back, failed = [], []
@@ -491,6 +501,7 @@ class CellsScheduler(object):
         plan = self.plan(request)
         LOG.info('Build %s split at %s: %s', _uuids(build_inst_kwargs),
                  path, plan.describe())
+        self.trace.step(message, 'split: %s' % plan.describe())
         instances_ = build_inst_kwargs.get('instances') or []
         # With the build's mark whatever the parts became (sent on, or
         # failed at the top): a copy finds it and does nothing twice.
@@ -539,6 +550,8 @@ class CellsScheduler(object):
             {'build_inst_kwargs': build_inst_kwargs})
         if response is not None and response.failure:
             response.value_or_raise()
+        self.trace.step(message, 'sent %s to %s' % (
+            _uuids(build_inst_kwargs), candidate.path))
 
     def _build_here(self, message, path, build_inst_kwargs):
         """Write the instances here and hand them off.
@@ -564,6 +577,8 @@ class CellsScheduler(object):
             created = self._create_instances_here(ctxt, build_inst_kwargs)
             kwargs = dict(build_inst_kwargs, instances=created)
             self.handoff.build_instances(ctxt, kwargs)
+        self.trace.step(message, 'built %s here, handed to %s' % (
+            _uuids(kwargs), type(self.handoff).__name__))
 
     def _create_instances_here(self, ctxt, build_inst_kwargs):
         """Write the instances' rows in this cell as nova's compute API

@@ -235,8 +235,10 @@ class Applied(object):
     def __enter__(self):
         real, times = self._real, self.times
 
-        def update_at_top(writer, instance, cell_name):
-            result = real(writer, instance, cell_name)
+        def update_at_top(writer, instance, cell_name, *scope):
+            # ``scope``: the received message's (since the delivery state
+            # left the thread-local); absent in older commits.
+            result = real(writer, instance, cell_name, *scope)
             times[instance.display_name] = time.perf_counter()
             return result
 
