@@ -636,6 +636,7 @@ class _Profiler(object):
 
 
 def _process_demo_class():
+    from nova_cells.testing import daemons
     from nova_cells.testing import demo_processes
 
     class RouteDemo(demo_processes.ProcessDemo):
@@ -698,7 +699,7 @@ def _process_demo_class():
             """Stop and start one daemon (it re-reads its ``cells``
             table at start); its new pid."""
             daemon = self.daemons[name]
-            demo_processes.stop_daemons([daemon])
+            daemons.stop_all([daemon])
             with demo_processes.signals_held():
                 daemon.start()
             self._wait_ready(daemon)
