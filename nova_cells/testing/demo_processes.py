@@ -21,54 +21,43 @@ Nothing may outlive the demo, however it ends:
   SIGKILLed.  The forked service then sees its parent's pipe close and
   exits too.
 
-This module must not import the tests: the few ``rabbitmqctl`` calls are
-re-implemented here.
+The vhosts, databases, daemons and their ``cells.conf`` are the shared
+pieces of :mod:`nova_cells.testing` (the functional tests and the benches
+use them too); this module adds what is the demo's: the names of a run,
+SQLite copies of one synced template, the order of the start, and the
+signals.
 """
 
-import base64
 import contextlib
-import ctypes
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from urllib import error as urlerror
-from urllib import parse as urlparse
-from urllib import request as urlrequest
 import uuid
 
 import oslo_messaging
-import sqlalchemy as sa
-from sqlalchemy import pool as sa_pool
 
 from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
-from nova_cells.db import migration
 from nova_cells.demo import core as demo
+from nova_cells.testing import conf as daemon_conf
+from nova_cells.testing import daemons
+from nova_cells.testing import databases
+from nova_cells.testing import vhosts
 from nova_cells.transport import rpc
 from nova_cells import rpcapi
 from nova_cells import TOPIC
-from nova_cells import transport_url as transport_urls
 
 __all__ = ['DemoError', 'Terminated', 'signals_as_exceptions',
-           'Vhosts', 'Databases', 'Daemon', 'ProcessDemo', 'leave']
+           'Databases', 'Daemon', 'ProcessDemo', 'leave']
 
-# Seconds a daemon gets to answer its first ping, and to exit on SIGTERM
-# before its process group is killed.
+# Seconds a daemon gets to answer its first ping.
 START_TIMEOUT = 30
-STOP_TIMEOUT = 4
 CLIENT_CLOSE_TIMEOUT = 3
-# rabbitmqctl costs half a CPU second a call: a few at a time.
-RABBITMQCTL_PARALLEL = 6
-MANAGEMENT_PORT = 15672
-LOG_TAIL = 20
-_PR_SET_PDEATHSIG = 1
 
 
 class DemoError(Exception):
@@ -135,175 +124,18 @@ def signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _child_setup():
-    """A ``preexec_fn``: unblock what :func:`signals_held` blocked (a
-    signal mask survives exec, and a daemon deaf to SIGTERM could only be
-    killed), and have the kernel SIGKILL the child when the demo dies.
-
-    prctl is resolved before the fork: the child only calls it.  Where
-    there is no prctl (not Linux) the other safeguards still hold.
-    """
+@contextlib.contextmanager
+def _demo_errors(option=None):
+    """What the shared pieces raise, as a :class:`DemoError` (the demo
+    says it in one line); a bad URL names the option it came from."""
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        prctl = None
-    parent = os.getpid()
-    held = {signal.SIGINT, signal.SIGTERM}
-
-    def preexec():
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
-        if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != parent:
-                # The demo died before prctl: nobody would ever stop us.
-                os._exit(1)
-    return preexec
-
-
-def _subprocess_env():
-    """Daemons run threading, unbuffered, quiet about deprecations, and
-    must not notify a systemd unit the demo may run under."""
-    env = dict(os.environ, PYTHONWARNINGS='ignore', PYTHONUNBUFFERED='1',
-               NOVA_CELLS_BACKEND='threading')
-    for name in ('NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'):
-        env.pop(name, None)
-    return env
-
-
-def _tail(path, lines=LOG_TAIL):
-    try:
-        with open(path, errors='replace') as stream:
-            return ''.join(stream.readlines()[-lines:])
-    except OSError:
-        return ''
-
-
-# -- the broker ---------------------------------------------------------------
-
-
-def with_vhost(broker_url, vhost):
-    """``broker_url`` with its virtual host replaced."""
-    parts = urlparse.urlsplit(broker_url)
-    return urlparse.urlunsplit((parts.scheme, parts.netloc,
-                                '/' + urlparse.quote(vhost, safe=''), '', ''))
-
-
-class Vhosts(object):
-    """Make and delete vhosts with ``rabbitmqctl`` (when it is on PATH and
-    works), else with the management HTTP API; else say what to make by
-    hand.
-
-    :param broker_url: ``rabbit://user:pass@host:port/``: the user gets
-        full rights on every vhost made.
-    """
-
-    def __init__(self, broker_url):
-        try:
-            parsed = transport_urls.parse(broker_url)
-        except ValueError as exc:
-            raise DemoError('--transport-url: %s' % exc)
-        if parsed.transport not in ('rabbit', 'amqp'):
-            raise DemoError('--transport-url must be rabbit://, not %s://'
-                            % parsed.transport)
-        host = parsed.hosts[0]
-        self.user = host.username or 'guest'
-        self.password = host.password or 'guest'
-        self.hostname = host.hostname
-        self.made = []
-        self.tool = None
-
-    def _choose(self):
-        if shutil.which('rabbitmqctl') and self._ctl_works():
-            return 'rabbitmqctl'
-        if self._http('GET', '/api/overview', quiet=True) is not None:
-            return 'http'
-        return None
-
-    def _ctl_works(self):
-        try:
-            result = subprocess.run(['rabbitmqctl', 'list_vhosts'],
-                                    capture_output=True, timeout=60,
-                                    stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        return result.returncode == 0
-
-    def create(self, names):
-        """Make every vhost with full rights for the URL's user."""
-        self.tool = self._choose()
-        if self.tool is None:
-            raise DemoError(
-                'cannot create RabbitMQ vhosts: no working rabbitmqctl and '
-                'no management API on %s:%d; create these vhosts with full '
-                'rights for %s, then re-run with --run-id: %s'
-                % (self.hostname, MANAGEMENT_PORT, self.user,
-                   ' '.join(names)))
-        # Recorded before they exist: a vhost half made when a signal
-        # arrives is deleted all the same.
-        self.made.extend(names)
-        if self.tool == 'rabbitmqctl':
-            self._ctl_each(names, 'rabbitmqctl add_vhost "$1" && rabbitmqctl '
-                           'set_permissions -p "$1" "$2" ".*" ".*" ".*"')
-        else:
-            for name in names:
-                self._http('PUT', '/api/vhosts/%s' % _q(name), {})
-                self._http('PUT', '/api/permissions/%s/%s'
-                           % (_q(name), _q(self.user)),
-                           {'configure': '.*', 'write': '.*', 'read': '.*'})
-
-    def delete_all(self):
-        """Delete every vhost made (with what is left in them)."""
-        names, self.made = self.made, []
-        if not names or self.tool is None:
-            return []
-        if self.tool == 'rabbitmqctl':
-            return self._ctl_each(names, 'rabbitmqctl delete_vhost "$1"',
-                                  check=False)
-        failed = []
-        for name in names:
-            if self._http('DELETE', '/api/vhosts/%s' % _q(name),
-                          quiet=True) is None:
-                failed.append(name)
-        return failed
-
-    def _ctl_each(self, names, script, check=True):
-        """Run ``script`` (sh, ``$1`` the vhost, ``$2`` the user) for every
-        name, a few at a time; raise (or return) the failures."""
-        failed, pending, todo = [], [], list(names)
-        while todo or pending:
-            while todo and len(pending) < RABBITMQCTL_PARALLEL:
-                name = todo.pop(0)
-                pending.append((name, subprocess.Popen(
-                    ['sh', '-c', script, 'sh', name, self.user],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, text=True)))
-            name, proc = pending.pop(0)
-            out, _err = proc.communicate()
-            if proc.returncode != 0:
-                failed.append('%s: %s' % (name, out.strip()))
-        if failed and check:
-            raise DemoError('rabbitmqctl failed: %s' % '; '.join(failed))
-        return failed
-
-    def _http(self, method, path, body=None, quiet=False):
-        url = 'http://%s:%d%s' % (self.hostname, MANAGEMENT_PORT, path)
-        data = None if body is None else json.dumps(body).encode()
-        req = urlrequest.Request(url, data=data, method=method)
-        req.add_header('content-type', 'application/json')
-        req.add_header('authorization', 'Basic %s' % base64.b64encode(
-            ('%s:%s' % (self.user, self.password)).encode()).decode())
-        try:
-            with urlrequest.urlopen(req, timeout=5) as answer:
-                return answer.read()
-        except (urlerror.URLError, OSError) as exc:
-            if quiet:
-                return None
-            raise DemoError('RabbitMQ management API %s %s: %s'
-                            % (method, path, exc))
-
-
-def _q(name):
-    return urlparse.quote(name, safe='')
+        yield
+    except (vhosts.VhostError, databases.ServerError) as exc:
+        raise DemoError(str(exc))
+    except ValueError as exc:
+        if option is None:
+            raise
+        raise DemoError('%s: %s' % (option, exc))
 
 
 # -- the databases ------------------------------------------------------------
@@ -322,9 +154,10 @@ class Databases(object):
         self.base_dir = base_dir
         self.run_id = run_id
         self.made = []
-        self._admin = None
+        self._server = None
         if server_url:
-            self._admin_url, self._dialect = _admin_url(server_url)
+            with _demo_errors('--database-url'):
+                self._server = databases.Server(server_url)
 
     def name_of(self, cell):
         return 'ncdemo_%s_%s' % (self.run_id, cell)
@@ -333,38 +166,25 @@ class Databases(object):
         if not self.server_url:
             return 'sqlite:///%s' % os.path.join(self.base_dir,
                                                  '%s.sqlite' % cell)
-        url = sa.engine.make_url(self.server_url).set(
-            database=self.name_of(cell))
-        return url.render_as_string(hide_password=False)
+        return self._server.url_of(self.name_of(cell))
 
     def create(self, cells):
         """Make the databases and bring them to the newest schema."""
         if not self.server_url:
             return self._copy_template(cells)
-        self._admin = sa.create_engine(self._admin_url,
-                                       poolclass=sa_pool.NullPool,
-                                       isolation_level='AUTOCOMMIT')
         for cell in cells:
             self.made.append(cell)
-            self._execute(_CREATE[self._dialect] % self.name_of(cell))
+            with _demo_errors():
+                self._server.create(self.name_of(cell))
         for cell in cells:
-            _sync(self.url_of(cell))
+            databases.sync_schema(self.url_of(cell))
 
     def _copy_template(self, cells):
         template = os.path.join(self.base_dir, 'template.sqlite')
-        _sync('sqlite:///%s' % template)
+        databases.sync_schema('sqlite:///%s' % template)
         for cell in cells:
             shutil.copyfile(template, os.path.join(self.base_dir,
                                                    '%s.sqlite' % cell))
-
-    def _execute(self, statement):
-        try:
-            with self._admin.connect() as conn:
-                conn.execute(sa.text(statement))
-        except sa.exc.SQLAlchemyError as exc:
-            raise DemoError('database server %s: %s' % (
-                transport_urls.mask(self.server_url),
-                str(getattr(exc, 'orig', exc)).strip().splitlines()[0]))
 
     def drop_all(self):
         """Drop what was made (SQLite files go with the directory)."""
@@ -372,154 +192,47 @@ class Databases(object):
         failed = []
         for cell in names:
             try:
-                self._execute(_DROP[self._dialect] % self.name_of(cell))
-            except DemoError as exc:
+                self._server.drop(self.name_of(cell))
+            except databases.ServerError as exc:
                 failed.append(str(exc))
-        if self._admin is not None:
-            self._admin.dispose()
+        if self._server is not None:
+            self._server.dispose()
         return failed
-
-
-_CREATE = {'postgresql': 'CREATE DATABASE "%s"',
-           'mysql': 'CREATE DATABASE `%s` CHARACTER SET utf8'}
-# The daemons are gone by then; FORCE only ends what a killed one left.
-_DROP = {'postgresql': 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)',
-         'mysql': 'DROP DATABASE IF EXISTS `%s`'}
-
-
-def _admin_url(server_url):
-    """Where to run CREATE/DROP DATABASE, and the dialect."""
-    try:
-        url = sa.engine.make_url(server_url)
-    except sa.exc.ArgumentError as exc:
-        raise DemoError('--database-url: %s' % exc)
-    dialect = url.get_backend_name()
-    if dialect not in _CREATE:
-        raise DemoError('--database-url: a postgresql or mysql server, '
-                        'not %s' % dialect)
-    url = url.set(database='postgres' if dialect == 'postgresql' else None)
-    return url.render_as_string(hide_password=False), dialect
-
-
-def _sync(url):
-    db = db_api.Database(url)
-    try:
-        migration.db_sync(db)
-    finally:
-        db.dispose()
 
 
 # -- the daemons --------------------------------------------------------------
 
 
-def _nova_cells_argv():
-    """The installed console script next to our interpreter, else the
-    entry point through this interpreter."""
-    script = os.path.join(os.path.dirname(sys.executable), 'nova-cells')
-    if os.access(script, os.X_OK):
-        return [script]
-    return [sys.executable, '-c',
-            'import sys; from nova_cells.cmd.cells import main; '
-            'sys.exit(main())']
-
-
-class Daemon(object):
-    """One ``nova-cells`` process, in a session (process group) of its
-    own, logging to ``<cell dir>/nova-cells.log``."""
+class Daemon(daemons.Daemon):
+    """One ``nova-cells`` process of a cell, logging to ``<cell
+    dir>/nova-cells.log``; it dies with the demo, even SIGKILLed."""
 
     def __init__(self, cell, path, directory):
         self.cell = cell
         self.path = path
-        self.directory = directory
-        self.conf_path = os.path.join(directory, 'cells.conf')
         self.log_path = os.path.join(directory, 'nova-cells.log')
-        self.proc = None
-
-    def start(self):
-        with open(self.log_path, 'ab') as log:
-            self.proc = subprocess.Popen(
-                _nova_cells_argv() + ['--config-file', self.conf_path],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                cwd=self.directory, start_new_session=True,
-                preexec_fn=_child_setup(), env=_subprocess_env())
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal_group(self, signum):
-        """Signal the whole group: the forked service too."""
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def log_tail(self):
-        return _tail(self.log_path)
-
-
-def stop_daemons(daemons, timeout=STOP_TIMEOUT):
-    """SIGTERM every group, wait up to ``timeout`` s in all, then SIGKILL
-    every group (stragglers of those that exited included) and reap."""
-    started = [d for d in daemons if d.proc is not None]
-    for daemon in started:
-        if daemon.running():
-            daemon.signal_group(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while any(d.running() for d in started) and \
-            time.monotonic() < deadline:
-        time.sleep(0.05)
-    for daemon in started:
-        daemon.signal_group(signal.SIGKILL)
-    for daemon in started:
-        try:
-            daemon.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        super(Daemon, self).__init__(
+            os.path.join(directory, 'cells.conf'), directory, self.log_path,
+            preexec=daemons.die_with_parent)
 
 
 # -- configuration ------------------------------------------------------------
-
-
-def _ini(sections):
-    lines = []
-    for section, options in sections.items():
-        lines.append('[%s]' % section)
-        lines.extend('%s = %s' % (key, value)
-                     for key, value in options.items())
-        lines.append('')
-    return '\n'.join(lines)
 
 
 def cells_conf_text(name, is_api, transport_url, connection, state_path):
     """A cells.conf for a demo daemon: fast heartbeats and pushes, the
     builtin local scheduler (no nova-conductor here), hosts that stay up
     however long the demo runs."""
-    return _ini({
-        'DEFAULT': {'transport_url': transport_url,
-                    'host': 'ncdemo-%s' % name,
-                    'state_path': state_path,
-                    'report_interval': 1,
-                    'periodic_fuzzy_delay': 0,
-                    'service_down_time': 3600},
-        'cells': {'name': name,
-                  'cell_type': 'api' if is_api else 'compute',
-                  'db_check_interval': 0,
-                  'parent_update_interval': 2,
-                  'local_scheduler_driver': 'builtin',
-                  'call_timeout': 10,
-                  'scheduler_retries': 2,
-                  'scheduler_retry_delay': 1},
-        'database': {'connection': connection,
-                     'max_retries': 3,
-                     'retry_interval': 1},
-    })
+    return daemon_conf.ini(daemon_conf.merged(
+        daemon_conf.daemon_sections(
+            name, 'api' if is_api else 'compute', transport_url, connection,
+            state_path, host='ncdemo-%s' % name, max_retries=3),
+        {'DEFAULT': {'service_down_time': 3600},
+         'cells': {'parent_update_interval': 2,
+                   'local_scheduler_driver': 'builtin',
+                   'call_timeout': 10,
+                   'scheduler_retries': 2,
+                   'scheduler_retry_delay': 1}}))
 
 
 # -- the run ------------------------------------------------------------------
@@ -552,7 +265,8 @@ class ProcessDemo(demo.Builder):
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.broker_url = broker_url
         # Both check their URL: a bad one fails before anything is made.
-        self.vhosts = Vhosts(broker_url)
+        with _demo_errors('--transport-url'):
+            self.vhosts = vhosts.Vhosts(broker_url)
         self.databases = Databases(database_url, None, self.run_id)
         self.say = say or (lambda line: None)
         self.progress = progress
@@ -571,7 +285,7 @@ class ProcessDemo(demo.Builder):
         return 'ncdemo-%s-%s' % (self.run_id, name)
 
     def url_of(self, name):
-        return with_vhost(self.broker_url, self.vhost_of(name))
+        return vhosts.with_vhost(self.broker_url, self.vhost_of(name))
 
     @property
     def top_db(self):
@@ -590,7 +304,8 @@ class ProcessDemo(demo.Builder):
         names = [name for name, _p, _path in self.topology.cells()]
         self.say('run %s in %s: %d cells' % (self.run_id, self.base_dir,
                                              len(names)))
-        self.vhosts.create([self.vhost_of(n) for n in names])
+        with _demo_errors():
+            self.vhosts.create([self.vhost_of(n) for n in names])
         self.say('created %d vhosts (%s)' % (len(names), self.vhosts.tool))
         self.databases.create(names)
         self._wire_and_seed()
@@ -716,7 +431,7 @@ class ProcessDemo(demo.Builder):
         began = time.monotonic()
         with signals_ignored():
             closer = self._close_clients()
-            stop_daemons(list(self.daemons.values()))
+            daemons.stop_all(list(self.daemons.values()))
             closer.join(CLIENT_CLOSE_TIMEOUT)
             stopped = time.monotonic()
             problems = self.vhosts.delete_all() + self.databases.drop_all()

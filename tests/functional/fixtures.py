@@ -10,6 +10,10 @@ The servers are expected to run (CI starts them): a database server or a
 broker that cannot be reached makes the test *fail* with a message saying
 which one, it is never skipped.
 
+The plumbing itself (vhosts, throw-away databases, daemon processes,
+``cells.conf``) is :mod:`nova_cells.testing`'s, shared with the demo and
+the benches; what is here is the tests' own: fixed local servers, a
+failure that says which server is missing, the vhost made one ahead.
 Helpers (plain functions and classes) come first, the pytest fixtures
 last; ``conftest.py`` re-exports the fixtures.
 """
@@ -18,7 +22,6 @@ import contextlib
 import dataclasses
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 import time
@@ -33,8 +36,10 @@ from sqlalchemy import pool as sa_pool
 
 from nova_cells import conf as cells_conf
 from nova_cells import context as cells_context
-from nova_cells.db import api as db_api
-from nova_cells.db import migration
+from nova_cells.testing import conf as daemon_conf
+from nova_cells.testing import daemons
+from nova_cells.testing import databases
+from nova_cells.testing import vhosts
 from nova_cells.transport import rpc
 
 __all__ = [
@@ -59,10 +64,15 @@ NOVA_CELLS_MANAGE = os.path.join(BIN_DIR, 'nova-cells-manage')
 
 RABBIT_HOST = '127.0.0.1'
 RABBIT_PORT = 5672
-PG_ADMIN_URL = 'postgresql+psycopg2://postgres@127.0.0.1:5432/postgres'
-PG_URL = 'postgresql+psycopg2://postgres@127.0.0.1:5432/%s'
-MYSQL_ADMIN_URL = 'mysql+pymysql://root@127.0.0.1:3306/?charset=utf8'
-MYSQL_URL = 'mysql+pymysql://root@127.0.0.1:3306/%s?charset=utf8'
+BROKER_URL = 'rabbit://guest:guest@%s:%d/' % (RABBIT_HOST, RABBIT_PORT)
+# The servers the throw-away databases are made on, and their names in a
+# failure.
+DB_SERVERS = {
+    'postgresql': ('postgresql+psycopg2://postgres@127.0.0.1:5432/postgres',
+                   'PostgreSQL'),
+    'mysql': ('mysql+pymysql://root@127.0.0.1:3306/?charset=utf8',
+              'MySQL/MariaDB'),
+}
 
 DB_BACKENDS = ('sqlite', 'postgresql', 'mysql')
 DAEMON_BACKENDS = ('threading', 'eventlet')
@@ -76,19 +86,8 @@ def unique_name(prefix):
     return '%s%s' % (prefix, uuid.uuid4().hex[:10])
 
 
-def _subprocess_env(**extra):
-    """The environment of every process under test.
-
-    ``PYTHONWARNINGS=ignore`` keeps library deprecation warnings (eventlet
-    prints one on import) out of the stderr the tests inspect;
-    ``NOTIFY_SOCKET`` is dropped so that a test run under systemd does not
-    notify the unit running the tests.
-    """
-    env = dict(os.environ, PYTHONWARNINGS='ignore', PYTHONUNBUFFERED='1')
-    env.pop('NOTIFY_SOCKET', None)
-    env.pop('WATCHDOG_USEC', None)
-    env.update(extra)
-    return env
+# The environment of every process under test.
+_subprocess_env = daemons.subprocess_env
 
 
 # -- RabbitMQ -----------------------------------------------------------------
@@ -97,40 +96,30 @@ def _subprocess_env(**extra):
 # one ahead and deleted in the background: the next test's vhost is being
 # prepared while the current test runs.  Each vhost still serves one test
 # only.  :func:`reap_vhost_deletions` (end of session) waits for them all.
-_PREPARE_VHOST = ('rabbitmqctl add_vhost "$1" && rabbitmqctl set_permissions '
-                  '-p "$1" guest ".*" ".*" ".*"')
+RABBITMQCTL_TIMEOUT = 60
 _PENDING_DELETIONS = []
 _vhost_ahead = []
 
 
 def _start_rabbitmqctl(script, vhost):
     try:
-        return subprocess.Popen(
-            ['sh', '-c', script, 'sh', vhost], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return vhosts.start_ctl(script, vhost, user='guest')
     except OSError as exc:
         pytest.fail('cannot run rabbitmqctl: %s' % exc, pytrace=False)
 
 
 def _finish(proc, what):
-    try:
-        out, _err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _err = proc.communicate()
-    if proc.returncode != 0:
-        return '%s: %s' % (what, (out or '').strip())
-    return None
+    return vhosts.finish_ctl(proc, what, timeout=RABBITMQCTL_TIMEOUT)
 
 
 def _prepare_vhost():
     vhost = unique_name('nc-ft-')
-    return vhost, _start_rabbitmqctl(_PREPARE_VHOST, vhost)
+    return vhost, _start_rabbitmqctl(vhosts.ADD_SCRIPT, vhost)
 
 
 def _delete_vhost_later(vhost):
     _PENDING_DELETIONS.append(
-        (vhost, _start_rabbitmqctl('rabbitmqctl delete_vhost "$1"', vhost)))
+        (vhost, _start_rabbitmqctl(vhosts.DELETE_SCRIPT, vhost)))
 
 
 @contextlib.contextmanager
@@ -148,8 +137,7 @@ def rabbit_vhost():
         pytest.fail('RabbitMQ unusable (is it running on %s:%s?): %s'
                     % (RABBIT_HOST, RABBIT_PORT, error), pytrace=False)
     try:
-        yield 'rabbit://guest:guest@%s:%d/%s' % (RABBIT_HOST, RABBIT_PORT,
-                                                 vhost)
+        yield vhosts.with_vhost(BROKER_URL, vhost)
     finally:
         _delete_vhost_later(vhost)
 
@@ -172,40 +160,11 @@ def reap_vhost_deletions():
 
 # -- databases ----------------------------------------------------------------
 
-def _admin_engine(url, what):
-    engine = sa.create_engine(url, isolation_level='AUTOCOMMIT',
-                              poolclass=sa_pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text('SELECT 1'))
-    except sa.exc.SQLAlchemyError as exc:
-        engine.dispose()
-        pytest.fail('%s is not reachable at %s (the functional tests need '
-                    'it running): %s' % (what, url,
-                                         str(exc.orig or exc).strip()),
-                    pytrace=False)
-    return engine
-
-
-@contextlib.contextmanager
-def _server_database(admin_url, url_template, what, create_sql, drop_sql):
-    name = unique_name('nc_')
-    admin = _admin_engine(admin_url, what)
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(create_sql % name))
-        yield url_template % name
-    finally:
-        try:
-            with admin.connect() as conn:
-                conn.execute(sa.text(drop_sql % name))
-        finally:
-            admin.dispose()
-
-
 @contextlib.contextmanager
 def throwaway_database(backend, directory):
     """Create an empty database on ``backend``; yield its SQLAlchemy URL.
+
+    A database server that does not answer fails the test, saying which.
 
     :param backend: one of :data:`DB_BACKENDS`.
     :param directory: where the SQLite file goes.
@@ -214,31 +173,24 @@ def throwaway_database(backend, directory):
         path = pathlib.Path(directory) / ('%s.sqlite' % unique_name('nc_'))
         yield 'sqlite:///%s' % path
         return
-    if backend == 'postgresql':
-        server = _server_database(PG_ADMIN_URL, PG_URL, 'PostgreSQL',
-                                  'CREATE DATABASE "%s"',
-                                  'DROP DATABASE IF EXISTS "%s" WITH (FORCE)')
-    elif backend == 'mysql':
-        server = _server_database(MYSQL_ADMIN_URL, MYSQL_URL, 'MySQL/MariaDB',
-                                  'CREATE DATABASE `%s` CHARACTER SET utf8',
-                                  'DROP DATABASE IF EXISTS `%s`')
-    else:
+    if backend not in DB_SERVERS:
         raise ValueError('unknown database backend %r' % backend)
-    with server as url:
+    server_url, what = DB_SERVERS[backend]
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(databases.throwaway_database(
+                server_url, unique_name('nc_')))
+        except databases.Unreachable as exc:
+            pytest.fail('%s is not reachable at %s (the functional tests '
+                        'need it running): %s' % (what, server_url,
+                                                  exc.reason),
+                        pytrace=False)
         yield url
 
 
-def sync_schema(url):
-    """Bring ``url`` to the newest schema, in-process.
-
-    For tests about something else than ``db sync`` (which
-    ``test_manage`` runs through the CLI): it saves a second of start-up.
-    """
-    db = db_api.Database(url)
-    try:
-        migration.db_sync(db)
-    finally:
-        db.dispose()
+# In-process, for tests about something else than ``db sync`` (which
+# ``test_manage`` runs through the CLI): it saves a second of start-up.
+sync_schema = databases.sync_schema
 
 
 def insert_row(url, table, **values):
@@ -282,20 +234,6 @@ class CellConf(object):
     connection: str
 
 
-def _ini(sections):
-    lines = []
-    for section, options in sections.items():
-        lines.append('[%s]' % section)
-        for key, value in options.items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                value = 'true' if value else 'false'
-            lines.append('%s = %s' % (key, value))
-        lines.append('')
-    return '\n'.join(lines)
-
-
 def write_cells_conf(directory, transport_url, connection, name='cell1',
                      cell_type='compute', cells_config=None, debug=False,
                      host=None, extra=None, filename='cells.conf'):
@@ -310,31 +248,13 @@ def write_cells_conf(directory, transport_url, connection, name='cell1',
     """
     directory = pathlib.Path(directory)
     host = host or unique_name('ft-host-')
-    sections = {
-        'DEFAULT': {
-            'transport_url': transport_url,
-            'host': host,
-            'state_path': directory,
-            'report_interval': 1,
-            'periodic_fuzzy_delay': 0,
-            'debug': debug,
-        },
-        'cells': {
-            'name': name,
-            'cell_type': cell_type,
-            'cells_config': cells_config,
-            'db_check_interval': 0,
-        },
-        'database': {
-            'connection': connection,
-            'max_retries': 1,
-            'retry_interval': 1,
-        },
-    }
-    for section, options in (extra or {}).items():
-        sections.setdefault(section, {}).update(options)
+    sections = daemon_conf.merged(
+        daemon_conf.daemon_sections(name, cell_type, transport_url,
+                                    connection, directory, host),
+        {'DEFAULT': {'debug': debug}, 'cells': {'cells_config': cells_config}},
+        extra)
     path = directory / filename
-    path.write_text(_ini(sections))
+    path.write_text(daemon_conf.ini(sections))
     return CellConf(path=path, host=host, name=name,
                     transport_url=transport_url, connection=connection)
 
@@ -398,8 +318,9 @@ def non_empty_lines(text):
 
 # -- the daemon ---------------------------------------------------------------
 
-class Daemon(object):
-    """One ``nova-cells`` subprocess in its own session / process group.
+class Daemon(daemons.Daemon):
+    """One ``nova-cells`` subprocess in its own session / process group,
+    its stdout and stderr in files named after the cell and backend.
 
     Under the threading backend oslo.service forks the service into a child
     process, so only killing the whole group is sure to leave nothing
@@ -408,41 +329,14 @@ class Daemon(object):
 
     def __init__(self, conf, log_dir, backend='threading', label=None):
         self.conf = conf
-        self.backend = backend
         self.label = label or '1'
         self.log_dir = pathlib.Path(log_dir)
         stem = 'nova-cells-%s-%s' % (conf.name, backend)
         if label:
             stem += '-' + label
-        self.stdout_path = self.log_dir / (stem + '.stdout.log')
-        self.stderr_path = self.log_dir / (stem + '.stderr.log')
-        self.proc = None
-        self.started_at = None
-
-    def start(self):
-        with open(self.stdout_path, 'ab') as out, \
-                open(self.stderr_path, 'ab') as err:
-            self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(
-                [NOVA_CELLS, '--config-file', str(self.conf.path)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                cwd=str(self.log_dir), start_new_session=True,
-                env=_subprocess_env(NOVA_CELLS_BACKEND=self.backend))
-        return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait(self, timeout):
-        """Wait for the exit; return the status, or None on timeout."""
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
+        super(Daemon, self).__init__(
+            conf.path, self.log_dir, self.log_dir / (stem + '.stdout.log'),
+            self.log_dir / (stem + '.stderr.log'), backend=backend)
 
     def stop(self, timeout=5):
         """SIGTERM, then wait up to ``timeout`` s; return the exit status.
@@ -451,7 +345,7 @@ class Daemon(object):
         """
         if not self.running():
             return self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
+        self.terminate()
         status = self.wait(timeout)
         if status is None:
             self.kill()
@@ -459,19 +353,6 @@ class Daemon(object):
                         'SIGTERM; log:\n%s' % (self.pid, timeout, self.log()),
                         pytrace=False)
         return status
-
-    def kill(self):
-        """SIGKILL the whole process group (the forked workers too)."""
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
 
     def stdout(self):
         return _read(self.stdout_path)

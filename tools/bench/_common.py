@@ -2,8 +2,9 @@
 
 Timing and percentiles, a plain-text table, a load note (the build
 machine is often busy), RabbitMQ vhosts (through
-:class:`nova_cells.testing.demo_processes.Vhosts`: ``rabbitmqctl``, else the
-management API) and helper processes that cannot outlive the bench.
+:class:`nova_cells.testing.vhosts.Vhosts`: ``rabbitmqctl``, else the
+management API) and helper processes that cannot outlive the bench
+(:mod:`nova_cells.testing.daemons`).
 """
 
 import argparse
@@ -12,7 +13,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -137,10 +137,10 @@ class RabbitVhosts(object):
     the end (the demo's tool: rabbitmqctl or the management API)."""
 
     def __init__(self, broker_url):
-        from nova_cells.testing import demo_processes
-        self._with_vhost = demo_processes.with_vhost
+        from nova_cells.testing import vhosts
+        self._with_vhost = vhosts.with_vhost
         self.broker_url = broker_url
-        self.vhosts = demo_processes.Vhosts(broker_url)
+        self.vhosts = vhosts.Vhosts(broker_url)
 
     def create(self, names):
         self.vhosts.create(list(names))
@@ -161,34 +161,18 @@ class Spawned(object):
         self.procs = []
 
     def start(self, argv, log_path=None, env=None):
-        log = open(log_path, 'ab') if log_path else subprocess.DEVNULL
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=log,
-                                    start_new_session=True,
-                                    env=env or dict(os.environ))
-        finally:
-            if log_path:
-                log.close()
-        self.procs.append(proc)
-        return proc
+        """Start ``argv``, its output appended to ``log_path``; its
+        Popen."""
+        from nova_cells.testing import daemons
+        process = daemons.Process(argv, stdout_path=log_path,
+                                  env=env or dict(os.environ)).start()
+        self.procs.append(process)
+        return process.proc
 
     def stop_all(self, timeout=5.0):
+        from nova_cells.testing import daemons
         procs, self.procs = self.procs, []
-        for proc in procs:
-            _killpg(proc, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for proc in procs:
-            _killpg(proc, signal.SIGKILL)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        daemons.stop_all(procs, timeout)
 
     def __enter__(self):
         return self
@@ -280,13 +264,6 @@ class CPUMeter(object):
         if before is not None and after is not None:
             self.used[name] = after - before
             self.beside[name] = (now[0] - beside[0], now[1] - beside[1])
-
-
-def _killpg(proc, signum):
-    try:
-        os.killpg(proc.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def install_fast_green_current_thread():

@@ -21,16 +21,16 @@ import argparse
 import collections
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 
+from nova_cells.testing import daemons
+
 TARGET_MB = 80.0
 BIN_DIR = os.path.dirname(sys.executable)
-NOVA_CELLS = os.path.join(BIN_DIR, 'nova-cells')
 NOVA_CELLS_MANAGE = os.path.join(BIN_DIR, 'nova-cells-manage')
 RABBIT = 'rabbit://guest:guest@127.0.0.1:5672/%s'
 BASELINE_CODE = ('import oslo_messaging, sqlalchemy, sys, time; '
@@ -149,51 +149,25 @@ def heartbeats(connection):
         return 0
 
 
-class Daemon(object):
+class Daemon(daemons.Daemon):
+    """The daemon measured, its output in ``daemon.log``; on exit its
+    whole process group gets SIGTERM, and SIGKILL 10 s later."""
+
     def __init__(self, conf, directory):
-        self.conf = conf
         self.log_path = os.path.join(directory, 'daemon.log')
-        self.proc = None
+        super(Daemon, self).__init__(conf, directory, self.log_path)
 
     def __enter__(self):
-        env = dict(os.environ, NOVA_CELLS_BACKEND='threading',
-                   PYTHONWARNINGS='ignore')
-        env.pop('NOTIFY_SOCKET', None)
-        with open(self.log_path, 'ab') as log:
-            self.proc = subprocess.Popen(
-                [NOVA_CELLS, '--config-file', self.conf],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, env=env)
-        return self
+        return self.start()
 
     def __exit__(self, *exc):
         self.stop()
 
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(timeout=wait)
-                # The worker may outlive the launcher for a moment.
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        daemons.stop_all([self], timeout=10)
 
     def log_tail(self, lines=5):
-        try:
-            with open(self.log_path, errors='replace') as log:
-                return ''.join(log.readlines()[-lines:])
-        except FileNotFoundError:
-            return ''
+        return super(Daemon, self).log_tail(lines)
 
 
 def measure_daemon(neighbours, settle, timeout=60.0):

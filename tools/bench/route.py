@@ -636,6 +636,7 @@ class _Profiler(object):
 
 
 def _process_demo_class():
+    from nova_cells.testing import daemons
     from nova_cells.testing import demo_processes
 
     class RouteDemo(demo_processes.ProcessDemo):
@@ -698,7 +699,7 @@ def _process_demo_class():
             """Stop and start one daemon (it re-reads its ``cells``
             table at start); its new pid."""
             daemon = self.daemons[name]
-            demo_processes.stop_daemons([daemon])
+            daemons.stop_all([daemon])
             with demo_processes.signals_held():
                 daemon.start()
             self._wait_ready(daemon)
@@ -857,35 +858,33 @@ class _DaemonTransactions(object):
         what the daemons' counts are divided by to give transactions as
         the in-process row and the issue count them (SQLAlchemy's
         ``begin``).  Sets ``self.per_transaction``."""
-        import sqlalchemy as sa
-        from sqlalchemy import pool as sa_pool
         from nova_cells.db import api as db_api
+        from nova_cells.testing import databases
         if self.reason:
             return None
         name = 'route_calibrate_%d' % os.getpid()
-        admin = sa.create_engine(self.url, poolclass=sa_pool.NullPool,
-                                 isolation_level='AUTOCOMMIT')
-        url = sa.engine.make_url(self.url).set(database=name)
+        server = databases.Server(self.url)
         try:
-            with admin.connect() as conn:
-                conn.execute(sa.text('DROP DATABASE IF EXISTS %s' % name))
-                conn.execute(sa.text('CREATE DATABASE %s' % name))
-            before = self._count(admin, name, lambda: None)
-            after = self._count(admin, name, lambda: self._transactions(
-                db_api, url, transactions))
+            server.drop(name)       # left by a killed run of this pid
+            server.create(name)
+            before = self._count(server.engine, name, lambda: None)
+            after = self._count(server.engine, name,
+                                lambda: self._transactions(
+                                    db_api, server.url_of(name),
+                                    transactions))
             self.per_transaction = max(1.0, (after - before) / float(
                 transactions))
         finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text('DROP DATABASE IF EXISTS %s WITH '
-                                     '(FORCE)' % name))
-            admin.dispose()
+            try:
+                server.drop(name)
+            finally:
+                server.dispose()
         return self.per_transaction
 
     @staticmethod
     def _transactions(db_api, url, count):
         import sqlalchemy as sa
-        db = db_api.Database(url.render_as_string(hide_password=False))
+        db = db_api.Database(url)
         try:
             for _ in range(count):
                 with db.connection_writer() as conn:
