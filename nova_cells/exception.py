@@ -16,7 +16,7 @@ __all__ = [
     'InstanceNotFound', 'InstanceExists', 'UnexpectedVMStateError',
     'UnexpectedTaskStateError', 'NoValidHost', 'MalformedMessage',
     'UnknownMethod', 'SecurityGroupNotFoundForProject', 'MessageTooLarge',
-    'FlavorsUnavailable',
+    'FlavorsUnavailable', 'FlavorExists',
 ]
 
 
@@ -180,6 +180,12 @@ class MessageTooLarge(MalformedMessage):
 class UnknownMethod(NovaCellsException):
     msg_fmt = "Unknown %(message_type)s method '%(method)s'"
     expected = True
+
+
+class FlavorExists(NovaCellsException):
+    msg_fmt = ('A flavor named %(name)s or with flavorid %(flavorid)s '
+               'already exists.')
+    code = 409
 
 
 class FlavorsUnavailable(NovaCellsException):

@@ -21,11 +21,15 @@ the configuration by :func:`from_conf`:
   nova-cells), as before.
 
 Both return plain dicts with the same keys (:data:`FLAVOR_KEYS`,
-``description`` and ``extra_specs``).
+``description`` and ``extra_specs``), and both create a flavor where they
+read it (:func:`new_flavor` values; ``nova-cells-manage flavor create``,
+for an operator's smoke test without nova-api): a name or flavorid taken
+raises :class:`~nova_cells.exception.FlavorExists`.
 """
 
 from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import engines
+from oslo_utils import timeutils
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -34,7 +38,7 @@ from nova_cells import exception
 from nova_cells import transport_url
 
 __all__ = ['FLAVOR_KEYS', 'CellFlavors', 'APIFlavors', 'from_conf',
-           'api_engine_options']
+           'api_engine_options', 'new_flavor']
 
 #: The columns both tables have, under the same names.
 FLAVOR_KEYS = ('id', 'flavorid', 'name', 'memory_mb', 'vcpus', 'root_gb',
@@ -59,6 +63,28 @@ def from_conf(conf, db):
         return APIFlavors(conf.api_database.connection,
                           **api_engine_options(conf))
     return CellFlavors(db)
+
+
+def new_flavor(name, memory_mb, vcpus, root_gb, ephemeral_gb=0, swap=0,
+               flavorid=None, is_public=True):
+    """The values of a new flavor, nova's defaults for the rest (its
+    ``flavorid`` defaults to its name)."""
+    return {'name': name, 'flavorid': flavorid or name,
+            'memory_mb': memory_mb, 'vcpus': vcpus, 'root_gb': root_gb,
+            'ephemeral_gb': ephemeral_gb, 'swap': swap, 'rxtx_factor': 1.0,
+            'vcpu_weight': None, 'disabled': False, 'is_public': is_public}
+
+
+def _insert(conn, table, values, taken):
+    """Insert a flavor unless its name or flavorid is taken (``taken``: a
+    where-clause of the live rows)."""
+    clash = conn.execute(sa.select(table.c.name).where(
+        taken, sa.or_(table.c.name == values['name'],
+                      table.c.flavorid == values['flavorid']))).first()
+    if clash is not None:
+        raise exception.FlavorExists(name=values['name'],
+                                     flavorid=values['flavorid'])
+    conn.execute(table.insert(), values)
 
 
 def api_engine_options(conf):
@@ -94,6 +120,13 @@ class CellFlavors(object):
             rows = conn.execute(_CELL_QUERY).mappings().all()
         return [dict(row, description=None, extra_specs={}) for row in rows]
 
+    def create(self, values):
+        """A live ``instance_types`` row from :func:`new_flavor` values."""
+        values = dict(values, deleted=0, created_at=timeutils.utcnow())
+        with self.db.connection_writer() as conn:
+            _insert(conn, _INSTANCE_TYPES, values,
+                    _INSTANCE_TYPES.c.deleted == 0)
+
     def dispose(self):
         """Nothing to release: the cell's database belongs to its owner."""
 
@@ -113,7 +146,7 @@ _FLAVORS = sa.Table(
     sa.Column('ephemeral_gb', sa.Integer), sa.Column('swap', sa.Integer),
     sa.Column('rxtx_factor', sa.Float), sa.Column('vcpu_weight', sa.Integer),
     sa.Column('disabled', sa.Boolean), sa.Column('is_public', sa.Boolean),
-    sa.Column('description', sa.Text))
+    sa.Column('description', sa.Text), sa.Column('created_at', sa.DateTime))
 _EXTRA_SPECS = sa.Table('flavor_extra_specs', _API_TABLES,
                         sa.Column('flavor_id', sa.Integer),
                         sa.Column('key', sa.String(255)),
@@ -159,6 +192,20 @@ class APIFlavors(object):
             by_flavor.setdefault(flavor_id, {})[key] = value
         return [dict(row, extra_specs=by_flavor.get(row['id'], {}))
                 for row in rows]
+
+    def create(self, values):
+        """A ``flavors`` row in nova's API database, from
+        :func:`new_flavor` values (as ``openstack flavor create``).
+
+        :raises FlavorsUnavailable: the database does not answer.
+        """
+        values = dict(values, created_at=timeutils.utcnow())
+        try:
+            with self._engine.begin() as conn:
+                _insert(conn, _FLAVORS, values, sa.true())
+        except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
+            raise exception.FlavorsUnavailable(where=self.where,
+                                               reason=_first_line(exc))
 
     def dispose(self):
         """Close the pooled connections (on the daemon's stop)."""
