@@ -18,7 +18,6 @@ import json
 import random
 import threading
 import time
-import uuid
 
 from oslo_utils import timeutils
 import sqlalchemy as sa
@@ -29,7 +28,7 @@ from nova_cells.db import models
 from nova_cells.demo import topology as demo_topology
 from nova_cells.testing import inprocess
 from nova_cells.objects import flavor as flavor_obj
-from nova_cells.objects import instance as instance_obj
+from nova_cells.top import boot
 from nova_cells.cells import propagation
 from nova_cells.cells import treeview
 
@@ -151,12 +150,7 @@ class Builder(object):
         self.requested.extend(i.uuid for i in instances)
         for index, (instance, flavor) in enumerate(zip(instances, flavors)):
             self.cells_api.build_instances(
-                ctxt, instances=[instance], image=_IMAGE,
-                filter_properties={'instance_type': flavor,
-                                   'scheduler_hints': {}},
-                admin_password=None, injected_files=[],
-                requested_networks=None, security_groups=['default'],
-                block_device_mapping=None)
+                ctxt, **boot.build_kwargs(instance, flavor))
             if progress:
                 progress(index + 1, len(instances))
 
@@ -311,12 +305,6 @@ class Demo(Builder):
         self.tree.close()
 
 
-_IMAGE = {'id': '155d900f-4e14-4e4c-a73d-069cbf4541e6', 'name': 'cirros',
-          'container_format': 'bare', 'disk_format': 'qcow2', 'min_disk': 0,
-          'min_ram': 0, 'size': 25165824, 'status': 'active',
-          'properties': {}}
-
-
 def _flavor(spec):
     name, ram, vcpus, root = spec
     index = [f[0] for f in DEFAULT_FLAVORS].index(name) + 1
@@ -327,25 +315,11 @@ def _flavor(spec):
 
 
 def _new_instances(db, first, flavors):
-    """What nova-api does first: the instance rows in the API database
-    (``demo-<n>`` from ``first`` on), and the objects it then sends."""
-    rows = [{'uuid': str(uuid.uuid4()),
-             'display_name': 'demo-%d' % (first + index),
-             'project_id': 'demo', 'user_id': 'demo',
-             'vm_state': 'building', 'task_state': 'scheduling',
-             'memory_mb': flavor.memory_mb, 'vcpus': flavor.vcpus,
-             'root_gb': flavor.root_gb, 'ephemeral_gb': 0,
-             'instance_type_id': flavor.id, 'image_ref': _IMAGE['id'],
-             'deleted': 0}
-            for index, flavor in enumerate(flavors)]
-    with db.writer() as session:
-        session.add_all([models.Instance(**row) for row in rows])
-    return [instance_obj.Instance(
-        uuid=row['uuid'], display_name=row['display_name'],
-        project_id='demo', user_id='demo', vm_state='building',
-        task_state='scheduling', flavor=flavor, metadata={},
-        system_metadata={}, image_ref=_IMAGE['id'])
-        for row, flavor in zip(rows, flavors)]
+    """What nova-api does first (:func:`nova_cells.top.boot.
+    request_instances`): the rows, ``demo-<n>`` from ``first`` on."""
+    return boot.request_instances(
+        db, flavors, ['demo-%d' % (first + index)
+                      for index in range(len(flavors))], 'demo', 'demo')
 
 
 # -- rendering ----------------------------------------------------------------
