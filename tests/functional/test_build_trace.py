@@ -22,15 +22,8 @@ EXTRA = {'DEFAULT': {'service_down_time': 3600},
 def tree(tmp_path, stack, request):
     cells = ProcessTree({'api': {'child1': {'gc1': {}}}}, tmp_path, stack,
                         request=request, extra=EXTRA)
-    cells.provision()
-    cells.sync_schemas(cli=False)
-    cells.wire(cli=False)
-    for cell in cells.cells.values():
-        tree_support.seed_flavors(cell.db_url, [SMALL])
-    tree_support.seed_compute_hosts(cells['gc1'].db_url,
-                                    [('gc1-cmp1', 65536, 32, 800)])
-    cells.start()
-    return cells
+    cells.prepare([SMALL], {'gc1': [('gc1-cmp1', 65536, 32, 800)]})
+    return cells.start()
 
 
 def _build(tree, request_id):

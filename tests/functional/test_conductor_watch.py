@@ -39,13 +39,7 @@ def test_a_leaf_without_a_conductor_warns(tmp_path, stack, request):
     tree = ProcessTree({'api': {'child1': {}}}, tmp_path, stack,
                        request=request,
                        extra={'DEFAULT': {'service_down_time': 3600}})
-    tree.provision()
-    tree.sync_schemas(cli=False)
-    tree.wire(cli=False)
-    for cell in tree.cells.values():
-        tree_support.seed_flavors(cell.db_url, [SMALL])
-    tree_support.seed_compute_hosts(tree['child1'].db_url,
-                                    [('child1-cmp1', 65536, 32, 800)])
+    tree.prepare([SMALL], {'child1': [('child1-cmp1', 65536, 32, 800)]})
     tree.start()
     api = tree['api']
     requests = [(str(uuidlib.uuid4()), 'ft-stuck', SMALL)]

@@ -37,11 +37,8 @@ def _result_of(output, check):
 def pair(tmp_path, stack, request):
     tree = ProcessTree({'api': {'child1': {}}}, tmp_path, stack,
                        request=request)
-    tree.provision()
-    tree.sync_schemas(cli=False)
-    tree.wire(cli=False)
-    tree.start()
-    return tree
+    tree.prepare([], {})
+    return tree.start()
 
 
 def test_a_healthy_pair_passes_and_a_wrong_side_fails(pair):
