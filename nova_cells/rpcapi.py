@@ -74,6 +74,7 @@ API version history (nova's, kept verbatim in meaning; reference §5.2):
 
     1.39 - Adds get_cell_status()
     1.40 - Adds explain_build()
+    1.41 - get_cell_status() takes the seconds the caller waits (wait)
 """
 
 import oslo_messaging
@@ -159,12 +160,20 @@ class CellsAPI(queries_client.QueriesClient,
     def cell_get(self, ctxt, cell_name):
         return self._call(ctxt, 'cell_get', cell_name=cell_name)
 
-    def get_cell_status(self, ctxt, timeout=None):
+    def get_cell_status(self, ctxt, timeout=None, wait=None):
         """Every reachable cell's status plus failures (nova-cells 1.39).
 
+        :param wait: seconds the daemon may wait for the cells below it
+            (1.41; each cell below waits less): a cell that has not
+            answered by then is reported unreachable.  Default, or capped
+            below 1.41: ``[cells] call_timeout`` of the daemon.
         :raises oslo_messaging.RPCVersionCapError: when capped below 1.39.
         """
-        return self._call(ctxt, 'get_cell_status', timeout=timeout)
+        if wait is not None and self.client.can_send_version('1.41'):
+            return self._call(ctxt, 'get_cell_status', version='1.41',
+                              timeout=timeout, wait=wait)
+        return self._call(ctxt, 'get_cell_status', version='1.39',
+                          timeout=timeout)
 
     def explain_build(self, ctxt, timeout=None, **kwargs):
         """A dry run of ``build_instances`` (nova-cells 1.40): for each

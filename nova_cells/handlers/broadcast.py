@@ -34,8 +34,13 @@ def _neighbour_status(cell, mute_interval, now):
 
 
 @TABLE.method
-def cell_status(runner, message):
-    """This cell's own view: capacities, capabilities and neighbours."""
+def cell_status(runner, message, wait=None):
+    """This cell's own view: capacities, capabilities and neighbours.
+
+    ``wait`` (the seconds the caller waits) is for the message, which
+    waits no longer for the cells below (:meth:`~nova_cells.messaging.
+    runner.MessageRunner.wait_timeout`).
+    """
     manager = runner.state_manager
     me = manager.get_my_state()
     now = timeutils.utcnow()
