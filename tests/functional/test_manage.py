@@ -145,13 +145,16 @@ def test_cell_create_list_show_update_delete(synced_conf):
     })
     outputs = {key: _assert_ok(result) for key, result in shown.items()}
 
+    # One JSON form of a cell: cell list's items are cell show's.
     listed = json.loads(outputs['list-json'])
-    assert [(c['Name'], c['Type'], c['Username'], c['Hostname'], c['Port'],
-             c['VHost']) for c in listed] == [
-        ('child1', 'child', 'cuser', 'rabbit-child', 5672, 'cvhost'),
-        ('parent1', 'parent', 'puser', 'h1', 5672, ''),
-        ('byurl', 'child', 'uuser', 'rabbit-url', 5674, 'uvhost')]
-    assert [c['Id'] for c in listed] == [child['id'], parent['id'],
+    assert [(c['name'], c['type'], _hosts(c['transport_url'])[0],
+             _parse_url(c['transport_url']).virtual_host)
+            for c in listed] == [
+        ('child1', 'child', ('cuser', '***', 'rabbit-child', 5672),
+         'cvhost'),
+        ('parent1', 'parent', ('puser', '***', 'h1', 5672), ''),
+        ('byurl', 'child', ('uuser', '***', 'rabbit-url', 5674), 'uvhost')]
+    assert [c['id'] for c in listed] == [child['id'], parent['id'],
                                          byurl['id']]
 
     table = outputs['list']
@@ -166,6 +169,7 @@ def test_cell_create_list_show_update_delete(synced_conf):
     assert 'rabbit-child' in table_lines['child1']
 
     detail = json.loads(outputs['show-json'])
+    assert detail == listed[1]
     assert detail['name'] == 'parent1'
     assert detail['type'] == 'parent' and detail['is_parent'] is True
     assert _hosts(detail['transport_url']) == [
