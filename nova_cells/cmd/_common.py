@@ -15,7 +15,7 @@ from nova_cells.conf import validation
 from nova_cells import version
 
 __all__ = ['load_config', 'die', 'one_line', 'first_line', 'bounded',
-           'NoAnswer', 'command_logging']
+           'NoAnswer', 'BrokerRefused', 'command_logging']
 
 
 def first_line(exc):
@@ -27,6 +27,11 @@ def first_line(exc):
 
 class NoAnswer(Exception):
     """Nothing came back within the wait a command promised."""
+
+
+class BrokerRefused(Exception):
+    """The broker refused the command's connection: its message says
+    which broker and why."""
 
 
 def bounded(call, timeout):

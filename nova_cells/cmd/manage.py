@@ -512,7 +512,8 @@ def _run(conf):
     try:
         with _quiet_reconnects(command in _NEEDS_CONF and not conf.debug):
             _run_retrying_locked(command, db, conf)
-    except (_common.NoAnswer, oslo_messaging.MessagingTimeout) as exc:
+    except (_common.NoAnswer, oslo_messaging.MessagingTimeout,
+            _common.BrokerRefused) as exc:
         db.dispose()
         # A transport still reconnecting would hold the exit: leave now.
         _common.die('nova-cells-manage: error: %s' % _describe(exc, conf),
@@ -580,6 +581,8 @@ def _schema_problem(db):
 def _describe(exc, conf=None, db=None):
     if isinstance(exc, exception.NovaCellsException):
         return exc.format_message()
+    if isinstance(exc, _common.BrokerRefused):
+        return str(exc)
     if isinstance(exc, (db_exc.DBError, sa_exc.SQLAlchemyError)):
         # A table missing: say so when the schema is the cause.
         return 'database in [database] connection (%s): %s' % (

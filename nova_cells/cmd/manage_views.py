@@ -13,6 +13,8 @@ import argparse
 import json
 import time
 
+from amqp import exceptions as amqp_exc
+from kombu import exceptions as kombu_exc
 import oslo_messaging
 from oslo_log import log as logging
 
@@ -27,6 +29,10 @@ from nova_cells.cells import treeview
 from nova_cells import transport_url
 
 LOG = logging.getLogger(__name__)
+
+# What the broker's refusal (a vhost it does not have, a login it does not
+# take) comes out as: oslo.messaging hands it on as it is.
+_BROKER_REFUSALS = (amqp_exc.AMQPError, kombu_exc.KombuError)
 
 __all__ = ['add_view_parsers', 'tree', 'capacities', 'instances_list',
            'instances_show', 'COMMANDS', 'ask_daemon']
@@ -102,6 +108,8 @@ def ask_daemon(conf, call, timeout, ctxt=None):
     :raises nova_cells.cmd._common.NoAnswer: nothing came back in time.
     :raises oslo_messaging.MessagingTimeout: the same, as oslo.messaging
         says it.
+    :raises nova_cells.cmd._common.BrokerRefused: the broker refused the
+        connection (no such vhost, a login it does not take).
     """
     timeout = timeout or conf.cells.call_timeout + 10
     LOG.debug('Asking nova-cells (topic cells on %s), waiting at most %d s',
@@ -121,6 +129,12 @@ def ask_daemon(conf, call, timeout, ctxt=None):
         gave_up = True
         LOG.debug('No answer after %.2f s', time.monotonic() - began)
         raise
+    except _BROKER_REFUSALS as exc:
+        gave_up = True
+        raise _common.BrokerRefused(
+            'the broker in [DEFAULT] transport_url (%s) refused: %s' % (
+                transport_url.mask(conf.transport_url or ''),
+                _common.first_line(exc)))
     finally:
         if not gave_up:
             transport.cleanup()

@@ -347,3 +347,29 @@ def test_unreachable_database_is_one_line_without_password(tmp_path):
     assert len(lines) == 1, output
     assert '[database] connection' in lines[0], lines[0]
     _assert_no_password(output)
+
+
+@pytest.mark.parametrize('broker, says', [
+    ('no-daemon', "no answer within 2 s from this cell's nova-cells"),
+    ('no-vhost', 'the broker in [DEFAULT] transport_url '
+                 '(rabbit://guest:***@127.0.0.1:5672/nc-ft-never-created) '
+                 'refused: '),
+])
+def test_tree_without_a_daemon_is_one_line_within_its_timeout(
+        tmp_path, rabbit_url, synced_sqlite_url, broker, says):
+    """A broker with no nova-cells listening: one line after --timeout,
+    not seconds later while the transport closes; a vhost the broker
+    does not have: one line at once (it was a traceback).  The
+    subprocess's timeout is the hang guard."""
+    url = rabbit_url if broker == 'no-daemon' else UNUSED_BROKER
+    conf = write_cells_conf(tmp_path, url, synced_sqlite_url)
+
+    result = run_manage(conf, 'tree', '--timeout', '2', timeout=12)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    lines = non_empty_lines(output)
+    assert len(lines) == 1, output
+    assert lines[0].startswith('nova-cells-manage: error: ' + says), \
+        lines[0]
+    _assert_no_password(output)

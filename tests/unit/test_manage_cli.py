@@ -12,6 +12,7 @@ import sys
 import threading
 import types
 
+from amqp import exceptions as amqp_exc
 import oslo_messaging
 from oslo_config import cfg
 import pytest
@@ -448,6 +449,21 @@ def test_ask_daemon_leaves_the_transport_after_a_timeout(transport):
         raise oslo_messaging.MessagingTimeout('Timed out waiting')
     with pytest.raises(oslo_messaging.MessagingTimeout):
         manage_views.ask_daemon(DAEMON_CONF, call, 3)
+    assert transport.cleaned == 0
+
+
+def test_ask_daemon_names_the_broker_that_refused(transport):
+    """A vhost the broker does not have came out as amqp's traceback."""
+    def call(api, ctxt, timeout):
+        raise amqp_exc.NotAllowed(
+            'Connection.open: (530) NOT_ALLOWED - vhost v9 not found')
+    conf = types.SimpleNamespace(cells=DAEMON_CONF.cells,
+                                 transport_url='rabbit://u:pw@h:5672/v9')
+    with pytest.raises(_common.BrokerRefused) as caught:
+        manage_views.ask_daemon(conf, call, 3)
+    assert str(caught.value) == (
+        'the broker in [DEFAULT] transport_url (rabbit://u:***@h:5672/v9) '
+        'refused: Connection.open: (530) NOT_ALLOWED - vhost v9 not found')
     assert transport.cleaned == 0
 
 
