@@ -154,14 +154,34 @@ def _daemon_wait(timeout):
     return max(timeout - min(_ANSWER_MARGIN, timeout / 4.0), 0.1)
 
 
+def _is_unsupported_version(exc):
+    return (isinstance(exc, oslo_messaging.UnsupportedVersion) or
+            getattr(exc, 'exc_type', None) == 'UnsupportedVersion')
+
+
+def _cell_status(api, ctxt, timeout):
+    """``get_cell_status`` with the daemon's wait (1.41); a daemon older
+    than that (not restarted since an upgrade) is asked without it, and
+    then waits its own call_timeout for the cells below."""
+    began = time.monotonic()
+    try:
+        return api.get_cell_status(ctxt, timeout=timeout,
+                                   wait=_daemon_wait(timeout))
+    except oslo_messaging.MessagingException as exc:
+        if not _is_unsupported_version(exc):
+            raise
+    LOG.warning('This cell\'s nova-cells does not take RPC 1.41: it waits '
+                'its [cells] call_timeout for the cells below, whatever '
+                '--timeout says (restart it to use its new version)')
+    left = max(timeout - (time.monotonic() - began), 1)
+    return api.get_cell_status(ctxt, timeout=left)
+
+
 def tree(db, args, conf):
     """The whole subtree of this cell: a ``get_cell_status`` broadcast,
     told to wait no longer than the command (RPC 1.41)."""
     timeout = args.timeout or conf.cells.call_timeout + 10
-    status = ask_daemon(conf, lambda api, ctxt, timeout:
-                        api.get_cell_status(ctxt, timeout=timeout,
-                                            wait=_daemon_wait(timeout)),
-                        timeout)
+    status = ask_daemon(conf, _cell_status, timeout)
     if args.format == 'json':
         print(json.dumps({'tree': treeview.to_plain(status),
                           'failures': status.get('failures', [])},

@@ -362,6 +362,35 @@ def test_tree_tells_the_daemon_to_answer_within_its_timeout(
     assert call[2]['wait'] >= timeout - 1
 
 
+@pytest.mark.parametrize('refusal', [
+    oslo_messaging.RemoteError('UnsupportedVersion',
+                               'Endpoint does not support RPC version 1.41',
+                               ''),
+    oslo_messaging.UnsupportedVersion('1.41', method='get_cell_status'),
+], ids=['remote-error', 'rebuilt'])
+def test_tree_asks_a_daemon_older_than_1_41_without_the_wait(
+        conf_path, monkeypatch, refusal):
+    calls = []
+
+    class OldDaemon(object):
+        def get_cell_status(self, ctxt, **kwargs):
+            calls.append(kwargs)
+            if 'wait' in kwargs:
+                raise refusal
+            return STATUS
+
+    monkeypatch.setattr(manage_views, 'ask_daemon',
+                        lambda conf, call, timeout: call(OldDaemon(), None,
+                                                         timeout))
+    status, out, err = run(['--config-file', conf_path, 'tree',
+                            '--timeout', '5', '--format', 'json'])
+    assert status == 0, err
+    assert json.loads(out)['failures'] == []
+    assert [sorted(c) for c in calls] == [['timeout', 'wait'], ['timeout']]
+    assert 1 <= calls[1]['timeout'] <= 5
+    assert 'RPC 1.41' in err and 'WARNING' in err
+
+
 def test_tree_default_timeout_is_call_timeout_plus_ten(conf_path, daemon):
     daemon.answers['get_cell_status'] = STATUS
     assert run(['--config-file', conf_path, 'tree'])[0] == 0
