@@ -17,7 +17,7 @@ durable).  The rest is made from or checked against this table:
   sends has a handler of its type.
 
 Versions and cast/call are nova Stein's (reference section 5.3), plus this
-project's additions (1.39 to 1.41; ``doc/rpc-api.rst``).
+project's additions (1.39 to 1.42; ``doc/rpc-api.rst``).
 """
 
 import collections
@@ -87,9 +87,10 @@ _DECLARED = (
     _method('cell_update', '1.13', CALL),
     _method('cell_delete', '1.13', CALL),
     _method('cell_get', '1.13', CALL),
-    _method('get_cell_status', '1.39', CALL, [(_BROADCAST, 'cell_status')]),
+    _method('get_cell_status', ('1.41', '1.39'), CALL,
+            [(_BROADCAST, 'cell_status')]),
     _method('explain_build', '1.40', CALL, [(_TARGETED, 'explain_build')]),
-    _method('get_build_trace', '1.41', CALL, [(_BROADCAST, 'build_trace')]),
+    _method('get_build_trace', '1.42', CALL, [(_BROADCAST, 'build_trace')]),
     # -- queries ---------------------------------------------------------
     _query('service_get_all', '1.2'),
     _query('service_get_by_compute_host', '1.2', _TARGETED),

@@ -14,6 +14,7 @@ from nova_cells import api_methods
 from nova_cells.objects import build_payload
 from nova_cells.cells import cell_admin as cell_admin_mod
 from nova_cells import exception
+from nova_cells.messaging import messages
 from nova_cells.top import heal
 from nova_cells import policy
 from nova_cells.cells import propagation
@@ -25,7 +26,7 @@ LOG = logging.getLogger(__name__)
 # NOTE(nova-cells): nova Stein's CellsManager served 1.38; methods this
 # project adds come at later minor versions (nova_cells.api_methods, and
 # doc/rpc-api.rst): 1.39 get_cell_status, 1.40 explain_build, 1.41
-# get_build_trace.
+# get_cell_status(wait), 1.42 get_build_trace.
 RPC_API_VERSION = api_methods.SERVER_VERSION
 
 # Only a method declared in nova_cells.api_methods can be exposed.
@@ -118,20 +119,35 @@ class CellsManager(periodic_task.PeriodicTasks):
         return response.value_or_raise()
 
     @expose
-    def get_build_trace(self, ctxt, request_id):
+    def get_build_trace(self, ctxt, request_id, wait=None):
         """Broadcast down: what each cell's scheduler decided for the
-        builds of ``request_id`` (1.41, new), with one failure per cell
-        that did not answer."""
+        builds of ``request_id`` (1.42, new), with one failure per cell
+        that did not answer (within ``wait`` seconds, as
+        :meth:`get_cell_status`)."""
+        kwargs = {'request_id': request_id}
+        wait = messages.valid_wait(wait)
+        if wait is not None:
+            kwargs['wait'] = wait
         responses = self.msg_runner.broadcast(
-            ctxt, 'build_trace', {'request_id': request_id},
-            direction='down', need_response=True, run_locally=True)
+            ctxt, 'build_trace', kwargs, direction='down',
+            need_response=True, run_locally=True)
         return _split_responses(responses)
 
     @expose
-    def get_cell_status(self, ctxt):
+    def get_cell_status(self, ctxt, wait=None):
         """Broadcast down: every reachable cell's own status, plus one
-        failure per cell that did not answer (1.39, new)."""
-        responses = self.msg_runner.broadcast(ctxt, 'cell_status', {},
+        failure per cell that did not answer (1.39, new).
+
+        :param wait: seconds the caller waits (1.41): the broadcast waits
+            no longer, and tells the cells below (each waits less), so a
+            dead cell is reported in time, not after ``call_timeout`` at
+            every level.
+        """
+        kwargs = {}
+        wait = messages.valid_wait(wait)
+        if wait is not None:
+            kwargs['wait'] = wait
+        responses = self.msg_runner.broadcast(ctxt, 'cell_status', kwargs,
                                               direction='down',
                                               need_response=True,
                                               run_locally=True)

@@ -74,7 +74,8 @@ API version history (nova's, kept verbatim in meaning; reference §5.2):
 
     1.39 - Adds get_cell_status()
     1.40 - Adds explain_build()
-    1.41 - Adds get_build_trace()
+    1.41 - get_cell_status() takes the seconds the caller waits (wait)
+    1.42 - Adds get_build_trace()
 """
 
 import oslo_messaging
@@ -160,19 +161,31 @@ class CellsAPI(queries_client.QueriesClient,
     def cell_get(self, ctxt, cell_name):
         return self._call(ctxt, 'cell_get', cell_name=cell_name)
 
-    def get_cell_status(self, ctxt, timeout=None):
+    def get_cell_status(self, ctxt, timeout=None, wait=None):
         """Every reachable cell's status plus failures (nova-cells 1.39).
 
+        :param wait: seconds the daemon may wait for the cells below it
+            (1.41; each cell below waits less): a cell that has not
+            answered by then is reported unreachable.  Default, or capped
+            below 1.41: ``[cells] call_timeout`` of the daemon.
         :raises oslo_messaging.RPCVersionCapError: when capped below 1.39.
         """
-        return self._call(ctxt, 'get_cell_status', timeout=timeout)
+        if wait is not None and self.client.can_send_version('1.41'):
+            return self._call(ctxt, 'get_cell_status', version='1.41',
+                              timeout=timeout, wait=wait)
+        return self._call(ctxt, 'get_cell_status', version='1.39',
+                          timeout=timeout)
 
-    def get_build_trace(self, ctxt, request_id, timeout=None):
+    def get_build_trace(self, ctxt, request_id, timeout=None, wait=None):
         """What each cell's scheduler decided for the builds of
-        ``request_id`` (nova-cells 1.41): ``{'cells': [{'cell_name',
-        'value': [entries]}], 'failures': [...]}``."""
+        ``request_id`` (nova-cells 1.42): ``{'cells': [{'cell_name',
+        'value': [entries]}], 'failures': [...]}``; ``wait`` as for
+        :meth:`get_cell_status`."""
+        kwargs = {'request_id': request_id}
+        if wait is not None:
+            kwargs['wait'] = wait
         return self._call(ctxt, 'get_build_trace', timeout=timeout,
-                          request_id=request_id)
+                          **kwargs)
 
     def explain_build(self, ctxt, timeout=None, **kwargs):
         """A dry run of ``build_instances`` (nova-cells 1.40): for each

@@ -16,6 +16,7 @@ at the hop limit, or an original nova-cells ignored the method) is shown as
 import datetime
 
 from oslo_utils import timeutils
+import prettytable
 
 __all__ = ['Node', 'assemble', 'render_text', 'to_plain']
 
@@ -186,14 +187,20 @@ def render_text(status, title=None, now=None):
     if isinstance(now, datetime.datetime):
         now = now.replace(tzinfo=None)
     roots = assemble(status)
-    rows = [_row(indent, node, now) for root in roots
-            for indent, node in _walk(root)]
-    widths = [max([len(c)] + [len(r[i]) for r in rows])
-              for i, c in enumerate(_COLUMNS)]
+    table = prettytable.PrettyTable(list(_COLUMNS))
+    # Aligned columns two spaces apart, no box (the tree is drawn in the
+    # first column).
+    table.border = False
+    table.align = 'l'
+    table.left_padding_width = 0
+    table.right_padding_width = 2
+    for root in roots:
+        for indent, node in _walk(root):
+            table.add_row(list(_row(indent, node, now)))
     lines = [title] if title else []
-    for row in [_COLUMNS] + rows:
-        lines.append('  '.join(v.ljust(w) for v, w in
-                               zip(row, widths)).rstrip())
+    # (Without rows and without a box prettytable prints nothing at all.)
+    text = table.get_string() if table.rows else '  '.join(_COLUMNS)
+    lines.extend(line.rstrip() for line in text.splitlines())
     lines.extend(_problems(roots))
     return '\n'.join(lines)
 

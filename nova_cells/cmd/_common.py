@@ -1,6 +1,8 @@
 """What every entry point does first: parse, validate, set up logging."""
 
+import contextlib
 import io
+import logging as stdlib_logging
 import os
 import sys
 import threading
@@ -10,9 +12,10 @@ from oslo_log import log as logging
 
 from nova_cells import conf as cells_conf
 from nova_cells.conf import validation
+from nova_cells import version
 
 __all__ = ['load_config', 'die', 'one_line', 'first_line', 'bounded',
-           'NoAnswer']
+           'NoAnswer', 'BrokerRefused', 'command_logging']
 
 
 def first_line(exc):
@@ -26,13 +29,14 @@ class NoAnswer(Exception):
     """Nothing came back within the wait a command promised."""
 
 
-# Seconds allowed beyond a call's own timeout (connecting, decoding).
-_GRACE = 1.0
+class BrokerRefused(Exception):
+    """The broker refused the command's connection: its message says
+    which broker and why."""
 
 
 def bounded(call, timeout):
     """Return ``call()``, or raise :class:`NoAnswer` after ``timeout``
-    seconds (plus a short grace).
+    seconds.
 
     oslo.messaging's call timeout starts once connected: with the broker
     down, it reconnects for ever and ``tree --timeout 5`` waited over 90 s.
@@ -49,7 +53,7 @@ def bounded(call, timeout):
 
     thread = threading.Thread(target=_run, name='bounded-call', daemon=True)
     thread.start()
-    thread.join(timeout + _GRACE)
+    thread.join(timeout)
     if thread.is_alive():
         raise NoAnswer('no answer within %d s' % timeout)
     if 'error' in outcome:
@@ -90,7 +94,8 @@ def _parse_quietly(conf, argv, prog):
     captured, saved = io.StringIO(), sys.stderr
     sys.stderr = captured
     try:
-        conf(argv, project='nova-cells', prog=prog)
+        conf(argv, project='nova-cells', prog=prog,
+             version=version.version_string())
     except SystemExit as exc:
         sys.stderr = saved
         lines = [line for line in captured.getvalue().splitlines()
@@ -127,6 +132,72 @@ def load_config(argv, prog, cli_opts=(), setup_logging=True):
         die('\n'.join('%s: invalid configuration: %s' % (prog, p)
                       for p in problems))
     if setup_logging:
-        logging.setup(conf, 'nova-cells')
-    validation.warn_unknown_options(conf)
+        logging.setup(conf, 'nova-cells', version=version.version_string())
+        validation.warn_unknown_options(conf)
     return conf
+
+
+# Where oslo.log would write besides stderr, and the flags that set it: a
+# command takes these from its own command line only, never from the
+# cell's configuration file (the daemon's log file, journal or syslog are
+# the daemon's).  (oslo.config's get_location says "config file" for a
+# command line value that overrides one there: the flags are looked for.)
+_LOG_DESTINATIONS = {
+    'log_file': (None, ('--log-file', '--logfile')),
+    'log_dir': (None, ('--log-dir', '--logdir')),
+    'log_config_append': (None, ('--log-config-append', '--log-config',
+                                 '--log_config')),
+    'use_journal': (False, ('--use-journal',)),
+    'use_syslog': (False, ('--use-syslog',)),
+}
+
+
+def _on_command_line(argv, flags):
+    return any(arg == flag or arg.startswith(flag + '=')
+               for arg in argv for flag in flags)
+
+
+@contextlib.contextmanager
+def command_logging(conf, prog, argv):
+    """Logging for a command (``nova-cells-manage``): oslo.log to stderr,
+    WARNING and above, everything from DEBUG with ``--debug``; a log file
+    only when given on the command line.  The unknown options of the
+    configuration are warned about once it is set up.
+
+    Everything it changes in the process (the root logger's handlers and
+    level, the levels of ``default_log_levels``, ``sys.excepthook``) is
+    put back when the block ends: a caller in-process keeps its own.
+    """
+    root = stdlib_logging.getLogger()
+    named = [pair.partition('=')[0] for pair in conf.default_log_levels]
+    saved = (list(root.handlers), root.level, sys.excepthook,
+             {name: stdlib_logging.getLogger(name).level for name in named})
+    overridden = []
+    for name, (off, flags) in _LOG_DESTINATIONS.items():
+        if name in conf and not _on_command_line(argv, flags):
+            conf.set_override(name, off)
+            overridden.append(name)
+    conf.set_override('use_stderr', True)
+    overridden.append('use_stderr')
+    try:
+        logging.setup(conf, prog, version=version.version_string())
+        if not conf.debug and not conf.log_config_append:
+            for handler in root.handlers:
+                handler.setLevel(stdlib_logging.WARNING)
+        validation.warn_unknown_options(conf)
+        yield
+    finally:
+        handlers, level, hook, levels = saved
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)
+        sys.excepthook = hook
+        for name, logger_level in levels.items():
+            stdlib_logging.getLogger(name).setLevel(logger_level)
+        for name in overridden:
+            conf.clear_override(name)

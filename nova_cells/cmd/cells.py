@@ -33,15 +33,14 @@ def _check_database(conf, db):
     where = transport_url.mask(conf.database.connection)
     try:
         db.check_connection()
-        current = schema.current_revision(db)
+        problem = schema.problem(db)
     except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
         _common.die('nova-cells: cannot connect to the database in '
                     '[database] connection (%s): %s'
                     % (where, _common.first_line(exc)), status=1)
-    if current != schema.HEAD_REVISION:
-        _common.die('nova-cells: the database in [database] connection (%s) '
-                    'is at schema %s, not %s: run nova-cells-manage db sync'
-                    % (where, current, schema.HEAD_REVISION), status=1)
+    if problem:
+        _common.die('nova-cells: the database in [database] connection '
+                    '(%s): %s' % (where, problem), status=1)
 
 
 def _check_cell_list(conf, db):

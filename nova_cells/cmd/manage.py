@@ -23,6 +23,7 @@ import uuid
 
 from oslo_config import cfg
 from oslo_db import exception as db_exc
+from oslo_log import log as oslo_logging
 import oslo_messaging
 from sqlalchemy import exc as sa_exc
 
@@ -35,6 +36,7 @@ from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells.db import flavors as flavor_source
 from nova_cells.db import migration
+from nova_cells.db import schema
 from nova_cells import exception
 from nova_cells.scheduler import explain as explain_view
 from nova_cells.objects import flavor as flavor_obj
@@ -44,6 +46,8 @@ from nova_cells.cells import state as cell_state
 from nova_cells import transport_url
 
 __all__ = ['main']
+
+LOG = oslo_logging.getLogger(__name__)
 
 _PARENT_TYPES = ('parent', 'api')
 _CHILD_TYPES = ('child', 'compute')
@@ -235,10 +239,13 @@ def _check_name(name):
 
 
 def _public_row(row):
-    """A cell row fit for printing: masked URL, type spelled out."""
+    """A cell row fit for printing: masked URL, type spelled out, the
+    state a row without one has.  The one JSON form of a cell: ``cell
+    show`` prints it, ``cell list`` a list of them."""
     info = dict(row)
     info['transport_url'] = transport_url.mask(row['transport_url'])
     info['type'] = 'parent' if row['is_parent'] else 'child'
+    info['state'] = row.get('state') or cell_state.ENABLED
     info['signing_keys'] = _masked_keys(row.get('signing_keys'))
     for key in ('created_at', 'updated_at', 'deleted_at'):
         if info.get(key) is not None:
@@ -363,8 +370,8 @@ def cell_show(db, args):
 def cell_list(db, args):
     rows = db_api.cell_get_all(db)
     if args.format == 'json':
-        print(json.dumps([dict(zip(_LIST_COLUMNS, _list_row(r)))
-                          for r in rows], indent=2))
+        print(json.dumps([_public_row(r) for r in rows], indent=2,
+                         sort_keys=True))
         return
     table.print_table(_LIST_COLUMNS, [_list_row(r) for r in rows])
 
@@ -375,7 +382,14 @@ def db_sync(db, args):
 
 
 def db_version(db, args):
-    print(migration.db_version(db) or 'None')
+    """The revision; ``None`` (and why, on stderr) for an empty
+    database."""
+    version = migration.db_version(db)
+    print(version or 'None')
+    if version is None:
+        problem = schema.problem(db)
+        if problem:
+            sys.stderr.write('nova-cells-manage: %s\n' % problem)
 
 
 def _pairs(items):
@@ -483,20 +497,30 @@ def main(argv=None):
 def _main(argv):
     conf = _common.load_config(argv, 'nova-cells-manage', [category_opt],
                                setup_logging=False)
+    with _common.command_logging(conf, 'nova-cells-manage', argv):
+        _run(conf)
+
+
+def _run(conf):
     action = getattr(conf.category, 'action', None)
     command = _COMMANDS[(conf.category.name, action)]
     _refuse_table_writes_with_file(command, conf)
+    LOG.debug('%s %s, cell %s, database %s', conf.category.name,
+              action or '', conf.cells.name,
+              transport_url.mask(conf.database.connection))
     db = db_api.Database.from_conf(conf)
     try:
-        with _quiet_reconnects(command in _NEEDS_CONF):
+        with _quiet_reconnects(command in _NEEDS_CONF and not conf.debug):
             _run_retrying_locked(command, db, conf)
-    except _common.NoAnswer as exc:
+    except (_common.NoAnswer, oslo_messaging.MessagingTimeout,
+            _common.BrokerRefused) as exc:
         db.dispose()
         # A transport still reconnecting would hold the exit: leave now.
         _common.die('nova-cells-manage: error: %s' % _describe(exc, conf),
                     now=True)
     except _USER_ERRORS as exc:
-        _common.die('nova-cells-manage: error: %s' % _describe(exc, conf))
+        _common.die('nova-cells-manage: error: %s' % _describe(exc, conf,
+                                                               db))
     finally:
         db.dispose()
 
@@ -505,7 +529,8 @@ def _main(argv):
 def _quiet_reconnects(quiet=True):
     """oslo.messaging's "Connection failed ... retrying" lines, silenced
     while the command runs: its own one-line error says the broker did
-    not answer.  The levels are put back afterwards."""
+    not answer (with ``--debug`` they are shown).  The levels are put back
+    afterwards."""
     loggers = [logging.getLogger(name) for name in
                ('oslo_messaging', 'oslo.messaging')] if quiet else []
     levels = [logger.level for logger in loggers]
@@ -543,13 +568,30 @@ def _run_retrying_locked(command, db, conf, attempts=5):
             time.sleep(0.2 * (attempt + 1))
 
 
-def _describe(exc, conf=None):
+def _schema_problem(db):
+    """Why the database cannot be used (empty, not synced), or None."""
+    if db is None:
+        return None
+    try:
+        return schema.problem(db)
+    except (db_exc.DBError, sa_exc.SQLAlchemyError):
+        return None
+
+
+def _describe(exc, conf=None, db=None):
     if isinstance(exc, exception.NovaCellsException):
         return exc.format_message()
+    if isinstance(exc, _common.BrokerRefused):
+        return str(exc)
     if isinstance(exc, (db_exc.DBError, sa_exc.SQLAlchemyError)):
+        # A table missing: say so when the schema is the cause.
         return 'database in [database] connection (%s): %s' % (
             transport_url.mask(conf.database.connection),
-            _common.first_line(exc))
+            _schema_problem(db) or _common.first_line(exc))
+    if isinstance(exc, oslo_messaging.RemoteError):
+        return '%s from this cell\'s nova-cells: %s' % (
+            exc.exc_type,
+            _common.first_line(exc.value) if exc.value else 'no details')
     if isinstance(exc, _common.NoAnswer) and conf is not None:
         return ('%s from this cell\'s nova-cells (topic cells on %s): is '
                 'its broker up, and the daemon running?' % (

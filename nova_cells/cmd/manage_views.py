@@ -11,6 +11,12 @@ Tables for people by default, ``--format json`` for scripts.
 
 import argparse
 import json
+import time
+
+from amqp import exceptions as amqp_exc
+from kombu import exceptions as kombu_exc
+import oslo_messaging
+from oslo_log import log as logging
 
 from nova_cells.cmd import _common
 from nova_cells.cmd import table
@@ -20,6 +26,13 @@ from nova_cells import exception
 from nova_cells.transport import rpc
 from nova_cells import rpcapi
 from nova_cells.cells import treeview
+from nova_cells import transport_url
+
+LOG = logging.getLogger(__name__)
+
+# What the broker's refusal (a vhost it does not have, a login it does not
+# take) comes out as: oslo.messaging hands it on as it is.
+_BROKER_REFUSALS = (amqp_exc.AMQPError, kombu_exc.KombuError)
 
 __all__ = ['add_view_parsers', 'tree', 'capacities', 'instances_list',
            'instances_show', 'COMMANDS', 'ask_daemon']
@@ -89,33 +102,86 @@ def add_view_parsers(subparsers):
 
 def ask_daemon(conf, call, timeout, ctxt=None):
     """Run ``call(CellsAPI, ctxt, timeout)`` against the local daemon,
-    returning within about ``timeout`` seconds whatever the broker does.
+    returning within ``timeout`` seconds whatever the broker does.
 
     :param ctxt: who asks (default: an admin context).
     :raises nova_cells.cmd._common.NoAnswer: nothing came back in time.
+    :raises oslo_messaging.MessagingTimeout: the same, as oslo.messaging
+        says it.
+    :raises nova_cells.cmd._common.BrokerRefused: the broker refused the
+        connection (no such vhost, a login it does not take).
     """
     timeout = timeout or conf.cells.call_timeout + 10
+    LOG.debug('Asking nova-cells (topic cells on %s), waiting at most %d s',
+              transport_url.mask(conf.transport_url or ''), timeout)
+    began = time.monotonic()
     transport = rpc.get_transport(conf)
     ctxt = ctxt or cells_context.get_admin_context()
     gave_up = False
     try:
         # Bounded whatever the broker does (see _common.bounded).
-        return _common.bounded(
+        answer = _common.bounded(
             lambda: call(rpcapi.CellsAPI(conf, transport), ctxt, timeout),
             timeout)
-    except _common.NoAnswer:
-        gave_up = True      # still reconnecting: it goes with the process
+    except (_common.NoAnswer, oslo_messaging.MessagingTimeout):
+        # Still reconnecting or waiting for a reply: closing the transport
+        # would take seconds more; it goes with the process.
+        gave_up = True
+        LOG.debug('No answer after %.2f s', time.monotonic() - began)
         raise
+    except _BROKER_REFUSALS as exc:
+        gave_up = True
+        raise _common.BrokerRefused(
+            'the broker in [DEFAULT] transport_url (%s) refused: %s' % (
+                transport_url.mask(conf.transport_url or ''),
+                _common.first_line(exc)))
     finally:
         if not gave_up:
             transport.cleanup()
+    LOG.debug('Answered in %.2f s', time.monotonic() - began)
+    return answer
+
+
+# Of ``tree --timeout``, what is kept for the answer to come back from the
+# daemon; the rest is the daemon's wait for the cells below it.
+_ANSWER_MARGIN = 1.0
+
+
+def _daemon_wait(timeout):
+    """The seconds the daemon may wait for the cells below, so that its
+    answer (with the cells that did not answer marked) is back within
+    ``timeout``."""
+    return max(timeout - min(_ANSWER_MARGIN, timeout / 4.0), 0.1)
+
+
+def _is_unsupported_version(exc):
+    return (isinstance(exc, oslo_messaging.UnsupportedVersion) or
+            getattr(exc, 'exc_type', None) == 'UnsupportedVersion')
+
+
+def _cell_status(api, ctxt, timeout):
+    """``get_cell_status`` with the daemon's wait (1.41); a daemon older
+    than that (not restarted since an upgrade) is asked without it, and
+    then waits its own call_timeout for the cells below."""
+    began = time.monotonic()
+    try:
+        return api.get_cell_status(ctxt, timeout=timeout,
+                                   wait=_daemon_wait(timeout))
+    except oslo_messaging.MessagingException as exc:
+        if not _is_unsupported_version(exc):
+            raise
+    LOG.warning('This cell\'s nova-cells does not take RPC 1.41: it waits '
+                'its [cells] call_timeout for the cells below, whatever '
+                '--timeout says (restart it to use its new version)')
+    left = max(timeout - (time.monotonic() - began), 1)
+    return api.get_cell_status(ctxt, timeout=left)
 
 
 def tree(db, args, conf):
-    """The whole subtree of this cell: a ``get_cell_status`` broadcast."""
-    status = ask_daemon(conf, lambda api, ctxt, timeout:
-                        api.get_cell_status(ctxt, timeout=timeout),
-                        args.timeout)
+    """The whole subtree of this cell: a ``get_cell_status`` broadcast,
+    told to wait no longer than the command (RPC 1.41)."""
+    timeout = args.timeout or conf.cells.call_timeout + 10
+    status = ask_daemon(conf, _cell_status, timeout)
     if args.format == 'json':
         print(json.dumps({'tree': treeview.to_plain(status),
                           'failures': status.get('failures', [])},
@@ -124,28 +190,101 @@ def tree(db, args, conf):
     print(treeview.render_text(status))
 
 
+_CAPACITY_COLUMNS = ('Resource', 'Size', 'Unit', 'Free units',
+                     'Free in all')
+# The unit of a capacity's ``units_by_<unit>`` sizes, and of its total.
+_UNITS = {'mb': 'MB', 'vcpus': 'vcpus'}
+
+
+def _capacity_parts(entry):
+    """(unit name, sizes -> free units, free in all) of one capacity:
+    ``{'total_mb': N, 'units_by_mb': {...}}`` (RAM and disk, nova's) or
+    ``{'total': N, 'units_by_vcpus': {...}}`` (vcpus, ours), or any other
+    of that shape a cell reports."""
+    unit, units, total = '', {}, None
+    for key, value in sorted(entry.items()):
+        if key.startswith('units_by_') and isinstance(value, dict):
+            unit = key[len('units_by_'):]
+            units = value
+        elif key == 'total' or key.startswith('total_'):
+            total = value
+    return _UNITS.get(unit, unit), units, total
+
+
+def _size_key(size):
+    try:
+        return 0, float(size), ''
+    except (TypeError, ValueError):
+        return 1, 0.0, str(size)
+
+
 def _capacity_rows(capacities):
+    """One row per capacity and size, every capacity the cell reports
+    (``ram_free``, ``disk_free``, ``vcpu_free``...); one without sizes
+    still shows its total."""
     rows = []
     for resource in sorted(capacities):
-        entry = capacities[resource] or {}
-        units = entry.get('units_by_mb') or {}
-        for slot in sorted(units, key=lambda s: int(s)):
-            rows.append((resource, slot, units[slot],
-                         entry.get('total_mb')))
+        entry = capacities[resource]
+        if not isinstance(entry, dict):
+            rows.append((resource, None, None, None, entry))
+            continue
+        unit, units, total = _capacity_parts(entry)
+        if not units:
+            rows.append((resource, None, unit, None, total))
+        for size in sorted(units, key=_size_key):
+            rows.append((resource, size, unit, units[size], total))
     return rows
 
 
 def capacities(db, args, conf):
     """nova's ``get_capacities``: free units per flavor size."""
-    found = ask_daemon(conf, lambda api, ctxt, timeout:
-                       api.get_capacities(ctxt, args.cell_name,
-                                          timeout=timeout),
-                       args.timeout)
+    try:
+        found = ask_daemon(conf, lambda api, ctxt, timeout:
+                           api.get_capacities(ctxt, args.cell_name,
+                                              timeout=timeout),
+                           args.timeout)
+    except Exception as exc:
+        if args.cell_name and _is_cell_not_found(exc):
+            raise exception.NovaCellsException(
+                _not_a_neighbour(conf, args.cell_name, args.timeout))
+        raise
     if args.format == 'json':
         print(json.dumps(found, indent=2, sort_keys=True))
         return
-    table.print_table(('Resource', 'Size MB', 'Free units', 'Free MB'),
-                      _capacity_rows(found or {}))
+    table.print_table(_CAPACITY_COLUMNS, _capacity_rows(found or {}))
+
+
+def _is_cell_not_found(exc):
+    """The daemon's CellNotFound, as oslo.messaging hands it back (a
+    RemoteError naming it, or the exception itself when rebuilt)."""
+    return (isinstance(exc, exception.CellNotFound) or
+            getattr(exc, 'exc_type', None) == 'CellNotFound')
+
+
+def _not_a_neighbour(conf, name, timeout):
+    """One line for ``capacities --cell_name NAME`` when the daemon has no
+    such child: which cells it has (asked of the daemon: the cells table
+    or the ``cells_config`` file, as it reads them)."""
+    me = conf.cells.name
+    try:
+        cells = ask_daemon(conf, lambda api, ctxt, _timeout:
+                           api.get_cell_info_for_neighbors(ctxt), timeout)
+    except Exception:  # noqa - the first refusal is the answer
+        cells = None
+    if cells is None:
+        return '%s is not a neighbour of %s' % (name, me)
+    children = sorted(c['name'] for c in cells if not c.get('is_parent'))
+    parents = sorted(c['name'] for c in cells if c.get('is_parent'))
+    listed = ', '.join(children) or 'none'
+    if name in parents:
+        return ('%s is a parent of %s: capacities are shown for %s and its '
+                'children only (children: %s)' % (name, me, me, listed))
+    described = [', '.join(children)] if children else []
+    if parents:
+        described.append('parent%s %s' % ('s' if len(parents) > 1 else '',
+                                          ', '.join(parents)))
+    return '%s is not a neighbour of %s; neighbours: %s' % (
+        name, me, '; '.join(described) or 'none')
 
 
 # -- reading the database -------------------------------------------------

@@ -1,22 +1,21 @@
-"""The boxed tables of ``nova-cells-manage`` (nova-manage's look).
+"""The boxed tables of ``nova-cells-manage`` (nova-manage's look), drawn
+by prettytable, as nova-manage and the OpenStack clients draw theirs."""
 
-prettytable would do the same; twenty lines do not justify a dependency.
-"""
+import prettytable
 
-__all__ = ['print_table']
+__all__ = ['print_table', 'format_table']
+
+
+def format_table(columns, rows):
+    """``rows`` (sequences) under ``columns``, left-aligned, as text; None
+    is shown empty."""
+    table = prettytable.PrettyTable(list(columns))
+    table.align = 'l'
+    for row in rows:
+        table.add_row(['' if value is None else value for value in row])
+    return table.get_string()
 
 
 def print_table(columns, rows):
-    """Print ``rows`` (sequences) under ``columns``; None prints empty."""
-    cells = [[str('' if v is None else v) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells])
-              for i, c in enumerate(columns)]
-    line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
-    print(line)
-    print('| ' + ' | '.join(c.ljust(w) for c, w in zip(columns, widths)) +
-          ' |')
-    print(line)
-    for r in cells:
-        print('| ' + ' | '.join(v.ljust(w) for v, w in zip(r, widths)) +
-              ' |')
-    print(line)
+    """Print :func:`format_table`."""
+    print(format_table(columns, rows))

@@ -9,7 +9,7 @@ migration (``tests/unit/test_migrations.py`` holds it to alembic's head);
 
 import sqlalchemy as sa
 
-__all__ = ['HEAD_REVISION', 'current_revision']
+__all__ = ['HEAD_REVISION', 'current_revision', 'problem']
 
 HEAD_REVISION = '0008'
 
@@ -24,3 +24,24 @@ def current_revision(database):
             return None
         return connection.execute(
             sa.select(_VERSION_TABLE.c.version_num)).scalar()
+
+
+def _has_tables(database):
+    with database.engine.connect() as connection:
+        return bool(sa.inspect(connection).get_table_names())
+
+
+def problem(database):
+    """Why ``database`` cannot be used as it is, as the end of one line
+    naming what to run; None when its schema is at
+    :data:`HEAD_REVISION`."""
+    current = current_revision(database)
+    if current == HEAD_REVISION:
+        return None
+    if current is None and not _has_tables(database):
+        return 'empty database: run `nova-cells-manage db sync`'
+    if current is None:
+        return ('no nova-cells schema revision (a database nova made?): '
+                'run `nova-cells-manage db sync` to adopt it')
+    return ('at schema %s, not %s: run `nova-cells-manage db sync`'
+            % (current, HEAD_REVISION))

@@ -19,6 +19,7 @@ import time
 from nova_cells.demo import core as demo
 from nova_cells.testing import demo_processes
 from nova_cells.demo import topology as demo_topology
+from nova_cells import version
 
 # Exit statuses besides 0 (all placed) and 1 (not all placed in time).
 EXIT_USAGE = 2
@@ -69,6 +70,8 @@ def _parse(argv):
                              'directory (configs, daemon logs) afterwards')
     parser.add_argument('--verbose', '-v', action='store_true',
                         help='log what every cell does (to stderr)')
+    parser.add_argument('--version', action='version',
+                        version=version.version_string())
     args = parser.parse_args(argv)
     if args.database_url and not args.transport_url:
         parser.error('--database-url needs --transport-url')

@@ -34,18 +34,23 @@ def _neighbour_status(cell, mute_interval, now):
 
 
 @TABLE.method
-def build_trace(runner, message, request_id):
+def build_trace(runner, message, request_id, wait=None):
     """What this cell's scheduler decided for the builds of
     ``request_id`` (:mod:`nova_cells.scheduler.trace`; new in
-    nova-cells)."""
+    nova-cells); ``wait`` as for :func:`cell_status`."""
     scheduler = runner.services.scheduler
     trace = getattr(scheduler, 'trace', None)
     return trace.find(request_id) if trace is not None else []
 
 
 @TABLE.method
-def cell_status(runner, message):
-    """This cell's own view: capacities, capabilities and neighbours."""
+def cell_status(runner, message, wait=None):
+    """This cell's own view: capacities, capabilities and neighbours.
+
+    ``wait`` (the seconds the caller waits) is for the message, which
+    waits no longer for the cells below (:meth:`~nova_cells.messaging.
+    runner.MessageRunner.wait_timeout`).
+    """
     manager = runner.state_manager
     me = manager.get_my_state()
     now = timeutils.utcnow()

@@ -10,6 +10,7 @@ cell to ``routing_path`` and counts the hop (§4.4).
 """
 
 import copy
+import math
 import sys
 import uuid as uuidlib
 
@@ -24,7 +25,7 @@ from nova_cells import routing
 
 __all__ = ['MESSAGE_TYPES', 'MESSAGE_CLASSES', 'check_wire', 'wire_kwargs',
            'TargetedMessage', 'BroadcastMessage', 'ResponseMessage',
-           'opposite']
+           'opposite', 'WAIT_KWARG', 'valid_wait']
 
 LOG = logging.getLogger(__name__)
 
@@ -33,6 +34,26 @@ _DIRECTIONS = ('up', 'down')
 
 
 MalformedMessage = exception.MalformedMessage
+
+#: The argument of a call (``cell_status``) that says how many seconds its
+#: originator waits: every cell on the way waits less than that, not its
+#: own ``call_timeout`` (:meth:`~nova_cells.messaging.runner.MessageRunner.
+#: wait_timeout`).  Seconds, not a clock time: the cells' clocks may differ.
+WAIT_KWARG = 'wait'
+
+
+def valid_wait(value):
+    """``value`` as a wait in seconds (a finite positive number), or
+    None when it is not one (absent, or garbage from the wire)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        return None
+    return value
 
 
 # -- wire schema --------------------------------------------------------------
@@ -181,6 +202,14 @@ class _BaseMessage(object):
         """This cell's handler of the method, or None when unknown here
         (processing the message then says so, in the usual way)."""
         return self.runner.handlers.find(self.message_type, self.method_name)
+
+    def caller_wait(self):
+        """The seconds the originator of this call waits for its answer,
+        when it said (its :data:`WAIT_KWARG` argument), else None."""
+        if not self.need_response or not isinstance(self.method_kwargs,
+                                                    dict):
+            return None
+        return valid_wait(self.method_kwargs.get(WAIT_KWARG))
 
     def describe(self):
         """uuid, method, path and hops: what an operator follows in logs."""

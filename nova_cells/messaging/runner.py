@@ -70,6 +70,11 @@ def delivered_uuid(ctxt, method_name):
                              '%s:%s' % (method_name, delivery_id)))
 
 
+# Of the caller's wait, the share each hop below waits: room for the
+# answers of a level to travel up before the level above gives up.
+_WAIT_SHARE = 0.75
+
+
 class RunnerSettings(object):
     """The options the runner obeys; rebuilt on SIGHUP."""
 
@@ -187,7 +192,14 @@ class MessageRunner(object):
 
     def wait_timeout(self, message):
         """Seconds a hop waits: a little less at each hop below the
-        originator, so that failures flow up before the originator quits."""
+        originator, so that failures flow up before the originator quits.
+
+        A call whose originator said how long it waits
+        (:meth:`~nova_cells.messaging.messages._BaseMessage.caller_wait`,
+        ``tree --timeout``) waits no longer than that, and each hop below
+        a quarter less than the one above: a dead cell is reported within
+        the caller's wait, not after ``call_timeout`` at each level.
+        """
         timeout = self.settings.call_timeout
         depth = max(message.hop_count - 1, 0)
         # Integer division: a received max_hop_count may be any JSON integer
@@ -195,7 +207,11 @@ class MessageRunner(object):
         hops = message.max_hop_count + 1
         if depth >= hops:
             return 0.0
-        return timeout * (1.0 - depth / hops)
+        timeout = timeout * (1.0 - depth / hops)
+        wait = message.caller_wait()
+        if wait is not None:
+            timeout = min(timeout, wait * _WAIT_SHARE ** min(depth, 1000))
+        return timeout
 
     # -- responses -----------------------------------------------------------
 

@@ -259,13 +259,15 @@ def write_cells_conf(directory, transport_url, connection, name='cell1',
                     transport_url=transport_url, connection=connection)
 
 
-def run_manage(conf, *args, check=False):
+def run_manage(conf, *args, check=False, timeout=CLI_TIMEOUT):
     """Run ``nova-cells-manage --config-file <conf> args...``.
 
+    :param timeout: seconds after which the command is killed and the
+        test fails (subprocess.TimeoutExpired): a hang guard.
     :returns: the ``subprocess.CompletedProcess`` (text output).
     """
     result = subprocess.run(_manage_argv(conf, args), capture_output=True,
-                            text=True, timeout=CLI_TIMEOUT,
+                            text=True, timeout=timeout,
                             env=_subprocess_env())
     if check and result.returncode != 0:
         pytest.fail('nova-cells-manage %s exited %s:\n%s%s'

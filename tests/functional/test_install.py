@@ -72,6 +72,19 @@ def test_install_ships_samples_units_and_docs(fresh_venv, path, source):
         assert installed.read_text() == f.read()
 
 
+@pytest.mark.parametrize('script', ['nova-cells', 'nova-cells-manage',
+                                    'nova-cells-demo'])
+def test_console_scripts_print_the_installed_version(fresh_venv, script):
+    result = subprocess.run([str(fresh_venv / script), '--version'],
+                            capture_output=True, text=True, timeout=60,
+                            cwd='/')
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(ROOT, 'setup.cfg')) as f:
+        declared = [line.split('=', 1)[1].strip() for line in f
+                    if line.startswith('version =')]
+    assert result.stdout.strip() == declared[0]
+
+
 def _readme_first_command():
     with open(os.path.join(ROOT, 'README.rst')) as f:
         for line in f:

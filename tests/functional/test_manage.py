@@ -145,13 +145,16 @@ def test_cell_create_list_show_update_delete(synced_conf):
     })
     outputs = {key: _assert_ok(result) for key, result in shown.items()}
 
+    # One JSON form of a cell: cell list's items are cell show's.
     listed = json.loads(outputs['list-json'])
-    assert [(c['Name'], c['Type'], c['Username'], c['Hostname'], c['Port'],
-             c['VHost']) for c in listed] == [
-        ('child1', 'child', 'cuser', 'rabbit-child', 5672, 'cvhost'),
-        ('parent1', 'parent', 'puser', 'h1', 5672, ''),
-        ('byurl', 'child', 'uuser', 'rabbit-url', 5674, 'uvhost')]
-    assert [c['Id'] for c in listed] == [child['id'], parent['id'],
+    assert [(c['name'], c['type'], _hosts(c['transport_url'])[0],
+             _parse_url(c['transport_url']).virtual_host)
+            for c in listed] == [
+        ('child1', 'child', ('cuser', '***', 'rabbit-child', 5672),
+         'cvhost'),
+        ('parent1', 'parent', ('puser', '***', 'h1', 5672), ''),
+        ('byurl', 'child', ('uuser', '***', 'rabbit-url', 5674), 'uvhost')]
+    assert [c['id'] for c in listed] == [child['id'], parent['id'],
                                          byurl['id']]
 
     table = outputs['list']
@@ -166,6 +169,7 @@ def test_cell_create_list_show_update_delete(synced_conf):
     assert 'rabbit-child' in table_lines['child1']
 
     detail = json.loads(outputs['show-json'])
+    assert detail == listed[1]
     assert detail['name'] == 'parent1'
     assert detail['type'] == 'parent' and detail['is_parent'] is True
     assert _hosts(detail['transport_url']) == [
@@ -342,4 +346,30 @@ def test_unreachable_database_is_one_line_without_password(tmp_path):
     lines = non_empty_lines(output)
     assert len(lines) == 1, output
     assert '[database] connection' in lines[0], lines[0]
+    _assert_no_password(output)
+
+
+@pytest.mark.parametrize('broker, says', [
+    ('no-daemon', "no answer within 2 s from this cell's nova-cells"),
+    ('no-vhost', 'the broker in [DEFAULT] transport_url '
+                 '(rabbit://guest:***@127.0.0.1:5672/nc-ft-never-created) '
+                 'refused: '),
+])
+def test_tree_without_a_daemon_is_one_line_within_its_timeout(
+        tmp_path, rabbit_url, synced_sqlite_url, broker, says):
+    """A broker with no nova-cells listening: one line after --timeout,
+    not seconds later while the transport closes; a vhost the broker
+    does not have: one line at once (it was a traceback).  The
+    subprocess's timeout is the hang guard."""
+    url = rabbit_url if broker == 'no-daemon' else UNUSED_BROKER
+    conf = write_cells_conf(tmp_path, url, synced_sqlite_url)
+
+    result = run_manage(conf, 'tree', '--timeout', '2', timeout=12)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    lines = non_empty_lines(output)
+    assert len(lines) == 1, output
+    assert lines[0].startswith('nova-cells-manage: error: ' + says), \
+        lines[0]
     _assert_no_password(output)

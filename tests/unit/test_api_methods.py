@@ -55,7 +55,7 @@ def test_an_exposed_method_is_dispatchable_under_its_attribute_name():
 
 
 def test_every_endpoint_serves_the_newest_declared_version():
-    assert api_methods.SERVER_VERSION == '1.41'
+    assert api_methods.SERVER_VERSION == '1.42'
     for cls in _endpoint_classes():
         assert cls.target.version == api_methods.SERVER_VERSION
 

@@ -637,7 +637,11 @@ def test_wait_timeout_of_forged_hop_counts(cells, hop_count, max_hop_count,
     made wait_timeout overflow a float, and the broadcast was never
     answered."""
     message = types.SimpleNamespace(hop_count=hop_count,
-                                    max_hop_count=max_hop_count)
+                                    max_hop_count=max_hop_count,
+                                    caller_wait=lambda: None)
     runner = messaging.MessageRunner('c1', None, None, None, None,
                                      messaging.RunnerSettings(10, 11))
     assert runner.wait_timeout(message) == pytest.approx(expected)
+    # A caller's wait shortens it, never lengthens it, at any depth.
+    message.caller_wait = lambda: 5.0
+    assert runner.wait_timeout(message) <= min(expected, 5.0)

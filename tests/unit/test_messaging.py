@@ -6,6 +6,7 @@ each with its own SQLite database, state manager, runner and oslo.messaging
 servers, talking nova's wire JSON through fake://.
 """
 
+from concurrent import futures
 import json
 import time
 import uuid as uuidlib
@@ -347,6 +348,30 @@ def test_broadcast_with_stopped_cell_names_it_and_keeps_the_rest(own_tree,
     assert _no_slots_left(own_tree)
 
 
+def test_cell_status_with_a_callers_wait_names_only_the_stopped_cell(
+        tmp_path, ctxt):
+    """``tree --timeout``: the wait the caller gives rides with the
+    broadcast, so c2 gives up on its stopped leaf before api gives up on
+    c2, and the answer comes within that wait, not after call_timeout
+    (30 s here) at each level."""
+    small = {'api': {'c2': {'g3': {}, 'g4': {}}}}
+    with tree_support.running_tree(tmp_path, layout=small,
+                                   call_timeout=30) as own_tree:
+        own_tree.stop(['g3'])
+        with futures.ThreadPoolExecutor(1) as pool:
+            asked = pool.submit(
+                _runner(own_tree, 'api').broadcast, ctxt, 'cell_status',
+                {'wait': 1.5}, need_response=True)
+            # A hang guard, far below call_timeout: the outcome is checked.
+            answers = asked.result(timeout=10)
+        got = tree_support.by_cell(answers)
+        assert sorted(got) == ['api', 'api!c2', 'api!c2!g3', 'api!c2!g4']
+        assert [p for p, r in got.items() if r.failure] == ['api!c2!g3']
+        assert isinstance(got['api!c2!g3'].value, exception.CellTimeout)
+        assert got['api!c2!g4'].value['name'] == 'g4'
+        assert _no_slots_left(own_tree)
+
+
 def test_targeted_call_to_stopped_cell_times_out_named(tmp_path, ctxt):
     small = {'api': {'c2': {'g3': {}}}}
     with tree_support.running_tree(tmp_path, layout=small) as own_tree:
@@ -369,13 +394,43 @@ def test_wait_timeout_shrinks_with_depth():
     class Msg(object):
         max_hop_count = 10
 
-        def __init__(self, hop_count):
+        def __init__(self, hop_count, wait=None):
             self.hop_count = hop_count
+            self.wait = wait
+
+        def caller_wait(self):
+            return self.wait
 
     waits = [runner.wait_timeout(Msg(h)) for h in (1, 2, 3, 10)]
     assert waits[0] == 11, 'the originator waits call_timeout'
     assert waits == sorted(waits, reverse=True)
     assert waits[-1] > 0
+
+
+def test_wait_timeout_keeps_within_the_callers_wait():
+    """``tree --timeout``: the originator waits what its caller waits, each
+    hop below a quarter less, so the answers of a level are back before
+    the level above gives up (a stopped leaf took call_timeout at every
+    level: 55 s for ``tree --timeout 5``)."""
+    runner = messaging.MessageRunner('x', None, None, None, None,
+                                     messaging.RunnerSettings(10, 60))
+
+    class Msg(object):
+        max_hop_count = 10
+
+        def __init__(self, hop_count, wait=None):
+            self.hop_count = hop_count
+            self.wait = wait
+
+        def caller_wait(self):
+            return self.wait
+
+    waits = [runner.wait_timeout(Msg(h, wait=4.0)) for h in (1, 2, 3)]
+    assert waits == [4.0, 3.0, 2.25]
+    # Never longer than call_timeout (less at each hop, as without it).
+    assert runner.wait_timeout(Msg(1, wait=600.0)) == 60
+    assert runner.wait_timeout(Msg(2, wait=600.0)) == pytest.approx(
+        60 * (1 - 1 / 11.0))
 
 
 # -- hostile input ------------------------------------------------------------
