@@ -151,8 +151,9 @@ _EXTRA_SPECS = sa.Table('flavor_extra_specs', _API_TABLES,
                         sa.Column('flavor_id', sa.Integer),
                         sa.Column('key', sa.String(255)),
                         sa.Column('value', sa.String(255)))
-_API_FLAVORS_QUERY = sa.select(_FLAVORS).order_by(_FLAVORS.c.flavorid,
-                                                  _FLAVORS.c.id)
+_API_FLAVORS_QUERY = sa.select(
+    *[_FLAVORS.c[k] for k in FLAVOR_KEYS + ('description',)]).order_by(
+        _FLAVORS.c.flavorid, _FLAVORS.c.id)
 _API_SPECS_QUERY = sa.select(_EXTRA_SPECS).order_by(_EXTRA_SPECS.c.flavor_id,
                                                     _EXTRA_SPECS.c.key)
 
