@@ -29,6 +29,7 @@ from sqlalchemy import exc as sa_exc
 
 from nova_cells.cells import cell_values
 from nova_cells.cmd import _common
+from nova_cells.cmd import manage_ops
 from nova_cells.cmd import manage_views
 from nova_cells.cmd import table
 from nova_cells.conf import validation
@@ -39,7 +40,6 @@ from nova_cells.db import migration
 from nova_cells.db import schema
 from nova_cells import exception
 from nova_cells.scheduler import explain as explain_view
-from nova_cells.objects import flavor as flavor_obj
 from nova_cells.objects import instance as instance_obj
 from nova_cells.transport import signing
 from nova_cells.cells import state as cell_state
@@ -169,6 +169,7 @@ def add_command_parsers(subparsers):
     _add_cell_parsers(subparsers)
     _add_explain_parser(subparsers)
     manage_views.add_view_parsers(subparsers)
+    manage_ops.add_ops_parsers(subparsers)
 
 
 category_opt = cfg.SubCommandOpt('category', title='Command categories',
@@ -411,7 +412,9 @@ def explain(db, args, conf=None):
     """Ask the local nova-cells for a dry run of a one-instance build."""
     flavors = flavor_source.from_conf(conf, db)
     try:
-        flavor = _find_flavor(flavors, args.flavor)
+        # From where the daemon reads them too, with the flavor's own
+        # extra specs: the dry run carries what nova-api would send.
+        flavor = manage_ops.find_flavor(flavors, args.flavor)
     finally:
         flavors.dispose()
     flavor.extra_specs.update(_pairs(args.extra_specs))
@@ -437,20 +440,6 @@ def explain(db, args, conf=None):
         print(explain_view.render_text(result))
 
 
-def _find_flavor(flavors, name):
-    """The flavor called ``name`` (or with that flavorid), from where the
-    daemon reads them too (:mod:`nova_cells.db.flavors`), with its own
-    extra specs: the dry run carries what nova-api would send."""
-    for row in flavors.get_all():
-        if name in (row['name'], row['flavorid']):
-            return flavor_obj.Flavor(
-                extra_specs=dict(row['extra_specs']),
-                description=row['description'],
-                **{k: row[k] for k in flavor_source.FLAVOR_KEYS})
-    raise exception.NovaCellsException('Flavor %s not found in %s'
-                                       % (name, flavors.where))
-
-
 def _dry_run_instance(flavor, project_id):
     return instance_obj.Instance(uuid=str(uuid.uuid4()), flavor=flavor,
                                  project_id=project_id,
@@ -472,11 +461,13 @@ _COMMANDS = {
     ('explain', None): explain,
 }
 _COMMANDS.update(manage_views.COMMANDS)
+_COMMANDS.update(manage_ops.COMMANDS)
 # Commands that write the cells table: with [cells] cells_config set the
 # daemon reads its neighbours from that file and never this table.
 _WRITES_CELLS = (cell_create, cell_update, cell_delete, cell_set_state)
 # Commands that talk to the local daemon and need the configuration.
-_NEEDS_CONF = (explain, manage_views.tree, manage_views.capacities)
+_NEEDS_CONF = (explain, manage_views.tree, manage_views.capacities) + \
+    manage_ops.NEEDS_CONF
 
 _USER_ERRORS = (exception.NovaCellsException, db_exc.DBError,
                 sa_exc.SQLAlchemyError, oslo_messaging.MessagingException,

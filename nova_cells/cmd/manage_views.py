@@ -22,6 +22,7 @@ from nova_cells.cmd import _common
 from nova_cells.cmd import table
 from nova_cells import context as cells_context
 from nova_cells.db import instances as db_instances
+from nova_cells.db import stuck as db_stuck
 from nova_cells import exception
 from nova_cells.transport import rpc
 from nova_cells import rpcapi
@@ -35,7 +36,8 @@ LOG = logging.getLogger(__name__)
 _BROKER_REFUSALS = (amqp_exc.AMQPError, kombu_exc.KombuError)
 
 __all__ = ['add_view_parsers', 'tree', 'capacities', 'instances_list',
-           'instances_show', 'COMMANDS', 'ask_daemon']
+           'instances_show', 'instances_fail', 'COMMANDS', 'ask_daemon',
+           'at_least', 'daemon_wait']
 
 _INSTANCE_COLUMNS = ('uuid', 'display_name', 'cell_name', 'host',
                      'vm_state', 'task_state', 'created_at')
@@ -92,10 +94,28 @@ def add_view_parsers(subparsers):
     listing.add_argument('--state', default=None, metavar='VM_STATE')
     listing.add_argument('--limit', type=at_least(0), default=100,
                          help='at most this many (default 100, 0: all)')
+    _add_stuck_args(listing, 'only instances still in building, created '
+                    'more than --older-than seconds ago (oldest first)')
     _add_format(listing)
+    fail = actions.add_parser(
+        'fail', help='set instances stuck in building to ERROR with a '
+                     'fault (in this cell\'s database)')
+    fail.add_argument('uuids', nargs='*', metavar='UUID')
+    _add_stuck_args(fail, 'every instance --stuck would list')
+    fail.add_argument('--limit', type=at_least(0), default=100)
+    fail.add_argument('--reason', default='stuck, ended by an operator',
+                      help='said in the fault')
+    _add_format(fail)
     show = actions.add_parser('show', help='one instance and its faults')
     show.add_argument('uuid')
     _add_format(show)
+
+
+def _add_stuck_args(parser, helptext):
+    parser.add_argument('--stuck', action='store_true', help=helptext)
+    parser.add_argument('--older-than', dest='older_than',
+                        type=at_least(0), default=600, metavar='SECONDS',
+                        help='with --stuck (default 600)')
 
 
 # -- asking the daemon ----------------------------------------------------
@@ -147,7 +167,7 @@ def ask_daemon(conf, call, timeout, ctxt=None):
 _ANSWER_MARGIN = 1.0
 
 
-def _daemon_wait(timeout):
+def daemon_wait(timeout):
     """The seconds the daemon may wait for the cells below, so that its
     answer (with the cells that did not answer marked) is back within
     ``timeout``."""
@@ -166,7 +186,7 @@ def _cell_status(api, ctxt, timeout):
     began = time.monotonic()
     try:
         return api.get_cell_status(ctxt, timeout=timeout,
-                                   wait=_daemon_wait(timeout))
+                                   wait=daemon_wait(timeout))
     except oslo_messaging.MessagingException as exc:
         if not _is_unsupported_version(exc):
             raise
@@ -295,6 +315,10 @@ def _in_cell(row, path):
 
 
 def _select_instances(db, args):
+    if args.stuck:
+        rows = db_stuck.stuck_instances(db, args.older_than,
+                                        limit=args.limit or None)
+        return [r for r in rows if not args.cell or _in_cell(r, args.cell)]
     filters = {'vm_state': args.state} if args.state else None
     rows = db_instances.instance_get_all(db, filters=filters)
     if args.cell:
@@ -315,6 +339,26 @@ def instances_list(db, args, conf=None):
     table.print_table([c.replace('_', ' ').capitalize()
                        for c in _INSTANCE_COLUMNS],
                       [[r[c] for c in _INSTANCE_COLUMNS] for r in rows])
+
+
+def instances_fail(db, args, conf=None):
+    """ERROR with a fault for each instance named (or ``--stuck``) that is
+    still in building (:func:`nova_cells.db.stuck.fail_stuck`)."""
+    if bool(args.uuids) == bool(args.stuck):
+        raise exception.NovaCellsException(
+            'name instances (UUID ...) or give --stuck, not both')
+    uuids = args.uuids or [r['uuid'] for r in db_stuck.stuck_instances(
+        db, args.older_than, limit=args.limit or None)]
+    failed = db_stuck.fail_stuck(db, uuids, args.reason)
+    left = [u for u in uuids if u not in failed]
+    if args.format == 'json':
+        print(json.dumps({'failed': failed, 'not_building': left},
+                         indent=2, sort_keys=True))
+        return
+    table.print_table(('Uuid', 'Result'),
+                      [(u, 'set to ERROR with a fault') for u in failed] +
+                      [(u, 'not in building here: left alone')
+                       for u in left])
 
 
 def instances_show(db, args, conf=None):
@@ -342,4 +386,5 @@ COMMANDS = {
     ('capacities', None): capacities,
     ('instances', 'list'): instances_list,
     ('instances', 'show'): instances_show,
+    ('instances', 'fail'): instances_fail,
 }

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 
 from nova_cells.service import assembly
-from nova_cells.cmd import manage
+from nova_cells.cmd import manage_ops
 from nova_cells.db import api as db_api
 from nova_cells.db import flavors as flavor_source
 from nova_cells.db import migration
@@ -317,7 +317,7 @@ def test_an_api_database_down_at_start_leaves_no_capacities_and_no_error(
 
 @pytest.mark.parametrize('name', ['m1.small', '2'], ids=['name', 'flavorid'])
 def test_explain_finds_the_flavor_with_its_extra_specs(api_flavors, name):
-    flavor = manage._find_flavor(api_flavors, name)
+    flavor = manage_ops.find_flavor(api_flavors, name)
     assert (flavor.id, flavor.name, flavor.memory_mb, flavor.root_gb,
             flavor.extra_specs) == (
         1, 'm1.small', 2048, 20,
@@ -326,17 +326,19 @@ def test_explain_finds_the_flavor_with_its_extra_specs(api_flavors, name):
 
 def test_explain_finds_a_flavor_of_the_cells_own_table(db):
     helpers.add_flavor(db, 'm1.tiny', 512, 1)
-    flavor = manage._find_flavor(flavor_source.CellFlavors(db), 'm1.tiny')
+    flavor = manage_ops.find_flavor(flavor_source.CellFlavors(db), 'm1.tiny')
     assert (flavor.memory_mb, flavor.description, flavor.extra_specs) == (
         512, None, {})
 
 
 def test_explain_names_where_a_missing_flavor_was_looked_for(api_flavors):
     with pytest.raises(exception.NovaCellsException) as caught:
-        manage._find_flavor(api_flavors, 'm1.huge')
+        manage_ops.find_flavor(api_flavors, 'm1.huge')
     assert caught.value.format_message() == (
         'Flavor m1.huge not found in the API database in [api_database] '
-        'connection (%s)' % api_flavors_url(api_flavors))
+        'connection (%s) (flavors there: m1.large, m1.small, tenant.tiny; '
+        'nova-cells-manage flavor create makes one)'
+        % api_flavors_url(api_flavors))
 
 
 def api_flavors_url(reader):

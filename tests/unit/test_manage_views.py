@@ -51,7 +51,8 @@ def filled(db):
 
 def _list_args(**kwargs):
     values = dict(cell=None, state=None, limit=100, format='json',
-                  command='instances', action='list')
+                  command='instances', action='list', stuck=False,
+                  older_than=600)
     values.update(kwargs)
     return argparse.Namespace(**values)
 
