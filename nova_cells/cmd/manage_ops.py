@@ -13,6 +13,7 @@
   metrics_port``), as a table.
 """
 
+import collections
 import json
 import time
 import urllib.error
@@ -260,6 +261,9 @@ def _print_boot(args, request_id, rows):
                       [[r[c] for c in columns] for r in rows])
     print('Request %s (nova-cells-manage trace %s follows it)'
           % (request_id, request_id))
+    counts = collections.Counter(r['vm_state'] for r in rows)
+    print(', '.join('%d %s' % (n, state)
+                    for state, n in sorted(counts.items())))
 
 
 # -- metrics --------------------------------------------------------------

@@ -28,6 +28,7 @@ from nova_cells.transport import connections
 from nova_cells.transport import rpc
 from nova_cells.transport import signing
 from nova_cells import transport_url
+from nova_cells import version
 
 __all__ = ['Checks', 'main']
 
@@ -257,7 +258,10 @@ def _ask_neighbour(conf, cell):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ['--version']:
+        print(version.version_string())
+        return 0
     conf = cfg.ConfigOpts()
     cells_conf.register_all(conf, with_logging=False)
-    return upgradecheck.main(conf, 'nova-cells', Checks(conf),
-                             argv=sys.argv[1:] if argv is None else argv)
+    return upgradecheck.main(conf, 'nova-cells', Checks(conf), argv=argv)

@@ -14,13 +14,12 @@ report (``systemctl kill -s USR2 nova-cells`` signals both; the worker's
 has the ``nova-cells`` section).
 """
 
-import importlib.metadata
-
 from oslo_reports import guru_meditation_report as gmr
 from oslo_reports.models import with_default_views
 from oslo_reports import opts as gmr_opts
 
 from nova_cells.service import metrics
+from nova_cells import version
 
 __all__ = ['setup', 'CellSection', 'SECTION_TITLE']
 
@@ -40,10 +39,7 @@ class _Version(object):
 
     @staticmethod
     def version_string_with_package():
-        try:
-            return importlib.metadata.version('nova-cells')
-        except importlib.metadata.PackageNotFoundError:
-            return 'unknown'
+        return version.version_string()
 
 
 def setup(conf):

@@ -52,7 +52,8 @@ def test_a_build_is_followed_through_every_cell(tree):
     answer = fixtures.poll_until(
         lambda: _trace(tree, request_id),
         lambda a: any(c['cell_name'] == 'api!child1!gc1' and c['value']
-                      for c in a['cells']), timeout=30)
+                      and c['value'][0]['outcome'] for c in a['cells']),
+        timeout=30)
     assert answer['failures'] == [], answer
     by_cell = {c['cell_name']: c['value'] for c in answer['cells']}
     assert set(by_cell) == {'api', 'api!child1', 'api!child1!gc1'}

@@ -73,7 +73,7 @@ def test_install_ships_samples_units_and_docs(fresh_venv, path, source):
 
 
 @pytest.mark.parametrize('script', ['nova-cells', 'nova-cells-manage',
-                                    'nova-cells-demo'])
+                                    'nova-cells-demo', 'nova-cells-status'])
 def test_console_scripts_print_the_installed_version(fresh_venv, script):
     result = subprocess.run([str(fresh_venv / script), '--version'],
                             capture_output=True, text=True, timeout=60,

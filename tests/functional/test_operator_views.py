@@ -1,10 +1,12 @@
 """What an operator watches on a running daemon: the Prometheus metrics
-port and the Guru Meditation report on SIGUSR2, on both backends."""
+port (its outbox gauge following a child that stops and comes back) and
+the Guru Meditation report on SIGUSR2, on both backends."""
 
 import os
 import signal
 import socket
 import urllib.request
+import uuid as uuidlib
 
 from prometheus_client import parser as prom_parser
 import pytest
@@ -14,8 +16,13 @@ from tests.functional.fixtures import poll_until
 from tests.functional.fixtures import run_manage
 from tests.functional.fixtures import wait_for_ping
 from tests.functional.fixtures import write_cells_conf
+from tests.functional import tree_support
+from tests.functional.tree_support import Flavor
+from tests.functional.tree_support import ProcessTree
 
 pytestmark = pytest.mark.functional
+
+SMALL = Flavor(2, 'm1.small', 2048, 1, 20)
 
 
 def _free_port():
@@ -75,3 +82,59 @@ def test_metrics_port_and_guru_meditation_report(
     assert daemon.running(), daemon.log()
     assert daemon.stop(timeout=30) == 0, daemon.log()
     assert _scrape(port) is None
+
+
+def _outbox_to(port, neighbour):
+    text = _scrape(port)
+    if text is None:
+        return None
+    for family in prom_parser.text_string_to_metric_families(text):
+        if family.name == 'nova_cells_outbox_messages':
+            for sample in family.samples:
+                if sample.labels == {'cell': neighbour,
+                                     'direction': 'down'}:
+                    return sample.value
+    return 0.0
+
+
+def test_outbox_depth_rises_while_a_child_is_down_and_falls_after(
+        tmp_path, stack, request):
+    port = _free_port()
+
+    # On oslo.messaging a durable send is a call the neighbour's daemon
+    # answers: the row stays in the outbox while that daemon is stopped.
+    # (On kombu the stopped child's durable queue takes it at once.)
+    def extra(cell):
+        cells = {'local_scheduler_driver': 'builtin',
+                 'intercell_transport': 'oslo.messaging'}
+        if cell.name == 'child':
+            cells['metrics_port'] = port
+        return {'DEFAULT': {'service_down_time': 3600}, 'cells': cells}
+    tree = ProcessTree({'api': {'child': {'gc': {}}}}, tmp_path, stack,
+                       request=request, extra=extra)
+    tree.prepare([SMALL], {'gc': [('gc-cmp1', 65536, 32, 800)]})
+    tree.start()
+    assert poll_until(lambda: _outbox_to(port, 'gc'),
+                      lambda v: v is not None, timeout=10) == 0.0
+
+    tree['gc'].daemon.stop(timeout=30)
+    api = tree['api']
+    requests = [(str(uuidlib.uuid4()), 'ft-out-%d' % i, SMALL)
+                for i in range(3)]
+    tree_support.create_api_instances(api.db_url, requests)
+    with tree_support.cells_api(api.url) as (cells_api, ctxt):
+        for uuid, name, flavor in requests:
+            cells_api.build_instances(ctxt, **tree_support.build_kwargs(
+                tree_support.instance_object(uuid, name, flavor), flavor))
+    risen = poll_until(lambda: _outbox_to(port, 'gc'),
+                       lambda v: v == 3, timeout=30)
+    assert risen == 3, tree.logs()[-5000:]
+
+    tree.start_cell('gc')
+    fallen = poll_until(lambda: _outbox_to(port, 'gc'),
+                        lambda v: v == 0, timeout=60)
+    assert fallen == 0, tree.logs()[-5000:]
+    rows = poll_until(lambda: tree_support.rows_by_uuid(api.db_url),
+                      lambda r: all(r.get(u, {}).get('vm_state') == 'active'
+                                    for u, _n, _f in requests), timeout=60)
+    assert {rows[u]['vm_state'] for u, _n, _f in requests} == {'active'}

@@ -9,10 +9,12 @@ which is not restarted).
 
 import os
 import signal
+import threading
 
 import pytest
 
 from tests.functional.fixtures import CellsRPC
+from tests.functional.fixtures import insert_row
 from tests.functional.fixtures import poll_until
 from tests.functional.fixtures import wait_for_ping
 from tests.functional.fixtures import write_cells_conf
@@ -61,25 +63,74 @@ def _worker_pids(daemon):
         return [int(pid) for pid in children.read().split()]
 
 
+class _Pinger(object):
+    """Calls the daemon one after another until stopped: every call must
+    be answered (none lost while it reloads)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.answered = 0
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        with CellsRPC(self.url) as client:
+            while not self._stop.is_set():
+                try:
+                    arg = 'p%d' % self.answered
+                    assert client.ping(arg, timeout=20)['arg'] == arg
+                    self.answered += 1
+                except Exception as exc:  # noqa - the test reports it
+                    self.errors.append(repr(exc))
+                    return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
+
+
 @pytest.mark.parametrize('backend', ['threading', 'eventlet'])
 def test_sighup_reloads_in_place_and_names_what_needs_a_restart(
         backend, tmp_path, rabbit_url, synced_sqlite_url, daemon_factory):
-    extra = {'cells': {'capabilities': 'hypervisor=kvm'}}
+    """A mutable option and the cell list (read only on SIGHUP here:
+    db_check_interval is long) change in the same worker, while calls go
+    on answered; an immutable change is named."""
+    extra = {'cells': {'capabilities': 'hypervisor=kvm',
+                       'db_check_interval': 3600}}
     conf = write_cells_conf(tmp_path, rabbit_url, synced_sqlite_url,
                             name='api', cell_type='api', extra=extra)
     daemon = daemon_factory(conf, backend=backend)
     wait_for_ping(rabbit_url, daemon=daemon)
     workers = _worker_pids(daemon)
     with CellsRPC(rabbit_url) as client:
+        assert _status(client)[1] == []
+        insert_row(synced_sqlite_url, 'cells', name='newchild',
+                   is_parent=False, transport_url=rabbit_url + '-nowhere',
+                   weight_offset=0.0, weight_scale=1.0, deleted=0)
         changed = {'cells': {'capabilities': 'hypervisor=kvm,zone=z2',
-                             'intercell_workers': 3}}
+                             'intercell_workers': 3,
+                             'db_check_interval': 3600}}
         write_cells_conf(tmp_path, rabbit_url, synced_sqlite_url,
                          name='api', cell_type='api', extra=changed,
                          host=conf.host)
-        os.kill(daemon.pid, signal.SIGHUP)
-        caps = poll_until(lambda: _safe_capabilities(client),
-                          lambda c: c and 'zone' in c, timeout=20)
+        with _Pinger(rabbit_url) as pinger:
+            poll_until(lambda: pinger.answered, lambda n: n >= 5,
+                       timeout=20)
+            os.kill(daemon.pid, signal.SIGHUP)
+            caps = poll_until(lambda: _status(client)[0],
+                              lambda c: c and 'zone' in c, timeout=20)
+            before = pinger.answered
+            poll_until(lambda: pinger.answered, lambda n: n >= before + 5,
+                       timeout=20)
+        assert pinger.errors == [] and pinger.answered >= 10, \
+            (pinger.errors, daemon.log())
         assert caps['zone'] == ['z2']
+        assert _status(client)[1] == ['newchild']
         log = poll_until(daemon.log, lambda t: 'only a restart' in t,
                          timeout=10)
         assert ('[cells] intercell_workers changed in the configuration '
@@ -89,6 +140,18 @@ def test_sighup_reloads_in_place_and_names_what_needs_a_restart(
         assert _worker_pids(daemon) == workers
         assert log.count('Start step: database') == 1, log
         assert daemon.running()
+
+
+def _status(client):
+    """(own capabilities, children's names) as the cell itself answers
+    (a child it cannot reach is among the failures, not the answer)."""
+    try:
+        answer = client.call('get_cell_status', version='1.39', timeout=10)
+    except Exception:  # noqa - reloading
+        return None, None
+    me = next(c['value'] for c in answer['cells'] if c['cell_name'] == 'api')
+    return (dict(me['capabilities']),
+            sorted(c['name'] for c in me['children']))
 
 
 def _safe_capabilities(client):
