@@ -65,3 +65,13 @@ def test_a_build_is_followed_through_every_cell(tree):
         % uuid
     assert _trace(tree, 'req-nobody')['cells'] and all(
         c['value'] == [] for c in _trace(tree, 'req-nobody')['cells'])
+    # The operator's command shows each hop with its decision.
+    text = fixtures.run_manage(tree['api'].conf, 'trace', request_id,
+                               '--timeout', '10', check=True).stdout
+    assert 'Request %s: 3 build(s) seen in 3 cell(s)' % request_id in text
+    for cell, hop, step in (('api', 1, 'sent %s to api!child1' % uuid),
+                            ('api!child1', 2,
+                             'sent %s to api!child1!gc1' % uuid),
+                            ('api!child1!gc1', 3, 'built %s here' % uuid)):
+        assert '  %s (hop %d): %s, ok in ' % (cell, hop, uuid) in text, text
+        assert '    ' + step in text, text
