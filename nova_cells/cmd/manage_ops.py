@@ -32,11 +32,7 @@ from nova_cells.top import boot as boot_requests
 __all__ = ['add_ops_parsers', 'COMMANDS', 'NEEDS_CONF']
 
 at_least = manage_views.at_least
-
-
-def _add_format(parser, default='table'):
-    parser.add_argument('--format', choices=(default, 'json'),
-                        default=default)
+add_format = manage_views.add_format
 
 
 def _add_trace_parser(subparsers):
@@ -45,7 +41,7 @@ def _add_trace_parser(subparsers):
                       '(a broadcast from this cell down)')
     trace.add_argument('request_id', metavar='REQUEST_ID')
     trace.add_argument('--timeout', type=at_least(1), default=None)
-    _add_format(trace, 'text')
+    add_format(trace, 'text')
 
 
 def _add_flavor_parsers(subparsers):
@@ -53,7 +49,7 @@ def _add_flavor_parsers(subparsers):
         'flavor', help='flavors where this cell reads them')
     actions = flavor.add_subparsers(dest='action', metavar='ACTION')
     actions.required = True
-    _add_format(actions.add_parser('list', help='list the flavors'))
+    add_format(actions.add_parser('list', help='list the flavors'))
     create = actions.add_parser('create', help='create a flavor')
     # Not ``name``: the command's category is read from there.
     create.add_argument('--name', dest='flavor_name', required=True)
@@ -81,7 +77,7 @@ def _add_boot_parser(subparsers):
     boot.add_argument('--wait', type=at_least(0), default=0,
                       metavar='SECONDS',
                       help='wait until none is building (0: do not wait)')
-    _add_format(boot)
+    add_format(boot)
 
 
 def add_ops_parsers(subparsers):
@@ -91,7 +87,7 @@ def add_ops_parsers(subparsers):
     metrics = subparsers.add_parser(
         'metrics', help='this daemon\'s metrics ([cells] metrics_port)')
     metrics.add_argument('--timeout', type=at_least(1), default=5)
-    _add_format(metrics)
+    add_format(metrics)
 
 
 # -- trace ----------------------------------------------------------------

@@ -37,7 +37,7 @@ _BROKER_REFUSALS = (amqp_exc.AMQPError, kombu_exc.KombuError)
 
 __all__ = ['add_view_parsers', 'tree', 'capacities', 'instances_list',
            'instances_show', 'instances_fail', 'COMMANDS', 'ask_daemon',
-           'at_least', 'daemon_wait']
+           'at_least', 'daemon_wait', 'add_format']
 
 _INSTANCE_COLUMNS = ('uuid', 'display_name', 'cell_name', 'host',
                      'vm_state', 'task_state', 'created_at')
@@ -62,7 +62,7 @@ def at_least(lowest):
     return parse
 
 
-def _add_format(parser, default='table'):
+def add_format(parser, default='table'):
     parser.add_argument('--format', choices=(default, 'json'),
                         default=default)
 
@@ -71,7 +71,7 @@ def add_view_parsers(subparsers):
     tree_parser = subparsers.add_parser(
         'tree', help='the cell tree from this cell down, as the daemons '
                      'see it (a broadcast)')
-    _add_format(tree_parser, 'text')
+    add_format(tree_parser, 'text')
     tree_parser.add_argument(
         '--timeout', type=at_least(1), default=None,
         help='seconds to wait for the answer (default: [cells] '
@@ -82,7 +82,7 @@ def add_view_parsers(subparsers):
     caps.add_argument('--cell_name', default=None,
                       help='a neighbour (default: this cell and below)')
     caps.add_argument('--timeout', type=at_least(1), default=None)
-    _add_format(caps)
+    add_format(caps)
     instances = subparsers.add_parser(
         'instances', help='instances in this cell\'s database (the API '
                           'cell: the whole tree)')
@@ -96,7 +96,7 @@ def add_view_parsers(subparsers):
                          help='at most this many (default 100, 0: all)')
     _add_stuck_args(listing, 'only instances still in building, created '
                     'more than --older-than seconds ago (oldest first)')
-    _add_format(listing)
+    add_format(listing)
     fail = actions.add_parser(
         'fail', help='set instances stuck in building to ERROR with a '
                      'fault (in this cell\'s database)')
@@ -105,10 +105,10 @@ def add_view_parsers(subparsers):
     fail.add_argument('--limit', type=at_least(0), default=100)
     fail.add_argument('--reason', default='stuck, ended by an operator',
                       help='said in the fault')
-    _add_format(fail)
+    add_format(fail)
     show = actions.add_parser('show', help='one instance and its faults')
     show.add_argument('uuid')
-    _add_format(show)
+    add_format(show)
 
 
 def _add_stuck_args(parser, helptext):
