@@ -239,3 +239,11 @@ def test_the_cpu_meter_counts_the_broker_and_itself_beside(common):
     broker, own = meter.beside['row']
     assert own >= 0.05 and broker >= 0.0
     assert meter.used['row'] >= 0.04
+
+
+def test_cpu_used_between_leaves_out_processes_that_ended(common):
+    """A helper of the broker that ended took its time to its parent's
+    count of dead children: the sum of the live ones must not drop."""
+    before = {1: 10.0, 2: 0.76}
+    after = {1: 10.5, 3: 0.2}           # 2 ended, 3 started
+    assert common.cpu_used_between(before, after) == pytest.approx(0.7)

@@ -194,6 +194,23 @@ def _proc_stat(pid):
 def process_tree_cpu_seconds(pids):
     """CPU seconds (user + system) used so far by ``pids`` and all their
     live descendants (a daemon's workers), or None without /proc."""
+    per_pid = process_tree_cpu(pids)
+    return None if per_pid is None else sum(per_pid.values())
+
+
+def cpu_used_between(before, after):
+    """CPU seconds used between two :func:`process_tree_cpu` readings,
+    process by process: a process that ended meanwhile is left out (its
+    time moved to its parent's count of dead children, which the total
+    would otherwise lose: RabbitMQ's short-lived helpers made it
+    negative), one that started is counted from zero."""
+    return sum(max(cpu - before.get(pid, 0.0), 0.0)
+               for pid, cpu in after.items())
+
+
+def process_tree_cpu(pids):
+    """``{pid: CPU seconds}`` of ``pids`` and all their live descendants,
+    or None without /proc."""
     if not os.path.isdir('/proc'):
         return None
     stats = {}
@@ -206,15 +223,14 @@ def process_tree_cpu_seconds(pids):
     children = {}
     for pid, (parent, _cpu) in stats.items():
         children.setdefault(parent, []).append(pid)
-    total, todo, seen = 0.0, list(pids), set()
+    used, todo = {}, list(pids)
     while todo:
         pid = todo.pop()
-        if pid in seen or pid not in stats:
+        if pid in used or pid not in stats:
             continue
-        seen.add(pid)
-        total += stats[pid][1]
+        used[pid] = stats[pid][1]
         todo.extend(children.get(pid, ()))
-    return total
+    return used
 
 
 def broker_pids():
@@ -250,20 +266,20 @@ class CPUMeter(object):
         self._brokers = broker_pids()
 
     def _beside_now(self):
-        return (process_tree_cpu_seconds(self._brokers) or 0.0,
-                time.process_time())
+        return (process_tree_cpu(self._brokers) or {}, time.process_time())
 
     def start(self, name, pids):
-        self._started[name] = (list(pids), process_tree_cpu_seconds(pids),
+        self._started[name] = (list(pids), process_tree_cpu(pids),
                                self._beside_now())
 
     def stop(self, name):
         pids, before, beside = self._started.pop(name)
-        after = process_tree_cpu_seconds(pids)
+        after = process_tree_cpu(pids)
         now = self._beside_now()
         if before is not None and after is not None:
-            self.used[name] = after - before
-            self.beside[name] = (now[0] - beside[0], now[1] - beside[1])
+            self.used[name] = cpu_used_between(before, after)
+            self.beside[name] = (cpu_used_between(beside[0], now[0]),
+                                 now[1] - beside[1])
 
 
 def install_fast_green_current_thread():
