@@ -124,14 +124,8 @@ class CellsManager(periodic_task.PeriodicTasks):
         builds of ``request_id`` (1.42, new), with one failure per cell
         that did not answer (within ``wait`` seconds, as
         :meth:`get_cell_status`)."""
-        kwargs = {'request_id': request_id}
-        wait = messages.valid_wait(wait)
-        if wait is not None:
-            kwargs['wait'] = wait
-        responses = self.msg_runner.broadcast(
-            ctxt, 'build_trace', kwargs, direction='down',
-            need_response=True, run_locally=True)
-        return _split_responses(responses)
+        return _gather_down(self.msg_runner, ctxt, 'build_trace',
+                            {'request_id': request_id}, wait)
 
     @expose
     def get_cell_status(self, ctxt, wait=None):
@@ -143,15 +137,7 @@ class CellsManager(periodic_task.PeriodicTasks):
             dead cell is reported in time, not after ``call_timeout`` at
             every level.
         """
-        kwargs = {}
-        wait = messages.valid_wait(wait)
-        if wait is not None:
-            kwargs['wait'] = wait
-        responses = self.msg_runner.broadcast(ctxt, 'cell_status', kwargs,
-                                              direction='down',
-                                              need_response=True,
-                                              run_locally=True)
-        return _split_responses(responses)
+        return _gather_down(self.msg_runner, ctxt, 'cell_status', {}, wait)
 
     # -- neighbour administration (1.13) -----------------------------------
 
@@ -223,6 +209,19 @@ class CellsManager(periodic_task.PeriodicTasks):
     def reset(self):
         """SIGHUP: re-read the cell list (and the JSON file) at once."""
         self.state_manager.sync(force=True)
+
+
+def _gather_down(runner, ctxt, method_name, kwargs, wait):
+    """Broadcast ``method_name`` down and run it here; the answers and one
+    failure per cell that did not answer (within ``wait`` seconds when
+    given: :data:`~nova_cells.messaging.messages.WAIT_KWARG`)."""
+    wait = messages.valid_wait(wait)
+    if wait is not None:
+        kwargs = dict(kwargs, **{messages.WAIT_KWARG: wait})
+    responses = runner.broadcast(ctxt, method_name, kwargs,
+                                 direction='down', need_response=True,
+                                 run_locally=True)
+    return _split_responses(responses)
 
 
 def _split_responses(responses):

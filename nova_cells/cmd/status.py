@@ -102,28 +102,32 @@ class Checks(upgradecheck.UpgradeCommands):
         db = db_api.Database.from_conf(self.conf)
         try:
             db.check_connection()
-            current = schema.current_revision(db)
+            problem = schema.problem(db)
         except (db_exc.DBError, sa_exc.SQLAlchemyError) as exc:
             return Result(Code.FAILURE, 'Cannot connect to the database in '
                           '[database] connection (%s): %s'
                           % (where, _common.first_line(exc)))
         finally:
             db.dispose()
-        if current is None:
-            return Result(Code.FAILURE, 'The database (%s) is empty: run '
-                          'nova-cells-manage db sync' % where)
-        if current != schema.HEAD_REVISION:
-            return Result(Code.FAILURE, 'The database (%s) is at schema %s, '
-                          'not %s: run nova-cells-manage db sync'
-                          % (where, current, schema.HEAD_REVISION))
-        return Result(Code.SUCCESS, 'Schema %s' % current)
+        if problem:
+            return Result(Code.FAILURE, 'The database in [database] '
+                          'connection (%s): %s' % (where, problem))
+        return Result(Code.SUCCESS, 'Schema %s' % schema.HEAD_REVISION)
 
-    def _check_brokers(self):
+    def _for_neighbours(self, check):
+        """``check(neighbours)``, unless the cell list cannot be read or
+        is empty."""
         neighbours, failed = self._neighbours_or_result()
         if failed:
             return failed
         if not neighbours:
             return Result(Code.SUCCESS, 'No neighbours')
+        return check(neighbours)
+
+    def _check_brokers(self):
+        return self._for_neighbours(self._brokers_of)
+
+    def _brokers_of(self, neighbours):
         problems = []
         for _role, cell in neighbours:
             reason = self.broker_problem(cell)
@@ -137,11 +141,9 @@ class Checks(upgradecheck.UpgradeCommands):
                       % len(neighbours))
 
     def _check_link_symmetry(self):
-        neighbours, failed = self._neighbours_or_result()
-        if failed:
-            return failed
-        if not neighbours:
-            return Result(Code.SUCCESS, 'No neighbours')
+        return self._for_neighbours(self._symmetry_of)
+
+    def _symmetry_of(self, neighbours):
         ours, wrong, silent = self.conf.cells.name, [], []
         for role, cell in neighbours:
             if self.broker_problem(cell):

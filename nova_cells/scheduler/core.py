@@ -450,9 +450,10 @@ class CellsScheduler(object):
             self._fail_instances(message.ctxt, build_inst_kwargs, exc)
 
     def _build_on(self, message, path, selection, build_inst_kwargs):
-        self.trace.step(message, selection.summary())
+        summary = selection.summary()
+        self.trace.step(message, summary)
         if selection.picked is None:
-            raise exception.NoCellsAvailable(reason=selection.summary())
+            raise exception.NoCellsAvailable(reason=summary)
         held_back, failed = [], []
         for candidate, _weight in selection.iter_ordered():
             if self._link_failing(candidate):

@@ -66,7 +66,7 @@ def test_an_unreachable_neighbour_and_an_empty_database_are_named(
     conf = fixtures.write_cells_conf(tmp_path, rabbit_url, sqlite_url)
     status, output = _check(conf)
     assert status == 2
-    assert 'is empty: run nova-cells-manage db sync' in output, output
+    assert 'empty database: run `nova-cells-manage db sync`' in output, output
 
     fixtures.sync_schema(sqlite_url)
     insert_rows(sqlite_url, 'cells', [dict(

@@ -45,3 +45,31 @@ def add_flavor(db, name, memory_mb, root_gb, ephemeral_gb=0):
 
 def hours_ago(hours):
     return timeutils.utcnow() - datetime.timedelta(hours=hours)
+
+
+def run_main(argv, main=None):
+    """``(status, stdout, stderr)`` of one in-process command
+    (``nova-cells-manage`` by default); the global CONF reset afterwards,
+    as a new process would have it.  The sub-command option is
+    unregistered too: it would make later entry points in this process
+    (nova-cells) require a category."""
+    import io
+    import sys
+
+    from oslo_config import cfg
+
+    from nova_cells.cmd import manage
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        (main or manage.main)(argv)
+        status = 0
+    except SystemExit as exc:
+        status = exc.code
+    finally:
+        sys.stdout, sys.stderr = saved
+        cfg.CONF.reset()
+        cfg.CONF.clear()
+        cfg.CONF.unregister_opt(manage.category_opt)
+    return status, out.getvalue(), err.getvalue()

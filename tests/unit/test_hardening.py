@@ -14,7 +14,6 @@ import pytest
 
 from nova_cells.cells import cell_admin
 from nova_cells.cells import cell_values
-from nova_cells.cmd import manage
 from nova_cells import context as cells_context
 from nova_cells.db import api as db_api
 from nova_cells import exception
@@ -22,6 +21,7 @@ from nova_cells import policy
 from nova_cells import routing
 from nova_cells.cells import state
 from nova_cells import transport_url
+from tests.unit import helpers
 
 ADMIN = cells_context.RequestContext(user_id='admin', project_id='p',
                                      is_admin=True, roles=['admin'])
@@ -224,23 +224,9 @@ def manage_conf(tmp_path):
 
 def run_manage(conf_path, *args):
     """``(exit status, stderr lines)`` of one in-process command."""
-    import io
-    import sys
-    err, saved = io.StringIO(), sys.stderr
-    sys.stderr = err
-    try:
-        manage.main(['--config-file', conf_path] + list(args))
-        status = 0
-    except SystemExit as exc:
-        status = exc.code
-    finally:
-        sys.stderr = saved
-        cfg.CONF.reset()
-        cfg.CONF.clear()
-        # The sub-command option would make later entry points in this
-        # process (nova-cells) require a category.
-        cfg.CONF.unregister_opt(manage.category_opt)
-    return status, err.getvalue().splitlines()
+    status, _out, err = helpers.run_main(['--config-file', conf_path] +
+                                         list(args))
+    return status, err.splitlines()
 
 
 def _rows(connection):

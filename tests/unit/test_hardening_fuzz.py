@@ -23,11 +23,11 @@ import pytest
 from nova_cells.service import assembly
 from nova_cells.cells import cell_values
 from nova_cells.cmd import _common
-from nova_cells.cmd import manage
 from nova_cells.db import api as db_api
 from nova_cells.messaging import runner as messaging
 from nova_cells.scheduler import selection
 from nova_cells.cells import state
+from tests.unit import helpers
 from nova_cells.weights import weight_offset
 from tests.unit import sched_support as ss
 
@@ -85,20 +85,7 @@ def cli(tmp_path_factory):
 
 def _run(conf_path, *args):
     """``(status, stdout, stderr)`` of one in-process command."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        manage.main(['--config-file', conf_path] + list(args))
-        status = 0
-    except SystemExit as exc:
-        status = exc.code
-    finally:
-        sys.stdout, sys.stderr = saved
-        cfg.CONF.reset()
-        cfg.CONF.clear()
-        cfg.CONF.unregister_opt(manage.category_opt)
-    return status, out.getvalue(), err.getvalue()
+    return helpers.run_main(['--config-file', conf_path] + list(args))
 
 
 def _assert_refused_in_one_line(status, err):

@@ -5,7 +5,6 @@ neighbour, an empty database, and ``tree --timeout`` handed down to the
 daemon.  Commands run in-process on SQLite, as the console script runs
 them; what needs the daemon is answered by a stand-in for it."""
 
-import io
 import json
 import logging
 import sys
@@ -14,7 +13,6 @@ import types
 
 from amqp import exceptions as amqp_exc
 import oslo_messaging
-from oslo_config import cfg
 import pytest
 
 from nova_cells.cmd import _common
@@ -29,28 +27,15 @@ from nova_cells import manager
 from nova_cells.messaging import messages
 from nova_cells import rpcapi
 from nova_cells import version
+from tests.unit import helpers
 from tests.unit.test_lifecycle_client import FakeRPCClient
 
 EMPTY_DATABASE = 'empty database: run `nova-cells-manage db sync`'
 
 
 def run(argv, main=manage.main):
-    """``(status, stdout, stderr)`` of one in-process command; the global
-    CONF reset afterwards, as a new process would have it."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        main(argv)
-        status = 0
-    except SystemExit as exc:
-        status = exc.code
-    finally:
-        sys.stdout, sys.stderr = saved
-        cfg.CONF.reset()
-        cfg.CONF.clear()
-        cfg.CONF.unregister_opt(manage.category_opt)
-    return status, out.getvalue(), err.getvalue()
+    """``(status, stdout, stderr)`` of one in-process command."""
+    return helpers.run_main(argv, main)
 
 
 def write_conf(tmp_path, connection, extra='', cells_extra=''):

@@ -387,19 +387,22 @@ def test_targeted_call_to_stopped_cell_times_out_named(tmp_path, ctxt):
         assert len(api.slots) == 0
 
 
+class Msg(object):
+    """What wait_timeout reads of a message."""
+
+    max_hop_count = 10
+
+    def __init__(self, hop_count, wait=None):
+        self.hop_count = hop_count
+        self.wait = wait
+
+    def caller_wait(self):
+        return self.wait
+
+
 def test_wait_timeout_shrinks_with_depth():
     runner = messaging.MessageRunner('x', None, None, None, None,
                                      messaging.RunnerSettings(10, 11))
-
-    class Msg(object):
-        max_hop_count = 10
-
-        def __init__(self, hop_count, wait=None):
-            self.hop_count = hop_count
-            self.wait = wait
-
-        def caller_wait(self):
-            return self.wait
 
     waits = [runner.wait_timeout(Msg(h)) for h in (1, 2, 3, 10)]
     assert waits[0] == 11, 'the originator waits call_timeout'
@@ -414,16 +417,6 @@ def test_wait_timeout_keeps_within_the_callers_wait():
     level: 55 s for ``tree --timeout 5``)."""
     runner = messaging.MessageRunner('x', None, None, None, None,
                                      messaging.RunnerSettings(10, 60))
-
-    class Msg(object):
-        max_hop_count = 10
-
-        def __init__(self, hop_count, wait=None):
-            self.hop_count = hop_count
-            self.wait = wait
-
-        def caller_wait(self):
-            return self.wait
 
     waits = [runner.wait_timeout(Msg(h, wait=4.0)) for h in (1, 2, 3)]
     assert waits == [4.0, 3.0, 2.25]

@@ -56,7 +56,7 @@ def _checks(conf, answers=None, brokers=None):
 def test_an_empty_database_says_run_db_sync(tmp_path):
     result = _checks(_conf(tmp_path))._check_schema()
     assert result.code == Code.FAILURE
-    assert 'is empty: run nova-cells-manage db sync' in result.details
+    assert 'empty database: run `nova-cells-manage db sync`' in result.details
 
 
 def test_a_synced_database_passes(tmp_path):
