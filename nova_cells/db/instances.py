@@ -430,7 +430,10 @@ def claim_and_place(db, node_id, memory_mb, disk_gb, vcpus, uuid, values):
 
 
 def _claim_and_place(conn, node_id, memory_mb, disk_gb, vcpus, uuid, values,
-                     now):
+                     now, read_back=True):
+    """The claim and the placement in ``conn``; the placed row when
+    ``read_back`` (else True: a caller that has the instance in hand
+    spends no SELECT on it), None when the node has no room left."""
     values = dict(_only_columns(values), updated_at=now)
     if conn.execute(_CLAIM, {'c_node_id': node_id, 'c_ram': memory_mb,
                              'c_disk': disk_gb, 'c_vcpus': vcpus,
@@ -438,6 +441,8 @@ def _claim_and_place(conn, node_id, memory_mb, disk_gb, vcpus, uuid, values,
         return None
     if conn.execute(_PLACE, dict(values, b_uuid=uuid)).rowcount != 1:
         raise exception.InstanceNotFound(instance_id=uuid)
+    if not read_back:
+        return True
     return dict(conn.execute(_PLACED_ROW, {'b_uuid': uuid}).one()._mapping)
 
 
@@ -461,7 +466,8 @@ def place_on_best(db, read_nodes, rank, memory_mb, disk_gb, vcpus, uuid,
     with db.connection_writer() as conn:
         for node, values in rank(*read_nodes(conn)):
             row = _claim_and_place(conn, node['id'], memory_mb, disk_gb,
-                                   vcpus, uuid, values, now)
+                                   vcpus, uuid, values, now,
+                                   read_back=then is None)
             if row is not None:
                 return node, (then(conn, node, values) if then is not None
                               else row)
