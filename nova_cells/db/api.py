@@ -9,6 +9,7 @@ here reads configuration.  Rows leave this module as dicts (nova's
 import contextlib
 import functools
 import threading
+import time
 
 from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
@@ -26,6 +27,11 @@ __all__ = ['Database', 'cell_create', 'cell_update', 'cell_delete',
            'compute_node_get_all', 'compute_nodes_with_services',
            'nodes_and_services']
 
+
+#: A pooled connection to a database server unused for this many seconds
+#: is pinged before it is handed out again (oslo.db pings at every
+#: checkout).
+PING_AFTER_IDLE_SECONDS = 2.0
 
 #: Most connections kept open to one SQLite file: it has one writer at a
 #: time, so more buy nothing, and a process holding many cells (the demo,
@@ -50,6 +56,7 @@ class Database(object):
         self._facade = enginefacade.transaction_context()
         self._facade.configure(connection=connection, **options)
         self._facade.append_on_engine_create(_name_unnamed_duplicates)
+        self._facade.append_on_engine_create(_ping_after_idle)
         self._write_lock = None
         if connection.startswith('sqlite') and ':memory:' not in connection:
             # NOTE(nova-cells): SQLite has one writer at a time; serialize
@@ -165,6 +172,46 @@ def _name_unnamed_duplicates(engine):
 
 # PostgreSQL's SQLSTATE of a unique violation.
 _PG_UNIQUE_VIOLATION = '23505'
+
+
+def _ping_after_idle(engine):
+    """Ping a pooled connection before use only when it sat unused for
+    :data:`PING_AFTER_IDLE_SECONDS`, instead of at every checkout.
+
+    oslo.db turns SQLAlchemy's ``pool_pre_ping`` on: one ``SELECT 1``
+    round trip before every transaction.  On a busy daemon a connection
+    goes back to the pool and out again within milliseconds, and those
+    pings were one statement in eight of a durable build on PostgreSQL
+    (tools/bench/route.py).  A connection that broke while in use fails
+    that transaction whether or not it was pinged before; the writes that
+    must not be lost retry on a connection error.  What the ping is for,
+    a connection that died while idle in the pool (the server restarted
+    overnight), is still caught: as SQLAlchemy's pre-ping does, a failed
+    ping invalidates the pool's connections and the checkout gets a new
+    one.
+    """
+    pool = engine.pool
+    if not getattr(pool, '_pre_ping', False):
+        return                  # a SQLite file: nothing to ping
+    pool._pre_ping = False
+    dialect = engine.dialect
+
+    @sa.event.listens_for(pool, 'checkin')
+    def _checkin(_dbapi_connection, record):
+        record.info['nova_cells.idle_since'] = time.monotonic()
+
+    @sa.event.listens_for(pool, 'checkout')
+    def _checkout(dbapi_connection, record, _proxy):
+        since = record.info.pop('nova_cells.idle_since', None)
+        if since is None or \
+                time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise sa.exc.InvalidatePoolError(str(exc))
+            raise
 
 
 def _sqlite_concurrency(engine):
