@@ -771,9 +771,9 @@ class Outbox(object):
 
     def _record_together(self, items):
         with self.db.connection_writer() as conn:
-            return [db_outbox.outbox_add_in(
-                conn, stored, self.resend_interval, received_uuid=received,
-                owner=self.owner) for stored, received in items]
+            return db_outbox.outbox_add_batch(conn, items,
+                                              self.resend_interval,
+                                              owner=self.owner)
 
     def _record_alone(self, stored, received):
         return _retry_db(lambda: db_outbox.outbox_add_many(

@@ -43,6 +43,32 @@ def test_a_received_message_is_marked_once_with_its_onward_rows(db):
     assert [row['id'] for row in db_outbox.outbox_all(db)] == ids + [later]
 
 
+def _batch_rows(db, batch):
+    with db.connection_writer() as conn:
+        return db_outbox.outbox_add_batch(conn, batch, 10, owner='me')
+
+
+def test_a_batch_of_posts_gets_each_its_own_row_ids_in_order(db):
+    marks = [_new(), _new()]
+    batch = [([(_new(), 'child1', 'down', '{"n": 1}'),
+               (_new(), 'child2', 'down', '{"n": 2}')], marks[0]),
+             ([], None),
+             ([(_new(), 'child1', 'down', '{"n": 3}')], marks[1])]
+    ids = _batch_rows(db, batch)
+    rows = {row['id']: row for row in db_outbox.outbox_all(db)}
+    assert [len(item_ids) for item_ids in ids] == [2, 0, 1]
+    for (entries, _mark), item_ids in zip(batch, ids):
+        assert [(rows[i]['message_uuid'], rows[i]['message'])
+                for i in item_ids] == [(e[0], e[3]) for e in entries]
+    assert all(db_outbox.inbox_contains(db, mark) for mark in marks)
+    # One mark already there refuses the whole batch.
+    with pytest.raises(db_outbox.Duplicate):
+        _batch_rows(db, [([(_new(), 'child1', 'down', '{}')], _new()),
+                         ([(_new(), 'child1', 'down', '{}')], marks[1])])
+    assert sorted(db_outbox.outbox_all(db), key=lambda r: r['id']) == \
+        sorted(rows.values(), key=lambda r: r['id'])
+
+
 def test_a_second_plain_mark_is_refused_and_the_connection_recovers(db):
     received = _new()
     db_outbox.inbox_add(db, received)
