@@ -157,6 +157,46 @@ def test_report_compares_with_the_relay(route, common):
     assert '1 errors' in text
 
 
+def test_a_baseline_takes_turns_with_this_tree_before_each_row(route):
+    order = route._kombu_order(True, '/tmp/old-tree')
+    assert order == [
+        ('builds_kombu_not_durable_baseline', False, '/tmp/old-tree'),
+        ('builds_kombu_not_durable', False, None),
+        ('builds_kombu_baseline', True, '/tmp/old-tree'),
+        ('builds_kombu', True, None)]
+    # Without one, this tree's rows alone; the run's own setting last.
+    assert route._kombu_order(False, None) == [
+        ('builds_kombu', True, None),
+        ('builds_kombu_not_durable', False, None)]
+
+
+def test_report_compares_the_kombu_builds_with_the_baseline(route, common):
+    def lat(rate, count=10):
+        result = common.Latencies()
+        for index in range(count):
+            result.add(index / rate, index / rate + 0.01)
+        return result
+    rows = {'builds_kombu': lat(30.0), 'builds_kombu_not_durable': lat(36.0),
+            'builds_kombu_baseline': lat(20.0),
+            'builds_kombu_not_durable_baseline': lat(40.0)}
+    out = io.StringIO()
+    route.report(dict({name: (latencies, 0) for name, latencies in
+                       rows.items()}, relay=lat(100.0)), 128, out)
+    lines = out.getvalue().splitlines()
+    assert [line.split()[:4] for line in lines
+            if line.startswith('  baseline')] == [
+        ['baseline:', 'durable', '%.0f' % rows['builds_kombu_baseline'].rate(),
+         '%.1f' % rows['builds_kombu_baseline'].p_ms(0.5)],
+        ['baseline:', 'not', 'durable',
+         '%.0f' % rows['builds_kombu_not_durable_baseline'].rate()]]
+    assert ('kombu builds against the baseline: durable %.2fx, '
+            'not durable %.2fx' % (
+                rows['builds_kombu'].rate() /
+                rows['builds_kombu_baseline'].rate(),
+                rows['builds_kombu_not_durable'].rate() /
+                rows['builds_kombu_not_durable_baseline'].rate())) in lines
+
+
 def test_percentile_is_nearest_rank(common):
     samples = list(range(1, 101))
     assert common.percentile(samples, 0.5) == 50

@@ -41,6 +41,10 @@ Rows, all measured in one invocation:
   counts what reaches it: oslo.db's pre-ping of each pool checkout is a
   transaction there, which the in-process row's figure (SQLAlchemy's
   ``begin``) does not count.  ``--no-kombu`` skips the kombu rows.
+  With ``--baseline REV``, both rows again in every round with the
+  daemons of that commit (a temporary git worktree first on their
+  ``PYTHONPATH``, on the same databases, vhosts and bench), taking turns
+  with this tree's: a change's speed-up, measured under the same load.
 * builds (3 cells, fake): the same, in one process on ``fake://``
   (:class:`nova_cells.demo.core.Demo`).
 * bare 2-hop round trips/N: the limit of the next row.  The same N
@@ -70,7 +74,7 @@ them, which SQLite files do not survive (see doc/performance.rst).
         [--database-url postgresql+psycopg2://postgres@127.0.0.1/postgres]
         [--db-check-interval 60] [--no-rabbit] [--quick] [--profile DIR]
         [--backend threading|eventlet] [--rounds 2] [--db-settle 12]
-        [--no-durable] [--no-kombu] [--rows ROW,ROW...]
+        [--no-durable] [--no-kombu] [--rows ROW,ROW...] [--baseline REV]
 
 ``--no-durable`` sets ``durable_forwarding = false`` for every daemon row
 but the kombu builds, which have both.  ``--quick``: 10 requests a row,
@@ -84,6 +88,7 @@ import argparse
 import collections
 import contextlib
 import datetime
+import functools
 import json
 import os
 import re
@@ -690,6 +695,16 @@ def _process_demo_class():
                 with open(daemon.conf_path, 'w') as stream:
                     stream.write(text)
 
+        def use_tree(self, path):
+            """Run the daemons from the source tree ``path`` (first on
+            their ``PYTHONPATH``) from their next start; None: the
+            installed tree."""
+            for daemon in self.daemons.values():
+                extra = {'PYTHONPATH': path} if path else {}
+                daemon.env = functools.partial(
+                    daemons.subprocess_env,
+                    NOVA_CELLS_BACKEND=daemon.backend, **extra)
+
         def restart_all(self):
             """Restart every daemon, one after the other; their new
             pids."""
@@ -713,6 +728,10 @@ def _process_demo_class():
 # (results key, [cells] durable_forwarding, label)
 KOMBU_BUILDS = (('builds_kombu', True, 'durable'),
                 ('builds_kombu_not_durable', False, 'not durable'))
+# The same, by the daemons of --baseline REV.
+BASELINE_BUILDS = (('builds_kombu_baseline', True, 'durable, baseline'),
+                   ('builds_kombu_not_durable_baseline', False,
+                    'not durable, baseline'))
 
 
 def _pooled(rounds):
@@ -952,14 +971,27 @@ class _DaemonTransactions(object):
         return per
 
 
+def _kombu_order(durable_last, baseline):
+    """``[(row, durable, tree)]`` of one round: not durable and durable
+    (the run's own setting last, for the forward rows after them), each
+    by the baseline's daemons first when there is one."""
+    ours = [row + (None,) for row in KOMBU_BUILDS]
+    theirs = [row + (baseline,) for row in BASELINE_BUILDS] \
+        if baseline else []
+    rows = sorted(theirs + ours, key=lambda row: (
+        row[1] == durable_last, row[3] is None))
+    return [(name, durable, tree) for name, durable, _label, tree in rows]
+
+
 def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
-                       profiler=None):
+                       profiler=None, baseline=None):
     """The kombu builds, durable and not, alternating for ``rounds``
     rounds: each row of each round restarts the daemons with its
     ``durable_forwarding``, warms up and builds ``count`` instances.
     Alternating spreads over both rows what changes during a run (the
     machine's load, the tables growing).  The run's own setting comes
-    last, for the forward rows after it.
+    last, for the forward rows after it.  With ``baseline`` (a source
+    tree), each row is measured by its daemons too, just before ours.
 
     :returns: {row: (Latencies of all rounds, errors)}, with
         ``'kombu_db'``: {row: per_build figures, or the reason why none}.
@@ -968,11 +1000,12 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
     timeout = max(args.timeout, demo.build_timeout(count, 3))
     counter = _DaemonTransactions(run, args.database_url,
                                   settle=args.db_settle)
-    order = sorted(KOMBU_BUILDS, key=lambda row: row[1] == args.durable)
+    order = _kombu_order(args.durable, baseline)
     counter.calibrate()
     measured = collections.defaultdict(list)
     for round_index in range(rounds):
-        for name, durable, _label in order:
+        for name, durable, tree in order:
+            run.use_tree(tree)
             pids = run.set_durable(durable)
             _, errors = run_builds(run, warmup, window, args.timeout)
             if errors:
@@ -990,16 +1023,23 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
                             profiler.stop()
             _say('round %d, %s: %.0f builds/s' % (
                 round_index + 1, name, measured[name][-1][0].rate()))
-    results = {name: _pooled(measured[name])
-               for name, _d, _l in KOMBU_BUILDS}
+    results = {name: _pooled(measured[name]) for name in measured}
     results['kombu_db'] = {name: counter.per_build(name) or counter.reason
-                           for name, _d, _l in KOMBU_BUILDS}
+                           for name in measured}
     return results
 
 
 def bench_rabbit(args, count, window, warmup):
     """The relay, the forward and the builds on the broker; a dict of
     Latencies (and build errors)."""
+    if not args.baseline:
+        return _bench_rabbit(args, count, window, warmup, None)
+    with _common.BaselineTree(args.baseline) as tree:
+        _say('baseline %s in %s' % (args.baseline, tree.path))
+        return _bench_rabbit(args, count, window, warmup, tree.path)
+
+
+def _bench_rabbit(args, count, window, warmup, baseline):
     from nova_cells.db import api as db_api
     from nova_cells.demo import core as demo
     from nova_cells.testing import demo_processes
@@ -1077,7 +1117,7 @@ def bench_rabbit(args, count, window, warmup):
                 if 'builds_kombu' in args.rows:
                     results.update(kombu_build_rounds(
                         run, args, meter, count, window, warmup,
-                        args.rounds, profiler))
+                        args.rounds, profiler, baseline))
                 pids = {name: d.pid for name, d in run.daemons.items()}
 
             # The forward: sink becomes gc's child (gc restarted to see
@@ -1174,7 +1214,10 @@ def report(results, threads, out=None):
                          '  %d errors' % errors if errors else ''))
     for key, name in (('builds_kombu', 'builds (3 cells, kombu)'),
                       ('builds_kombu_not_durable',
-                       'builds (3, kombu, not durable)')):
+                       'builds (3, kombu, not durable)'),
+                      ('builds_kombu_baseline', '  baseline: durable'),
+                      ('builds_kombu_not_durable_baseline',
+                       '  baseline: not durable')):
         if key in results:
             lat, errors = results[key]
             rows.append(_row(name, lat, limit, TARGETS['builds_kombu'],
@@ -1196,7 +1239,10 @@ def report(results, threads, out=None):
                          ('p99 ms', 8), ('vs limit', 10)], rows, out)
     kombu_db = results.get('kombu_db') or {}
     lines = [kombu_rounds(results), durable_vs_not(results),
-             cpu_per_request(results), cpu_per_round_trip(results)]
+             against_baseline(results), cpu_per_request(results),
+             cpu_per_round_trip(results)]
+    # Not the baseline's: the figure per writer transaction is this
+    # tree's (a baseline's pool may count differently).
     lines.extend(daemon_transactions_per_build(label, kombu_db.get(key))
                  for key, _durable, label in KOMBU_BUILDS)
     for line in lines:
@@ -1211,7 +1257,7 @@ def kombu_rounds(results):
     """One line: each round's rate of the kombu builds rows (the table
     shows their median)."""
     parts = []
-    for key, _durable, label in KOMBU_BUILDS:
+    for key, _durable, label in KOMBU_BUILDS + BASELINE_BUILDS:
         rates = getattr((results.get(key) or (None,))[0], 'round_rates',
                         None)
         if rates:
@@ -1233,6 +1279,21 @@ def durable_vs_not(results):
     return ('kombu builds, durable/not durable: %.0f %%  (target %d %%)'
             % (100.0 * _rate(durable) / _rate(not_durable),
                round(TARGETS['durable_vs_not'] * 100)))
+
+
+def against_baseline(results):
+    """One line: each kombu builds row's rate as a multiple of the
+    baseline's same row (medians over the same rounds)."""
+    parts = []
+    for (key, _d, label), (base_key, _bd, _bl) in zip(KOMBU_BUILDS,
+                                                      BASELINE_BUILDS):
+        ours = (results.get(key) or (None,))[0]
+        theirs = (results.get(base_key) or (None,))[0]
+        if ours is not None and theirs is not None and _rate(theirs):
+            parts.append('%s %.2fx' % (label, _rate(ours) / _rate(theirs)))
+    if not parts:
+        return ''
+    return 'kombu builds against the baseline: ' + ', '.join(parts)
 
 
 def daemon_transactions_per_build(label, per_build):
@@ -1310,7 +1371,11 @@ def _row_counts(results):
             'builds': (results.get('builds') or (None,))[0],
             'builds_kombu': (results.get('builds_kombu') or (None,))[0],
             'builds_kombu_not_durable': (results.get(
-                'builds_kombu_not_durable') or (None,))[0]}
+                'builds_kombu_not_durable') or (None,))[0],
+            'builds_kombu_baseline': (results.get(
+                'builds_kombu_baseline') or (None,))[0],
+            'builds_kombu_not_durable_baseline': (results.get(
+                'builds_kombu_not_durable_baseline') or (None,))[0]}
 
 
 def _per_request(used, counts):
@@ -1410,6 +1475,9 @@ def main(argv=None):
                         help='comma-separated rows to measure (default: '
                         'all of %s; the relay is always measured)'
                         % ','.join(ROWS))
+    parser.add_argument('--baseline', metavar='REV',
+                        help='the kombu builds of this git revision too, '
+                        'taking turns with this tree\'s in each round')
     parser.add_argument('--relay-hop', nargs=3, help=argparse.SUPPRESS,
                         metavar=('LISTEN', 'NEXT', 'TOPIC'))
     args = parser.parse_args(argv)
