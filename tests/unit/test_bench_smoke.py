@@ -197,6 +197,16 @@ def test_report_compares_the_kombu_builds_with_the_baseline(route, common):
                 rows['builds_kombu_not_durable_baseline'].rate())) in lines
 
 
+def test_cpu_by_daemon_names_each_cell_of_each_kombu_row(route):
+    results = {'kombu_cpu_by_daemon': {
+        ('builds_kombu', 'api'): 4.0, ('builds_kombu', 'gc'): 9.25,
+        ('builds_kombu_not_durable', 'api'): 3.0}}
+    assert route.cpu_by_daemon(results) == (
+        'CPU ms/build of each daemon (kombu): durable api 4.0, gc 9.2; '
+        'not durable api 3.0')
+    assert route.cpu_by_daemon({}) == ''
+
+
 def test_percentile_is_nearest_rank(common):
     samples = list(range(1, 101))
     assert common.percentile(samples, 0.5) == 50

@@ -1003,6 +1003,7 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
     order = _kombu_order(args.durable, baseline)
     counter.calibrate()
     measured = collections.defaultdict(list)
+    by_daemon = collections.defaultdict(float)
     for round_index in range(rounds):
         for name, durable, tree in order:
             run.use_tree(tree)
@@ -1010,7 +1011,8 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
             _, errors = run_builds(run, warmup, window, args.timeout)
             if errors:
                 _say('%s: %d warm-up builds failed' % (name, errors))
-            with counter.row(name, count):
+            with counter.row(name, count), _by_daemon(by_daemon, name,
+                                                      pids):
                 with _metered(meter, name, pids.values()):
                     if profiler is not None:
                         profiler.start('%s-%d' % (name, round_index + 1),
@@ -1026,7 +1028,23 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
     results = {name: _pooled(measured[name]) for name in measured}
     results['kombu_db'] = {name: counter.per_build(name) or counter.reason
                            for name in measured}
+    results['kombu_cpu_by_daemon'] = {
+        key: 1000.0 * used / len(results[key[0]][0].samples)
+        for key, used in by_daemon.items() if results[key[0]][0].samples}
     return results
+
+
+@contextlib.contextmanager
+def _by_daemon(used, name, pids):
+    """CPU seconds of each daemon (its workers included) while the block
+    runs, added to ``used[(name, cell)]``: which cell a row's cost is in."""
+    before = {cell: _common.process_tree_cpu([pid])
+              for cell, pid in pids.items()}
+    yield
+    for cell, pid in pids.items():
+        after = _common.process_tree_cpu([pid])
+        if before[cell] is not None and after is not None:
+            used[name, cell] += _common.cpu_used_between(before[cell], after)
 
 
 def bench_rabbit(args, count, window, warmup):
@@ -1240,7 +1258,7 @@ def report(results, threads, out=None):
     kombu_db = results.get('kombu_db') or {}
     lines = [kombu_rounds(results), durable_vs_not(results),
              against_baseline(results), cpu_per_request(results),
-             cpu_per_round_trip(results)]
+             cpu_by_daemon(results), cpu_per_round_trip(results)]
     # Not the baseline's: the figure per writer transaction is this
     # tree's (a baseline's pool may count differently).
     lines.extend(daemon_transactions_per_build(label, kombu_db.get(key))
@@ -1279,6 +1297,22 @@ def durable_vs_not(results):
     return ('kombu builds, durable/not durable: %.0f %%  (target %d %%)'
             % (100.0 * _rate(durable) / _rate(not_durable),
                round(TARGETS['durable_vs_not'] * 100)))
+
+
+def cpu_by_daemon(results):
+    """One line: CPU ms per build of each daemon in the kombu builds rows
+    (where durable forwarding's cost lies)."""
+    per = results.get('kombu_cpu_by_daemon') or {}
+    rows = []
+    for key, _durable, label in KOMBU_BUILDS + BASELINE_BUILDS:
+        cells = [(cell, value) for (row, cell), value in per.items()
+                 if row == key]
+        if cells:
+            rows.append('%s %s' % (label, ', '.join(
+                '%s %.1f' % item for item in cells)))
+    if not rows:
+        return ''
+    return 'CPU ms/build of each daemon (kombu): ' + '; '.join(rows)
 
 
 def against_baseline(results):
