@@ -16,7 +16,9 @@ schema; as nova, a race may make two rows, and the oldest is the one used.
 Core statements, each built once: a leaf runs them for every instance.
 """
 
+import collections
 import dataclasses
+import threading
 import typing
 
 from oslo_db import exception as db_exc
@@ -27,8 +29,8 @@ from nova_cells.db import columns
 from nova_cells.db import models
 from nova_cells import exception
 
-__all__ = ['Created', 'SharedRows', 'shared_rows', 'create_first',
-           'create_or_load', 'load']
+__all__ = ['Created', 'SharedRows', 'KnownRows', 'shared_rows',
+           'create_first', 'create_or_load', 'load']
 
 _T = {model.__tablename__: model.__table__ for model in (
     models.Instance, models.InstanceExtra, models.InstanceSystemMetadata,
@@ -80,6 +82,53 @@ class Created(object):
     created: bool
 
 
+class KnownRows(object):
+    """Shared rows this cell has seen, which never change once made: each
+    project's ``default`` security group (nova refuses to delete it) and
+    each image's ``s3_images`` integer (never deleted).  A build whose
+    project and images are all known reads neither again (two SELECTs
+    per build in a leaf); any other group is read every time (it may have
+    been deleted).  At most ``size`` of each, the least recently used
+    forgotten first; shared by the threads of one daemon.
+    """
+
+    def __init__(self, size=4096):
+        self.size = size
+        self._groups = collections.OrderedDict()
+        self._s3_ids = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def find(self, project_id, names, uuids):
+        """The :class:`SharedRows` of a build, when all are known (else
+        None)."""
+        if list(names) != [DEFAULT_GROUP]:
+            return None
+        with self._lock:
+            group = self._groups.get(project_id)
+            if group is None or any(u not in self._s3_ids for u in uuids):
+                return None
+            self._groups.move_to_end(project_id)
+            for uuid in uuids:
+                self._s3_ids.move_to_end(uuid)
+            return SharedRows(groups={DEFAULT_GROUP: group},
+                              s3_ids={u: self._s3_ids[u] for u in uuids})
+
+    def learn(self, project_id, shared):
+        """Remember the lasting part of ``shared``, found or made."""
+        group = shared.groups.get(DEFAULT_GROUP)
+        with self._lock:
+            if group is not None:
+                self._remember(self._groups, project_id, group)
+            for uuid, s3_id in shared.s3_ids.items():
+                self._remember(self._s3_ids, uuid, s3_id)
+
+    def _remember(self, table, key, value):
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self.size:
+            table.popitem(last=False)
+
+
 # -- once per build -----------------------------------------------------------
 
 def _shared_keys(group_names, image_refs):
@@ -96,19 +145,23 @@ def _found_shared(conn, project_id, names, uuids):
     return SharedRows(groups=groups, s3_ids=s3_ids)
 
 
-def create_first(db, new, project_id, user_id):
+def create_first(db, new, project_id, user_id, known=None):
     """:func:`shared_rows` and :func:`create_or_load` of a build's first
     instance, in one transaction when the shared rows exist (every build
     of a project but its first): a transaction less per build.
 
+    :param known: the cell's :class:`KnownRows`, which spares reading the
+        shared rows it knows (and learns those read or made here).
     :returns: ``(SharedRows, Created)``.
     """
     names, uuids = _shared_keys(new.security_groups, new.image_refs)
     now = timeutils.utcnow()
-    shared = written = None
+    shared = known.find(project_id, names, uuids) if known else None
+    written = None
     try:
         with db.connection_writer() as conn:
-            shared = _found_shared(conn, project_id, names, uuids)
+            if shared is None:
+                shared = _found_shared(conn, project_id, names, uuids)
             if shared is not None:
                 written = _write(conn, new, shared, now)
     except db_exc.DBDuplicateEntry:
@@ -116,8 +169,12 @@ def create_first(db, new, project_id, user_id):
     if written is None:
         shared = shared_rows(db, project_id, user_id, new.security_groups,
                              new.image_refs)
-        return shared, create_or_load(db, new, shared)
-    return shared, _created(new, shared, written[0], written[1], now)
+        created = create_or_load(db, new, shared)
+    else:
+        created = _created(new, shared, written[0], written[1], now)
+    if known is not None:
+        known.learn(project_id, shared)
+    return shared, created
 
 
 def shared_rows(db, project_id, user_id, group_names, image_refs):

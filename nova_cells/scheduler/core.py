@@ -146,6 +146,8 @@ class CellsScheduler(object):
         self.sleep = sleep
         # What it decided for recent builds (``trace``).
         self.trace = build_trace.BuildTrace()
+        # The shared rows of the builds it makes here, once read.
+        self.known_rows = db_new_instances.KnownRows()
 
     @classmethod
     def from_conf(cls, conf, runner, handoff, policy):
@@ -596,7 +598,7 @@ class CellsScheduler(object):
         if not news:
             return []
         shared, first = db_new_instances.create_first(
-            db, news[0], ctxt.project_id, ctxt.user_id)
+            db, news[0], ctxt.project_id, ctxt.user_id, self.known_rows)
         created = []
         for new in news:
             rows = first if new is news[0] else \

@@ -18,6 +18,7 @@ no broker.
 import contextlib
 import functools
 import json
+import re
 import uuid
 
 from oslo_db import exception as db_exc
@@ -637,6 +638,64 @@ def test_a_second_delivery_loads_the_first_instance(
     assert not again.created
     assert (again.row['id'], again.mapping_id) == (created.row['id'],
                                                    created.mapping_id)
+
+
+@contextlib.contextmanager
+def statements(db):
+    """The SQL text of each statement run on ``db``'s engine inside the
+    block."""
+    counted = []
+
+    def before(_conn, _cursor, text, *_args):
+        counted.append(text)
+    sa.event.listen(db.engine, 'before_cursor_execute', before)
+    try:
+        yield counted
+    finally:
+        sa.event.remove(db.engine, 'before_cursor_execute', before)
+
+
+def _reads(texts):
+    """The tables the SELECTs among ``texts`` read first."""
+    return [re.search(r'\bFROM\s+(\w+)', t).group(1) for t in texts
+            if t.lstrip().startswith('SELECT')]
+
+
+def test_known_shared_rows_are_not_read_again(nova_db):
+    """A cell that has seen a project's default group and an image's
+    EC2 integer writes the next build of them without reading them; a
+    project or image it has not seen is read (and made) as before."""
+    known = new_instances.KnownRows()
+    first = _news()[0]
+    shared, _created = new_instances.create_first(
+        nova_db, first, 'peer-project', 'peer-user', known)
+    with statements(nova_db) as texts:
+        again, created = new_instances.create_first(
+            nova_db, _other_instances()[0], 'peer-project', 'peer-user',
+            known)
+    assert _reads(texts) == []
+    assert again == shared and created.created
+    assert created.image_ids == _created.image_ids
+    with statements(nova_db) as texts:
+        other, _made = new_instances.create_first(
+            nova_db, _other_instances()[0], 'other-project', 'peer-user',
+            known)
+    assert {'security_groups', 's3_images'} <= set(_reads(texts))
+    assert other.groups['default']['id'] != shared.groups['default']['id']
+    assert known.find('other-project', ['default'],
+                      list(shared.s3_ids)) == other
+
+
+def test_known_rows_forget_the_least_recently_used():
+    known = new_instances.KnownRows(size=2)
+    for project in ('p1', 'p2', 'p3'):
+        known.learn(project, new_instances.SharedRows(
+            groups={'default': {'id': project}}, s3_ids={}))
+    assert known.find('p1', ['default'], []) is None
+    assert known.find('p3', ['default'], []).groups == {
+        'default': {'id': 'p3'}}
+    # Another group than the default one is always read again.
+    assert known.find('p3', ['default', 'web'], []) is None
 
 
 # -- 6. the builtin placement: read and claim in one transaction --------------
