@@ -4,6 +4,7 @@ from nova_cells import exception
 
 __all__ = ['MethodTable', 'HandlerTables', 'UnknownMethod', 'only_where',
            'applies_here', 'records_its_receipt', 'records_receipt_here',
+           'decodes_its_arguments', 'decodes_itself',
            'guards_its_route', 'RouteGuard', 'route_guard']
 
 UnknownMethod = exception.UnknownMethod
@@ -46,6 +47,20 @@ def records_receipt_here(handler, runner):
     this runner's cell is such a place."""
     predicate = getattr(handler, 'records_receipt_here', None)
     return predicate is not None and bool(predicate(runner))
+
+
+def decodes_its_arguments(func):
+    """Mark a handler that is given its arguments as they came off the
+    wire (primitives) and decodes what it needs itself: an update at the
+    top reads a few fields of an instance the wire carries whole.  A
+    message made in this cell still hands it objects."""
+    func.decodes_itself = True
+    return func
+
+
+def decodes_itself(handler):
+    """True when ``handler`` is marked :func:`decodes_its_arguments`."""
+    return getattr(handler, 'decodes_itself', False)
 
 
 class RouteGuard(object):
@@ -131,6 +146,7 @@ class HandlerTables(object):
 
     applies_here = staticmethod(applies_here)
     records_receipt_here = staticmethod(records_receipt_here)
+    decodes_itself = staticmethod(decodes_itself)
     route_guard = staticmethod(route_guard)
 
     def lookup(self, message_type, name):

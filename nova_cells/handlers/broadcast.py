@@ -7,9 +7,12 @@ An original nova-cells answers it with an unknown-method failure, which the
 tree shows as such.
 """
 
+import functools
+
 from oslo_utils import timeutils
 
 from nova_cells.db import instances as db_instances
+from nova_cells.handlers._table import decodes_its_arguments
 from nova_cells.handlers._table import MethodTable
 from nova_cells.handlers._table import only_where
 from nova_cells.handlers._table import records_its_receipt
@@ -85,17 +88,25 @@ def _top_writer_marks(runner):
 @TABLE.method
 @only_where(_at_top)
 @records_its_receipt(_top_writer_marks)
+@decodes_its_arguments
 def instance_update_at_top(runner, message, instance):
     """Top only: apply a change from below; ``cell_name`` is the reversed
-    routing path (the full path from the top to the cell that sent it)."""
+    routing path (the full path from the top to the cell that sent it).
+    Of the instance, only what the update reads is decoded (the whole,
+    only to create a missing row: :func:`~nova_cells.top.instances.
+    decode_update`)."""
     if not _at_top(runner):
         return None
     cell_name = str(message.routing_path.reversed())
+    instance, whole = instances.decode_update(
+        instance, functools.partial(runner.serializer.deserialize_entity,
+                                    message.ctxt))
     writer = runner.services.top_writer
     if writer is not None:
-        writer.update_at_top(instance, cell_name, message.scope)
+        writer.update_at_top(instance, cell_name, message.scope, whole)
     else:
-        instances.update_at_top(runner.services.db, instance, cell_name)
+        instances.update_at_top(runner.services.db, instance, cell_name,
+                                whole)
 
 
 @TABLE.method

@@ -269,7 +269,10 @@ class _BaseMessage(object):
                 return cells_responses.Response(
                     self._ctxt or self._wire_ctxt, str(self.routing_path),
                     None, False)
-            value = handler(self.runner, self, **self._local_kwargs())
+            kwargs = (self.method_kwargs
+                      if self.runner.handlers.decodes_itself(handler)
+                      else self._local_kwargs())
+            value = handler(self.runner, self, **kwargs)
             return cells_responses.Response(self.ctxt, str(self.routing_path),
                                             value, False)
         except Exception:

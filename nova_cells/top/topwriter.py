@@ -42,12 +42,13 @@ _GUARD_ERRORS = (exception.UnexpectedVMStateError,
 
 
 class _Update(object):
-    __slots__ = ('instance', 'cell_name', 'receipt')
+    __slots__ = ('instance', 'cell_name', 'receipt', 'whole')
 
-    def __init__(self, instance, cell_name, receipt=None):
+    def __init__(self, instance, cell_name, receipt=None, whole=None):
         self.instance = instance
         self.cell_name = cell_name
         self.receipt = receipt
+        self.whole = whole
 
 
 class TopWriter(object):
@@ -63,22 +64,28 @@ class TopWriter(object):
         self.db = db
         self._group = group_commit.GroupCommit(self._apply, max_batch)
 
-    def update_at_top(self, instance, cell_name, scope=None):
+    def update_at_top(self, instance, cell_name, scope=None, whole=None):
         """As :func:`nova_cells.top.instances.update_at_top` (the row, or None
         when dropped as out of order), committed before it returns, with
         the mark of the ``instance_update_at_top`` applied in ``scope``
-        (:class:`~nova_cells.messaging.delivery.Scope`), if any."""
+        (:class:`~nova_cells.messaging.delivery.Scope`), if any.
+
+        :param whole: ``() -> Instance``, when ``instance`` holds only
+            what the update reads (see
+            :func:`~nova_cells.top.instances.top_update`).
+        """
         return self._group.submit(_Update(
             instance, cell_name,
-            delivery.receipt_to_record(scope, 'instance_update_at_top')))
+            delivery.receipt_to_record(scope, 'instance_update_at_top'),
+            whole))
 
     def _apply(self, batch):
         updates = [pending.item for pending in batch]
         receipts = [u.receipt for u in updates if u.receipt is not None]
         try:
             results = db_instances.apply_top_updates(
-                self.db, [instances.top_update(u.instance, u.cell_name)
-                          for u in updates],
+                self.db, [instances.top_update(u.instance, u.cell_name,
+                                               u.whole) for u in updates],
                 marks=[receipt.uuid for receipt in receipts])
         except Exception as exc:  # noqa - retried one by one below
             if len(batch) > 1:
@@ -120,11 +127,12 @@ class TopWriter(object):
         receipt = update.receipt
         if receipt is None:
             return instances.update_at_top(self.db, update.instance,
-                                           update.cell_name)
+                                           update.cell_name, update.whole)
         try:
             result, = db_instances.apply_top_updates(
                 self.db, [instances.top_update(update.instance,
-                                               update.cell_name)],
+                                               update.cell_name,
+                                               update.whole)],
                 marks=[receipt.uuid])
         except db_outbox.Duplicate:
             return self._already_applied(receipt)
@@ -132,7 +140,7 @@ class TopWriter(object):
             if db_outbox.inbox_contains(self.db, receipt.uuid):
                 return self._already_applied(receipt)
             return instances.update_at_top(self.db, update.instance,
-                                           update.cell_name)
+                                           update.cell_name, update.whole)
         receipt.recorded = True
         return self._row_or_dropped(update, result)
 

@@ -289,3 +289,78 @@ def test_update_with_aware_non_utc_datetime_is_stored_as_utc(db):
     instances.update_at_top(db, update, CELL)
     assert top_row(db, row['uuid'])['launched_at'] == datetime.datetime(
         2026, 3, 1, 12, 0, 0), 'naive UTC in the database, as nova'
+
+
+# -- an update from the wire: only what it reads is decoded -------------------
+
+def _wire(instance):
+    from nova_cells.objects import base as objects_base
+    objects_base.register_all()
+    return objects_base.NovaObjectSerializer().serialize_entity(None,
+                                                                instance)
+
+
+def _decode(primitive):
+    from nova_cells.objects import base as objects_base
+    return objects_base.NovaObjectSerializer().deserialize_entity(
+        None, primitive)
+
+
+def _placed(instance_uuid):
+    """A loaded instance with its placement changed, as a leaf sends it."""
+    from nova_cells.objects import flavor as flavor_obj
+    instance = instance_obj.Instance(
+        uuid=instance_uuid, display_name='vm', project_id='p',
+        user_id='u', vm_state='building', task_state='scheduling',
+        hostname='vm', system_metadata={'image_min_ram': '0'},
+        flavor=flavor_obj.Flavor(id=7, memory_mb=512, vcpus=1, root_gb=1,
+                                 ephemeral_gb=0, flavorid='7', name='t'))
+    instance.obj_reset_changes()
+    instance.host, instance.node = 'h1', 'h1'
+    instance.vm_state, instance.task_state = 'active', None
+    return instance
+
+
+def test_an_update_decodes_only_what_it_reads(db):
+    instance_uuid = _uuid()
+    seed(db, uuid=instance_uuid, vm_state='building',
+         task_state='scheduling')
+    primitive = _wire(_placed(instance_uuid))
+    decoded = []
+
+    def deserialize(value):
+        decoded.append(value)
+        return _decode(value)
+    part, whole = instances.decode_update(primitive, deserialize)
+    assert set(decoded[0]['nova_object.data']) == {
+        'uuid', 'host', 'node', 'vm_state', 'task_state', 'flavor'}
+    # It writes what the whole instance would have written.
+    full = _decode(primitive)
+    assert instances.top_update(part, CELL).values == \
+        instances.top_update(full, CELL).values
+    assert instances.expected_states(part) == \
+        instances.expected_states(full)
+    row = instances.update_at_top(db, part, CELL, whole)
+    assert (row['host'], row['vm_state'], row['memory_mb'],
+            row['display_name']) == ('h1', 'active', 512, 'vm')
+    assert len(decoded) == 1        # the row was there: no whole decode
+
+
+def test_a_missing_row_is_created_from_the_whole_instance(db):
+    instance_uuid = _uuid()
+    part, whole = instances.decode_update(_wire(_placed(instance_uuid)),
+                                          _decode)
+    row = instances.update_at_top(db, part, CELL, whole)
+    stored = top_row(db, instance_uuid)
+    assert row['id'] == stored['id']
+    assert (stored['display_name'], stored['hostname'], stored['user_id'],
+            stored['host'], stored['cell_name']) == ('vm', 'vm', 'u', 'h1',
+                                                     CELL)
+
+
+def test_an_update_without_changes_is_decoded_whole():
+    heal = _wire(unchanged(uuid=_uuid(), display_name='vm', host='h1'))
+    part, whole = instances.decode_update(heal, _decode)
+    assert part.display_name == 'vm' and whole() is part
+    made_here = instance_obj.Instance(uuid=_uuid())
+    assert instances.decode_update(made_here, _decode)[0] is made_here

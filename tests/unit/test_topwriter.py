@@ -100,7 +100,7 @@ def test_a_failure_of_one_update_reaches_its_caller(db, monkeypatch):
     def broken(db, updates, marks=()):
         raise RuntimeError('batch refused')
 
-    def failing(db, instance, cell_name):
+    def failing(db, instance, cell_name, whole=None):
         raise RuntimeError('no database')
     monkeypatch.setattr(db_instances, 'apply_top_updates', broken)
     monkeypatch.setattr(instances, 'update_at_top', failing)
@@ -295,11 +295,11 @@ def _on_novas_path_only(monkeypatch, fail_first=False):
     calls = []
     real = instances.update_at_top
 
-    def counting(db_, instance, cell_name):
+    def counting(db_, instance, cell_name, whole=None):
         calls.append(instance.host)
         if fail_first and len(calls) == 1:
             raise RuntimeError('database went away')
-        return real(db_, instance, cell_name)
+        return real(db_, instance, cell_name, whole)
     monkeypatch.setattr(instances, 'update_at_top', counting)
     return calls
 
