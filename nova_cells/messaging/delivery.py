@@ -490,7 +490,13 @@ class _Recorded(object):
 
 
 class _Link(object):
-    """The ordered queue and sender thread of one neighbour link."""
+    """The ordered queue and sender thread of one neighbour link.
+
+    A message whose lane is idle (nothing queued, nothing being sent) may
+    be sent at once by the thread that recorded it (:meth:`send_now`);
+    meanwhile the sender thread waits, and a send that is not confirmed
+    goes back to the head of the queue, so the lane's order holds.
+    """
 
     def __init__(self, outbox, direction, name, lane=0):
         self.outbox = outbox
@@ -499,6 +505,10 @@ class _Link(object):
         self.queue = collections.deque()
         self.cond = threading.Condition()
         self.failures = 0
+        # A message is being sent by another thread (send_now).
+        self.sending = False
+        # No attempt before (time.monotonic()): send_now's failed.
+        self.not_before = 0.0
         self.thread = threading.Thread(
             target=self._run,
             name='outbox-%s-%s-%d' % (direction, name, lane), daemon=True)
@@ -510,6 +520,33 @@ class _Link(object):
             self.queue.append(item)
             self.cond.notify()
 
+    def send_now(self, item):
+        """Send ``item`` in the caller's thread when the lane is idle;
+        False when it is not (the caller pushes it instead).  Not
+        confirmed, it is queued first, for the sender thread."""
+        with self.cond:
+            if self.queue or self.sending or self.outbox.stopping:
+                return False
+            self.sending = True
+        item.queued_at = time.monotonic()
+        confirmed = False
+        try:
+            confirmed = self.outbox.deliver(self, item)
+        finally:
+            with self.cond:
+                self.sending = False
+                if not confirmed:
+                    self.failures += 1
+                    self.not_before = (time.monotonic() +
+                                       self.outbox.resend_interval)
+                    self.queue.appendleft(item)
+                self.cond.notify()
+        return True
+
+    def busy(self):
+        """True while a message waits or is being sent on this lane."""
+        return bool(self.queue) or self.sending
+
     def oldest_age(self, now):
         """Seconds the first message in the queue has waited (0: none)."""
         with self.cond:
@@ -518,7 +555,8 @@ class _Link(object):
 
     def _next(self):
         with self.cond:
-            while not self.queue and not self.outbox.stopping:
+            while (not self.queue or self.sending) and \
+                    not self.outbox.stopping:
                 self.cond.wait()
             return None if self.outbox.stopping else self.queue[0]
 
@@ -531,6 +569,12 @@ class _Link(object):
             item = self._next()
             if item is None:
                 return
+            wait = self.not_before - time.monotonic()
+            if wait > 0:
+                # Its attempt by send_now was not confirmed: the next one
+                # comes after the usual interval, as for the thread's own.
+                self._pause(wait)
+                continue
             if self.outbox.deliver(self, item):
                 self.failures = 0
                 with self.cond:
@@ -824,15 +868,27 @@ class Outbox(object):
         return _Recorded(receipt, posts, entries, row_ids)
 
     def queue(self, recorded):
-        """Send what was recorded (its transaction committed)."""
+        """Send what was recorded (its transaction committed).
+
+        With a driver whose send returns once the neighbour's broker
+        confirmed it (kombu), a message whose lane is idle is sent at once
+        in this thread (:meth:`_Link.send_now`): a hand-over to the
+        sender thread, and its wake-up, less per message.  With one whose
+        send waits for the neighbour to apply it (an RPC call), the
+        sender threads send, never the thread of the message applied
+        here.
+        """
         if recorded.receipt is not None:
             recorded.receipt.recorded = True
+        now = getattr(self.driver, 'confirms_sends', False)
         for row_id, entry, (_cell, message) in zip(
                 recorded.row_ids, recorded.entries, recorded.posts):
             lane = ordering.lane_of(ordering.order_key(message.method_kwargs))
-            self._link(message.direction, entry[1], lane).push(_Item(
-                row_id, message.uuid, message.message_type, entry[3],
-                message.outgoing_context(), lane))
+            link = self._link(message.direction, entry[1], lane)
+            item = _Item(row_id, message.uuid, message.message_type,
+                         entry[3], message.outgoing_context(), lane)
+            if not (now and link.send_now(item)):
+                link.push(item)
 
     # -- the journal: messages this cell sends itself ------------------------
 
@@ -945,7 +1001,7 @@ class Outbox(object):
         overtake it."""
         lane = ordering.lane_of(ordering.order_key(message.method_kwargs))
         link = self._links.get((direction, name, lane))
-        return link is not None and bool(link.queue)
+        return link is not None and link.busy()
 
     def link_failing(self, direction, name):
         """True while messages to that neighbour go unconfirmed: the

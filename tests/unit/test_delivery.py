@@ -303,6 +303,52 @@ def test_failed_sends_are_kept_retried_and_never_reordered(db, outboxes):
     assert tree_support.wait_until(lambda: not outbox_rows(db))
 
 
+class BrokerConfirmedDriver(FakeDriver):
+    """A driver whose send returns once the broker confirmed it (kombu):
+    also records the thread of each attempt."""
+
+    confirms_sends = True
+
+    def __init__(self, *args, **kwargs):
+        super(BrokerConfirmedDriver, self).__init__(*args, **kwargs)
+        self.threads = []
+
+    def deliver_message_to_cell(self, *args):
+        self.threads.append(threading.current_thread())
+        return super(BrokerConfirmedDriver, self).deliver_message_to_cell(
+            *args)
+
+
+def test_an_idle_lane_sends_in_the_posting_thread(db, outboxes):
+    driver = BrokerConfirmedDriver(db)
+    outbox = outboxes(driver)
+    post_all(outbox, [FakeMessage('A'), FakeMessage('B')])
+    # Sent before post returned, recorded first, by this very thread.
+    assert driver.delivered() == ['A', 'B']
+    assert all(driver.recorded_first)
+    assert driver.threads == [threading.current_thread()] * 2
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+
+
+def test_a_send_now_not_confirmed_is_retried_first_and_in_order(
+        db, outboxes):
+    driver = BrokerConfirmedDriver(db, fail_times={'A': 2})
+    outbox = outboxes(driver, resend_interval=0.2)
+    started = time.monotonic()
+    post_all(outbox, [FakeMessage('A')])
+    # Not confirmed: A waits at the head of its lane; B, posted behind
+    # it, waits too (not sent now, which would overtake A).
+    assert outbox.link_failing('down', 'child1')
+    post_all(outbox, [FakeMessage('B')])
+    assert tree_support.wait_until(lambda: driver.delivered() == ['A', 'B'])
+    assert driver.tried() == ['A', 'A', 'A', 'B']
+    # The sender thread kept the interval after the first failure.
+    assert time.monotonic() - started >= 0.4
+    assert driver.threads[0] is threading.current_thread()
+    assert threading.current_thread() not in driver.threads[1:]
+    assert tree_support.wait_until(lambda: not outbox_rows(db))
+
+
 def test_links_are_independent(db, outboxes):
     driver = FakeDriver()
     driver.failing.add('child1')
@@ -311,7 +357,8 @@ def test_links_are_independent(db, outboxes):
                       FakeMessage('C', 'api', 'up')])
     assert tree_support.wait_until(
         lambda: sorted(driver.delivered()) == ['B', 'C'])
-    assert outbox.link_failing('down', 'child1')
+    assert tree_support.wait_until(
+        lambda: outbox.link_failing('down', 'child1'))
     assert not outbox.link_failing('down', 'child2')
     assert not outbox.link_failing('up', 'api')
     assert tree_support.wait_until(lambda: len(outbox_rows(db)) == 1)
