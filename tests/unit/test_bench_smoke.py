@@ -140,12 +140,17 @@ def test_run_chain_measures_every_request(route):
     assert 0 < latencies.p_ms(0.5) <= latencies.p_ms(0.99)
 
 
+def _at_rate(common, rate, count=10):
+    """Latencies of ``count`` requests, one every 1/``rate`` s."""
+    result = common.Latencies()
+    for index in range(count):
+        result.add(index / rate, index / rate + 0.01)
+    return result
+
+
 def test_report_compares_with_the_relay(route, common):
-    def lat(rate, count=10):
-        result = common.Latencies()
-        for index in range(count):
-            result.add(index / rate, index / rate + 0.01)
-        return result
+    def lat(rate):
+        return _at_rate(common, rate)
     out = io.StringIO()
     route.report({'relay': lat(100.0), 'forward': lat(90.0),
                   'builds': (lat(40.0), 1)}, 128, out)
@@ -171,11 +176,8 @@ def test_a_baseline_takes_turns_with_this_tree_before_each_row(route):
 
 
 def test_report_compares_the_kombu_builds_with_the_baseline(route, common):
-    def lat(rate, count=10):
-        result = common.Latencies()
-        for index in range(count):
-            result.add(index / rate, index / rate + 0.01)
-        return result
+    def lat(rate):
+        return _at_rate(common, rate)
     rows = {'builds_kombu': lat(30.0), 'builds_kombu_not_durable': lat(36.0),
             'builds_kombu_baseline': lat(20.0),
             'builds_kombu_not_durable_baseline': lat(40.0)}

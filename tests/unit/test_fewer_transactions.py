@@ -62,18 +62,24 @@ from tests.unit import tree_support
 # -- counting -----------------------------------------------------------------
 
 @contextlib.contextmanager
-def transactions(db):
-    """The transactions begun on ``db``'s engine inside the block (as
-    tools/bench/route.py's ``_DatabaseWork`` counts them)."""
+def _events(db, name, record):
+    """What ``record(*event arguments)`` returns for each ``name`` event
+    of ``db``'s engine inside the block."""
     counted = []
 
-    def begin(_conn):
-        counted.append(1)
-    sa.event.listen(db.engine, 'begin', begin)
+    def listener(*args):
+        counted.append(record(*args))
+    sa.event.listen(db.engine, name, listener)
     try:
         yield counted
     finally:
-        sa.event.remove(db.engine, 'begin', begin)
+        sa.event.remove(db.engine, name, listener)
+
+
+def transactions(db):
+    """The transactions begun on ``db``'s engine inside the block (as
+    tools/bench/route.py's ``_DatabaseWork`` counts them)."""
+    return _events(db, 'begin', lambda _conn: 1)
 
 
 def claims(db):
@@ -640,19 +646,11 @@ def test_a_second_delivery_loads_the_first_instance(
                                                    created.mapping_id)
 
 
-@contextlib.contextmanager
 def statements(db):
     """The SQL text of each statement run on ``db``'s engine inside the
     block."""
-    counted = []
-
-    def before(_conn, _cursor, text, *_args):
-        counted.append(text)
-    sa.event.listen(db.engine, 'before_cursor_execute', before)
-    try:
-        yield counted
-    finally:
-        sa.event.remove(db.engine, 'before_cursor_execute', before)
+    return _events(db, 'before_cursor_execute',
+                   lambda _conn, _cursor, text, *_args: text)
 
 
 def _reads(texts):

@@ -1276,16 +1276,20 @@ def report(results, threads, out=None):
 def kombu_rounds(results):
     """One line: each round's rate of the kombu builds rows (the table
     shows their median)."""
-    parts = []
-    for key, _durable, label in KOMBU_BUILDS + BASELINE_BUILDS:
-        rates = getattr((results.get(key) or (None,))[0], 'round_rates',
+    def rates(key):
+        found = getattr((results.get(key) or (None,))[0], 'round_rates',
                         None)
-        if rates:
-            parts.append('%s %s' % (label, ', '.join(
-                '%.0f' % rate for rate in rates)))
-    if not parts:
-        return ''
-    return 'kombu builds/s by round: ' + '; '.join(parts)
+        return ', '.join('%.0f' % rate for rate in found or ())
+    return _per_kombu_row('kombu builds/s by round: ', rates)
+
+
+def _per_kombu_row(title, describe):
+    """``title`` and each kombu builds row's label with ``describe(row)``
+    (rows it describes as '' left out); '' when none is described."""
+    parts = ['%s %s' % (label, describe(key))
+             for key, _durable, label in KOMBU_BUILDS + BASELINE_BUILDS
+             if describe(key)]
+    return title + '; '.join(parts) if parts else ''
 
 
 def durable_vs_not(results):
@@ -1305,16 +1309,11 @@ def cpu_by_daemon(results):
     """One line: CPU ms per build of each daemon in the kombu builds rows
     (where durable forwarding's cost lies)."""
     per = results.get('kombu_cpu_by_daemon') or {}
-    rows = []
-    for key, _durable, label in KOMBU_BUILDS + BASELINE_BUILDS:
-        cells = [(cell, value) for (row, cell), value in per.items()
-                 if row == key]
-        if cells:
-            rows.append('%s %s' % (label, ', '.join(
-                '%s %.1f' % item for item in cells)))
-    if not rows:
-        return ''
-    return 'CPU ms/build of each daemon (kombu): ' + '; '.join(rows)
+
+    def cells(key):
+        return ', '.join('%s %.1f' % (cell, value)
+                         for (row, cell), value in per.items() if row == key)
+    return _per_kombu_row('CPU ms/build of each daemon (kombu): ', cells)
 
 
 def against_baseline(results):
