@@ -112,11 +112,8 @@ def outbox_add_in(conn, entries, retry_in, received_uuid=None, owner=None,
     :raises Duplicate: ``received_uuid`` was already applied (the caller's
         transaction must end: roll it back).
     """
-    now = now or timeutils.utcnow()
-    if received_uuid is not None:
-        inbox_insert(conn, [received_uuid], now)
-    return [_insert_outbox(conn, entry, now, retry_in, owner)
-            for entry in entries]
+    return outbox_add_batch(conn, [(entries, received_uuid)], retry_in,
+                            owner, now)[0]
 
 
 def outbox_add_batch(conn, batch, retry_in, owner=None, now=None):

@@ -525,7 +525,7 @@ class _Link(object):
         False when it is not (the caller pushes it instead).  Not
         confirmed, it is queued first, for the sender thread."""
         with self.cond:
-            if self.queue or self.sending or self.outbox.stopping:
+            if self.busy() or self.outbox.stopping:
                 return False
             self.sending = True
         item.queued_at = time.monotonic()
@@ -880,14 +880,14 @@ class Outbox(object):
         """
         if recorded.receipt is not None:
             recorded.receipt.recorded = True
-        now = getattr(self.driver, 'confirms_sends', False)
+        at_once = getattr(self.driver, 'confirms_sends', False)
         for row_id, entry, (_cell, message) in zip(
                 recorded.row_ids, recorded.entries, recorded.posts):
             lane = ordering.lane_of(ordering.order_key(message.method_kwargs))
             link = self._link(message.direction, entry[1], lane)
             item = _Item(row_id, message.uuid, message.message_type,
                          entry[3], message.outgoing_context(), lane)
-            if not (now and link.send_now(item)):
+            if not (at_once and link.send_now(item)):
                 link.push(item)
 
     # -- the journal: messages this cell sends itself ------------------------

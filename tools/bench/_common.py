@@ -191,13 +191,6 @@ def _proc_stat(pid):
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks
 
 
-def process_tree_cpu_seconds(pids):
-    """CPU seconds (user + system) used so far by ``pids`` and all their
-    live descendants (a daemon's workers), or None without /proc."""
-    per_pid = process_tree_cpu(pids)
-    return None if per_pid is None else sum(per_pid.values())
-
-
 def cpu_used_between(before, after):
     """CPU seconds used between two :func:`process_tree_cpu` readings,
     process by process: a process that ended meanwhile is left out (its
@@ -209,8 +202,9 @@ def cpu_used_between(before, after):
 
 
 def process_tree_cpu(pids):
-    """``{pid: CPU seconds}`` of ``pids`` and all their live descendants,
-    or None without /proc."""
+    """``{pid: CPU seconds (user + system) used so far}`` of ``pids`` and
+    all their live descendants (a daemon's workers), or None without
+    /proc."""
     if not os.path.isdir('/proc'):
         return None
     stats = {}

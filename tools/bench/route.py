@@ -38,7 +38,8 @@ Rows, all measured in one invocation:
   (:class:`_DaemonTransactions`: each reading waits ``--db-settle``
   seconds, as PostgreSQL holds an idle backend's counts for up to 10 s;
   not available unless the daemons are on PostgreSQL).  PostgreSQL
-  counts what reaches it: oslo.db's pre-ping of each pool checkout is a
+  counts what reaches it: a ping of a pooled connection (oslo.db's at
+  every checkout before nova_cells.db.api pinged only idle ones) is a
   transaction there, which the in-process row's figure (SQLAlchemy's
   ``begin``) does not count.  ``--no-kombu`` skips the kombu rows.
   With ``--baseline REV``, both rows again in every round with the
@@ -800,31 +801,46 @@ def _engines_of(db):
 
 class _OwnTransactions(object):
     """What this process's engines cost PostgreSQL while counting: each
-    transaction (``begin``), and each pool checkout, which is one more:
-    oslo.db's ``pool_pre_ping`` runs its ``SELECT 1`` in autocommit, and
-    a new connection's start-up is a transaction (checked: 80 begins and
-    80 checkouts, 5 of them new connections, made 160 in
-    ``pg_stat_database``)."""
+    transaction (``begin``), each new connection (its start-up is a
+    transaction there) and each ping of a pooled connection, which
+    ``nova_cells.db.api`` sends in autocommit when the connection sat
+    idle for ``PING_AFTER_IDLE_SECONDS`` (followed here by the same
+    rule; checked: 40 writer transactions with 4 pauses longer than that
+    counted 44, PostgreSQL 45)."""
 
     def __init__(self, engines):
+        from nova_cells.db import api as db_api
         self.engines = engines
         self.count = 0
+        self.idle = db_api.PING_AFTER_IDLE_SECONDS
+        self._listeners = (('begin', self._add), ('connect', self._add),
+                           ('checkin', self._checkin),
+                           ('checkout', self._checkout))
 
     def _add(self, *_args):
         self.count += 1
 
+    @staticmethod
+    def _checkin(_dbapi_connection, record):
+        record.info['bench.idle_since'] = time.monotonic()
+
+    def _checkout(self, _dbapi_connection, record, _proxy):
+        since = record.info.pop('bench.idle_since', None)
+        if since is not None and time.monotonic() - since >= self.idle:
+            self.count += 1
+
     def __enter__(self):
         import sqlalchemy as sa
         for engine in self.engines:
-            for event in ('begin', 'checkout'):
-                sa.event.listen(engine, event, self._add)
+            for event, listener in self._listeners:
+                sa.event.listen(engine, event, listener)
         return self
 
     def __exit__(self, *exc):
         import sqlalchemy as sa
         for engine in self.engines:
-            for event in ('begin', 'checkout'):
-                sa.event.remove(engine, event, self._add)
+            for event, listener in self._listeners:
+                sa.event.remove(engine, event, listener)
 
 
 class _DaemonTransactions(object):
@@ -874,8 +890,8 @@ class _DaemonTransactions(object):
 
     def calibrate(self, transactions=100):
         """PostgreSQL's count for one transaction of the daemons' kind
-        (an oslo.db writer: its pool checkout's pre-ping counts as one
-        more), measured now on a throw-away database of the same server:
+        (an oslo.db writer, and any ping of its pool checkout), measured
+        now on a throw-away database of the same server:
         what the daemons' counts are divided by to give transactions as
         the in-process row and the issue count them (SQLAlchemy's
         ``begin``).  Sets ``self.per_transaction``."""
@@ -1277,8 +1293,7 @@ def kombu_rounds(results):
     """One line: each round's rate of the kombu builds rows (the table
     shows their median)."""
     def rates(key):
-        found = getattr((results.get(key) or (None,))[0], 'round_rates',
-                        None)
+        found = getattr(_builds(results, key), 'round_rates', None)
         return ', '.join('%.0f' % rate for rate in found or ())
     return _per_kombu_row('kombu builds/s by round: ', rates)
 
@@ -1296,8 +1311,8 @@ def durable_vs_not(results):
     """One line: the durable kombu builds' rate as a share of the not
     durable's (both medians over rounds): what durable forwarding costs
     on kombu."""
-    durable = (results.get('builds_kombu') or (None,))[0]
-    not_durable = (results.get('builds_kombu_not_durable') or (None,))[0]
+    durable = _builds(results, 'builds_kombu')
+    not_durable = _builds(results, 'builds_kombu_not_durable')
     if durable is None or not_durable is None or not _rate(not_durable):
         return ''
     return ('kombu builds, durable/not durable: %.0f %%  (target %d %%)'
@@ -1322,8 +1337,7 @@ def against_baseline(results):
     parts = []
     for (key, _d, label), (base_key, _bd, _bl) in zip(KOMBU_BUILDS,
                                                       BASELINE_BUILDS):
-        ours = (results.get(key) or (None,))[0]
-        theirs = (results.get(base_key) or (None,))[0]
+        ours, theirs = _builds(results, key), _builds(results, base_key)
         if ours is not None and theirs is not None and _rate(theirs):
             parts.append('%s %.2fx' % (label, _rate(ours) / _rate(theirs)))
     if not parts:
@@ -1360,9 +1374,8 @@ def daemon_transactions_per_build(label, per_build):
     ratio = per_build.get('per_transaction')
     if ratio:
         line += ('\n  as transactions (PostgreSQL counted %.2f per oslo.db '
-                 'writer transaction, measured in this run: the pre-ping '
-                 'of each pool checkout is one more): %s; all %.1f (target '
-                 'at most %d)' % (
+                 'writer transaction, measured in this run, pings of the '
+                 'pool included): %s; all %.1f (target at most %d)' % (
                      ratio, ', '.join('%s %.1f' % (name, per_build[name] /
                                                    ratio) for name in cells),
                      per_build['all'] / ratio, TARGETS['db_transactions']))
@@ -1398,19 +1411,20 @@ def cpu_per_round_trip(results):
         '%s %.2f' % item for item in per)
 
 
+def _builds(results, key):
+    """The Latencies of a builds row (kept with its error count), or
+    None."""
+    return (results.get(key) or (None,))[0]
+
+
 def _row_counts(results):
     """{RabbitMQ row: its Latencies or None}."""
-    return {'relay': results.get('relay'),
-            'forward': results.get('forward'),
-            'forward_kombu': results.get('forward_kombu'),
-            'builds': (results.get('builds') or (None,))[0],
-            'builds_kombu': (results.get('builds_kombu') or (None,))[0],
-            'builds_kombu_not_durable': (results.get(
-                'builds_kombu_not_durable') or (None,))[0],
-            'builds_kombu_baseline': (results.get(
-                'builds_kombu_baseline') or (None,))[0],
-            'builds_kombu_not_durable_baseline': (results.get(
-                'builds_kombu_not_durable_baseline') or (None,))[0]}
+    counts = {name: results.get(name)
+              for name in ('relay', 'forward', 'forward_kombu')}
+    counts.update((key, _builds(results, key)) for key in (
+        ('builds',) + tuple(row[0] for row in KOMBU_BUILDS +
+                            BASELINE_BUILDS)))
+    return counts
 
 
 def _per_request(used, counts):
