@@ -145,13 +145,18 @@ def _found_shared(conn, project_id, names, uuids):
     return SharedRows(groups=groups, s3_ids=s3_ids)
 
 
-def create_first(db, new, project_id, user_id, known=None):
+def create_first(db, new, project_id, user_id, known=None, claim=None):
     """:func:`shared_rows` and :func:`create_or_load` of a build's first
     instance, in one transaction when the shared rows exist (every build
     of a project but its first): a transaction less per build.
 
     :param known: the cell's :class:`KnownRows`, which spares reading the
         shared rows it knows (and learns those read or made here).
+    :param claim: taken first in that transaction (``claim.within(conn)``,
+        the received build's claim, which raises when a copy holds it or
+        applied it); alone (``claim.alone()``) when that transaction is
+        rolled back because a row exists already (an earlier delivery
+        wrote the instance).
     :returns: ``(SharedRows, Created)``.
     """
     names, uuids = _shared_keys(new.security_groups, new.image_refs)
@@ -160,11 +165,15 @@ def create_first(db, new, project_id, user_id, known=None):
     written = None
     try:
         with db.connection_writer() as conn:
+            if claim is not None:
+                claim.within(conn)
             if shared is None:
                 shared = _found_shared(conn, project_id, names, uuids)
             if shared is not None:
                 written = _write(conn, new, shared, now)
     except db_exc.DBDuplicateEntry:
+        if claim is not None:
+            claim.alone()
         return shared, _load_existing(db, new, shared)
     if written is None:
         shared = shared_rows(db, project_id, user_id, new.security_groups,

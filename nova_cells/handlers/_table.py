@@ -4,6 +4,7 @@ from nova_cells import exception
 
 __all__ = ['MethodTable', 'HandlerTables', 'UnknownMethod', 'only_where',
            'applies_here', 'records_its_receipt', 'records_receipt_here',
+           'claims_late', 'claims_late_here',
            'decodes_its_arguments', 'decodes_itself',
            'guards_its_route', 'RouteGuard', 'route_guard']
 
@@ -46,6 +47,27 @@ def records_receipt_here(handler, runner):
     """True when ``handler`` is marked :func:`records_its_receipt` and
     this runner's cell is such a place."""
     predicate = getattr(handler, 'records_receipt_here', None)
+    return predicate is not None and bool(predicate(runner))
+
+
+def claims_late(predicate):
+    """Mark a handler that, in a cell where ``predicate(runner)`` holds,
+    claims the received durable message itself before its first effect,
+    on whichever path it takes: in the transaction of its first write
+    (:func:`nova_cells.messaging.delivery.pending_claim`), or alone
+    before any other effect (:func:`~nova_cells.messaging.delivery.
+    claim_late`).  There the inbox does not claim it on arrival, which
+    costs a transaction of its own."""
+    def mark(func):
+        func.claims_late_here = predicate
+        return func
+    return mark
+
+
+def claims_late_here(handler, runner):
+    """True when ``handler`` is marked :func:`claims_late` and this
+    runner's cell is such a place."""
+    predicate = getattr(handler, 'claims_late_here', None)
     return predicate is not None and bool(predicate(runner))
 
 
@@ -146,6 +168,7 @@ class HandlerTables(object):
 
     applies_here = staticmethod(applies_here)
     records_receipt_here = staticmethod(records_receipt_here)
+    claims_late_here = staticmethod(claims_late_here)
     decodes_itself = staticmethod(decodes_itself)
     route_guard = staticmethod(route_guard)
 

@@ -2,6 +2,7 @@
 
 from oslo_log import log as logging
 
+from nova_cells.handlers._table import claims_late
 from nova_cells.handlers._table import guards_its_route
 from nova_cells.handlers._table import MethodTable
 from nova_cells.handlers._table import records_its_receipt
@@ -103,9 +104,19 @@ def _builds_only_below(runner):
     return scheduler is not None and not scheduler.may_build_here()
 
 
+def _builds_here_only(runner):
+    """A cell without children builds every build itself: it claims it
+    in the transaction of the first instance's rows (a transaction less
+    than a claim on arrival), or before any other effect should it
+    have gained a child meanwhile (:mod:`nova_cells.scheduler.core`)."""
+    return (runner.services.scheduler is not None and
+            not runner.state_manager.get_child_cells())
+
+
 @TABLE.method
 @guards_its_route(_build_may_go_to, _build_refused)
 @records_its_receipt(_builds_only_below)
+@claims_late(_builds_here_only)
 def build_instances(runner, message, build_inst_kwargs):
     """Schedule a build in this cell (pick a child or build here)."""
     runner.services.scheduler.build_instances(message, build_inst_kwargs)

@@ -44,7 +44,8 @@ from nova_cells.transport import ordering
 
 __all__ = ['DURABLE_METHODS', 'SECRET_ARGUMENTS', 'for_storage',
            'is_durable', 'Outbox', 'Inbox', 'SELF', 'Scope', 'scope_of',
-           'note_failure', 'receipt_to_record']
+           'note_failure', 'receipt_to_record', 'AppliedAlready',
+           'claim_here', 'claim_late', 'pending_claim']
 
 LOG = logging.getLogger(__name__)
 
@@ -112,17 +113,25 @@ def is_retriable(exc):
     return isinstance(exc, _RETRIABLE + (exception.MessageNotTaken,))
 
 
+class AppliedAlready(Exception):
+    """Raised inside a transaction that claims a message found applied
+    (:class:`PendingClaim`): the transaction must not commit, and there
+    is nothing left to do."""
+
+
 class _Receipt(object):
     """A received message being applied.
 
     ``held``: its delivery stays unacknowledged until it is processed (the
     kombu consumer): the broker delivers it again if this daemon dies
     first.  ``claimed``: it was claimed here (its claim is given back if
-    it cannot be applied now).
+    it cannot be applied now).  ``late``: not claimed on arrival; its
+    handler claims it before its first effect, whichever path it takes
+    (:func:`claim_late`, :func:`pending_claim`).
     """
 
     __slots__ = ('uuid', 'method_name', 'recorded', 'error', 'held',
-                 'inbox', 'claimed')
+                 'inbox', 'claimed', 'late')
 
     def __init__(self, uuid, method_name, inbox=None, held=False):
         self.uuid = uuid
@@ -132,6 +141,7 @@ class _Receipt(object):
         self.inbox = inbox
         self.held = held
         self.claimed = False
+        self.late = False
 
 
 class Scope(object):
@@ -212,18 +222,75 @@ def relayed(message):
         receipt.recorded = True
 
 
+def _unclaimed(scope):
+    """The receipt of ``scope`` when it can be claimed and is not yet."""
+    receipt = scope.receipt if scope is not None else None
+    if receipt is None or receipt.claimed or receipt.inbox is None:
+        return None
+    return receipt
+
+
 def claim_here(scope):
     """Claim the message of ``scope``, when it was not claimed on arrival
     (it was expected to go on to a child, and this cell builds it itself
-    after all): a copy applied meanwhile is then found.
+    after all; or its handler claims late): a copy applied meanwhile is
+    then found.
 
     :returns: False when it was applied already (nothing to do).
     :raises MessageNotTaken: a copy is being applied.
     """
-    receipt = scope.receipt if scope is not None else None
-    if receipt is None or receipt.claimed or receipt.inbox is None:
+    receipt = _unclaimed(scope)
+    return True if receipt is None else receipt.inbox.claim_for(receipt)
+
+
+def claim_late(scope):
+    """:func:`claim_here`, only for a message its handler claims late
+    (:attr:`_Receipt.late`), on a path other than the one that claims it
+    with its first write (a leaf that gained a child and sends the build
+    on, or fails it): one left unclaimed on arrival because its effect's
+    own transaction finds a copy (an onward row with the mark) stays so.
+    """
+    receipt = _unclaimed(scope)
+    if receipt is None or not receipt.late:
         return True
     return receipt.inbox.claim_for(receipt)
+
+
+def pending_claim(scope):
+    """The claim the message of ``scope`` still needs, to be taken in the
+    transaction of its first write (a :class:`PendingClaim`); None when
+    there is none to take (claimed already, or not a received durable
+    message)."""
+    receipt = _unclaimed(scope)
+    return None if receipt is None else PendingClaim(receipt)
+
+
+class PendingClaim(object):
+    """A received message's claim, taken with its handler's first write
+    (a leaf claims a build in the transaction of the first instance's
+    rows): one transaction less than claiming it on arrival, and a copy
+    that arrives meanwhile is refused all the same, since that transaction
+    cannot commit past a live claim."""
+
+    __slots__ = ('receipt',)
+
+    def __init__(self, receipt):
+        self.receipt = receipt
+
+    def within(self, conn):
+        """Claim in the caller's transaction ``conn``.
+
+        :raises AppliedAlready: the message was applied (roll back).
+        :raises MessageNotTaken: a copy is being applied.
+        """
+        if not self.receipt.inbox.claim_in(conn, self.receipt):
+            raise AppliedAlready(self.receipt.uuid)
+
+    def alone(self):
+        """Claim in a transaction of its own (the caller's, which may
+        have claimed it, was rolled back); raises as :meth:`within`."""
+        if not self.receipt.inbox.claim_again(self.receipt):
+            raise AppliedAlready(self.receipt.uuid)
 
 
 def _retry_db(action, what, wait=_DB_WAIT_SECONDS, sleep=time.sleep):
@@ -270,8 +337,8 @@ class Inbox(object):
         self._lock = threading.Lock()
         self._keeper = None
         self._stopping = threading.Event()
-        # Claims asked at once share a transaction (a leaf claims every
-        # build it receives).
+        # Claims asked at once share a transaction (a cell with children
+        # that may build itself claims every build it receives).
         self._claims = group_commit.GroupCommit(self._claim_batch)
 
     def receive(self, message, held=False):
@@ -280,7 +347,9 @@ class Inbox(object):
         A message that only passes through, or whose handler here writes
         its mark with its effect (:meth:`finds_its_copies`), is neither
         looked up nor claimed first: a copy already applied is refused
-        when the mark is written, in the effect's own transaction.
+        when the mark is written, in the effect's own transaction.  One
+        whose handler claims it late (:meth:`claims_late`: a leaf's build)
+        is claimed by the handler, with its first write.
 
         :param held: its delivery is acknowledged only once processed
             (see :func:`relays_directly`).
@@ -290,7 +359,9 @@ class Inbox(object):
         receipt = _Receipt(message.uuid, message.method_name, self, held)
         scope = Scope(receipt)
         message.apply_in(scope)
-        if not message.finds_its_copies() and not self.claim_for(receipt):
+        receipt.late = message.claims_late()
+        if not receipt.late and not message.finds_its_copies() and \
+                not self.claim_for(receipt):
             LOG.info('%s was already applied here; confirming it again',
                      message.describe())
             return None
@@ -308,7 +379,42 @@ class Inbox(object):
         """Claim the receipt's message (:func:`claim_here`); False when
         it was applied already.  :raises MessageNotTaken: a live claim of
         another delivery holds it."""
-        claim = self._claim(receipt.uuid)
+        return self._claimed(receipt, self._claim(receipt.uuid))
+
+    def claim_again(self, receipt):
+        """:meth:`claim_for`, after the transaction of :meth:`claim_in`
+        was rolled back: the claim it counted is forgotten first, or this
+        delivery would find itself applying the message (a claim this
+        daemon left over from an earlier delivery is taken over only when
+        none of its deliveries applies it)."""
+        if receipt.claimed:
+            receipt.claimed = False
+            self._let_go(receipt.uuid)
+        return self.claim_for(receipt)
+
+    def claim_in(self, conn, receipt):
+        """:meth:`claim_for` in the caller's transaction ``conn`` (which
+        then must not commit when this returns False or raises).  The
+        delivery counts as applying the message from here on, so that a
+        copy in this daemon finds the claim live even before ``conn``
+        commits.
+
+        :raises MessageNotTaken: a copy holds the claim (its insert was
+            refused: ``conn`` must end).
+        """
+        try:
+            claim, = db_outbox.claims_in(conn, [receipt.uuid], self.owner,
+                                         self.stale_after, self._left_over)
+        except db_exc.DBDuplicateEntry:
+            raise exception.MessageNotTaken(
+                uuid=receipt.uuid, reason='a copy claimed it meanwhile')
+        return self._claimed(receipt, claim)
+
+    def _claimed(self, receipt, claim):
+        """Bookkeeping of a claim found or taken: the delivery counts as
+        applying the message once (a claim taken again, after the
+        transaction that took it first was rolled back, is not counted
+        twice)."""
         if claim.applied:
             receipt.recorded = True
             return False
@@ -317,10 +423,11 @@ class Inbox(object):
                      'waits', receipt.uuid, claim.holder)
             raise exception.MessageNotTaken(uuid=receipt.uuid,
                                             reason='a copy is being applied')
-        receipt.claimed = True
-        with self._lock:
-            self._applying[receipt.uuid] += 1
-            self._start_keeper()
+        if not receipt.claimed:
+            receipt.claimed = True
+            with self._lock:
+                self._applying[receipt.uuid] += 1
+                self._start_keeper()
         return True
 
     def _let_go(self, message_uuid):

@@ -198,6 +198,17 @@ class _BaseMessage(object):
         return handler is not None and \
             self.runner.handlers.records_receipt_here(handler, self.runner)
 
+    def claims_late(self):
+        """True when this cell's handler of the message claims it itself,
+        before its first effect, instead of the inbox on arrival
+        (:func:`~nova_cells.handlers._table.claims_late`): a leaf claims a
+        build with the first rows it writes."""
+        if self.passes_through():
+            return False
+        handler = self._handler_or_none()
+        return handler is not None and \
+            self.runner.handlers.claims_late_here(handler, self.runner)
+
     def _handler_or_none(self):
         """This cell's handler of the method, or None when unknown here
         (processing the message then says so, in the usual way)."""

@@ -173,7 +173,9 @@ class CellsScheduler(object):
         """True when this cell is one of its own candidates (a leaf, or a
         cell with hosts of its own): only then may a build's effect be
         here rather than a message to a child, and a received build is
-        claimed on arrival (:class:`~nova_cells.messaging.delivery.Inbox`)."""
+        claimed on arrival (:class:`~nova_cells.messaging.delivery.Inbox`)
+        or, in a leaf, with its first instance's rows
+        (:meth:`_build_here`)."""
         manager = self.runner.state_manager
         return (not manager.get_child_cells() or
                 bool(manager.get_my_state().capacities))
@@ -271,6 +273,8 @@ class CellsScheduler(object):
             LOG.error('Build of %s at %s failed: %s',
                       _uuids(build_inst_kwargs), path, exc)
             self.trace.step(message, 'failed: %s' % exc)
+            if not delivery.claim_late(message.scope):
+                return 'ok'     # a copy built it meanwhile
             self._keep_earlier_here(message, path, build_inst_kwargs,
                                     kept_here)
             # Not those an earlier delivery built here: they run.  With
@@ -391,6 +395,8 @@ class CellsScheduler(object):
         target, kwargs = self.pinned_hop(pin, path, build_inst_kwargs)
         if target == path:
             return self._build_here(message, path, kwargs)
+        if not delivery.claim_late(message.scope):
+            return
         response = self.runner.continue_targeted(
             message, target, 'build_instances', {'build_inst_kwargs': kwargs})
         if response is not None and response.failure:
@@ -505,6 +511,8 @@ class CellsScheduler(object):
         LOG.info('Build %s split at %s: %s', _uuids(build_inst_kwargs),
                  path, plan.describe())
         self.trace.step(message, 'split: %s' % plan.describe())
+        if not delivery.claim_late(message.scope):
+            return
         instances_ = build_inst_kwargs.get('instances') or []
         # With the build's mark whatever the parts became (sent on, or
         # failed at the top): a copy finds it and does nothing twice.
@@ -548,6 +556,8 @@ class CellsScheduler(object):
     def _send_to_child(self, message, candidate, build_inst_kwargs):
         LOG.debug('Sending build %s to %s', _uuids(build_inst_kwargs),
                   candidate.path)
+        if not delivery.claim_late(message.scope):
+            return
         response = self.runner.continue_targeted(
             message, candidate.path, 'build_instances',
             {'build_inst_kwargs': build_inst_kwargs})
@@ -559,46 +569,56 @@ class CellsScheduler(object):
     def _build_here(self, message, path, build_inst_kwargs):
         """Write the instances here and hand them off.
 
-        A build not claimed on arrival (this cell was not expected to
-        build it) is claimed first.  With a hand-off that reports every
-        outcome itself (builtin), its reports to the top are recorded in
-        one transaction at the end, with the build's mark: a copy finds
-        the mark and reports nothing twice.  With a conductor, the reports
-        of the new rows go up before the hand-off (nova-compute's later
-        updates must not overtake them), and the mark follows it.
+        A build not claimed on arrival (a leaf's, or one this cell was
+        not expected to build) is claimed in the transaction of its first
+        instance's rows: a copy being applied, or applied, is found there.
+        With a hand-off that reports every outcome itself (builtin), its
+        reports to the top are recorded in one transaction at the end,
+        with the build's mark: a copy finds the mark and reports nothing
+        twice.  With a conductor, the reports of the new rows go up before
+        the hand-off (nova-compute's later updates must not overtake
+        them), and the mark follows it.
         """
-        scope = message.scope       # first: its context then carries it
-        if not delivery.claim_here(scope):
-            LOG.info('Build %s was applied here by another delivery',
-                     _uuids(build_inst_kwargs))
-            return
+        claim = delivery.pending_claim(message.scope)
         together = (self._all_or_nothing(message, as_effect=True)
                     if self.handoff.reports_every_outcome
                     else contextlib.nullcontext())
         ctxt = message.ctxt
-        with together:
-            created = self._create_instances_here(ctxt, build_inst_kwargs)
-            kwargs = dict(build_inst_kwargs, instances=created)
-            self.handoff.build_instances(ctxt, kwargs)
+        try:
+            with together:
+                created = self._create_instances_here(
+                    ctxt, build_inst_kwargs, claim)
+                kwargs = dict(build_inst_kwargs, instances=created)
+                self.handoff.build_instances(ctxt, kwargs)
+        except delivery.AppliedAlready:
+            LOG.info('Build %s was applied here by another delivery',
+                     _uuids(build_inst_kwargs))
+            return
         self.trace.step(message, 'built %s here, handed to %s' % (
             _uuids(kwargs), type(self.handoff).__name__))
 
-    def _create_instances_here(self, ctxt, build_inst_kwargs):
+    def _create_instances_here(self, ctxt, build_inst_kwargs, claim=None):
         """Write the instances' rows in this cell as nova's compute API
         did (:mod:`nova_cells.handoff.new_instance`) and tell the top where
         they are (unless the hand-off reports each outcome at once anyway:
         one update up the tree per instance instead of two).
 
+        :param claim: the build's :class:`~nova_cells.messaging.delivery.
+            PendingClaim`, taken with the first instance's rows.
         :returns: the instances as nova-conductor gets them.
+        :raises AppliedAlready: the claim found the build applied.
         """
         tell_top = not self.handoff.reports_every_outcome
         db = self.runner.services.db
         news = new_instance.prepare(ctxt, build_inst_kwargs,
                                     self.settings.use_neutron)
         if not news:
+            if claim is not None:
+                claim.alone()
             return []
         shared, first = db_new_instances.create_first(
-            db, news[0], ctxt.project_id, ctxt.user_id, self.known_rows)
+            db, news[0], ctxt.project_id, ctxt.user_id, self.known_rows,
+            claim=claim)
         created = []
         for new in news:
             rows = first if new is news[0] else \

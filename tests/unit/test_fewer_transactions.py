@@ -3,8 +3,9 @@ pinned with what keeps a build exactly-once:
 
 * a cell that only sends builds on to a child claims nothing on arrival:
   the onward row (or the failure's updates) carries the build's mark, and
-  a second copy is dropped there; a leaf still claims on arrival, and a
-  build that ends here after all is claimed then (``claim_here``);
+  a second copy is dropped there; a leaf claims a build in the
+  transaction of its first instance's rows, and a build that ends here
+  after all is claimed then too;
 * a held durable message passing through is relayed with a confirmed
   send instead of an outbox row, whenever (and only when) it may be;
 * the kombu ``cells`` server holds a build instead of journalling it;
@@ -34,6 +35,7 @@ from nova_cells.db import models
 from nova_cells.db import new_instances
 from nova_cells.db import outbox as db_outbox
 from nova_cells.messaging import delivery
+from nova_cells.messaging import messages
 from nova_cells import exception
 from nova_cells.filters import different_cell
 from nova_cells.filters import target_cell
@@ -228,24 +230,131 @@ def test_a_build_only_sent_on_to_a_child_is_not_claimed(
     assert claims(db) == []
 
 
-def test_a_leaf_still_claims_a_build_on_arrival(api, child, db):
-    """A leaf builds (rows, hand-off): not one transaction, so it claims
-    the build before scheduling it, and a copy finds it applied."""
+def _spy_connections(monkeypatch, module, name, seen):
+    """Record the connection each call of ``module.name`` is given (its
+    first argument), the call itself unchanged."""
+    real = getattr(module, name)
+
+    def spy(conn, *args, **kwargs):
+        seen.append((name, conn))
+        return real(conn, *args, **kwargs)
+    monkeypatch.setattr(module, name, spy)
+
+
+def test_a_leaf_claims_a_build_with_its_first_rows(api, child, db,
+                                                   monkeypatch):
+    """A leaf builds (rows, hand-off), which is not one transaction, so
+    the build is claimed: not on arrival in a transaction of its own, but
+    in the transaction that writes the first instance's rows (once the
+    project's shared rows exist, as for all its builds but the first).
+    A copy finds it applied."""
     runner = child(children=())
     sched = runner.services.scheduler
-    seen = []
+    runner.process_json(cast_build(api))        # the project's shared rows
+    before = claims(db)
+    seen, conns = [], []
     real = sched.build_instances
 
     def build_instances(message, build_inst_kwargs):
         seen.append(claims(db))
         return real(message, build_inst_kwargs)
     sched.build_instances = build_instances
+    _spy_connections(monkeypatch, db_outbox, 'claims_in', conns)
+    _spy_connections(monkeypatch, new_instances, '_write', conns)
     text = cast_build(api)
     runner.process_json(text)
-    assert seen == [[uuid_of(text)]], 'claimed before it is scheduled'
+    assert seen == [before], 'not claimed on arrival'
+    assert [name for name, _conn in conns] == ['claims_in', '_write']
+    assert conns[0][1] is conns[1][1], 'one transaction'
+    assert sorted(claims(db)) == sorted(before + [uuid_of(text)])
     assert uuid_of(text) in inbox_uuids(db)
     runner.process_json(text)
-    assert len(runner.services.scheduler.handoff.calls) == 1
+    assert len(sched.handoff.calls) == 2
+
+
+def test_a_copy_arriving_while_a_leaf_builds_is_refused(api, child, db):
+    """The first delivery's claim, committed with its rows, is live while
+    it hands the build off: a copy that arrives meanwhile (the sender gave
+    up waiting) is refused with MessageNotTaken, writes nothing and hands
+    nothing off; the sender keeps it and finds it applied later."""
+    runner = child(children=())
+    handoff = runner.services.scheduler.handoff
+    text = cast_build(api)
+    refused = []
+    real = handoff.build_instances
+
+    def build_instances(ctxt, build_inst_kwargs):
+        real(ctxt, build_inst_kwargs)
+        try:
+            runner.process_json(text)           # the copy, meanwhile
+        except exception.MessageNotTaken as exc:
+            refused.append(exc)
+    handoff.build_instances = build_instances
+    runner.process_json(text)
+    assert len(refused) == 1
+    assert len(handoff.calls) == 1
+    assert len(db_instances.instance_get_all(db)) == 1
+    assert uuid_of(text) in inbox_uuids(db)
+    handoff.build_instances = real
+    runner.process_json(text)                   # the copy, resent later
+    assert len(handoff.calls) == 1
+
+
+def test_a_build_applied_already_writes_nothing_in_a_leaf(api, child, db):
+    """The mark is there: the claim in the first rows' transaction finds
+    it, the transaction is rolled back (no row, no claim) and nothing is
+    handed off."""
+    runner = child(children=())
+    text = cast_build(api)
+    db_outbox.inbox_add(db, uuid_of(text))
+    runner.process_json(text)
+    assert runner.services.scheduler.handoff.calls == []
+    assert claims(db) == []
+    assert db_instances.instance_get_all(db) == []
+
+
+@pytest.mark.parametrize('claim_left', [False, True],
+                         ids=['claim-purged', 'claim-left-over'])
+def test_a_leaf_finding_an_earlier_deliverys_rows_claims_alone(
+        api, child, db, claim_left):
+    """An earlier delivery wrote the rows and ended before its mark (its
+    claim purged, or left over by this daemon): the rows' transaction is
+    rolled back on the duplicate uuid, claim and all, so the build is
+    claimed in a transaction of its own (a claim left over taken over:
+    the rolled-back claim does not count as this daemon applying it),
+    the rows are loaded and handed off again."""
+    runner = child(children=())
+    handoff = runner.services.scheduler.handoff
+    text = cast_build(api)
+    runner.process_json(text)
+    with db.connection_writer() as conn:
+        conn.execute(models.CellInbox.__table__.delete())
+        if not claim_left:
+            conn.execute(models.CellClaim.__table__.delete())
+    runner.process_json(text)
+    assert len(handoff.calls) == 2
+    assert [i.uuid for i in handoff.calls[1][1]['instances']] == \
+        [i.uuid for i in handoff.calls[0][1]['instances']]
+    assert len(db_instances.instance_get_all(db)) == 1
+    assert claims(db) == [uuid_of(text)]
+    assert uuid_of(text) in inbox_uuids(db)
+
+
+def test_a_leaf_that_gained_a_child_claims_before_sending_on(
+        api, child, db, recorded, monkeypatch):
+    """Left unclaimed on arrival as a leaf's build, one the scheduler
+    sends to a child after all (the cell gained one meanwhile) is claimed
+    before it goes: a copy applied as a leaf's would have been found, and
+    a copy of this one finds the mark and sends nothing twice."""
+    monkeypatch.setattr(messages.TargetedMessage, 'claims_late',
+                        lambda self: True)
+    runner = child()
+    text = cast_build(api)
+    runner.process_json(text)
+    assert claims(db) == [uuid_of(text)]
+    assert recorded == [(uuid_of(text), [('gc', 'down')])]
+    runner.process_json(text)
+    assert len(recorded) == 1, 'exactly once'
 
 
 def test_a_failed_build_in_a_cell_that_only_sends_on_fails_once(

@@ -152,6 +152,9 @@ class _UpdateAtTop(object):
         # As the real message at a top with a TopWriter (records_its_receipt)
         return True
 
+    def claims_late(self):
+        return False
+
     def describe(self):
         return 'update %s' % self.uuid
 
