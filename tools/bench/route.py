@@ -1001,15 +1001,23 @@ def _kombu_order(durable_last, baseline):
     return [(name, durable, tree) for name, durable, _label, tree in rows]
 
 
+def _rows_of_round(order, index):
+    """The rows of round ``index`` (from 0): ``order``, reversed in every
+    second round (A B, B A, A B, ...)."""
+    return order if index % 2 == 0 else order[::-1]
+
+
 def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
                        profiler=None, baseline=None):
     """The kombu builds, durable and not, alternating for ``rounds``
     rounds: each row of each round restarts the daemons with its
     ``durable_forwarding``, warms up and builds ``count`` instances.
     Alternating spreads over both rows what changes during a run (the
-    machine's load, the tables growing).  The run's own setting comes
-    last, for the forward rows after it.  With ``baseline`` (a source
-    tree), each row is measured by its daemons too, just before ours.
+    machine's load, the tables growing), and every second round takes
+    the rows in reverse order (A B, B A, ...), so that no row is always
+    the one measured after the others.  The daemons end with the run's
+    own setting, for the forward rows after them.  With ``baseline`` (a
+    source tree), each row is measured by its daemons too, next to ours.
 
     :returns: {row: (Latencies of all rounds, errors)}, with
         ``'kombu_db'``: {row: per_build figures, or the reason why none}.
@@ -1022,8 +1030,10 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
     counter.calibrate()
     measured = collections.defaultdict(list)
     by_daemon = collections.defaultdict(float)
+    last = None
     for round_index in range(rounds):
-        for name, durable, tree in order:
+        for name, durable, tree in _rows_of_round(order, round_index):
+            last = (durable, tree)
             run.use_tree(tree)
             pids = run.set_durable(durable)
             _, errors = run_builds(run, warmup, window, args.timeout)
@@ -1043,6 +1053,9 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
                             profiler.stop()
             _say('round %d, %s: %.0f builds/s' % (
                 round_index + 1, name, measured[name][-1][0].rate()))
+    if last is not None and last != (args.durable, None):
+        run.use_tree(None)
+        run.set_durable(args.durable)
     results = {name: _pooled(measured[name]) for name in measured}
     results['kombu_db'] = {name: counter.per_build(name) or counter.reason
                            for name in measured}
