@@ -156,7 +156,8 @@ def create_first(db, new, project_id, user_id, known=None, claim=None):
         the received build's claim, which raises when a copy holds it or
         applied it); alone (``claim.alone()``) when that transaction is
         rolled back because a row exists already (an earlier delivery
-        wrote the instance).
+        wrote the instance).  Rolled back for any other reason, the
+        claim is not held (``claim.forget()``).
     :returns: ``(SharedRows, Created)``.
     """
     names, uuids = _shared_keys(new.security_groups, new.image_refs)
@@ -175,6 +176,10 @@ def create_first(db, new, project_id, user_id, known=None, claim=None):
         if claim is not None:
             claim.alone()
         return shared, _load_existing(db, new, shared)
+    except BaseException:
+        if claim is not None:
+            claim.forget()          # rolled back with the rest
+        raise
     if written is None:
         shared = shared_rows(db, project_id, user_id, new.security_groups,
                              new.image_refs)

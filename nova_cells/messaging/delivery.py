@@ -45,7 +45,7 @@ from nova_cells.transport import ordering
 __all__ = ['DURABLE_METHODS', 'SECRET_ARGUMENTS', 'for_storage',
            'is_durable', 'Outbox', 'Inbox', 'SELF', 'Scope', 'scope_of',
            'note_failure', 'receipt_to_record', 'AppliedAlready',
-           'claim_here', 'claim_late', 'pending_claim']
+           'claim_late', 'pending_claim']
 
 LOG = logging.getLogger(__name__)
 
@@ -230,25 +230,16 @@ def _unclaimed(scope):
     return receipt
 
 
-def claim_here(scope):
-    """Claim the message of ``scope``, when it was not claimed on arrival
-    (it was expected to go on to a child, and this cell builds it itself
-    after all; or its handler claims late): a copy applied meanwhile is
-    then found.
+def claim_late(scope):
+    """Claim the message of ``scope`` alone, when its handler claims it
+    late (:attr:`_Receipt.late`) and it was not claimed yet, on a path
+    other than the one that claims it with its first write (a leaf that
+    gained a child and sends the build on, or fails it).  One left
+    unclaimed on arrival because its effect's own transaction finds a
+    copy (an onward row with the mark) stays so.
 
     :returns: False when it was applied already (nothing to do).
     :raises MessageNotTaken: a copy is being applied.
-    """
-    receipt = _unclaimed(scope)
-    return True if receipt is None else receipt.inbox.claim_for(receipt)
-
-
-def claim_late(scope):
-    """:func:`claim_here`, only for a message its handler claims late
-    (:attr:`_Receipt.late`), on a path other than the one that claims it
-    with its first write (a leaf that gained a child and sends the build
-    on, or fails it): one left unclaimed on arrival because its effect's
-    own transaction finds a copy (an onward row with the mark) stays so.
     """
     receipt = _unclaimed(scope)
     if receipt is None or not receipt.late:
@@ -285,6 +276,11 @@ class PendingClaim(object):
         """
         if not self.receipt.inbox.claim_in(conn, self.receipt):
             raise AppliedAlready(self.receipt.uuid)
+
+    def forget(self):
+        """The transaction of :meth:`within` was rolled back: the claim it
+        counted is not held."""
+        self.receipt.inbox.forget(self.receipt)
 
     def alone(self):
         """Claim in a transaction of its own (the caller's, which may
@@ -376,7 +372,7 @@ class Inbox(object):
                 self._let_go(message.uuid)
 
     def claim_for(self, receipt):
-        """Claim the receipt's message (:func:`claim_here`); False when
+        """Claim the receipt's message (:func:`claim_late`); False when
         it was applied already.  :raises MessageNotTaken: a live claim of
         another delivery holds it."""
         return self._claimed(receipt, self._claim(receipt.uuid))
@@ -387,10 +383,16 @@ class Inbox(object):
         delivery would find itself applying the message (a claim this
         daemon left over from an earlier delivery is taken over only when
         none of its deliveries applies it)."""
+        self.forget(receipt)
+        return self.claim_for(receipt)
+
+    def forget(self, receipt):
+        """A claim counted by :meth:`claim_in` whose transaction was
+        rolled back is not held: not counted, not given back (the row
+        there, if any, is another delivery's)."""
         if receipt.claimed:
             receipt.claimed = False
             self._let_go(receipt.uuid)
-        return self.claim_for(receipt)
 
     def claim_in(self, conn, receipt):
         """:meth:`claim_for` in the caller's transaction ``conn`` (which

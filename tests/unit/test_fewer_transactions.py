@@ -313,6 +313,40 @@ def test_a_build_applied_already_writes_nothing_in_a_leaf(api, child, db):
     assert db_instances.instance_get_all(db) == []
 
 
+def test_a_claim_rolled_back_with_its_rows_is_not_held(api, child, db,
+                                                       monkeypatch):
+    """The first rows' transaction fails (the database, not a copy):
+    the claim taken in it is rolled back too, so the delivery neither
+    counts it nor gives it back (the row there could be a copy's); the
+    resend claims and builds it once."""
+    runner = child(children=())
+    handoff = runner.services.scheduler.handoff
+    real = new_instances._write
+    failures = []
+
+    def write_fails_once(conn, *args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return real(conn, *args, **kwargs)
+    monkeypatch.setattr(new_instances, '_write', write_fails_once)
+    released = []
+    monkeypatch.setattr(db_outbox, 'claim_release',
+                        lambda *args: released.append(args))
+    runner.process_json(cast_build(api))        # the project's shared rows
+    text = cast_build(api)
+    before = claims(db)
+    failures.append(db_exc.DBDeadlock())
+    with pytest.raises(exception.MessageNotTaken):
+        runner.process_json(text)
+    assert claims(db) == before
+    assert released == [], 'a copy claiming it meanwhile keeps its claim'
+    assert not runner.inbox._applying, 'nothing counted as applied'
+    runner.process_json(text)                   # the resend
+    assert len(handoff.calls) == 2
+    assert uuid_of(text) in claims(db) and uuid_of(text) in inbox_uuids(db)
+    assert not runner.inbox._applying
+
+
 @pytest.mark.parametrize('claim_left', [False, True],
                          ids=['claim-purged', 'claim-left-over'])
 def test_a_leaf_finding_an_earlier_deliverys_rows_claims_alone(
@@ -420,8 +454,9 @@ def test_a_build_not_claimed_on_arrival_is_claimed_when_built_here(
 
 def test_a_build_applied_already_is_not_built_when_claimed_late(
         api, child, db):
-    """The mark is there (another delivery applied it): ``claim_here``
-    says so and ``_build_here`` writes no row and hands nothing off."""
+    """The mark is there (another delivery applied it): the claim in the
+    first rows' transaction finds it, and ``_build_here`` writes no row
+    and hands nothing off."""
     runner = child(filters=[target_cell.TargetCellFilter()])
     text = cast_build(api, hints={'target_cell': 'api!child'})
     db_outbox.inbox_add(db, uuid_of(text))
@@ -445,11 +480,13 @@ def test_claim_for_claims_once_then_finds_the_mark(db):
         inbox.stop()
 
 
-def test_claim_here_outside_a_delivery_lets_the_build_go_on():
+def test_nothing_to_claim_outside_a_delivery():
     """Nothing received (a build nova-api cast without durable
-    forwarding): nothing to claim."""
-    assert delivery.claim_here(None) is True
-    assert delivery.claim_here(delivery.Scope()) is True
+    forwarding): nothing to claim, the build goes on."""
+    assert delivery.claim_late(None) is True
+    assert delivery.claim_late(delivery.Scope()) is True
+    assert delivery.pending_claim(None) is None
+    assert delivery.pending_claim(delivery.Scope()) is None
 
 
 # -- 3. a held message passing through is relayed, not recorded ---------------
