@@ -347,6 +347,23 @@ def test_a_claim_rolled_back_with_its_rows_is_not_held(api, child, db,
     assert not runner.inbox._applying
 
 
+def test_a_leaf_claims_a_build_it_fails_before_failing_it(
+        api, child, db, recorded):
+    """A leaf's build that no cell can take (here, the hint keeps it out
+    of the leaf itself) writes no row, so it is claimed alone before its
+    instances are failed at the top: those updates carry its mark, and a
+    copy finds it applied and fails nothing twice."""
+    runner = child(children=(),
+                   filters=[different_cell.DifferentCellFilter()])
+    text = cast_build(api, hints={'different_cell': ['api!child']})
+    runner.process_json(text)
+    assert claims(db) == [uuid_of(text)]
+    assert recorded == [(uuid_of(text), [('api', 'up'), ('api', 'up')])]
+    runner.process_json(text)
+    assert len(recorded) == 1, 'the copy failed nothing twice'
+    assert not runner.inbox._applying
+
+
 @pytest.mark.parametrize('claim_left', [False, True],
                          ids=['claim-purged', 'claim-left-over'])
 def test_a_leaf_finding_an_earlier_deliverys_rows_claims_alone(
