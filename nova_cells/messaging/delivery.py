@@ -284,8 +284,13 @@ class PendingClaim(object):
 
     def alone(self):
         """Claim in a transaction of its own (the caller's, which may
-        have claimed it, was rolled back); raises as :meth:`within`."""
-        if not self.receipt.inbox.claim_again(self.receipt):
+        have claimed it, was rolled back); raises as :meth:`within`.
+        The rolled-back claim is forgotten first, or this delivery would
+        find itself applying the message (a claim this daemon left over
+        from an earlier delivery is taken over only when none of its
+        deliveries applies it)."""
+        self.forget()
+        if not self.receipt.inbox.claim_for(self.receipt):
             raise AppliedAlready(self.receipt.uuid)
 
 
@@ -355,12 +360,14 @@ class Inbox(object):
         receipt = _Receipt(message.uuid, message.method_name, self, held)
         scope = Scope(receipt)
         message.apply_in(scope)
-        receipt.late = message.claims_late()
-        if not receipt.late and not message.finds_its_copies() and \
-                not self.claim_for(receipt):
-            LOG.info('%s was already applied here; confirming it again',
-                     message.describe())
-            return None
+        # The messages that find their copies (updates at the top, and
+        # whatever passes through: most of them) are asked nothing more.
+        if not message.finds_its_copies():
+            receipt.late = message.claims_late()
+            if not receipt.late and not self.claim_for(receipt):
+                LOG.info('%s was already applied here; confirming it '
+                         'again', message.describe())
+                return None
         try:
             return self._apply(message, scope)
         except exception.MessageNotTaken:
@@ -376,15 +383,6 @@ class Inbox(object):
         it was applied already.  :raises MessageNotTaken: a live claim of
         another delivery holds it."""
         return self._claimed(receipt, self._claim(receipt.uuid))
-
-    def claim_again(self, receipt):
-        """:meth:`claim_for`, after the transaction of :meth:`claim_in`
-        was rolled back: the claim it counted is forgotten first, or this
-        delivery would find itself applying the message (a claim this
-        daemon left over from an earlier delivery is taken over only when
-        none of its deliveries applies it)."""
-        self.forget(receipt)
-        return self.claim_for(receipt)
 
     def forget(self, receipt):
         """A claim counted by :meth:`claim_in` whose transaction was

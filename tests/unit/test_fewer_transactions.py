@@ -35,7 +35,6 @@ from nova_cells.db import models
 from nova_cells.db import new_instances
 from nova_cells.db import outbox as db_outbox
 from nova_cells.messaging import delivery
-from nova_cells.messaging import messages
 from nova_cells import exception
 from nova_cells.filters import different_cell
 from nova_cells.filters import target_cell
@@ -392,14 +391,25 @@ def test_a_leaf_finding_an_earlier_deliverys_rows_claims_alone(
 
 
 def test_a_leaf_that_gained_a_child_claims_before_sending_on(
-        api, child, db, recorded, monkeypatch):
+        api, child, db, recorded):
     """Left unclaimed on arrival as a leaf's build, one the scheduler
     sends to a child after all (the cell gained one meanwhile) is claimed
     before it goes: a copy applied as a leaf's would have been found, and
     a copy of this one finds the mark and sends nothing twice."""
-    monkeypatch.setattr(messages.TargetedMessage, 'claims_late',
-                        lambda self: True)
-    runner = child()
+    runner = child(children=())
+    sched = runner.services.scheduler
+    real = sched.build_instances
+
+    def gain_a_child_then_build(message, build_inst_kwargs):
+        assert message.scope.receipt.late, 'a leaf at arrival'
+        db_api.cell_create(db, {'name': 'gc',
+                                'transport_url': tree_support.neighbour_url(
+                                    'gc'),
+                                'is_parent': False, 'weight_offset': 0.0,
+                                'weight_scale': 1.0})
+        runner.state_manager.sync(force=True)
+        return real(message, build_inst_kwargs)
+    sched.build_instances = gain_a_child_then_build
     text = cast_build(api)
     runner.process_json(text)
     assert claims(db) == [uuid_of(text)]
