@@ -162,6 +162,37 @@ def test_report_compares_with_the_relay(route, common):
     assert '1 errors' in text
 
 
+def test_the_relay_measured_in_rounds_is_the_median_limit(route, common):
+    """The relay is measured again in every round of the rows after it:
+    the limit is the median of its measurements, each printed, so one
+    measurement taken while the machine ran slow does not set it."""
+    def lat(rate):
+        return _at_rate(common, rate)
+    relay = route._pooled([(lat(rate), 0)
+                           for rate in (100.0, 50.0, 110.0)])[0]
+    forward = route._pooled([(lat(150.0), 0), (lat(160.0), 0)])[0]
+    out = io.StringIO()
+    route.report({'relay': relay, 'forward_kombu': forward}, 128, out)
+    text = out.getvalue()
+    row = [line for line in text.splitlines()
+           if line.startswith('forward only (3, kombu)')][0]
+    # The median relay (the 100/s round's, not the 50/s one's, nor their
+    # pooled span) against the forward's median of its two rounds.
+    rates = [r.rate() for r in (lat(100.0), lat(50.0), lat(110.0),
+                                lat(150.0), lat(160.0))]
+    ratio = 100.0 * (rates[3] + rates[4]) / 2 / rates[0]
+    assert ' %3.0f %%  (target 150 %%)' % ratio in row, row
+    assert 'requests/s by round: relay %s; forward_kombu %s' % (
+        ', '.join('%.0f' % r for r in rates[:3]),
+        ', '.join('%.0f' % r for r in rates[3:])) in text
+
+
+def test_the_relay_takes_its_turn_in_each_kombu_round(route):
+    order = [route.RELAY_ROW] + route._kombu_order(True, None)
+    assert [name for name, _d, _t in route._rows_of_round(order, 1)] == [
+        'builds_kombu', 'builds_kombu_not_durable', 'relay']
+
+
 def test_a_baseline_takes_turns_with_this_tree_before_each_row(route):
     order = route._kombu_order(True, '/tmp/old-tree')
     assert order == [

@@ -7,7 +7,11 @@ Rows, all measured in one invocation:
 * bare relay (3 vhosts): the limit.  Three processes, each a plain
   oslo.messaging RPC server on one of the three cells' vhosts, casting the
   request on to the next; the last casts to a sink vhost where this
-  process counts it.  The payload is the forward row's wire JSON.
+  process counts it.  The payload is the forward row's wire JSON.  The
+  relay hops stay up for the whole run and the relay is measured again in
+  every round of the kombu rows, in turn with them (the machine's speed
+  drifts from minute to minute); its rate is the median of all its
+  measurements, each printed below the table.
 * forward only (3 cells): the same four legs through the three nova-cells
   daemons: this process casts a targeted ``process_message`` onto the api
   cell's intercell topic as if it were the api cell's parent, addressed to
@@ -22,7 +26,8 @@ Rows, all measured in one invocation:
 * forward only (3, kombu): the forward row with the three daemons on
   ``[cells] intercell_transport = kombu`` (acknowledged once processed,
   publisher confirms; the api cell is still reached by an oslo.messaging
-  cast, and gc still casts to an oslo.messaging sink).
+  cast, and gc still casts to an oslo.messaging sink); ``--rounds``
+  rounds, each with a relay (A B, B A, ...), its rate the median.
 * builds (3 cells, kombu) and builds (3, kombu, not durable): the builds
   on kombu with ``[cells] durable_forwarding = true`` and ``false``,
   alternating for ``--rounds`` rounds (each row of each round restarts
@@ -1001,6 +1006,10 @@ def _kombu_order(durable_last, baseline):
     return [(name, durable, tree) for name, durable, _label, tree in rows]
 
 
+# The relay's place among the rows of a round of the kombu builds.
+RELAY_ROW = ('relay', None, None)
+
+
 def _rows_of_round(order, index):
     """The rows of round ``index`` (from 0): ``order``, reversed in every
     second round (A B, B A, A B, ...)."""
@@ -1008,7 +1017,7 @@ def _rows_of_round(order, index):
 
 
 def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
-                       profiler=None, baseline=None):
+                       profiler=None, baseline=None, relay=None):
     """The kombu builds, durable and not, alternating for ``rounds``
     rounds: each row of each round restarts the daemons with its
     ``durable_forwarding``, warms up and builds ``count`` instances.
@@ -1018,6 +1027,9 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
     the one measured after the others.  The daemons end with the run's
     own setting, for the forward rows after them.  With ``baseline`` (a
     source tree), each row is measured by its daemons too, next to ours.
+    With ``relay`` (``() -> None``), the bare relay is measured in each
+    round too, in turn with the builds: its rate, the rows' limit, is
+    taken under the same load as theirs.
 
     :returns: {row: (Latencies of all rounds, errors)}, with
         ``'kombu_db'``: {row: per_build figures, or the reason why none}.
@@ -1027,12 +1039,17 @@ def kombu_build_rounds(run, args, meter, count, window, warmup, rounds,
     counter = _DaemonTransactions(run, args.database_url,
                                   settle=args.db_settle)
     order = _kombu_order(args.durable, baseline)
+    if relay is not None:
+        order = [RELAY_ROW] + order
     counter.calibrate()
     measured = collections.defaultdict(list)
     by_daemon = collections.defaultdict(float)
     last = None
     for round_index in range(rounds):
         for name, durable, tree in _rows_of_round(order, round_index):
+            if name == RELAY_ROW[0]:
+                relay()
+                continue
             last = (durable, tree)
             run.use_tree(tree)
             pids = run.set_durable(durable)
@@ -1139,13 +1156,21 @@ def _bench_rabbit(args, count, window, warmup, baseline):
 
             def send_relay(seq):
                 relay.cast(ctxt, 'relay', seq=seq, message=payload)
+            relay_rounds = []
+
+            def measure_relay():
+                # The relay hops stay up (idle) for the whole run: every
+                # round of the rows after this one measures it again.
+                run_chain(sink, send_relay, warmup, window, timeout)
+                with _metered(meter, 'relay',
+                              [proc.pid for proc in spawned.procs]):
+                    relay_rounds.append((run_chain(
+                        sink, send_relay, count, window, timeout), 0))
+                _say('relay: %.0f requests/s'
+                     % relay_rounds[-1][0].rate())
+                results['relay'] = _pooled(relay_rounds)[0]
             _warm_up(sink, send_relay, timeout)
-            run_chain(sink, send_relay, warmup, window, timeout)
-            meter.start('relay', [proc.pid for proc in spawned.procs])
-            results['relay'] = run_chain(sink, send_relay, count, window,
-                                         timeout)
-            meter.stop('relay')
-            spawned.stop_all()
+            measure_relay()
 
             # The builds, before the sink becomes gc's child.
             if 'builds' in args.rows:
@@ -1166,7 +1191,8 @@ def _bench_rabbit(args, count, window, warmup, baseline):
                 if 'builds_kombu' in args.rows:
                     results.update(kombu_build_rounds(
                         run, args, meter, count, window, warmup,
-                        args.rounds, profiler, baseline))
+                        args.rounds, profiler, baseline,
+                        relay=measure_relay))
                 pids = {name: d.pid for name, d in run.daemons.items()}
 
             # The forward: sink becomes gc's child (gc restarted to see
@@ -1192,15 +1218,25 @@ def _bench_rabbit(args, count, window, warmup, baseline):
 
             def forward(row):
                 _warm_up(sink, send_forward, timeout)
-                run_chain(sink, send_forward, warmup, window, timeout)
-                profiler.start(row, pids)
-                meter.start(row, pids.values())
-                try:
-                    results[row] = run_chain(sink, send_forward, count,
-                                             window, timeout)
-                finally:
-                    profiler.stop()
-                meter.stop(row)
+                rounds = []
+                for index in range(args.rounds):
+                    for step in _rows_of_round([row, 'relay'], index):
+                        if step == 'relay':
+                            measure_relay()
+                            continue
+                        run_chain(sink, send_forward, warmup, window,
+                                  timeout)
+                        profiler.start('%s-%d' % (row, index + 1), pids)
+                        try:
+                            with _metered(meter, row, pids.values()):
+                                rounds.append((run_chain(
+                                    sink, send_forward, count, window,
+                                    timeout), 0))
+                        finally:
+                            profiler.stop()
+                        _say('round %d, %s: %.0f requests/s' % (
+                            index + 1, row, rounds[-1][0].rate()))
+                results[row] = _pooled(rounds)[0]
             if args.kombu:
                 if 'forward_kombu' in args.rows:
                     forward('forward_kombu')
@@ -1246,7 +1282,7 @@ def _row(name, latencies, limit=None, target=None, note=''):
 def report(results, threads, out=None):
     rows = []
     relay = results.get('relay')
-    limit = relay.rate() if relay else None
+    limit = _rate(relay) if relay else None
     if relay:
         rows.append(_row('bare relay (3 vhosts)', relay))
     if 'forward' in results:
@@ -1287,7 +1323,8 @@ def report(results, threads, out=None):
     _common.print_table([('route', 31), ('req/s', 8), ('p50 ms', 8),
                          ('p99 ms', 8), ('vs limit', 10)], rows, out)
     kombu_db = results.get('kombu_db') or {}
-    lines = [kombu_rounds(results), durable_vs_not(results),
+    lines = [chain_rounds(results), kombu_rounds(results),
+             durable_vs_not(results),
              against_baseline(results), cpu_per_request(results),
              cpu_by_daemon(results), cpu_per_round_trip(results)]
     # Not the baseline's: the figure per writer transaction is this
@@ -1300,6 +1337,18 @@ def report(results, threads, out=None):
     db_line = db_work_per_build(results.get('fake_db'))
     if db_line:
         print(db_line, file=out)
+
+
+def chain_rounds(results):
+    """One line: each measurement's rate of the relay and the forward
+    rows (the table shows their median): the relay is measured again in
+    every round of the rows after it, so that the limit is taken under
+    the same load as what is compared with it."""
+    parts = ['%s %s' % (name, ', '.join(
+        '%.0f' % rate for rate in results[name].round_rates))
+        for name in ('relay', 'forward_kombu')
+        if getattr(results.get(name), 'round_rates', None)]
+    return ('requests/s by round: ' + '; '.join(parts)) if parts else ''
 
 
 def kombu_rounds(results):
@@ -1515,7 +1564,8 @@ def main(argv=None):
                         'but the kombu builds, which have both')
     parser.add_argument('--rounds', type=int,
                         help='rounds of the kombu builds, durable and not '
-                        'alternating (default 2; --quick: 1)')
+                        'alternating, and of the kombu forward, each with '
+                        'a relay (default 2; --quick: 1)')
     parser.add_argument('--db-settle', type=float,
                         help='seconds before each pg_stat_database reading '
                         '(PostgreSQL holds an idle backend\'s counts up to '
