@@ -20,6 +20,7 @@ import contextlib
 import functools
 import json
 import re
+import threading
 import uuid
 
 from oslo_db import exception as db_exc
@@ -166,14 +167,15 @@ def api(tmp_path):
 @pytest.fixture
 def child(db):
     """make(children=('gc',), filters=(), resend_interval=60,
-    split=False): the ``child`` cell over ``db`` with durable forwarding
-    and a scheduler (no retry; ``split``: split_builds_by_capacity), its
-    driver a :class:`Driver`."""
+    split=False, parents=('api',)): the ``child`` cell over ``db`` with
+    durable forwarding and a scheduler (no retry; ``split``:
+    split_builds_by_capacity), its driver a :class:`Driver`; another
+    daemon of the same cell: ``parents=()`` (the rows are there)."""
     made = []
 
     def make(children=('gc',), filters=(), resend_interval=60,
-             split=False):
-        runner = tree_support.make_runner(db, 'child', parents=['api'],
+             split=False, parents=('api',)):
+        runner = tree_support.make_runner(db, 'child', parents=parents,
                                           children=children)
         runner.driver = Driver()
         runner.services.db = db
@@ -297,6 +299,77 @@ def test_a_copy_arriving_while_a_leaf_builds_is_refused(api, child, db):
     handoff.build_instances = real
     runner.process_json(text)                   # the copy, resent later
     assert len(handoff.calls) == 1
+
+
+def test_a_copy_arriving_before_the_first_rows_commit_is_refused(
+        api, child, db, monkeypatch):
+    """Two daemons of one leaf (one database): the second gets a copy
+    while the first's claim and rows are written but not committed.  The
+    claim is not visible yet, so the copy's own claim cannot see it; it
+    is refused where the two claims meet, writes no row and hands nothing
+    off, and the first builds once."""
+    first, second = child(children=()), child(children=(), parents=())
+    first.process_json(cast_build(api))         # the project's shared rows
+    text = cast_build(api)
+    real = new_instances._write
+    outcome = []
+
+    def copy_meanwhile():
+        try:
+            second.process_json(text)
+            outcome.append('processed')
+        except exception.MessageNotTaken as exc:
+            outcome.append(exc)
+
+    def write_with_a_copy_waiting(conn, *args, **kwargs):
+        if threading.current_thread() is not copier and not copier.ident:
+            copier.start()
+            copier.join(0.5)        # it reaches the claim and waits there
+        return real(conn, *args, **kwargs)
+    copier = threading.Thread(target=copy_meanwhile)
+    monkeypatch.setattr(new_instances, '_write', write_with_a_copy_waiting)
+    first.process_json(text)
+    copier.join(30)
+    assert len(outcome) == 1 and isinstance(
+        outcome[0], exception.MessageNotTaken), outcome
+    assert len(first.services.scheduler.handoff.calls) == 2
+    assert second.services.scheduler.handoff.calls == []
+    assert len(db_instances.instance_get_all(db)) == 2
+    assert uuid_of(text) in inbox_uuids(db)
+    assert not second.inbox._applying, 'the copy counts nothing'
+    second.process_json(text)                   # sent again later
+    assert second.services.scheduler.handoff.calls == []
+
+
+def test_a_leaf_claims_a_split_build_alone_before_its_parts(
+        api, child, db, monkeypatch):
+    """A leaf's build split instance by instance (split_builds_by_capacity)
+    is claimed alone before its parts are built, not with the first
+    part's rows: the parts are several transactions, and the mark must
+    cover all of them.  A copy finds it applied and builds no part
+    twice."""
+    runner = child(children=(), split=True)
+    handoff = runner.services.scheduler.handoff
+    runner.process_json(cast_build(api))        # the project's shared rows
+    before, calls_before = claims(db), len(handoff.calls)
+    conns = []
+    _spy_connections(monkeypatch, db_outbox, 'claims_in', conns)
+    _spy_connections(monkeypatch, new_instances, '_write', conns)
+    text = cast_build(api, count=2)
+    runner.process_json(text)
+    names = [name for name, _conn in conns]
+    assert names[0] == 'claims_in' and names.count('claims_in') == 1
+    assert '_write' in names
+    assert conns[0][1] not in [conn for name, conn in conns[1:]], \
+        'claimed in a transaction of its own'
+    assert sorted(claims(db)) == sorted(before + [uuid_of(text)])
+    built = [i.uuid for _ctxt, kwargs in handoff.calls[calls_before:]
+             for i in kwargs['instances']]
+    assert len(built) == 2 == len(set(built))
+    assert len(db_instances.instance_get_all(db)) == 3
+    runner.process_json(text)
+    assert [i.uuid for _ctxt, kwargs in handoff.calls[calls_before:]
+            for i in kwargs['instances']] == built, 'exactly once'
 
 
 def test_a_build_applied_already_writes_nothing_in_a_leaf(api, child, db):
