@@ -355,6 +355,16 @@ def fault_values(values):
     return values
 
 
+def add_error_fault(conn, uuid, message, now):
+    """In ``conn``'s transaction, the fault of an instance this cell put
+    in ERROR itself (no host, code 500, ``message`` as its details too):
+    what an operator reads in ``nova show`` of a build that went
+    nowhere."""
+    conn.execute(models.InstanceFault.__table__.insert(), fault_values({
+        'instance_uuid': uuid, 'code': 500, 'message': message,
+        'details': message, 'host': None, 'created_at': now}))
+
+
 def instance_fault_create(db, values):
     values = fault_values(values)
     with db.writer() as session:

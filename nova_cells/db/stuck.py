@@ -24,7 +24,6 @@ __all__ = ['stuck_instances', 'fail_stuck', 'FAULT_MESSAGE']
 FAULT_MESSAGE = 'Failed by an operator: stuck in building/%s since %s (%s)'
 
 _I = models.Instance.__table__
-_FAULTS = models.InstanceFault.__table__
 _COLUMNS = (_I.c.uuid, _I.c.display_name, _I.c.cell_name, _I.c.host,
             _I.c.vm_state, _I.c.task_state, _I.c.created_at,
             _I.c.updated_at)
@@ -64,8 +63,6 @@ def fail_stuck(db, uuids, reason, now=None):
                 continue
             message = FAULT_MESSAGE % (row.task_state, row.created_at,
                                        reason)
-            conn.execute(_FAULTS.insert(), db_instances.fault_values({
-                'instance_uuid': uuid, 'code': 500, 'message': message,
-                'details': message, 'host': None, 'created_at': now}))
+            db_instances.add_error_fault(conn, uuid, message, now)
         failed.append(uuid)
     return failed

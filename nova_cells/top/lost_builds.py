@@ -35,7 +35,6 @@ FAULT_MESSAGE = ('Build request lost: no cell reported the instance within '
 
 _I = models.Instance.__table__
 _OUTBOX = models.CellOutbox.__table__
-_FAULTS = models.InstanceFault.__table__
 _END = (sa.update(_I)
         .where(_I.c.uuid == sa.bindparam('l_uuid'), _I.c.deleted == 0,
                _I.c.vm_state == 'building', _I.c.task_state == 'scheduling',
@@ -99,13 +98,10 @@ class LostBuilds(object):
         it meanwhile (the UPDATE is guarded by all it was found in)."""
         message = FAULT_MESSAGE % self.timeout
         now = timeutils.utcnow()
-        fault = db_instances.fault_values({
-            'instance_uuid': uuid, 'code': 500, 'message': message,
-            'details': message, 'host': None, 'created_at': now})
         with self.db.connection_writer() as conn:
             ended = conn.execute(_END, {'l_uuid': uuid, 'l_now': now})
             if ended.rowcount != 1:
                 return False
-            conn.execute(_FAULTS.insert(), fault)
+            db_instances.add_error_fault(conn, uuid, message, now)
         LOG.warning('Instance %s: %s', uuid, message)
         return True
