@@ -187,6 +187,28 @@ def test_the_relay_measured_in_rounds_is_the_median_limit(route, common):
         ', '.join('%.0f' % r for r in rates[3:])) in text
 
 
+def test_kombu_rows_are_compared_with_the_relay_beside_them(route, common):
+    """A row measured in rounds with the relay is compared with the
+    relay's rounds beside it, not with those of another phase of the run
+    (the relay before the builds, or beside the forward)."""
+    def lat(rate):
+        return _at_rate(common, rate)
+    beside = route._pooled([(lat(50.0), 0), (lat(60.0), 0)])[0]
+    every = route._pooled([(lat(50.0), 0), (lat(60.0), 0),
+                           (lat(200.0), 0)])[0]
+    out = io.StringIO()
+    route.report({'relay': every, 'relay beside builds_kombu': beside,
+                  'builds_kombu': (lat(20.0), 0)}, 128, out)
+    text = out.getvalue()
+    row = [line for line in text.splitlines()
+           if line.startswith('builds (3 cells, kombu)')][0]
+    rates = [lat(rate).rate() for rate in (50.0, 60.0, 20.0)]
+    ratio = 100.0 * rates[2] / ((rates[0] + rates[1]) / 2)
+    assert ' %3.0f %%  (target 30 %%)' % ratio in row, row
+    assert 'relay beside builds_kombu %.0f, %.0f (median %.0f)' % (
+        rates[0], rates[1], (rates[0] + rates[1]) / 2) in text
+
+
 def test_the_relay_takes_its_turn_in_each_kombu_round(route):
     order = [route.RELAY_ROW] + route._kombu_order(True, None)
     assert [name for name, _d, _t in route._rows_of_round(order, 1)] == [

@@ -10,8 +10,9 @@ Rows, all measured in one invocation:
   process counts it.  The payload is the forward row's wire JSON.  The
   relay hops stay up for the whole run and the relay is measured again in
   every round of the kombu rows, in turn with them (the machine's speed
-  drifts from minute to minute); its rate is the median of all its
-  measurements, each printed below the table.
+  drifts from minute to minute): the kombu rows are compared with the
+  median of the relay's rounds beside them, the relay's row shows the
+  median of all its measurements, each printed below the table.
 * forward only (3 cells): the same four legs through the three nova-cells
   daemons: this process casts a targeted ``process_message`` onto the api
   cell's intercell topic as if it were the api cell's parent, addressed to
@@ -1156,19 +1157,21 @@ def _bench_rabbit(args, count, window, warmup, baseline):
 
             def send_relay(seq):
                 relay.cast(ctxt, 'relay', seq=seq, message=payload)
-            relay_rounds = []
+            relay_rounds = collections.defaultdict(list)
 
-            def measure_relay():
+            def measure_relay(beside=None):
                 # The relay hops stay up (idle) for the whole run: every
-                # round of the rows after this one measures it again.
+                # round of the rows after this one measures it again,
+                # the limit of the rows ``beside`` it.
                 run_chain(sink, send_relay, warmup, window, timeout)
                 with _metered(meter, 'relay',
                               [proc.pid for proc in spawned.procs]):
-                    relay_rounds.append((run_chain(
-                        sink, send_relay, count, window, timeout), 0))
-                _say('relay: %.0f requests/s'
-                     % relay_rounds[-1][0].rate())
-                results['relay'] = _pooled(relay_rounds)[0]
+                    measured = run_chain(sink, send_relay, count, window,
+                                         timeout)
+                for key in ('relay', 'relay beside %s' % beside):
+                    relay_rounds[key].append((measured, 0))
+                    results[key] = _pooled(relay_rounds[key])[0]
+                _say('relay: %.0f requests/s' % measured.rate())
             _warm_up(sink, send_relay, timeout)
             measure_relay()
 
@@ -1192,7 +1195,7 @@ def _bench_rabbit(args, count, window, warmup, baseline):
                     results.update(kombu_build_rounds(
                         run, args, meter, count, window, warmup,
                         args.rounds, profiler, baseline,
-                        relay=measure_relay))
+                        relay=lambda: measure_relay('builds_kombu')))
                 pids = {name: d.pid for name, d in run.daemons.items()}
 
             # The forward: sink becomes gc's child (gc restarted to see
@@ -1222,7 +1225,7 @@ def _bench_rabbit(args, count, window, warmup, baseline):
                 for index in range(args.rounds):
                     for step in _rows_of_round([row, 'relay'], index):
                         if step == 'relay':
-                            measure_relay()
+                            measure_relay(row)
                             continue
                         run_chain(sink, send_forward, warmup, window,
                                   timeout)
@@ -1283,6 +1286,10 @@ def report(results, threads, out=None):
     rows = []
     relay = results.get('relay')
     limit = _rate(relay) if relay else None
+
+    def limit_beside(row):
+        beside = results.get('relay beside %s' % row)
+        return _rate(beside) if beside else limit
     if relay:
         rows.append(_row('bare relay (3 vhosts)', relay))
     if 'forward' in results:
@@ -1290,7 +1297,8 @@ def report(results, threads, out=None):
                          limit, TARGETS['forward']))
     if 'forward_kombu' in results:
         rows.append(_row('forward only (3, kombu)',
-                         results['forward_kombu'], limit,
+                         results['forward_kombu'],
+                         limit_beside('forward_kombu'),
                          TARGETS['forward_kombu']))
     if 'builds' in results:
         lat, errors = results['builds']
@@ -1305,7 +1313,8 @@ def report(results, threads, out=None):
                        '  baseline: not durable')):
         if key in results:
             lat, errors = results[key]
-            rows.append(_row(name, lat, limit, TARGETS['builds_kombu'],
+            rows.append(_row(name, lat, limit_beside('builds_kombu'),
+                             TARGETS['builds_kombu'],
                              '  %d errors' % errors if errors else ''))
     if 'fake_builds' in results:
         lat, errors = results['fake_builds']
@@ -1342,12 +1351,19 @@ def report(results, threads, out=None):
 def chain_rounds(results):
     """One line: each measurement's rate of the relay and the forward
     rows (the table shows their median): the relay is measured again in
-    every round of the rows after it, so that the limit is taken under
-    the same load as what is compared with it."""
-    parts = ['%s %s' % (name, ', '.join(
-        '%.0f' % rate for rate in results[name].round_rates))
-        for name in ('relay', 'forward_kombu')
-        if getattr(results.get(name), 'round_rates', None)]
+    every round of the rows after it, and the kombu rows are compared
+    with the median of the relay's rounds beside them (taken under the
+    same load); the relay's row is the median of all."""
+    names = ['relay', 'relay beside builds_kombu',
+             'relay beside forward_kombu', 'forward_kombu']
+    parts = []
+    for name in names:
+        rates = getattr(results.get(name), 'round_rates', None)
+        if rates:
+            parts.append('%s %s%s' % (name, ', '.join(
+                '%.0f' % rate for rate in rates),
+                ' (median %.0f)' % statistics.median(rates)
+                if name.startswith('relay beside') else ''))
     return ('requests/s by round: ' + '; '.join(parts)) if parts else ''
 
 
