@@ -131,6 +131,8 @@ RELAY_TOPIC = 'bench.relay'
 SINK_TOPIC = 'bench.sink'
 INTERCELL_TOPIC = 'cells.intercell.targeted'
 NOOP = 'bench_noop'
+# Seconds before each relay measured between the rows of a round.
+RELAY_SETTLE = 3.0
 TARGETS = {'forward': 0.85, 'forward_kombu': 1.50, 'builds': 0.50,
            'builds_kombu': 0.30, 'durable_vs_not': 0.80,
            'db_transactions': 6, 'round_trips': 1150.0}
@@ -1162,7 +1164,12 @@ def _bench_rabbit(args, count, window, warmup, baseline):
             def measure_relay(beside=None):
                 # The relay hops stay up (idle) for the whole run: every
                 # round of the rows after this one measures it again,
-                # the limit of the rows ``beside`` it.
+                # the limit of the rows ``beside`` it.  The daemons first
+                # finish what a row before left them (its last updates,
+                # marks and outbox rows), as each of their rows starts
+                # with a restart.
+                if beside is not None:
+                    time.sleep(RELAY_SETTLE)
                 run_chain(sink, send_relay, warmup, window, timeout)
                 with _metered(meter, 'relay',
                               [proc.pid for proc in spawned.procs]):
