@@ -427,9 +427,15 @@ class CellsRPC(object):
         self.close()
 
 
-def wait_for_ping(url, timeout=10, daemon=None, per_call_timeout=0.5,
+def wait_for_ping(url, timeout=30, daemon=None, per_call_timeout=0.5,
                   deadline=None, config_file=None):
-    """Ping the ``cells`` topic on ``url`` until it answers.
+    """Ping the ``cells`` topic on ``url`` until it answers (at once when
+    the daemon is up: the timeout only bounds a daemon that never is).
+
+    Each ping that times out is followed by one that waits twice as long
+    (up to 4 s): on a loaded machine a daemon just started may answer
+    every ping later than the first wait, and an answer to an earlier
+    ping is not taken for a later one's.
 
     :param daemon: a :class:`Daemon` whose early death ends the wait.
     :param deadline: a ``time.monotonic()`` instant overriding ``timeout``.
@@ -437,6 +443,7 @@ def wait_for_ping(url, timeout=10, daemon=None, per_call_timeout=0.5,
     """
     deadline = deadline or time.monotonic() + timeout
     last_error = None
+    per_call = per_call_timeout
     with CellsRPC(url, config_file) as client:
         while True:
             if daemon is not None and not daemon.running():
@@ -449,9 +456,10 @@ def wait_for_ping(url, timeout=10, daemon=None, per_call_timeout=0.5,
                 break
             try:
                 return client.ping(
-                    arg='x', timeout=max(0.2, min(per_call_timeout, left)))
+                    arg='x', timeout=max(0.2, min(per_call, left)))
             except oslo_messaging.MessagingTimeout as exc:
                 last_error = exc
+                per_call = min(per_call * 2, 4.0)
             except oslo_messaging.MessagingException as exc:
                 last_error = exc
                 time.sleep(0.2)
