@@ -27,8 +27,9 @@ Rows, all measured in one invocation:
 * forward only (3, kombu): the forward row with the three daemons on
   ``[cells] intercell_transport = kombu`` (acknowledged once processed,
   publisher confirms; the api cell is still reached by an oslo.messaging
-  cast, and gc still casts to an oslo.messaging sink); ``--rounds``
-  rounds, each with a relay (A B, B A, ...), its rate the median.
+  cast, and gc still casts to an oslo.messaging sink).  Both forward
+  rows run ``--rounds`` rounds, each with a relay (A B, B A, ...), their
+  rate the median, compared with the relay's rounds beside them.
 * builds (3 cells, kombu) and builds (3, kombu, not durable): the builds
   on kombu with ``[cells] durable_forwarding = true`` and ``false``,
   alternating for ``--rounds`` rounds (each row of each round restarts
@@ -1175,7 +1176,9 @@ def _bench_rabbit(args, count, window, warmup, baseline):
                               [proc.pid for proc in spawned.procs]):
                     measured = run_chain(sink, send_relay, count, window,
                                          timeout)
-                for key in ('relay', 'relay beside %s' % beside):
+                keys = ['relay'] + (['relay beside %s' % beside]
+                                    if beside is not None else [])
+                for key in keys:
                     relay_rounds[key].append((measured, 0))
                     results[key] = _pooled(relay_rounds[key])[0]
                 _say('relay: %.0f requests/s' % measured.rate())
@@ -1301,7 +1304,7 @@ def report(results, threads, out=None):
         rows.append(_row('bare relay (3 vhosts)', relay))
     if 'forward' in results:
         rows.append(_row('forward only (3 cells)', results['forward'],
-                         limit, TARGETS['forward']))
+                         limit_beside('forward'), TARGETS['forward']))
     if 'forward_kombu' in results:
         rows.append(_row('forward only (3, kombu)',
                          results['forward_kombu'],
@@ -1361,8 +1364,9 @@ def chain_rounds(results):
     every round of the rows after it, and the kombu rows are compared
     with the median of the relay's rounds beside them (taken under the
     same load); the relay's row is the median of all."""
-    names = ['relay', 'relay beside builds_kombu',
-             'relay beside forward_kombu', 'forward_kombu']
+    names = ['relay'] + ['relay beside %s' % row for row in (
+        'builds_kombu', 'forward_kombu', 'forward')] + [
+        'forward_kombu', 'forward']
     parts = []
     for name in names:
         rates = getattr(results.get(name), 'round_rates', None)
@@ -1587,7 +1591,7 @@ def main(argv=None):
                         'but the kombu builds, which have both')
     parser.add_argument('--rounds', type=int,
                         help='rounds of the kombu builds, durable and not '
-                        'alternating, and of the kombu forward, each with '
+                        'alternating, and of each forward row, each with '
                         'a relay (default 2; --quick: 1)')
     parser.add_argument('--db-settle', type=float,
                         help='seconds before each pg_stat_database reading '
