@@ -340,10 +340,15 @@ def test_cpu_per_request_names_a_builds_cost_in_relay_requests(
                     "forward 3.5, builds 45.0 (a build costs 15.0 relay "
                     "requests)")
     assert route.cpu_per_request({'relay': latencies(3)}) == ''
-    results['cpu_beside'] = {'relay': (0.1, 0.05), 'forward': (0.2, 0.05)}
+    results['cpu_beside'] = {'relay': (0.1, 0.05, 0.0),
+                             'forward': (0.2, 0.05, 0.0)}
     assert route.cpu_per_request(results).splitlines()[1:] == [
         'CPU ms/request of RabbitMQ meanwhile: relay 1.0, forward 2.0',
         'CPU ms/request of this process meanwhile: relay 0.5, forward 0.5']
+    results['cpu_beside']['forward'] = (0.2, 0.05, 0.4)
+    assert route.cpu_per_request(results).splitlines()[3] == (
+        'CPU ms/request of the SQL servers meanwhile: relay 0.0, '
+        'forward 4.0')
 
 
 def test_the_cpu_meter_counts_the_broker_and_itself_beside(common):
@@ -353,8 +358,8 @@ def test_the_cpu_meter_counts_the_broker_and_itself_beside(common):
     while time.process_time() < deadline:
         pass
     meter.stop('row')
-    broker, own = meter.beside['row']
-    assert own >= 0.05 and broker >= 0.0
+    broker, own, database = meter.beside['row']
+    assert own >= 0.05 and broker >= 0.0 and database >= 0.0
     assert meter.used['row'] >= 0.04
 
 

@@ -227,9 +227,9 @@ def process_tree_cpu(pids):
     return used
 
 
-def broker_pids():
-    """The pids of a RabbitMQ server running on this machine (its Erlang
-    VM, ``beam.smp``), if any is visible in /proc."""
+def _pids_whose_cmdline(matches):
+    """The pids of the processes visible in /proc whose command line
+    (bytes, NUL-separated) ``matches``."""
     pids = []
     if not os.path.isdir('/proc'):
         return pids
@@ -241,26 +241,47 @@ def broker_pids():
                 cmdline = stream.read()
         except OSError:
             continue
-        if b'beam.smp' in cmdline and b'rabbit' in cmdline:
+        if matches(cmdline):
             pids.append(int(entry))
     return pids
+
+
+def broker_pids():
+    """The pids of a RabbitMQ server running on this machine (its Erlang
+    VM, ``beam.smp``), if any is visible in /proc."""
+    return _pids_whose_cmdline(
+        lambda cmdline: b'beam.smp' in cmdline and b'rabbit' in cmdline)
+
+
+def database_server_pids():
+    """The pids of the SQL servers running on this machine: PostgreSQL's
+    postmaster (its backends, one per connection, are its children) and
+    MariaDB/MySQL, if any is visible in /proc."""
+    def matches(cmdline):
+        program = os.path.basename(cmdline.split(b'\0', 1)[0])
+        return program in (b'postgres', b'mariadbd', b'mysqld') and (
+            b'-D' in cmdline.split(b'\0') or program != b'postgres')
+    return _pids_whose_cmdline(matches)
 
 
 class CPUMeter(object):
     """CPU seconds used by some processes (and their descendants) between
     :meth:`start` and :meth:`stop`: what a row cost the machine beside
     what it achieved.  Beside them, in ``beside[name]``: what the local
-    RabbitMQ server and this process (the bench's clients and sinks) used
-    meanwhile, the rest of a row's cost on a machine it saturates."""
+    RabbitMQ server, this process (the bench's clients and sinks) and the
+    local SQL servers used meanwhile, the rest of a row's cost on a
+    machine it saturates."""
 
     def __init__(self):
         self.used = {}
         self.beside = {}
         self._started = {}
         self._brokers = broker_pids()
+        self._databases = database_server_pids()
 
     def _beside_now(self):
-        return (process_tree_cpu(self._brokers) or {}, time.process_time())
+        return (process_tree_cpu(self._brokers) or {}, time.process_time(),
+                process_tree_cpu(self._databases) or {})
 
     def start(self, name, pids):
         self._started[name] = (list(pids), process_tree_cpu(pids),
@@ -273,7 +294,8 @@ class CPUMeter(object):
         if before is not None and after is not None:
             self.used[name] = cpu_used_between(before, after)
             self.beside[name] = (cpu_used_between(beside[0], now[0]),
-                                 now[1] - beside[1])
+                                 now[1] - beside[1],
+                                 cpu_used_between(beside[2], now[2]))
 
 
 def install_fast_green_current_thread():

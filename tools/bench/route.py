@@ -780,9 +780,10 @@ def _metered(meter, name, pids):
     meter.stop(key)
     if key in meter.used:
         meter.used[name] = meter.used.get(name, 0.0) + meter.used.pop(key)
-        broker, own = meter.beside.pop(key)
-        before = meter.beside.get(name, (0.0, 0.0))
-        meter.beside[name] = (before[0] + broker, before[1] + own)
+        before = meter.beside.get(name, (0.0, 0.0, 0.0))
+        meter.beside[name] = tuple(
+            total + added
+            for total, added in zip(before, meter.beside.pop(key)))
 
 
 def _pg_stats_url(database_url):
@@ -1528,10 +1529,11 @@ def cpu_per_request(results):
     """Lines: CPU ms per request of each RabbitMQ row's own processes
     (the three relay hops; the three daemons, workers included), and the
     builds' as a multiple of the relay's: where a row's rate is bounded by
-    the machine's cores, this is why.  Then what RabbitMQ and this process
-    (the bench's clients and sink) used per request meanwhile: the rest of
-    a row's cost, a row whose daemons cost less than the relay's hops can
-    still cost the broker more (publisher confirms)."""
+    the machine's cores, this is why.  Then what RabbitMQ, this process
+    (the bench's clients and sink) and the SQL servers used per request
+    meanwhile: the rest of a row's cost, a row whose daemons cost less
+    than the relay's hops can still cost the broker more (publisher
+    confirms), a durable one the database more."""
     used = results.get('cpu') or {}
     counts = _row_counts(results)
     per = _per_request(used, counts)
@@ -1551,6 +1553,11 @@ def cpu_per_request(results):
     if own:
         text += '\nCPU ms/request of this process meanwhile: ' + ', '.join(
             '%s %.1f' % item for item in own.items())
+    database = _per_request({k: v[2] for k, v in beside.items()
+                             if len(v) > 2}, counts)
+    if any(database.values()):
+        text += ('\nCPU ms/request of the SQL servers meanwhile: '
+                 + ', '.join('%s %.1f' % item for item in database.items()))
     return text
 
 
