@@ -10,6 +10,8 @@ import datetime
 from oslo_db import exception as db_exc
 from oslo_utils import timeutils
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as sa_postgresql
+from sqlalchemy.dialects import sqlite as sa_sqlite
 
 from nova_cells.db import models
 
@@ -322,6 +324,46 @@ _CLAIM_LOOK = sa.union_all(
         _INBOX.c.message_uuid.in_(sa.bindparam('c_uuids', expanding=True))))
 
 
+def _first_claim_statement(dialect_name):
+    """``INSERT`` of a claim for ``c_uuid`` unless the message is in the
+    inbox, that does nothing (instead of failing) when a claim exists:
+    a first claim, the usual case, in one statement; or None where the
+    dialect has no such INSERT."""
+    values = sa.select(
+        sa.bindparam('c_uuid', type_=_CLAIMS.c.message_uuid.type),
+        sa.bindparam('c_owner', type_=_CLAIMS.c.claimed_by.type),
+        sa.bindparam('c_now', type_=_CLAIMS.c.claimed_at.type)).where(
+        ~sa.exists().where(_INBOX.c.message_uuid == sa.bindparam('c_uuid')))
+    columns = ['message_uuid', 'claimed_by', 'claimed_at']
+    if dialect_name == 'postgresql':
+        return sa_postgresql.insert(_CLAIMS).from_select(
+            columns, values).on_conflict_do_nothing()
+    if dialect_name == 'sqlite':
+        return sa_sqlite.insert(_CLAIMS).from_select(
+            columns, values).on_conflict_do_nothing()
+    if dialect_name == 'mysql':
+        return _CLAIMS.insert().prefix_with('IGNORE').from_select(
+            columns, values.select_from(sa.text('DUAL')))
+    return None
+
+
+_FIRST_CLAIM = {name: _first_claim_statement(name)
+                for name in ('postgresql', 'sqlite', 'mysql')}
+
+
+def _claimed_first(conn, message_uuid, owner, now):
+    """Whether a first claim of ``message_uuid`` was taken in one
+    statement (no claim and no mark there); False when there was one,
+    or when this database cannot say so in one statement (then
+    :func:`claims_in` looks)."""
+    statement = _FIRST_CLAIM.get(conn.dialect.name)
+    if statement is None:
+        return False
+    return conn.execute(statement, {'c_uuid': message_uuid,
+                                    'c_owner': owner,
+                                    'c_now': now}).rowcount == 1
+
+
 def claims_in(conn, message_uuids, owner, stale_after, is_stale_mine,
               now=None):
     """Claim several distinct messages within ``conn``'s transaction:
@@ -330,10 +372,17 @@ def claims_in(conn, message_uuids, owner, stale_after, is_stale_mine,
     there are), a takeover each for stale ones.  Returns their
     :class:`Claim`, in order.
 
+    A single message (a leaf's build, claimed with its first rows) is
+    first claimed in one statement that also looks at the inbox; only
+    when a claim or a mark is there does the look follow.
+
     :raises DBDuplicateEntry: one was claimed by another transaction
         meanwhile (this one must end).
     """
     now = now or timeutils.utcnow()
+    if len(message_uuids) == 1 and _claimed_first(
+            conn, message_uuids[0], owner, now):
+        return [Claim(mine=True)]
     applied, held = set(), {}
     for uuid, kind, by, at in conn.execute(_CLAIM_LOOK, {
             'c_uuids': list(message_uuids),

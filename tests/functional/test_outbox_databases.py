@@ -7,9 +7,12 @@ where it matters here (PostgreSQL aborts a transaction at its first error,
 MariaDB does not), and the mark runs without a savepoint.
 """
 
+import threading
 import uuid
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
 
 from nova_cells.db import outbox as db_outbox
 
@@ -119,3 +122,67 @@ def test_rows_of_a_stopped_daemon_are_taken_over_once(db):
     assert db_outbox.outbox_adopt(db, 'host-c', {'host-a'}) == []
     assert sorted(r['id'] for r in db_outbox.outbox_all(db, 'host-b')) == \
         sorted([mine] + theirs)
+
+
+def _statements(db):
+    seen = []
+    sa_event.listen(db.engine, 'before_cursor_execute',
+                    lambda *args: seen.append(args[2]))
+    return seen
+
+
+def _claim(db, message_uuid, owner):
+    with db.connection_writer() as conn:
+        claim, = db_outbox.claims_in(conn, [message_uuid], owner, 60,
+                                     lambda _uuid: False)
+    return claim
+
+
+def test_a_first_claim_is_one_statement_and_copies_are_still_told(db):
+    """A leaf claims each build with its first rows: one INSERT that
+    also looks at the inbox.  A claim held by another daemon, and a
+    message applied already, are still found (by the look after it)."""
+    first, applied = _new(), _new()
+    db_outbox.inbox_add(db, applied)
+    seen = _statements(db)
+    claim = _claim(db, first, 'daemon-a')
+    assert claim.mine and not claim.applied
+    assert [s.split()[0] for s in seen if s.split()[0] in (
+        'INSERT', 'SELECT', 'UPDATE')] == ['INSERT']
+    held = _claim(db, first, 'daemon-b')
+    assert (held.mine, held.applied, held.holder) == (False, False,
+                                                      'daemon-a')
+    done = _claim(db, applied, 'daemon-b')
+    assert done.applied and not done.mine
+    # Neither look wrote a claim: the holder is still daemon-a, and the
+    # applied message has none.
+    with db.connection_reader() as conn:
+        rows = sorted(conn.execute(sa.text(
+            'SELECT message_uuid, claimed_by FROM cell_claims')).fetchall())
+    assert rows == [(first, 'daemon-a')]
+
+
+def test_a_copy_claimed_while_the_first_claim_commits_is_held(
+        synced_database_url):
+    """Two deliveries of one message claim it in two transactions at
+    once: the second waits for the first (SQLite: for its lock), then
+    finds its claim (not an error, not a second claim)."""
+    from nova_cells.db import api as db_api
+    database = db_api.Database(synced_database_url, max_pool_size=2,
+                               max_overflow=0)
+    message = _new()
+    try:
+        with database.connection_writer() as first:
+            claim, = db_outbox.claims_in(first, [message], 'daemon-a', 60,
+                                         lambda _uuid: False)
+            assert claim.mine
+            found = []
+            copy = threading.Thread(target=lambda: found.append(
+                _claim(database, message, 'daemon-b')))
+            copy.start()
+            copy.join(0.5)
+            assert copy.is_alive()      # waits for the first to end
+        copy.join(30)
+        assert found and found[0].holder == 'daemon-a'
+    finally:
+        database.dispose()
