@@ -647,7 +647,11 @@ class _Link(object):
                     self.not_before = (time.monotonic() +
                                        self.outbox.resend_interval)
                     self.queue.appendleft(item)
-                self.cond.notify()
+                # The sender thread has work only when something waits
+                # (pushed meanwhile, or this item back): waking it for
+                # an empty queue cost a thread switch per message.
+                if self.queue:
+                    self.cond.notify()
         return True
 
     def busy(self):
@@ -712,9 +716,14 @@ class _Clearer(object):
         self._thread.start()
 
     def clear(self, row_id):
+        """Delete ``row_id`` with the next batch.  Only the first row of
+        a batch wakes the thread (which waits for one): the others join
+        it, instead of waking the thread in its pause for every
+        message."""
         with self._cond:
             self._ids.append(row_id)
-            self._cond.notify()
+            if len(self._ids) == 1:
+                self._cond.notify()
 
     def _take(self):
         with self._cond:

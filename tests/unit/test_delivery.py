@@ -1266,6 +1266,62 @@ def test_stopping_the_clearer_does_not_wait_out_its_pause(db):
     assert outbox_rows(db) == []
 
 
+class CountingCondition(object):
+    """A threading.Condition that counts its notify() calls."""
+
+    def __init__(self, cond):
+        self._cond = cond
+        self.notified = 0
+
+    def notify(self, n=1):
+        self.notified += 1
+        self._cond.notify(n)
+
+    def __getattr__(self, name):
+        return getattr(self._cond, name)
+
+    def __enter__(self):
+        return self._cond.__enter__()
+
+    def __exit__(self, *exc):
+        return self._cond.__exit__(*exc)
+
+
+def test_the_clearer_is_woken_once_per_batch_not_per_row(db):
+    """Rows confirmed while the clearer pauses join the next batch
+    without waking it, each: a thread switch per message saved."""
+    clearer = delivery._Clearer(db, interval=0.5)
+    try:
+        first = db_outbox.outbox_add(db, new_uuid(), 'child1', 'down', '{}',
+                                     10)
+        clearer.clear(first)
+        assert tree_support.wait_until(lambda: not outbox_rows(db))
+        counting = clearer._cond = CountingCondition(clearer._cond)
+        rows = [db_outbox.outbox_add(db, new_uuid(), 'child1', 'down',
+                                     '{}', 10) for _ in range(10)]
+        for row_id in rows:
+            clearer.clear(row_id)
+        assert counting.notified == 1
+        assert tree_support.wait_until(lambda: not outbox_rows(db))
+    finally:
+        clearer.stop(timeout=10)
+
+
+def test_a_send_now_confirmed_on_an_idle_lane_wakes_no_sender(db, outboxes):
+    driver = BrokerConfirmedDriver(db)
+    outbox = outboxes(driver)
+    post_all(outbox, [FakeMessage('A')])
+    links = list(outbox._links.values())
+    counting = [CountingCondition(link.cond) for link in links]
+    for link, cond in zip(links, counting):
+        link.cond = cond
+    post_all(outbox, [FakeMessage('B'), FakeMessage('C')])
+    assert driver.delivered() == ['A', 'B', 'C']
+    assert driver.threads == [threading.current_thread()] * 3
+    assert len(outbox._links) == 1
+    assert [cond.notified for cond in counting] == [0]
+
+
 # -- claims: a copy arriving while the first is being applied ----------------
 
 class BlockingHandler(Handler):
