@@ -18,7 +18,7 @@ others (its ``_add_to_dict`` adds any nested numbers).
 
 import collections
 
-__all__ = ['compute_capacities', 'flavor_slot_sizes']
+__all__ = ['compute_capacities', 'flavor_slot_sizes', 'assume_placed']
 
 _MB_PER_GB = 1024
 
@@ -127,3 +127,57 @@ def compute_capacities(compute_nodes, services_by_host, flavors,
                                              reserve),
         }
     return capacities
+
+
+# (section, its total, its units, the need it is reduced by)
+_ASSUMED = (('ram_free', 'total_mb', 'units_by_mb', 'memory_mb'),
+            ('disk_free', 'total_mb', 'units_by_mb', 'disk_mb'),
+            ('vcpu_free', 'total', 'units_by_vcpus', 'vcpus'))
+
+
+def _fewer_units(units, need, count):
+    """``units`` ({slot: n}) less what ``count`` placements of ``need``
+    take at most: one placement on a host takes at most ``ceil(need /
+    slot)`` of its units of ``slot``.  A slot or a count that is not a
+    number (an odd neighbour's report) is kept as it is."""
+    fewer = {}
+    for slot, number in units.items():
+        try:
+            size = int(float(slot))
+        except (TypeError, ValueError):
+            size = 0
+        if size <= 0 or not isinstance(number, int):
+            fewer[slot] = number
+            continue
+        fewer[slot] = max(0, number - count * -(-need // size))
+    return fewer
+
+
+def assume_placed(capacities, count=1, memory_mb=0, disk_mb=0, vcpus=0):
+    """``capacities`` (a child's last report) less ``count`` instances
+    of the given size sent there since: a new dict, at most as large as
+    the report in every figure (never below 0).
+
+    A cell sends builds faster than its children report (a burst from
+    nova-api, a busy tree); weighed on the last report alone, every
+    build of the burst goes to the same child until its report catches
+    up, and the last ones find no room there (nova's behaviour).  The
+    next report replaces this estimate.
+    """
+    if not capacities or count <= 0:
+        return capacities
+    needs = {'memory_mb': memory_mb, 'disk_mb': disk_mb, 'vcpus': vcpus}
+    assumed = dict(capacities)
+    for section, total_key, units_key, need_key in _ASSUMED:
+        part, need = capacities.get(section), needs[need_key]
+        if not isinstance(part, dict) or not need or need <= 0:
+            continue
+        part = dict(part)
+        total = part.get(total_key)
+        if isinstance(total, (int, float)):
+            part[total_key] = max(0, total - need * count)
+        units = part.get(units_key)
+        if isinstance(units, dict):
+            part[units_key] = _fewer_units(units, need, count)
+        assumed[section] = part
+    return assumed

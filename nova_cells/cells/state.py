@@ -142,6 +142,14 @@ class CellState(object):
         self.capacities = capacities
         self.last_seen = now or timeutils.utcnow()
 
+    def assume_build(self, count, memory_mb=0, disk_mb=0, vcpus=0):
+        """Count ``count`` instances sent to this cell since its last
+        report against its capacities, until the next report replaces
+        them (:func:`nova_cells.cells.capacity.assume_placed`)."""
+        self.capacities = capacity.assume_placed(
+            self.capacities, count, memory_mb=memory_mb, disk_mb=disk_mb,
+            vcpus=vcpus)
+
     def seen_ever(self):
         """False until the cell has reported once."""
         return self.last_seen != _NEVER

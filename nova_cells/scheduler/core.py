@@ -563,6 +563,7 @@ class CellsScheduler(object):
             {'build_inst_kwargs': build_inst_kwargs})
         if response is not None and response.failure:
             response.value_or_raise()
+        _assume_sent(candidate.state, build_inst_kwargs)
         self.trace.step(message, 'sent %s to %s' % (
             _uuids(build_inst_kwargs), candidate.path))
 
@@ -674,3 +675,31 @@ def _without_target(build_inst_kwargs):
 
 def _uuids(build_inst_kwargs):
     return ','.join(i.uuid for i in build_inst_kwargs.get('instances') or [])
+
+
+def _flavor_value(flavor, key):
+    """``key`` of a flavor object or of its dict form (0 when unset)."""
+    if isinstance(flavor, dict):
+        value = flavor.get(key)
+    else:
+        value = getattr(flavor, key, 0) if (
+            not hasattr(flavor, 'obj_attr_is_set') or
+            flavor.obj_attr_is_set(key)) else 0
+    return value if isinstance(value, (int, float)) else 0
+
+
+def _assume_sent(state, build_inst_kwargs):
+    """Count a build just sent to a child against the child's last
+    reported capacities, until its next report: the builds after it in a
+    burst are weighed on what is left, not all sent to the same child
+    (:meth:`nova_cells.cells.state.CellState.assume_build`)."""
+    flavor = (build_inst_kwargs.get('filter_properties') or {}).get(
+        'instance_type')
+    count = len(build_inst_kwargs.get('instances') or ())
+    if flavor is None or not count:
+        return
+    state.assume_build(
+        count, memory_mb=_flavor_value(flavor, 'memory_mb'),
+        disk_mb=(_flavor_value(flavor, 'root_gb') +
+                 _flavor_value(flavor, 'ephemeral_gb')) * 1024,
+        vcpus=_flavor_value(flavor, 'vcpus'))

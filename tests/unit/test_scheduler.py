@@ -161,6 +161,27 @@ def test_build_goes_to_the_best_child(db):
             message['direction']) == ('api', 1, 'down')
 
 
+def test_a_burst_is_weighed_on_what_the_builds_before_it_left(db):
+    """No report arrives during a burst of single-instance builds: each
+    one sent is counted against its child's last report, so the burst
+    is spread by what is left (nova sent them all to the child that had
+    reported the most room, and the last ones found none there)."""
+    runner, _sched, _sleeps = standalone(db, children=('c1', 'c2'))
+    for name, units in (('c1', 5), ('c2', 3)):
+        runner.state_manager.get_child_cell(name).update_capacities(
+            {'ram_free': {'total_mb': units * 2048,
+                          'units_by_mb': {'2048': units}}})
+    for _build in range(6):
+        start_build(runner, db)
+    targets = [name for name, _target, _kwargs in forwarded_builds(runner)]
+    # c1 until it has no more room than c2, then in turn.
+    assert targets.count('c1') == 4 and targets.count('c2') == 2
+    assert targets[:2] == ['c1', 'c1']
+    c1 = runner.state_manager.get_child_cell('c1')
+    assert c1.capacities['ram_free'] == {'total_mb': 2048,
+                                         'units_by_mb': {'2048': 1}}
+
+
 @pytest.mark.parametrize('ctxt, hints, expected_target, forwarded_hints', [
     # A pin below a child goes as nova's top cell sent it: one message to
     # the full pinned path, through the child, hint dropped (nova's filter
