@@ -170,7 +170,8 @@ def assume_placed(capacities, count=1, memory_mb=0, disk_mb=0, vcpus=0):
     assumed = dict(capacities)
     for section, total_key, units_key, need_key in _ASSUMED:
         part, need = capacities.get(section), needs[need_key]
-        if not isinstance(part, dict) or not need or need <= 0:
+        if not (isinstance(part, dict) and isinstance(need, (int, float))
+                and need > 0):
             continue
         part = dict(part)
         total = part.get(total_key)

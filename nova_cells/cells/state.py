@@ -89,6 +89,9 @@ class CellState(object):
         self.is_me = is_me
         self.last_seen = _NEVER
         self.capabilities = {}
+        # A report and an estimate (assume_build, from the threads that
+        # schedule) must not overwrite each other.
+        self._capacities_lock = threading.Lock()
         self.capacities = {}
         self.db_info = {}
         # Kept as a plain attribute: the scheduler reads it for every
@@ -139,16 +142,20 @@ class CellState(object):
                                 {}).get('units_by_mb') or {}
 
     def update_capacities(self, capacities, now=None):
-        self.capacities = capacities
+        with self._capacities_lock:
+            self.capacities = capacities
         self.last_seen = now or timeutils.utcnow()
 
     def assume_build(self, count, memory_mb=0, disk_mb=0, vcpus=0):
         """Count ``count`` instances sent to this cell since its last
         report against its capacities, until the next report replaces
-        them (:func:`nova_cells.cells.capacity.assume_placed`)."""
-        self.capacities = capacity.assume_placed(
-            self.capacities, count, memory_mb=memory_mb, disk_mb=disk_mb,
-            vcpus=vcpus)
+        them (:func:`nova_cells.cells.capacity.assume_placed`); a report
+        arriving meanwhile is never overwritten by an estimate made from
+        the one before."""
+        with self._capacities_lock:
+            self.capacities = capacity.assume_placed(
+                self.capacities, count, memory_mb=memory_mb,
+                disk_mb=disk_mb, vcpus=vcpus)
 
     def seen_ever(self):
         """False until the cell has reported once."""

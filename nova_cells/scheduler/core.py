@@ -677,17 +677,6 @@ def _uuids(build_inst_kwargs):
     return ','.join(i.uuid for i in build_inst_kwargs.get('instances') or [])
 
 
-def _flavor_value(flavor, key):
-    """``key`` of a flavor object or of its dict form (0 when unset)."""
-    if isinstance(flavor, dict):
-        value = flavor.get(key)
-    else:
-        value = getattr(flavor, key, 0) if (
-            not hasattr(flavor, 'obj_attr_is_set') or
-            flavor.obj_attr_is_set(key)) else 0
-    return value if isinstance(value, (int, float)) else 0
-
-
 def _assume_sent(state, build_inst_kwargs):
     """Count a build just sent to a child against the child's last
     reported capacities, until its next report: the builds after it in a
@@ -698,8 +687,7 @@ def _assume_sent(state, build_inst_kwargs):
     count = len(build_inst_kwargs.get('instances') or ())
     if flavor is None or not count:
         return
-    state.assume_build(
-        count, memory_mb=_flavor_value(flavor, 'memory_mb'),
-        disk_mb=(_flavor_value(flavor, 'root_gb') +
-                 _flavor_value(flavor, 'ephemeral_gb')) * 1024,
-        vcpus=_flavor_value(flavor, 'vcpus'))
+    flavor = _primitive_flavor(flavor)
+    state.assume_build(count, memory_mb=flavor.get('memory_mb'),
+                       disk_mb=scheduling.flavor_disk_mb(flavor),
+                       vcpus=flavor.get('vcpus'))

@@ -38,6 +38,9 @@ def test_nothing_goes_below_zero_and_odd_reports_are_kept():
     assert assumed == {'ram_free': {'total_mb': 0, 'units_by_mb': {
         '512': 0, 'big': 3, '1024': 'x'}}, 'other': {'a': 1}}
     assert capacity.assume_placed({}, 3, memory_mb=512) == {}
+    # A size that is not a number (an odd flavor) takes nothing.
+    assert capacity.assume_placed(_report(), 1, memory_mb='x',
+                                  vcpus=None) == _report()
 
 
 def test_the_next_report_replaces_the_estimate():

@@ -257,11 +257,11 @@ def database_server_pids():
     """The pids of the SQL servers running on this machine: PostgreSQL's
     postmaster (its backends, one per connection, are its children) and
     MariaDB/MySQL, if any is visible in /proc."""
-    def matches(cmdline):
-        program = os.path.basename(cmdline.split(b'\0', 1)[0])
-        return program in (b'postgres', b'mariadbd', b'mysqld') and (
-            b'-D' in cmdline.split(b'\0') or program != b'postgres')
-    return _pids_whose_cmdline(matches)
+    # A backend's command line is its title ("postgres: 15/main: ..."),
+    # not a program path: only the postmaster matches.
+    return _pids_whose_cmdline(
+        lambda cmdline: os.path.basename(cmdline.split(b'\0', 1)[0]) in (
+            b'postgres', b'mariadbd', b'mysqld'))
 
 
 class CPUMeter(object):

@@ -1553,8 +1553,7 @@ def cpu_per_request(results):
     if own:
         text += '\nCPU ms/request of this process meanwhile: ' + ', '.join(
             '%s %.1f' % item for item in own.items())
-    database = _per_request({k: v[2] for k, v in beside.items()
-                             if len(v) > 2}, counts)
+    database = _per_request({k: v[2] for k, v in beside.items()}, counts)
     if any(database.values()):
         text += ('\nCPU ms/request of the SQL servers meanwhile: '
                  + ', '.join('%s %.1f' % item for item in database.items()))
